@@ -1,0 +1,1 @@
+"""One module per ``mda`` subcommand, each with ``register(subparsers)``."""

@@ -1,0 +1,37 @@
+"""``mda db upgrade`` and ``mda db status``."""
+
+from __future__ import annotations
+
+from ..database import database_url
+
+
+def register(sub) -> None:
+    p = sub.add_parser("db", help="database schema: upgrade, status")
+    p.add_argument("--database", metavar="URL", help="database URL (default: settings)")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dsub.add_parser("upgrade", help="apply missing migrations (idempotent)").set_defaults(run=run_upgrade)
+    dsub.add_parser("status", help="schema version and TimescaleDB features, and why").set_defaults(
+        run=run_status)
+
+
+def run_upgrade(args, settings) -> int:
+    from store.db import connect_sync
+    from store.migrate import upgrade
+
+    with database_url(settings, args.database) as url, connect_sync(url) as conn:
+        applied, caps = upgrade(conn, retention_days=settings.retention_days)
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
+    for line in caps.lines():
+        print(line)
+    return 0
+
+
+def run_status(args, settings) -> int:
+    from store.db import connect_sync
+    from store.migrate import detect
+
+    with database_url(settings, args.database) as url, connect_sync(url) as conn:
+        caps = detect(conn)
+    for line in caps.lines():
+        print(line)
+    return 0

@@ -1,0 +1,52 @@
+"""Connections: one place that opens them and turns psycopg's failures into StoreErrors."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .errors import DatabaseUnavailable
+
+__all__ = ["connect", "mask_dsn", "describe_connect_error"]
+
+
+def mask_dsn(url: str) -> str:
+    """The URL or DSN with any password replaced, fit for messages and logs."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable database URL>"
+    if "password" not in params:
+        return url
+    if "://" in url:
+        # Keep the URL shape people typed: user:***@host
+        scheme, rest = url.split("://", 1)
+        creds, sep, tail = rest.rpartition("@")
+        if sep:
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{tail}"
+    params["password"] = "***"
+    return make_conninfo(**params)
+
+
+def describe_connect_error(url: str, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # libpq prefixes the reason with the socket it tried; the reason is what helps.
+    if "failed:" in first:
+        first = first.rsplit("failed:", 1)[1].strip()
+    return f"cannot connect to database {mask_dsn(url)}: {first}"
+
+
+async def connect(url: str, **kwargs) -> psycopg.AsyncConnection:
+    """An async connection, or DatabaseUnavailable with one clear line."""
+    try:
+        return await psycopg.AsyncConnection.connect(url, connect_timeout=10, **kwargs)
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as e:
+        raise DatabaseUnavailable(describe_connect_error(url, e)) from None
+
+
+def connect_sync(url: str, **kwargs) -> psycopg.Connection:
+    try:
+        return psycopg.Connection.connect(url, connect_timeout=10, **kwargs)
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as e:
+        raise DatabaseUnavailable(describe_connect_error(url, e)) from None

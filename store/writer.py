@@ -1,0 +1,323 @@
+"""The write path: binary COPY of positions and raw sentences, upsert of vessel state.
+
+A batch is written in one transaction, so it is stored whole or not at all. When the
+database is away, ``StoreWriter`` keeps the batches it cannot write in a spool on disk
+(``data_dir/spool``) instead of in memory, and writes them, oldest first, once the
+database is back: an outage slows nothing upstream and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import random
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import psycopg
+
+from ingest.records import PositionReport, RawSentence, VesselInfo
+
+from .db import connect, describe_connect_error
+
+__all__ = ["StoreWriter", "WriterStats", "write_batch"]
+
+log = logging.getLogger(__name__)
+
+_fromts = datetime.fromtimestamp
+UTC = timezone.utc
+
+POSITION_COLUMNS = ("time", "mmsi", "lat", "lon", "sog", "cog", "heading", "nav_status",
+                    "rot", "accuracy", "msg_type", "source")
+POSITION_TYPES = ("timestamptz", "int4", "float8", "float8", "float4", "float4", "int2", "int2",
+                  "float4", "bool", "int2", "text")
+RAW_COLUMNS = ("time", "source", "mmsi", "msg_type", "line")
+RAW_TYPES = ("timestamptz", "text", "int4", "int2", "text")
+
+_COPY_POSITIONS = f"COPY positions ({', '.join(POSITION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_RAW = f"COPY raw_sentences ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+# Latest position per vessel: only a newer fix moves a vessel (feeds arrive out of order).
+_UPSERT_POSITIONS = """
+INSERT INTO vessels AS v (mmsi, time, lat, lon, sog, cog, heading, nav_status, msg_type, source)
+SELECT * FROM unnest(%s::int4[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float4[],
+                     %s::float4[], %s::int2[], %s::int2[], %s::int2[], %s::text[])
+ON CONFLICT (mmsi) DO UPDATE SET
+    time = EXCLUDED.time, lat = EXCLUDED.lat, lon = EXCLUDED.lon, sog = EXCLUDED.sog,
+    cog = EXCLUDED.cog, heading = EXCLUDED.heading, nav_status = EXCLUDED.nav_status,
+    msg_type = EXCLUDED.msg_type, source = EXCLUDED.source
+WHERE v.time IS NULL OR EXCLUDED.time >= v.time
+"""
+
+# Static data merges: a type 24 part A carries only the name, part B the rest, so a value
+# the message does not carry (NULL) never erases what we knew.
+_UPSERT_STATICS = """
+INSERT INTO vessels AS v (mmsi, static_time, name, callsign, imo, ship_type, to_bow, to_stern,
+                          to_port, to_starboard, draught, destination, eta)
+SELECT * FROM unnest(%s::int4[], %s::timestamptz[], %s::text[], %s::text[], %s::int4[],
+                     %s::int2[], %s::int2[], %s::int2[], %s::int2[], %s::int2[], %s::float4[],
+                     %s::text[], %s::text[])
+ON CONFLICT (mmsi) DO UPDATE SET
+    static_time = greatest(v.static_time, EXCLUDED.static_time),
+    name = coalesce(EXCLUDED.name, v.name),
+    callsign = coalesce(EXCLUDED.callsign, v.callsign),
+    imo = coalesce(EXCLUDED.imo, v.imo),
+    ship_type = coalesce(EXCLUDED.ship_type, v.ship_type),
+    to_bow = coalesce(EXCLUDED.to_bow, v.to_bow),
+    to_stern = coalesce(EXCLUDED.to_stern, v.to_stern),
+    to_port = coalesce(EXCLUDED.to_port, v.to_port),
+    to_starboard = coalesce(EXCLUDED.to_starboard, v.to_starboard),
+    draught = coalesce(EXCLUDED.draught, v.draught),
+    destination = coalesce(EXCLUDED.destination, v.destination),
+    eta = coalesce(EXCLUDED.eta, v.eta)
+WHERE v.static_time IS NULL OR EXCLUDED.static_time >= v.static_time
+"""
+
+
+def _clip_smallint(v: int | None) -> int | None:
+    if v is None or -32768 <= v <= 32767:
+        return v
+    return None
+
+
+def _latest_per_vessel(positions: Iterable[PositionReport]) -> list[PositionReport]:
+    latest: dict[int, PositionReport] = {}
+    for p in positions:
+        cur = latest.get(p.mmsi)
+        if cur is None or p.ts >= cur.ts:
+            latest[p.mmsi] = p
+    return list(latest.values())
+
+
+def _merge_statics(statics: Iterable[VesselInfo]) -> list[VesselInfo]:
+    """One row per vessel (an upsert may not touch a row twice), newest values winning."""
+    merged: dict[int, VesselInfo] = {}
+    for s in sorted(statics, key=lambda s: s.ts):
+        cur = merged.get(s.mmsi)
+        if cur is None:
+            merged[s.mmsi] = VesselInfo(**{f: getattr(s, f) for f in s.__slots__})
+            continue
+        for f in s.__slots__:
+            v = getattr(s, f)
+            if v is not None:
+                setattr(cur, f, v)
+    return list(merged.values())
+
+
+async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[PositionReport],
+                      statics: Sequence[VesselInfo], raw: Sequence[RawSentence]) -> None:
+    """Write one batch in one transaction."""
+    async with conn.transaction():
+        async with conn.cursor() as cur:
+            if positions:
+                async with cur.copy(_COPY_POSITIONS) as copy:
+                    copy.set_types(POSITION_TYPES)
+                    write = copy.write_row
+                    for p in positions:
+                        await write((_fromts(p.ts, UTC), p.mmsi, p.lat, p.lon, p.sog, p.cog,
+                                     p.heading, p.nav_status, p.rot, p.accuracy, p.msg_type,
+                                     p.source))
+            if raw:
+                async with cur.copy(_COPY_RAW) as copy:
+                    copy.set_types(RAW_TYPES)
+                    write = copy.write_row
+                    for r in raw:
+                        await write((_fromts(r.ts, UTC), r.source, r.mmsi, r.msg_type, r.line))
+            if positions:
+                latest = _latest_per_vessel(positions)
+                await cur.execute(_UPSERT_POSITIONS, (
+                    [p.mmsi for p in latest], [_fromts(p.ts, UTC) for p in latest],
+                    [p.lat for p in latest], [p.lon for p in latest],
+                    [p.sog for p in latest], [p.cog for p in latest],
+                    [_clip_smallint(p.heading) for p in latest],
+                    [_clip_smallint(p.nav_status) for p in latest],
+                    [p.msg_type for p in latest], [p.source for p in latest]))
+            if statics:
+                merged = _merge_statics(statics)
+                await cur.execute(_UPSERT_STATICS, (
+                    [s.mmsi for s in merged], [_fromts(s.ts, UTC) for s in merged],
+                    [s.name for s in merged], [s.callsign for s in merged],
+                    [s.imo if s.imo is None or 0 < s.imo < 2**31 else None for s in merged],
+                    [_clip_smallint(s.ship_type) for s in merged],
+                    [_clip_smallint(s.to_bow) for s in merged],
+                    [_clip_smallint(s.to_stern) for s in merged],
+                    [_clip_smallint(s.to_port) for s in merged],
+                    [_clip_smallint(s.to_starboard) for s in merged],
+                    [s.draught for s in merged], [s.destination for s in merged],
+                    [s.eta for s in merged]))
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    positions: int = 0
+    statics: int = 0
+    raw: int = 0
+    spooled_batches: int = 0
+    retries: int = 0
+    outages: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"batches": self.batches, "positions_stored": self.positions,
+                "statics_stored": self.statics, "raw_stored": self.raw,
+                "spooled_batches": self.spooled_batches, "retries": self.retries,
+                "outages": self.outages}
+
+
+class _Spool:
+    """Batches that could not be written yet, appended to files, replayed in order."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._seq = max((int(p.stem) for p in self.dir.glob("*.spool")), default=0)
+
+    def __len__(self) -> int:
+        return len(list(self.dir.glob("*.spool")))
+
+    def put(self, batch: tuple) -> None:
+        self._seq += 1
+        tmp = self.dir / f"{self._seq:012d}.tmp"
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(struct.pack("<Q", len(data)) + data)
+        tmp.rename(self.dir / f"{self._seq:012d}.spool")  # visible only when complete
+
+    def oldest(self) -> tuple[Path, tuple] | None:
+        files = sorted(self.dir.glob("*.spool"))
+        if not files:
+            return None
+        raw = files[0].read_bytes()
+        (n,) = struct.unpack_from("<Q", raw)
+        return files[0], pickle.loads(raw[8:8 + n])
+
+
+class StoreWriter:
+    """Owns the writer's connection; ``await write(...)`` stores a batch or spools it.
+
+    Use as ``async with StoreWriter(url, spool_dir=...) as w: await w.write(p, s, r)``.
+    """
+
+    def __init__(self, url: str, *, spool_dir: Path | None = None, raw_archive: bool = True,
+                 retry_initial: float = 0.5, retry_max: float = 30.0):
+        self.url = url
+        self.raw_archive = raw_archive
+        self.stats = WriterStats()
+        self._spool = _Spool(spool_dir) if spool_dir else None
+        self._conn: psycopg.AsyncConnection | None = None
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._next_attempt = 0.0
+        self._delay = retry_initial
+        self.last_error: str | None = None
+
+    async def __aenter__(self) -> "StoreWriter":
+        self._conn = await connect(self.url)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def online(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    async def write(self, positions: Sequence[PositionReport], statics: Sequence[VesselInfo],
+                    raw: Sequence[RawSentence]) -> bool:
+        """Store the batch (True), or spool it while the database is away (False).
+        Without a spool directory, wait for the database instead."""
+        if not self.raw_archive:
+            raw = ()
+        batch = (list(positions), list(statics), list(raw))
+        while True:
+            if await self._ensure_connected():
+                if self._spool is not None and not await self._drain_spool():
+                    pass  # failed again mid-drain: fall through to spooling this batch
+                else:
+                    try:
+                        await self._write(batch)
+                        return True
+                    except psycopg.OperationalError as e:
+                        self._went_away(e)
+            if self._spool is not None:
+                self._spool.put(batch)
+                self.stats.spooled_batches += 1
+                return False
+            await asyncio.sleep(self._delay)
+
+    async def flush_spool(self) -> bool:
+        """Write what the spool holds if the database is reachable; True when it is empty."""
+        return await self._ensure_connected() and (self._spool is None or await self._drain_spool())
+
+    async def _write(self, batch: tuple) -> None:
+        assert self._conn is not None
+        positions, statics, raw = batch
+        try:
+            await write_batch(self._conn, positions, statics, raw)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as e:
+            # Data the database refuses (not an outage) must not block the feed forever:
+            # count it with its reason and move on.
+            reason = type(e).__name__
+            self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
+            log.error("database refused a batch of %d positions: %s", len(positions),
+                      e.diag.message_primary or e)
+            return
+        self.stats.batches += 1
+        self.stats.positions += len(positions)
+        self.stats.statics += len(statics)
+        self.stats.raw += len(raw)
+
+    async def _drain_spool(self) -> bool:
+        assert self._spool is not None
+        while (item := self._spool.oldest()) is not None:
+            path, batch = item
+            try:
+                await self._write(batch)
+            except psycopg.OperationalError as e:
+                self._went_away(e)
+                return False
+            path.unlink()
+        return True
+
+    def _went_away(self, e: Exception) -> None:
+        self.stats.outages += 1
+        self.last_error = describe_connect_error(self.url, e)
+        log.warning("database went away: %s; spooling until it returns", self.last_error)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            asyncio.get_running_loop().create_task(_close_quietly(conn), name="writer-close")
+        self._next_attempt = 0.0
+
+    async def _ensure_connected(self) -> bool:
+        if self.online:
+            return True
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_attempt:
+            return False
+        try:
+            self._conn = await connect(self.url)
+        except Exception as e:  # DatabaseUnavailable and friends
+            self.stats.retries += 1
+            self.last_error = str(e)
+            # Exponential backoff with jitter, so a fleet of writers does not stampede.
+            self._next_attempt = loop.time() + self._delay * random.uniform(0.5, 1.5)
+            self._delay = min(self._delay * 2, self._retry_max)
+            return False
+        self._delay = self._retry_initial
+        log.info("database is back")
+        return True
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # closing a dead connection may fail; nothing to do about it
+        pass
