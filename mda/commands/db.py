@@ -7,11 +7,14 @@ from ..database import database_url
 
 def register(sub) -> None:
     p = sub.add_parser("db", help="database schema: upgrade, status")
-    p.add_argument("--database", metavar="URL", help="database URL (default: settings)")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    dsub.add_parser("upgrade", help="apply missing migrations (idempotent)").set_defaults(run=run_upgrade)
-    dsub.add_parser("status", help="schema version and TimescaleDB features, and why").set_defaults(
-        run=run_status)
+    up = dsub.add_parser("upgrade", help="apply missing migrations (idempotent)")
+    up.set_defaults(run=run_upgrade)
+    st = dsub.add_parser("status", help="schema version and TimescaleDB features, and why")
+    st.set_defaults(run=run_status)
+    for action in (up, st):
+        action.add_argument("--database", metavar="URL",
+                            help="database URL (default: settings, else the embedded database)")
 
 
 def run_upgrade(args, settings) -> int:

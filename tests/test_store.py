@@ -1,0 +1,202 @@
+"""The store on real servers: migrations on TimescaleDB and on the embedded PostgreSQL,
+binary COPY of 100,000 rows, idempotent upgrades, vessel state merging, outage spooling."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import psycopg
+import pytest
+
+from ingest.records import PositionReport, RawSentence, VesselInfo
+from store.alerts import acknowledge, close, InvalidTransition
+from store.migrate import SCHEMA_VERSION, detect, upgrade
+from store.writer import StoreWriter, write_batch
+
+T0 = 1_700_000_000.0
+
+
+def _schema_fingerprint(conn: psycopg.Connection) -> list:
+    """Everything an upgrade could change: columns, indexes, hypertables, migrations."""
+    cols = conn.execute(
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'public' ORDER BY 1, 2").fetchall()
+    idx = conn.execute(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+        "ORDER BY 1, 2").fetchall()
+    mig = conn.execute("SELECT version, name, checksum, applied_at FROM schema_migrations "
+                       "ORDER BY 1").fetchall()
+    hyper = []
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        hyper = conn.execute("SELECT hypertable_name, num_dimensions FROM "
+                             "timescaledb_information.hypertables ORDER BY 1").fetchall()
+    return [cols, idx, mig, hyper]
+
+
+def test_migrations_make_positions_a_hypertable_on_timescaledb(db_url):
+    with psycopg.connect(db_url) as conn:
+        applied, caps = upgrade(conn)
+        assert "0001_core.sql" in applied
+        assert caps.timescaledb, caps.reason
+        assert caps.license in ("apache", "timescale")
+        assert "positions" in caps.hypertables
+        interval = conn.execute(
+            "SELECT time_interval FROM timescaledb_information.dimensions "
+            "WHERE hypertable_name = 'positions'").fetchone()[0]
+        assert interval.days == 1
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'positions'")}
+        assert "positions_mmsi_time_idx" in indexes
+        # Policies only where the licence allows them, and status says which.
+        lines = "\n".join(caps.lines())
+        assert f"license {caps.license}" in lines
+        if caps.license == "apache":
+            assert "need the timescale license" in lines
+
+
+def test_running_migrations_again_changes_nothing(db_url):
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+        before = _schema_fingerprint(conn)
+        applied, caps = upgrade(conn)
+        assert applied == []
+        assert caps.schema_version == SCHEMA_VERSION
+        assert _schema_fingerprint(conn) == before
+
+
+def test_same_schema_on_embedded_postgres_without_timescaledb(embedded_db_url, db_url):
+    with psycopg.connect(embedded_db_url) as plain, psycopg.connect(db_url) as tsdb:
+        _, caps = upgrade(plain)
+        upgrade(tsdb)
+        assert caps.timescaledb is None and caps.hypertables == []
+        assert "plain tables" in "\n".join(caps.lines())
+        q = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
+             "WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1, 2")
+        assert plain.execute(q).fetchall() == tsdb.execute(q).fetchall()
+        applied, _ = upgrade(plain)
+        assert applied == []
+
+
+def _positions(n: int, vessels: int = 500, seed: int = 1) -> list[PositionReport]:
+    rnd = random.Random(seed)
+    return [PositionReport(ts=T0 + i * 0.1, mmsi=200_000_000 + i % vessels,
+                           lat=rnd.uniform(-30, 25), lon=rnd.uniform(40, 100),
+                           sog=rnd.choice([None, rnd.uniform(0, 25)]), cog=rnd.uniform(0, 359.9),
+                           heading=rnd.choice([None, rnd.randrange(360)]), nav_status=0,
+                           msg_type=rnd.choice([1, 3, 18]), source=rnd.choice(["rxA", "rxB"]))
+            for i in range(n)]
+
+
+async def test_binary_copy_writer_stores_100000_rows(db_url):
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    rows = _positions(100_000)
+    async with StoreWriter(db_url) as writer:
+        for i in range(0, len(rows), 10_000):
+            assert await writer.write(rows[i:i + 10_000], [], [])
+    assert writer.stats.positions == 100_000
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM positions").fetchone()[0] == 100_000
+        # The latest state per vessel is the newest fix of each of the 500 vessels.
+        assert conn.execute("SELECT count(*) FROM vessels").fetchone()[0] == 500
+        last = rows[-1]
+        got = conn.execute("SELECT lat, lon, extract(epoch FROM time) FROM vessels WHERE mmsi = %s",
+                           (last.mmsi,)).fetchone()
+        assert got[0] == pytest.approx(last.lat) and got[1] == pytest.approx(last.lon)
+        assert float(got[2]) == pytest.approx(last.ts, abs=1e-3)
+        # A chunk per day on TimescaleDB: rows spanning 10,000 s stay in one or two chunks.
+        chunks = conn.execute("SELECT count(*) FROM timescaledb_information.chunks "
+                              "WHERE hypertable_name = 'positions'").fetchone()[0]
+        assert 1 <= chunks <= 2
+
+
+async def test_vessel_state_merges_static_parts_and_ignores_older_fixes(embedded_db_url):
+    with psycopg.connect(embedded_db_url) as conn:
+        upgrade(conn)
+    mmsi = 419_000_001
+    part_a = VesselInfo(ts=T0, mmsi=mmsi, msg_type=24, source="rx", name="SAGAR KANYA")
+    part_b = VesselInfo(ts=T0 + 5, mmsi=mmsi, msg_type=24, source="rx", callsign="VTSK",
+                        ship_type=52, to_bow=10, to_stern=20, to_port=4, to_starboard=4)
+    new = PositionReport(ts=T0 + 60, mmsi=mmsi, lat=18.9, lon=72.8, sog=0.1, msg_type=18, source="rx")
+    old = PositionReport(ts=T0 + 30, mmsi=mmsi, lat=10.0, lon=60.0, sog=12.0, msg_type=18, source="rx")
+    async with StoreWriter(embedded_db_url) as writer:
+        await writer.write([new], [part_a], [RawSentence(ts=T0, source="rx", line="!AIVDM,x")])
+        await writer.write([old], [part_b], [])
+    with psycopg.connect(embedded_db_url) as conn:
+        row = conn.execute("SELECT name, callsign, ship_type, to_bow, lat, lon FROM vessels "
+                           "WHERE mmsi = %s", (mmsi,)).fetchone()
+        assert row == ("SAGAR KANYA", "VTSK", 52, 10, 18.9, 72.8)
+        assert conn.execute("SELECT count(*) FROM positions").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM raw_sentences").fetchone()[0] == 1
+
+
+async def test_writer_spools_during_an_outage_and_writes_everything_after(embedded_db_url, tmp_path):
+    """Kill the writer's connection mid-stream: nothing is lost, every row lands once."""
+    with psycopg.connect(embedded_db_url) as conn:
+        upgrade(conn)
+    rows = _positions(3000, vessels=50, seed=2)
+    spool = tmp_path / "spool"
+    async with StoreWriter(embedded_db_url, spool_dir=spool, retry_initial=0.05) as writer:
+        assert await writer.write(rows[:1000], [], [])
+        # The database drops our session, as in a restart or a network cut.
+        with psycopg.connect(embedded_db_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        stored_now = await writer.write(rows[1000:2000], [], [])
+        assert stored_now is False  # spooled, not lost
+        assert any(spool.iterdir())
+        await asyncio.sleep(0.2)
+        assert await writer.write(rows[2000:], [], [])
+        assert await writer.flush_spool()
+    assert writer.stats.outages >= 1
+    assert not list(spool.glob("*.spool"))
+    with psycopg.connect(embedded_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM positions").fetchone()[0] == 3000
+
+
+class _Change:
+    def __init__(self, change, alert):
+        self.change, self.alert = change, alert
+
+
+class _Alert:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_db_url):
+    from store.alerts import save_changes
+    from store.db import connect
+
+    with psycopg.connect(embedded_db_url) as conn:
+        upgrade(conn)
+    a = _Alert(key="loitering:1:None:1700000000", kind="loitering", severity="medium",
+               mmsi=1, other_mmsi=None, start=T0, end=None, lat=1.0, lon=60.0, zone=None,
+               details={"text": "SOG under 2.0 kn for 61 min"})
+    conn = await connect(embedded_db_url)
+    try:
+        first = await save_changes(conn, [_Change("opened", a)])
+        a.end, a.details = T0 + 7200, {"text": "SOG under 2.0 kn for 120 min"}
+        second = await save_changes(conn, [_Change("closed", a)])
+        assert first[0]["id"] == second[0]["id"]
+        assert [first[0]["change"], second[0]["change"]] == ["opened", "ended"]
+        acked = await acknowledge(conn, first[0]["id"], "officer1", "seen")
+        assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "officer1"
+        with pytest.raises(InvalidTransition):
+            await acknowledge(conn, first[0]["id"], "officer1")
+        closed = await close(conn, first[0]["id"], "officer2", "fishing vessel, known")
+        assert closed["status"] == "closed" and closed["note"] == "fishing vessel, known"
+        cur = await conn.execute("SELECT action, actor FROM alert_history WHERE alert_id = %s "
+                                 "ORDER BY id", (first[0]["id"],))
+        assert await cur.fetchall() == [("opened", "analytics"), ("ended", "analytics"),
+                                        ("acknowledged", "officer1"), ("closed", "officer2")]
+    finally:
+        await conn.close()
+
+
+def test_detect_reports_plain_postgres_reason(embedded_db_url):
+    with psycopg.connect(embedded_db_url) as conn:
+        caps = detect(conn)
+        assert caps.schema_version == 0
+        assert caps.timescaledb is None
