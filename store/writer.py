@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import random
-import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +21,7 @@ import psycopg
 from ingest.records import PositionReport, RawSentence, VesselInfo
 
 from .db import connect, describe_connect_error
+from .spool import Spool
 
 __all__ = ["StoreWriter", "WriterStats", "write_batch"]
 
@@ -169,33 +168,6 @@ class WriterStats:
                 "outages": self.outages}
 
 
-class _Spool:
-    """Batches that could not be written yet, appended to files, replayed in order."""
-
-    def __init__(self, directory: Path):
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._seq = max((int(p.stem) for p in self.dir.glob("*.spool")), default=0)
-
-    def __len__(self) -> int:
-        return len(list(self.dir.glob("*.spool")))
-
-    def put(self, batch: tuple) -> None:
-        self._seq += 1
-        tmp = self.dir / f"{self._seq:012d}.tmp"
-        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.write_bytes(struct.pack("<Q", len(data)) + data)
-        tmp.rename(self.dir / f"{self._seq:012d}.spool")  # visible only when complete
-
-    def oldest(self) -> tuple[Path, tuple] | None:
-        files = sorted(self.dir.glob("*.spool"))
-        if not files:
-            return None
-        raw = files[0].read_bytes()
-        (n,) = struct.unpack_from("<Q", raw)
-        return files[0], pickle.loads(raw[8:8 + n])
-
-
 class StoreWriter:
     """Owns the writer's connection; ``await write(...)`` stores a batch or spools it.
 
@@ -207,7 +179,7 @@ class StoreWriter:
         self.url = url
         self.raw_archive = raw_archive
         self.stats = WriterStats()
-        self._spool = _Spool(spool_dir) if spool_dir else None
+        self._spool = Spool(spool_dir) if spool_dir else None
         self._conn: psycopg.AsyncConnection | None = None
         self._retry_initial = retry_initial
         self._retry_max = retry_max
