@@ -1,0 +1,63 @@
+"""``mda serve``: ingest, analytics, store and web in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from ..settings import SourceSpec
+
+
+def add_service_options(p) -> None:
+    p.add_argument("--source", action="append", default=[], metavar="URI",
+                   help="feed to ingest (repeatable): tcp://host:port, udp://:port, "
+                        "mqtt://host:port/topic, a file, or '-'; adds to the settings' [[sources]]")
+    p.add_argument("--zones", action="append", default=[], metavar="FILE",
+                   help="GeoJSON zones file added to the built-in zones (repeatable)")
+    p.add_argument("--host", help="address to listen on (default: settings http_host)")
+    p.add_argument("--port", type=int, help="port to listen on (default: settings http_port)")
+    p.add_argument("--database", metavar="URL", help="database URL (default: settings, else embedded)")
+    p.add_argument("--data-dir", metavar="DIR", help="data directory (default: settings data_dir)")
+
+
+def apply_service_options(args, settings):
+    changes = {}
+    if args.host:
+        changes["http_host"] = args.host
+    if args.port:
+        changes["http_port"] = args.port
+    if args.data_dir:
+        changes["data_dir"] = args.data_dir
+    if args.database:
+        changes["database_url"] = args.database
+    return settings.replace(**changes) if changes else settings
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the service: feeds, analytics, store and the web map",
+                       description="Run the whole service in one process: the feeds given with "
+                                   "--source or in the settings, the detectors, the database "
+                                   "writer and the web map/API. With no database URL, the "
+                                   "embedded PostgreSQL is started in the data directory.")
+    add_service_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args, settings) -> int:
+    from ..database import database_url
+    from ..service import Service
+
+    settings = apply_service_options(args, settings)
+    sources = list(settings.sources) + [SourceSpec(u) for u in args.source]
+
+    def ready(service) -> None:
+        print(f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
+              f"({len(sources)} feed{'s' if len(sources) != 1 else ''})", file=sys.stderr)
+
+    with database_url(settings) as url:
+        service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready)
+        try:
+            asyncio.run(service.run())
+        except KeyboardInterrupt:
+            print("mda: stopped", file=sys.stderr)
+    return 0
