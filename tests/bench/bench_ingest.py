@@ -1,0 +1,127 @@
+"""Ingest throughput into TimescaleDB, as a ratio to bare pyais decoding of the same file.
+
+    python tests/bench/bench_ingest.py [--lines 300000] [--database URL]
+
+Without --database (or $MDA_BENCH_DATABASE_URL) it starts a TimescaleDB of its own with
+deploy/timescaledb.sh. Prints lines/s of both, their ratio (target >= 0.5), the rows in
+`positions` against the unique position reports generated (must be equal), and resident
+memory sampled during the run (flat: the second half grows by little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from feedgen import bare_pyais_decode, generate  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.1):
+            self.samples.append((time.monotonic(), rss_mb()))
+
+
+def start_timescaledb(tmp: Path) -> tuple[str, Path]:
+    datadir = tmp / "tsdb"
+    out = subprocess.run([str(ROOT / "deploy" / "timescaledb.sh"), "start", "--datadir", str(datadir)],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1], datadir
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=300_000)
+    ap.add_argument("--database", default=os.environ.get("MDA_BENCH_DATABASE_URL"))
+    args = ap.parse_args()
+
+    from mda.commands.ingest import ingest
+    from mda.settings import load_settings
+    from store.db import connect_sync
+
+    tmp = Path(tempfile.mkdtemp(prefix="mda-bench-"))
+    started_here = None
+    admin = args.database
+    if not admin:
+        admin, started_here = start_timescaledb(tmp)
+    dbname = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{dbname}"')
+    url = psycopg.conninfo.make_conninfo(admin, dbname=dbname)
+    try:
+        t = time.perf_counter()
+        feed = generate(args.lines)
+        path = tmp / "feed.nmea"
+        path.write_text("\n".join(feed.lines) + "\n")
+        print(f"feed: {len(feed.lines):,} lines, {feed.unique_positions:,} unique positions, "
+              f"{feed.duplicate_lines:,} duplicate lines, {feed.junk_lines} junk "
+              f"(generated in {time.perf_counter() - t:.1f} s)")
+
+        t = time.perf_counter()
+        decoded = bare_pyais_decode(str(path))
+        bare = time.perf_counter() - t
+        print(f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = "
+              f"{len(feed.lines) / bare:,.0f} lines/s")
+
+        settings = load_settings(environ={})
+        sampler = MemorySampler()
+        sampler.start()
+        t = time.perf_counter()
+        from mda.settings import SourceSpec
+
+        stats = asyncio.run(ingest(settings, url, [SourceSpec(str(path), "bench")], progress=False))
+        ours = time.perf_counter() - t
+        sampler.stop.set()
+        sampler.join()
+        with connect_sync(url) as conn:
+            stored = conn.execute("SELECT count(*) FROM positions").fetchone()[0]
+            hyper = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables "
+                                 "WHERE hypertable_name = 'positions'").fetchone()[0]
+        print(f"mda ingest -> TimescaleDB (positions hypertable: {bool(hyper)}): "
+              f"{stats['lines']:,} lines in {ours:.2f} s = {len(feed.lines) / ours:,.0f} lines/s")
+        ratio = bare / ours
+        print(f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.50)  "
+              f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}")
+        print(f"positions stored: {stored:,}; unique generated: {feed.unique_positions:,}  "
+              f"{'OK' if stored == feed.unique_positions else 'MISMATCH'}; duplicates counted: "
+              f"{stats['duplicates']:,}; rejected: {dict(stats['rejected'])}")
+        s = sampler.samples
+        if len(s) >= 4:
+            half = s[len(s) // 2][1]
+            peak = max(m for _, m in s)
+            print(f"memory (RSS): start {s[0][1]:.0f} MB, half-way {half:.0f} MB, peak {peak:.0f} MB, "
+                  f"end {s[-1][1]:.0f} MB; second-half growth {s[-1][1] - half:+.0f} MB")
+        return 0 if ratio >= 0.5 and stored == feed.unique_positions else 1
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if started_here:
+            subprocess.run([str(ROOT / "deploy" / "timescaledb.sh"), "stop", "--datadir",
+                            str(started_here), "--remove"], capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
