@@ -64,6 +64,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tiles_url", str, "",
             "Optional online tile layer (e.g. an internal tile server). Empty: offline basemap only."),
     Setting("log_level", str, "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
+    Setting("session_hours", float, 12.0,
+            "Hours a web login lasts before the officer must log in again (a watch and its handover)."),
+    Setting("cookie_secure", bool, True,
+            "Mark the session cookie Secure (HTTPS only; browsers also accept it on 127.0.0.1 "
+            "and localhost). Turn off only when served over plain HTTP to other machines."),
+    Setting("demo_token", str, "",
+            "A preset API token (supervisor role) for scripts and the one-click login link "
+            "http://HOST:PORT/?token=...; empty: none.", secret=True),
+    Setting("login_rate_limit", int, 5,
+            "Failed logins allowed per user name within login_rate_window_s before further "
+            "attempts are refused (HTTP 429)."),
+    Setting("login_rate_limit_ip", int, 20,
+            "Failed logins allowed per client address within login_rate_window_s."),
+    Setting("login_rate_window_s", float, 900.0, "Window of the failed-login rate limits, seconds."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
