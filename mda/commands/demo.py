@@ -19,7 +19,7 @@ from .serve import add_service_options, apply_service_options
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run the whole system on a built-in scenario (embedded database)",
-                       description=__doc__)
+                       description=__doc__.replace("``", ""))
     add_service_options(p)
     p.add_argument("--speed", type=float, default=60.0,
                    help="scenario time runs this many times faster than real time (default 60)")
