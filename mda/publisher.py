@@ -78,30 +78,46 @@ class MqttPublisher:
                     self.connected = True
                     delay = self._retry_initial
                     log.info("MQTT publisher connected to %s", mask_url(self.url))
-                    await self._send(client)
-            except aiomqtt.MqttError as e:
+                    async with asyncio.TaskGroup() as tg:
+                        # The watcher notices a lost connection even while nothing is sent.
+                        tg.create_task(self._watch(client), name="mqtt-watch")
+                        tg.create_task(self._send(client), name="mqtt-send")
+            except* aiomqtt.MqttError as eg:
                 if self.connected:
-                    log.warning("MQTT broker %s went away: %s", mask_url(self.url), e)
-                self.connected = False
+                    log.warning("MQTT broker %s went away: %s", mask_url(self.url), eg.exceptions[0])
+            self.connected = False
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self._retry_max)
+
+    @staticmethod
+    async def _watch(client: aiomqtt.Client) -> None:
+        async for _ in client.messages:  # we subscribe to nothing; this ends only in an error
+            pass
+
+    def _keep(self, item: tuple[str, bytes]) -> None:
+        """An alert that was not confirmed sent: keep it for the next connection."""
+        if self._spool is not None:
+            self._spool.put(item)
+        else:
+            try:
+                self._queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.dropped += 1
+
+    async def _publish(self, client: aiomqtt.Client, item: tuple[str, bytes]) -> None:
+        topic, payload = item
+        try:
+            await client.publish(topic, payload, qos=1, timeout=10)
+        except BaseException:  # broker gone, timeout, or cancelled by the watcher
+            self._keep(item)
+            raise
+        self.sent += 1
 
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:
             if self._spool is not None:
                 while (pending := self._spool.oldest()) is not None:
-                    path, (topic, payload) = pending
-                    await client.publish(topic, payload, qos=1)
-                    path.unlink()
-                    self.sent += 1
-            topic, payload = await self._queue.get()
-            try:
-                await client.publish(topic, payload, qos=1)
-            except aiomqtt.MqttError:
-                # Keep it for the next connection rather than lose it.
-                if self._spool is not None:
-                    self._spool.put((topic, payload))
-                else:
-                    self._queue.put_nowait((topic, payload))
-                raise
-            self.sent += 1
+                    path, item = pending
+                    path.unlink()  # _publish puts it back if it is not confirmed
+                    await self._publish(client, item)
+            await self._publish(client, await self._queue.get())

@@ -1,0 +1,135 @@
+"""Alerts to MQTT on a real Mosquitto: topics and payloads, and nothing lost in an outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from mda.publisher import MqttPublisher
+
+
+def _row(i: int, kind: str = "loitering") -> dict:
+    return {"id": i, "kind": kind, "severity": "medium", "status": "open", "mmsi": 419000000 + i,
+            "start": datetime(2026, 11, 28, 3, i, tzinfo=timezone.utc), "end": None,
+            "details": {"text": f"alert {i}"}, "change": "opened"}
+
+
+async def _collect(client: aiomqtt.Client, n: int, timeout: float = 15.0) -> list:
+    got = []
+
+    async def take():
+        async for m in client.messages:
+            got.append((str(m.topic), json.loads(m.payload)))
+            if len(got) == n:
+                return
+
+    await asyncio.wait_for(take(), timeout)
+    return got
+
+
+async def test_alerts_reach_subscribers_on_their_kind_topic(mqtt_broker, mqtt_topic, tmp_path):
+    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
+        await sub.subscribe(f"{mqtt_topic}/alerts/#", qos=1)
+        runner = asyncio.create_task(pub.run())
+        try:
+            await pub.publish_alert(_row(1, "encounter"))
+            await pub.publish_alert(_row(2, "distress_beacon"))
+            got = await _collect(sub, 2)
+        finally:
+            runner.cancel()
+    assert [t for t, _ in got] == [f"{mqtt_topic}/alerts/encounter",
+                                   f"{mqtt_topic}/alerts/distress_beacon"]
+    assert got[0][1]["mmsi"] == 419000001
+    assert got[0][1]["start"] == "2026-11-28T03:01:00Z"
+    assert got[1][1]["details"]["text"] == "alert 2"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Broker:
+    """A Mosquitto of this test's own, with persistence, that can be stopped and restarted."""
+
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.dir = workdir
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            # As root, Mosquitto drops to its own user, which could not write in tmp_path.
+            f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nlog_dest file {workdir}/log\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"mosquitto did not start on {self.port}")
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tmp_path, mqtt_broker):
+    broker = _Broker(tmp_path)
+    broker.start()
+    try:
+        # A partner's subscriber with a persistent session: the broker queues for it.
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
+                                  clean_session=False) as sub:
+            await sub.subscribe("mda/alerts/#", qos=1)
+        pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}", spool_dir=tmp_path / "spool",
+                            memory=2, retry_initial=0.1, retry_max=0.5)
+        runner = asyncio.create_task(pub.run())
+        for _ in range(100):
+            if pub.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert pub.connected
+        broker.stop()
+        for i in range(1, 6):  # more than the in-memory queue holds: the rest spools
+            await pub.publish_alert(_row(i))
+        await asyncio.sleep(0.5)
+        assert not pub.connected
+        assert any((tmp_path / "spool").glob("*.spool"))
+        broker.start()
+        for _ in range(200):
+            if pub.sent >= 5:
+                break
+            await asyncio.sleep(0.05)
+        runner.cancel()
+        assert pub.sent == 5 and pub.dropped == 0
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
+                                  clean_session=False) as sub:
+            got = await _collect(sub, 5)
+        assert sorted(p["id"] for _, p in got) == [1, 2, 3, 4, 5]
+    finally:
+        if broker.proc and broker.proc.poll() is None:
+            broker.stop()
+
+
+def test_bad_mqtt_url_is_named():
+    from mda.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="mqtt_url http://x: expected mqtt://"):
+        MqttPublisher("http://x")
