@@ -145,32 +145,42 @@ class Pipeline:
             await self._analytics_q.put(decoded)
 
     async def _store_stage(self) -> None:
-        """Group decoded batches into COPY-sized batches; write when full or old enough."""
+        """Group decoded batches into COPY-sized batches: write when one is full, or when
+        the feeds pause and the oldest record has waited long enough."""
         pending = _Pending()
         oldest: float | None = None
         max_rows = self.settings.batch_rows
         max_delay = self.settings.batch_max_delay_s
         loop = asyncio.get_running_loop()
-        while True:
-            timeout = None if oldest is None else max(0.0, oldest + max_delay - loop.time())
-            try:
-                item = await asyncio.wait_for(self._store_q.get(), timeout)
-            except TimeoutError:
-                item = None
+        q = self._store_q
+        done = False
+        while not done:
+            if q.empty():
+                if pending.rows() and loop.time() - oldest >= max_delay:
+                    await self._write(pending)
+                    pending, oldest = _Pending(), None
+                    continue
+                timeout = None if oldest is None else oldest + max_delay - loop.time()
+                try:
+                    item = await asyncio.wait_for(q.get(), timeout)
+                except TimeoutError:
+                    continue
+            else:
+                item = q.get_nowait()
             if item is _END:
-                break
-            if item is not None:
+                done = True
+            else:
                 pending.positions += item.positions
                 pending.statics += item.statics
                 pending.raw += item.raw
                 if oldest is None:
                     oldest = loop.time()
-            if pending.rows() and (pending.rows() >= max_rows or item is None
-                                   or loop.time() - oldest >= max_delay):
-                await self.writer.write(pending.positions, pending.statics, pending.raw)
+            if pending.rows() and (done or pending.rows() >= max_rows):
+                await self._write(pending)
                 pending, oldest = _Pending(), None
-        if pending.rows():
-            await self.writer.write(pending.positions, pending.statics, pending.raw)
+
+    async def _write(self, pending: _Pending) -> None:
+        await self.writer.write(pending.positions, pending.statics, pending.raw)
 
     async def _analytics_stage(self) -> None:
         while (item := await self._analytics_q.get()) is not _END:

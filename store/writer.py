@@ -40,11 +40,28 @@ RAW_TYPES = ("timestamptz", "text", "int4", "int2", "text")
 _COPY_POSITIONS = f"COPY positions ({', '.join(POSITION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _COPY_RAW = f"COPY raw_sentences ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
+# Vessel state is upserted from a temporary table filled by binary COPY: dumping Python
+# lists into unnest() arrays costs more than the whole COPY of positions.
+_TEMP_TABLES = """
+CREATE TEMPORARY TABLE IF NOT EXISTS _latest_positions (
+    mmsi int4, time timestamptz, lat float8, lon float8, sog float4, cog float4,
+    heading int2, nav_status int2, msg_type int2, source text) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS _latest_statics (
+    mmsi int4, static_time timestamptz, name text, callsign text, imo int4, ship_type int2,
+    to_bow int2, to_stern int2, to_port int2, to_starboard int2, draught float4,
+    destination text, eta text) ON COMMIT DELETE ROWS;
+"""
+_COPY_LATEST = "COPY _latest_positions FROM STDIN (FORMAT BINARY)"
+_LATEST_TYPES = ("int4", "timestamptz", "float8", "float8", "float4", "float4", "int2", "int2",
+                 "int2", "text")
+_COPY_STATICS = "COPY _latest_statics FROM STDIN (FORMAT BINARY)"
+_STATIC_TYPES = ("int4", "timestamptz", "text", "text", "int4", "int2", "int2", "int2", "int2",
+                 "int2", "float4", "text", "text")
+
 # Latest position per vessel: only a newer fix moves a vessel (feeds arrive out of order).
 _UPSERT_POSITIONS = """
 INSERT INTO vessels AS v (mmsi, time, lat, lon, sog, cog, heading, nav_status, msg_type, source)
-SELECT * FROM unnest(%s::int4[], %s::timestamptz[], %s::float8[], %s::float8[], %s::float4[],
-                     %s::float4[], %s::int2[], %s::int2[], %s::int2[], %s::text[])
+SELECT * FROM _latest_positions
 ON CONFLICT (mmsi) DO UPDATE SET
     time = EXCLUDED.time, lat = EXCLUDED.lat, lon = EXCLUDED.lon, sog = EXCLUDED.sog,
     cog = EXCLUDED.cog, heading = EXCLUDED.heading, nav_status = EXCLUDED.nav_status,
@@ -57,9 +74,7 @@ WHERE v.time IS NULL OR EXCLUDED.time >= v.time
 _UPSERT_STATICS = """
 INSERT INTO vessels AS v (mmsi, static_time, name, callsign, imo, ship_type, to_bow, to_stern,
                           to_port, to_starboard, draught, destination, eta)
-SELECT * FROM unnest(%s::int4[], %s::timestamptz[], %s::text[], %s::text[], %s::int4[],
-                     %s::int2[], %s::int2[], %s::int2[], %s::int2[], %s::int2[], %s::float4[],
-                     %s::text[], %s::text[])
+SELECT * FROM _latest_statics
 ON CONFLICT (mmsi) DO UPDATE SET
     static_time = greatest(v.static_time, EXCLUDED.static_time),
     name = coalesce(EXCLUDED.name, v.name),
@@ -126,28 +141,27 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
                     write = copy.write_row
                     for r in raw:
                         await write((_fromts(r.ts, UTC), r.source, r.mmsi, r.msg_type, r.line))
+            if positions or statics:
+                await cur.execute(_TEMP_TABLES)
             if positions:
-                latest = _latest_per_vessel(positions)
-                await cur.execute(_UPSERT_POSITIONS, (
-                    [p.mmsi for p in latest], [_fromts(p.ts, UTC) for p in latest],
-                    [p.lat for p in latest], [p.lon for p in latest],
-                    [p.sog for p in latest], [p.cog for p in latest],
-                    [_clip_smallint(p.heading) for p in latest],
-                    [_clip_smallint(p.nav_status) for p in latest],
-                    [p.msg_type for p in latest], [p.source for p in latest]))
+                async with cur.copy(_COPY_LATEST) as copy:
+                    copy.set_types(_LATEST_TYPES)
+                    for p in _latest_per_vessel(positions):
+                        await copy.write_row((p.mmsi, _fromts(p.ts, UTC), p.lat, p.lon, p.sog, p.cog,
+                                              _clip_smallint(p.heading),
+                                              _clip_smallint(p.nav_status), p.msg_type, p.source))
+                await cur.execute(_UPSERT_POSITIONS)
             if statics:
-                merged = _merge_statics(statics)
-                await cur.execute(_UPSERT_STATICS, (
-                    [s.mmsi for s in merged], [_fromts(s.ts, UTC) for s in merged],
-                    [s.name for s in merged], [s.callsign for s in merged],
-                    [s.imo if s.imo is None or 0 < s.imo < 2**31 else None for s in merged],
-                    [_clip_smallint(s.ship_type) for s in merged],
-                    [_clip_smallint(s.to_bow) for s in merged],
-                    [_clip_smallint(s.to_stern) for s in merged],
-                    [_clip_smallint(s.to_port) for s in merged],
-                    [_clip_smallint(s.to_starboard) for s in merged],
-                    [s.draught for s in merged], [s.destination for s in merged],
-                    [s.eta for s in merged]))
+                async with cur.copy(_COPY_STATICS) as copy:
+                    copy.set_types(_STATIC_TYPES)
+                    for s in _merge_statics(statics):
+                        await copy.write_row((
+                            s.mmsi, _fromts(s.ts, UTC), s.name, s.callsign,
+                            s.imo if s.imo is None or 0 < s.imo < 2**31 else None,
+                            _clip_smallint(s.ship_type), _clip_smallint(s.to_bow),
+                            _clip_smallint(s.to_stern), _clip_smallint(s.to_port),
+                            _clip_smallint(s.to_starboard), s.draught, s.destination, s.eta))
+                await cur.execute(_UPSERT_STATICS)
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""``mda token create|list|revoke``: API bearer tokens for scripts, shown once, stored hashed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from ..database import database_url
+from ..errors import MdaError
+from .user import ROLES, _upgraded
+
+
+def register(sub) -> None:
+    p = sub.add_parser("token", help="API tokens for scripts: create, list, revoke")
+    p.add_argument("--database", metavar="URL", help="database URL (default: settings)")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    create = tsub.add_parser("create", help="create a token and print it once")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", metavar="NAME",
+                     help="the token acts as this user (at most the user's role; ends with the user)")
+    who.add_argument("--role", choices=ROLES, dest="role_only",
+                     help="a token not tied to a user, with this role")
+    create.add_argument("--role-limit", choices=ROLES, dest="role_limit",
+                        help="with --user: a lower role than the user's (e.g. viewer)")
+    create.add_argument("--owner", default="script",
+                        help="with --role: a label naming who uses it (default: script)")
+    create.add_argument("--expires-days", type=float, metavar="N",
+                        help="valid for N days (default: until revoked)")
+    create.set_defaults(run=run_create)
+    tsub.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(run=run_list)
+    revoke = tsub.add_parser("revoke", help="revoke a token by its id (see list)")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(run=run_revoke)
+
+
+async def _with_conn(url: str, fn):
+    from store.db import connect
+    from web.errors import WebError
+
+    async with await connect(url, autocommit=True) as conn:
+        try:
+            return await fn(conn)
+        except WebError as e:
+            raise MdaError(e.message) from None
+
+
+def run_create(args, settings) -> int:
+    from web.auth import create_token
+
+    if args.expires_days is not None and args.expires_days <= 0:
+        raise MdaError("--expires-days must be positive")
+    expires = timedelta(days=args.expires_days) if args.expires_days else None
+
+    async def create(conn):
+        if args.user:
+            from store.queries import user_by_name
+
+            user = await user_by_name(conn, args.user)
+            if user is None:
+                raise MdaError(f"no user {args.user!r}: add one with mda user add")
+            role = args.role_limit or user["role"]
+            return await create_token(conn, user["name"], role, expires, user=user["name"])
+        return await create_token(conn, args.owner, args.role_only, expires)
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        token = asyncio.run(_with_conn(url, create))
+    print(token)
+    return 0
+
+
+def run_list(args, settings) -> int:
+    from store.queries import list_tokens
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        rows = asyncio.run(_with_conn(url, list_tokens))
+    for t in rows:
+        state = ("revoked" if t["revoked_at"] else
+                 f"expires {t['expires_at']:%Y-%m-%d %H:%M}Z" if t["expires_at"] else "no expiry")
+        used = f"last used {t['last_used_at']:%Y-%m-%d %H:%M}Z" if t["last_used_at"] else "never used"
+        print(f"{t['id']:>5}  {t['owner']:<20} {t['role']:<10} {state:<24} {used}")
+    if not rows:
+        print("no tokens")
+    return 0
+
+
+def run_revoke(args, settings) -> int:
+    from store import queries as q
+
+    async def revoke(conn):
+        async with conn.transaction():
+            ok = await q.revoke_token(conn, args.id)
+            if ok:
+                await q.audit(conn, actor="cli", via="cli", action="token.revoke",
+                              target=f"token:{args.id}")
+        return ok
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        ok = asyncio.run(_with_conn(url, revoke))
+    if not ok:
+        raise MdaError(f"no active token {args.id}")
+    print(f"token {args.id} revoked")
+    return 0
