@@ -116,7 +116,8 @@ class Pipeline:
         name = self._name(spec, i)
         status = self.feeds[name] = FeedStatus(name=name, uri=spec.uri)
         try:
-            async with open_source(spec.uri, name=name, speed=spec.speed) as src:
+            async with open_source(spec.uri, name=name, speed=spec.speed,
+                                   quiet_after=self.settings.feed_quiet_s) as src:
                 status.state = "running"
                 async for batch in src:
                     status.lines += len(batch.lines)

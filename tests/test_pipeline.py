@@ -1,0 +1,174 @@
+"""Feeds through the whole ingest path into TimescaleDB: every position once, every line
+accounted for, whatever the transport, and bad input never takes the process down."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+import psycopg
+import pytest
+
+from bench.feedgen import generate
+from mda.pipeline import Pipeline
+from mda.settings import SourceSpec, load_settings
+from store.migrate import upgrade
+from store.writer import StoreWriter
+
+DATA = Path(__file__).parent / "data"
+
+
+def _count(url: str, sql: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def _mda(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
+    return subprocess.run([sys.executable, "-m", "mda", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def feed():
+    return generate(20_000, vessels=300, seed=11)
+
+
+@pytest.fixture
+def feed_file(feed, tmp_path) -> Path:
+    path = tmp_path / "feed.nmea.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(feed.lines) + "\n")
+    return path
+
+
+def test_mda_ingest_stores_each_position_once_and_prints_the_summary(db_url, feed, feed_file):
+    r = _mda("ingest", str(feed_file), "--database", db_url, "--name", "rx-file")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    # Two receivers heard a fifth of the traffic: stored once, counted as duplicates.
+    assert _count(db_url, "SELECT count(*) FROM positions") == feed.unique_positions
+    assert _count(db_url, "SELECT count(*) FROM (SELECT mmsi, time, lat, lon FROM positions "
+                          "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d") == 0
+    summary = r.stderr
+    assert f"lines:       {len(feed.lines):,}" in summary
+    assert f"positions:   {feed.unique_positions:,} stored" in summary
+    assert "duplicates:" in summary and "not_ais" in summary
+    assert _count(db_url, "SELECT count(DISTINCT mmsi) FROM vessels WHERE name IS NOT NULL") > 0
+    # The raw archive keeps every AIS sentence that was not a duplicate.
+    assert _count(db_url, "SELECT count(*) FROM raw_sentences") >= feed.unique_positions
+
+
+def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_path):
+    junk = tmp_path / "random.bin"
+    rnd = random.Random(5)
+    junk.write_bytes(bytes(rnd.randrange(256) for _ in range(200_000)))
+    r = _mda("ingest", str(DATA / "amsa" / "ais.txt.gz"), str(junk), "--database", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr
+    assert "lines:       " in lines and "rejected:" in lines
+    assert "bad_checksum" in lines or "not_ais" in lines
+    stored = _count(db_url, "SELECT count(*) FROM positions")
+    reported = int(next(l for l in lines.splitlines() if l.startswith("positions:"))
+                   .split()[1].replace(",", ""))
+    assert stored == reported > 20_000
+
+
+def test_unreadable_source_is_named_and_the_others_still_ingest(db_url, feed_file, tmp_path):
+    r = _mda("ingest", str(tmp_path / "missing.nmea"), str(feed_file), "--database", db_url)
+    assert "missing.nmea" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert _count(db_url, "SELECT count(*) FROM positions") > 0
+
+
+async def _run_until(pipeline: Pipeline, url: str, expected: int, timeout: float = 60) -> int:
+    task = asyncio.create_task(pipeline.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.3)
+            if pipeline.writer.stats.positions >= expected:
+                await asyncio.sleep(0.5)  # anything extra would show up now
+                break
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    return _count(url, "SELECT count(*) FROM positions")
+
+
+async def test_tcp_feed_stores_every_position_once(db_url, feed):
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    payload = ("\r\n".join(feed.lines) + "\r\n").encode()
+
+    async def serve(reader, writer):  # a receiver that replays its recording, then idles
+        writer.write(payload)
+        await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = load_settings(environ={})
+    async with server, StoreWriter(db_url) as writer:
+        pipeline = Pipeline(settings, writer, [SourceSpec(f"tcp://127.0.0.1:{port}", "rx-tcp")])
+        stored = await _run_until(pipeline, db_url, feed.unique_positions)
+    assert stored == feed.unique_positions
+    assert _count(db_url, "SELECT count(*) FROM positions WHERE source NOT LIKE 'rx-tcp%'") == 0
+
+
+async def test_mqtt_feed_stores_every_position_once(db_url, feed, mqtt_broker, mqtt_topic):
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    settings = load_settings(environ={})
+    uri = f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}/{mqtt_topic}/ais"
+    async with StoreWriter(db_url) as writer:
+        pipeline = Pipeline(settings, writer, [SourceSpec(uri, "rx-mqtt")])
+        runner = asyncio.create_task(_run_until(pipeline, db_url, feed.unique_positions))
+        await asyncio.sleep(1.0)  # let the feed subscribe first
+        async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as pub:
+            for i in range(0, len(feed.lines), 50):  # several NMEA lines per payload
+                await pub.publish(f"{mqtt_topic}/ais", "\n".join(feed.lines[i:i + 50]), qos=1)
+        stored = await runner
+    assert stored == feed.unique_positions
+
+
+async def test_two_receivers_hearing_the_same_traffic_store_it_once(db_url, feed, tmp_path):
+    """Two files, as two receivers: the same sentences, each under its own receiver."""
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    from bench.feedgen import _tag
+
+    heard = []  # (event time, sentence) of receiver A's traffic
+    for line in feed.lines[:5000]:
+        if line.startswith("\\s:rxA,c:"):
+            tag, sentence = line[1:].split("\\", 1)
+            heard.append((int(tag.split("c:")[1].split("*")[0]), sentence))
+    a, b = tmp_path / "a.nmea", tmp_path / "b.nmea"
+    a.write_text("\n".join(_tag("rxA", t) + s for t, s in heard) + "\n")
+    b.write_text("\n".join(_tag("rxB", t) + s for t, s in heard) + "\n")
+    settings = load_settings(environ={})
+    async with StoreWriter(db_url) as writer:
+        pipeline = Pipeline(settings, writer, [SourceSpec(str(a), "a"), SourceSpec(str(b), "b")])
+        await pipeline.run()
+    one = Path(tmp_path / "one.nmea")
+    one.write_text(a.read_text())
+    stored = _count(db_url, "SELECT count(*) FROM positions")
+    assert pipeline.decoder.stats.duplicate_lines == len(heard)
+    assert not pipeline.decoder.stats.rejected
+    # Receiver B adds nothing that receiver A did not already give.
+    assert stored == pipeline.writer.stats.positions
+    with psycopg.connect(db_url) as conn:
+        conn.execute("TRUNCATE positions")
+        conn.commit()
+    async with StoreWriter(db_url) as writer:
+        only_a = Pipeline(settings, writer, [SourceSpec(str(one), "a")])
+        await only_a.run()
+    assert _count(db_url, "SELECT count(*) FROM positions") == stored
