@@ -37,10 +37,7 @@ def load_zones(files: Sequence[str | Path] = ()):
     """Built-in zones plus the given files (a clear error names a bad file)."""
     from analytics import ZoneSet
 
-    zones = ZoneSet.builtin()
-    for f in files:
-        zones = zones.extended(ZoneSet.from_file(Path(f)))
-    return zones
+    return ZoneSet.from_files([Path(f) for f in files])
 
 
 def analytics_config(settings: Settings):
@@ -105,7 +102,7 @@ class Service:
     sources: list[SourceSpec]
     zone_files: list[str] = field(default_factory=list)
     web: bool = True
-    on_ready: Callable[["Service"], None] | None = None
+    on_ready: Callable[["Service"], Any] | None = None  # may be async
     pipeline: Pipeline | None = None
     hub: Any = None
     alert_stage: AlertStage | None = None
@@ -192,7 +189,9 @@ class Service:
                 raise RuntimeError("web server stopped before it started")
             await asyncio.sleep(0.05)
         if self.on_ready:
-            self.on_ready(self)
+            ready = self.on_ready(self)
+            if asyncio.iscoroutine(ready):
+                await ready
         try:
             await serve
         finally:
@@ -207,10 +206,11 @@ class Service:
         except Exception as e:
             log.warning("zones not synced: %s", e)
             return
+        from shapely.geometry import mapping
+
         async with conn:
             async with conn.transaction():
-                for z in self.zones.features():
-                    props = z["properties"]
+                for z in self.zones:
                     await conn.execute(
                         "INSERT INTO zones (name, kind, direction, ship_types, severity, origin, "
                         "geometry, properties) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
@@ -218,9 +218,9 @@ class Service:
                         "ship_types = EXCLUDED.ship_types, severity = EXCLUDED.severity, "
                         "origin = EXCLUDED.origin, geometry = EXCLUDED.geometry, "
                         "properties = EXCLUDED.properties",
-                        (props.get("name"), props.get("kind"), props.get("direction"),
-                         props.get("ship_types"), props.get("severity"),
-                         props.get("origin", "builtin"), Jsonb(z["geometry"]), Jsonb(props)))
+                        (z.name, z.kind, z.direction,
+                         sorted(z.ship_types) if z.ship_types else None, z.severity, z.origin,
+                         Jsonb(mapping(z.geometry)), Jsonb(z.properties)))
         self.zones_synced = True
 
     async def _retention_job(self) -> None:

@@ -32,6 +32,10 @@ class Setting:
 
 
 def _default_data_dir() -> str:
+    if os.geteuid() == 0:
+        # As root the embedded PostgreSQL runs as its own user and opens every parent of its
+        # data directory to others: /var/lib is already open, /root must not be.
+        return "/var/lib/mda"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "mda")
 
@@ -44,8 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
             "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no publishing.",
             secret=True),
     Setting("data_dir", str, "",
-            "Where the service keeps its files (embedded database, spill files, secrets). "
-            "Empty: $XDG_DATA_HOME/mda, else ~/.local/share/mda."),
+            "Where the service keeps its files (embedded database, spool files, secrets). "
+            "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda."),
     Setting("http_host", str, "127.0.0.1", "Address the web server listens on."),
     Setting("http_port", int, 8080, "Port the web server listens on."),
     Setting("secret_key", str, "",

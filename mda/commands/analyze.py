@@ -48,7 +48,7 @@ async def _analyze(files, analyzer, decoder) -> dict:
 
 
 def _row(alert) -> dict:
-    d = alert.to_json()
+    d = alert.to_dict()
     return {k: d.get(k) for k in ("kind", "severity", "mmsi", "other_mmsi", "start", "end",
                                    "lat", "lon", "zone", "details")}
 

@@ -52,12 +52,12 @@ def run(args, settings) -> int:
     data.mkdir(parents=True, exist_ok=True)
     token = getattr(settings, "demo_token", "") or secrets.token_urlsafe(24)
 
-    def ready(service) -> None:
-        from store.db import connect_sync
+    async def ready(service) -> None:
+        from store.db import connect
         from web.auth import ensure_demo_token
 
-        with connect_sync(service.url) as conn:
-            ensure_demo_token(conn, token)
+        async with await connect(service.url) as conn:
+            await ensure_demo_token(conn, token)
         print(f"\nmda demo: open http://{settings.http_host}:{settings.http_port}/?token={token}\n"
               f"          (Ctrl-C stops everything; data in {data})\n", file=sys.stderr, flush=True)
 
