@@ -1,0 +1,31 @@
+"""AIS ingest: feeds in, normalised and de-duplicated records out.
+
+Public surface (everything else is an implementation detail):
+
+- ``open_source(uri, *, name=None, speed=None)``: an async feed of line batches
+  (``file:``/path, ``tcp://``, ``udp://``, ``mqtt://``, ``-``);
+- ``Decoder``: ``feed(lines, recv_ts, source) -> Batch``, ``flush()``, ``stats``;
+- the records that leave ingest: ``PositionReport``, ``VesselInfo``, ``RawSentence``.
+"""
+
+from ingest.decoder import Batch, Decoder
+from ingest.errors import IngestError, SourceError
+from ingest.records import PositionReport, RawSentence, VesselInfo, utc
+from ingest.sources import LineBatch, Source, open_source
+from ingest.stats import REASONS, IngestStats
+
+__all__ = [
+    "Batch",
+    "Decoder",
+    "IngestError",
+    "IngestStats",
+    "LineBatch",
+    "PositionReport",
+    "REASONS",
+    "RawSentence",
+    "Source",
+    "SourceError",
+    "VesselInfo",
+    "open_source",
+    "utc",
+]

@@ -127,6 +127,8 @@ class Pipeline:
                     if decoded.positions:
                         status.last_event_ts = decoded.positions[-1].ts
                     await self._dispatch(decoded)
+            # Fragments and timestamp lines still waiting will never complete: count them.
+            self.decoder.flush(src.name)
             status.state = "ended"
         except asyncio.CancelledError:
             status.state = "stopped"

@@ -1,0 +1,412 @@
+"""Lines in, records out: framing, assembly, de-duplication, pyais decoding, normalisation.
+
+``Decoder.feed`` takes a batch of lines that one feed delivered at one moment and
+returns the positions, static records and raw sentences they hold. It never raises
+for bad input: each line that yields nothing is counted under a reason (see
+``ingest.stats``).
+
+Speed. The target is that decoding costs no more than bare pyais stream decoding,
+so the loop below is written for CPython: one pass per line on ``bytes``, locals
+instead of attributes, no exception on the normal path. pyais is entered at its
+cheapest points, skipping its ``NMEASentence`` layer (whose splitting and tag parsing
+we do anyway): ``bit_vector`` de-armours the payload; class A and B positions (types
+1, 2, 3, 18: most of any feed) are read from that integer by
+``normalise.position_from_bits`` with pyais's scaling, the other stored types go
+through the message class's ``from_vector``. Copies from a second receiver are
+recognised by their payload before any decoding. Message types we do not store (6,
+8, ...) are counted as ``other`` from their header bits, without a full decode.
+
+Source ids. A feed is named by its caller (``source``); when a line carries a station
+id (tag block ``s:``, or the ``r...`` field of USCG metadata) the record's source is
+``"<feed>/<station>"``, so receivers behind one aggregator stay apart and two feeds
+using the same station names do not collide.
+
+Event time. Tag block ``c:`` (seconds or milliseconds), else the USCG epoch, else the
+``$PGHP`` line before the sentence, else ``recv_ts``. A multi-sentence message takes
+the time of its first part that states one; tag-block group parts (``g:2-2-1604``)
+without ``s:``/``c:`` inherit both from the first part of their group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pyais.bit_vector import bit_vector
+from pyais.messages import MSG_CLASS
+
+from ingest.dedupe import Deduplicator
+from ingest.multipart import Assembler
+from ingest.nmea import ARMOR_CHARS, TagBlock, checksum, hex_byte, parse_pghp, parse_tag_block, \
+    parse_uscg_trailer
+from ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, MIN_BITS_24B, POSITION_TYPES, \
+    STATIC_TYPES, position_from_bits, to_position, to_vessel_info
+from ingest.records import PositionReport, RawSentence, VesselInfo
+from ingest.stats import IngestStats
+
+__all__ = ["Batch", "Decoder"]
+
+log = logging.getLogger(__name__)
+
+# An AIS sentence is at most 82 characters; with a tag block and USCG metadata real
+# lines stay under 300. Anything longer is junk (or a stream that lost its newlines).
+MAX_LINE = 512
+
+_DIGIT = {str(i).encode(): i for i in range(1, 10)}  # fragment count / number: 1..9
+_FILL = {str(i).encode(): i for i in range(6)}       # fill bits: 0..5
+_KNOWN_TYPES = frozenset(range(1, 28))
+_DECODED_TYPES = POSITION_TYPES | STATIC_TYPES
+
+# Caches of small parsed things that repeat on every line of a feed (tag blocks with
+# the same station and second, station names). Cleared when they grow past this.
+_CACHE_LIMIT = 4096
+# Tag-block groups whose first part was seen and whose later parts are expected.
+_MAX_GROUPS = 1024
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one ``feed`` call produced. ``duplicates`` counts messages dropped as copies,
+    ``rejected`` counts lines rejected (during this call, for any source)."""
+
+    positions: list[PositionReport] = field(default_factory=list)
+    statics: list[VesselInfo] = field(default_factory=list)
+    raw: list[RawSentence] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: int = 0
+
+
+class Decoder:
+    """Stateful AIS decoder for any number of feeds.
+
+    ``dedupe_window``: seconds of event time within which the same message from
+    another (or the same) receiver is a copy; 0 turns de-duplication off.
+    ``multipart_timeout``: seconds a half-built multi-sentence message waits for its
+    next part. ``keep_raw``: also return a ``RawSentence`` for every emitted message.
+    """
+
+    def __init__(self, *, dedupe_window: float = 10.0, multipart_timeout: float = 10.0,
+                 keep_raw: bool = True) -> None:
+        self.stats = IngestStats()
+        self.keep_raw = keep_raw
+        self._dedupe = Deduplicator(dedupe_window)
+        self._assembler = Assembler(multipart_timeout, self.stats.rejected)
+        self._tag_blocks: dict[bytes, TagBlock | str] = {}
+        self._names: dict[str, dict[str, str]] = {}  # feed -> station -> source id
+        self._groups: dict[tuple[str, bytes], tuple[str | None, float | None]] = {}
+        self._pghp: dict[str, tuple[float, str]] = {}
+        self._internal_errors_logged = 0
+
+    @property
+    def pending_lines(self) -> int:
+        """Lines held for what follows them: parts of unfinished messages, $PGHP lines."""
+        return self._assembler.pending_lines + len(self._pghp)
+
+    def flush(self, source: str | None = None) -> Batch:
+        """End of input: count what is still in flight as rejected (``expired_fragment``,
+        ``orphan_timestamp``). With ``source``, only that feed's (a finite feed ended
+        while others go on). Returns a Batch with only ``rejected`` set."""
+        before = self.stats.rejected_lines
+        self._assembler.flush(source)
+        pending = [source] if source is not None else list(self._pghp)
+        for feed in pending:
+            if self._pghp.pop(feed, None) is not None:
+                self.stats.rejected["orphan_timestamp"] += 1
+        for key in [k for k in self._groups if source is None or k[0] == source]:
+            del self._groups[key]
+        return Batch(rejected=self.stats.rejected_lines - before)
+
+    def _source_name(self, names: dict[str, str], feed: str, station: str) -> str:
+        if len(names) >= _CACHE_LIMIT:
+            names.clear()
+        name = names[station] = f"{feed}/{station}"
+        return name
+
+    def _tag_block(self, text: bytes) -> TagBlock | str:
+        cache = self._tag_blocks
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        parsed = cache[text] = parse_tag_block(text)
+        return parsed
+
+    def feed(self, lines: Iterable[str], recv_ts: float, source: str) -> Batch:
+        """Decode a batch of lines that feed ``source`` delivered at ``recv_ts``."""
+        stats = self.stats
+        rejected = stats.rejected
+        rejected_before = stats.rejected_lines
+        positions: list[PositionReport] = []
+        statics: list[VesselInfo] = []
+        raws: list[RawSentence] | None = [] if self.keep_raw else None
+
+        # Hot-loop locals: attribute and global lookups cost more than the work itself.
+        tag_blocks = self._tag_blocks
+        names = self._names.get(source)
+        if names is None:
+            names = self._names[source] = {}
+        groups = self._groups
+        assembler = self._assembler
+        dedupe = self._dedupe
+        seen = dedupe.seen if dedupe.enabled else None
+        window = dedupe.window
+        digit = _DIGIT
+        fill_bits = _FILL
+        hexb = hex_byte
+        armor = ARMOR_CHARS
+        known_types = _KNOWN_TYPES
+        decoded_types = _DECODED_TYPES
+        position_types = POSITION_TYPES
+        bit_position_types = BIT_POSITION_TYPES
+        static_types = STATIC_TYPES
+        min_bits = MIN_BITS
+        msg_class = MSG_CLASS
+        pghp = self._pghp.pop(source, None)  # a $PGHP line waiting for its sentence
+
+        n_lines = n_messages = n_positions = n_statics = n_other = 0
+        n_dup = n_dup_lines = n_msg_lines = 0
+        newest = float("-inf")
+
+        for line in lines:
+            n_lines += 1
+            try:
+                text = line.strip()
+                if not text:
+                    rejected["empty"] += 1
+                    continue
+                if len(text) > MAX_LINE:
+                    rejected["too_long"] += 1
+                    continue
+                if not text.isascii():
+                    rejected["binary"] += 1
+                    continue
+                b = text.encode()
+                start = b[0]
+                station = None
+                ts = None
+                group = None
+                if start == 92:  # "\": NMEA 4.10 tag block before the sentence
+                    end = b.find(b"\\", 1)
+                    if end < 0:
+                        rejected["bad_tag_block"] += 1
+                        continue
+                    tb = tag_blocks.get(b[1:end])
+                    if tb is None:
+                        tb = self._tag_block(b[1:end])
+                    if tb.__class__ is str:
+                        rejected[tb] += 1
+                        continue
+                    station = tb.station
+                    ts = tb.ts
+                    group = tb.group
+                    b = b[end + 1:]
+                    start = b[0] if b else 0
+
+                if start != 33:  # not "!"
+                    if start == 36 and b[:6] == b"$PGHP,":
+                        stamp = parse_pghp(b)
+                        if stamp.__class__ is str:
+                            rejected[stamp] += 1
+                        else:
+                            if pghp is not None:  # the previous one timestamped nothing
+                                rejected["orphan_timestamp"] += 1
+                            pghp = (stamp, text)
+                    elif start == 36:
+                        rejected["not_ais"] += 1
+                    else:
+                        rejected["not_nmea"] += 1
+                    continue
+                kind = b[3:7]
+                if kind != b"VDM," and kind != b"VDO,":
+                    rejected["not_ais"] += 1
+                    continue
+
+                # An AIS sentence. From here on it takes a waiting $PGHP line with it.
+                n = 1
+                raw_text = text
+                if pghp is not None:
+                    n = 2
+                    if ts is None:
+                        ts = pghp[0]
+                    raw_text = pghp[1] + "\n" + text
+                    pghp = None
+
+                star = b.find(b"*", 7)
+                want = hexb.get(b[star + 1:star + 3]) if star > 0 else None
+                if want is None:
+                    rejected["malformed"] += n
+                    continue
+                body = b[1:star]
+                if checksum(body) != want:
+                    rejected["bad_checksum"] += n
+                    continue
+                f = body.split(b",")
+                if len(f) != 7:
+                    rejected["malformed"] += n
+                    continue
+                total = digit.get(f[1])
+                num = digit.get(f[2])
+                fill = fill_bits.get(f[6])
+                payload = f[5]
+                if total is None or num is None or fill is None or num > total \
+                        or payload.translate(None, armor):
+                    rejected["malformed"] += n
+                    continue
+                if not payload:
+                    rejected["empty_payload"] += n
+                    continue
+                # USCG metadata after the checksum. Other trailing bytes (seen: a literal
+                # "\\x0d\\x0a" from a bad capture) are outside the checksummed sentence and
+                # are ignored, unless they look like a second sentence glued on (a feed
+                # ending lines with a bare CR): that must not vanish unnoticed.
+                if len(b) > star + 3:
+                    if b[star + 3] == 44:
+                        uscg_station, uscg_ts = parse_uscg_trailer(b[star + 4:])
+                        if station is None:
+                            station = uscg_station
+                        if ts is None:
+                            ts = uscg_ts
+                    elif b"!" in b[star + 3:] or b"$" in b[star + 3:]:
+                        rejected["malformed"] += n
+                        continue
+
+                if group is not None and group[1] > 1:
+                    gkey = (source, group[2])
+                    if group[0] == 1:
+                        if len(groups) >= _MAX_GROUPS:
+                            del groups[next(iter(groups))]
+                        groups[gkey] = (station, ts)
+                    else:
+                        first = groups.get(gkey)
+                        if first is not None:
+                            if station is None:
+                                station = first[0]
+                            if ts is None:
+                                ts = first[1]
+                            if group[0] == group[1]:
+                                del groups[gkey]
+
+                if station is None:
+                    src = source
+                else:
+                    src = names.get(station)
+                    if src is None:
+                        src = self._source_name(names, source, station)
+
+                if total > 1:
+                    key = (src, f[4], f[3])
+                    if num > 1 and src is not source and not assembler.has(key):
+                        # A later part naming a station whose first part named none (seen
+                        # when only some parts carry USCG metadata): same feed, same message.
+                        key = (source, f[4], f[3])
+                    done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n, raw_text)
+                    if done is None:
+                        continue
+                    payload = done.payload
+                    fill = done.fill
+                    ts = done.ts if done.ts is not None else done.recv_ts
+                    n = done.nlines
+                    raw_text = "\n".join(done.lines)
+                if ts is None:
+                    ts = recv_ts
+                if ts > newest:
+                    newest = ts
+
+                # A copy of a message already emitted from some receiver?
+                if seen is not None:
+                    kept = seen.get(payload)
+                    if kept is not None and -window <= ts - kept[0] <= window:
+                        n_dup += 1
+                        n_dup_lines += n
+                        record = kept[1]
+                        if record is not None and src not in record.receivers:
+                            record.receivers = record.receivers + (src,)
+                        continue
+                    if kept is not None:  # same payload long ago: a new message, queue it anew
+                        del seen[payload]
+
+                bv = bit_vector(payload, fill)
+                nbits = bv._length
+                if nbits < 38:
+                    rejected["decode_error"] += n
+                    continue
+                value = bv._value
+                msg_type = value >> (nbits - 6)
+                mmsi = (value >> (nbits - 38)) & 0x3FFFFFFF
+                position = None
+                if msg_type in bit_position_types:
+                    if nbits < min_bits[msg_type]:
+                        rejected["decode_error"] += n
+                        continue
+                    position = position_from_bits(value, nbits, msg_type, ts, src)
+                    if position.__class__ is str:
+                        rejected[position] += n
+                        continue
+                    positions.append(position)
+                    n_positions += 1
+                elif msg_type in decoded_types:
+                    if nbits < min_bits[msg_type] or (
+                            msg_type == 24 and ((value >> (nbits - 40)) & 3) == 1
+                            and nbits < MIN_BITS_24B):
+                        rejected["decode_error"] += n
+                        continue
+                    try:
+                        msg = msg_class[msg_type].from_vector(bv)
+                    except Exception:  # noqa: BLE001 - any pyais failure is a decode error
+                        rejected["decode_error"] += n
+                        continue
+                    static = None
+                    if msg_type in position_types:
+                        position = to_position(msg, msg_type, ts, src)
+                    if msg_type in static_types:
+                        static = to_vessel_info(msg, msg_type, ts, src)
+                    if position.__class__ is str:
+                        reason = position
+                        position = None
+                        if static is None or static.__class__ is str:
+                            rejected[reason] += n
+                            continue
+                    elif static.__class__ is str:
+                        if position is None:
+                            rejected[static] += n
+                            continue
+                        static = None
+                    if position is not None:
+                        positions.append(position)
+                        n_positions += 1
+                    if static is not None:
+                        statics.append(static)
+                        n_statics += 1
+                elif msg_type in known_types:
+                    n_other += 1
+                else:
+                    rejected["unknown_type"] += n
+                    continue
+
+                n_messages += 1
+                n_msg_lines += n
+                if seen is not None:
+                    seen[payload] = [ts, position, source, recv_ts]
+                if raws is not None:
+                    raws.append(RawSentence(ts, src, raw_text, mmsi, msg_type))
+            except Exception:  # noqa: BLE001 - a bad line must never stop a feed
+                rejected["internal_error"] += 1
+                if self._internal_errors_logged < 10:
+                    self._internal_errors_logged += 1
+                    log.exception("ingest: decoder failed on a line from %s: %r", source, line)
+
+        if pghp is not None:
+            self._pghp[source] = pghp
+        self._assembler.expire(recv_ts)
+        if seen is not None:
+            dedupe.advance(source, newest if newest > float("-inf") else recv_ts, recv_ts)
+
+        stats.lines += n_lines
+        stats.messages += n_messages
+        stats.positions += n_positions
+        stats.statics += n_statics
+        stats.other += n_other
+        stats.duplicates += n_dup
+        stats.duplicate_lines += n_dup_lines
+        stats.message_lines += n_msg_lines
+        return Batch(positions, statics, raws if raws is not None else [], n_dup,
+                     stats.rejected_lines - rejected_before)

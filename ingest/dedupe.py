@@ -1,0 +1,79 @@
+"""The same AIS message heard by several receivers is one message.
+
+Two receivers in range of one ship (or a terrestrial and a satellite feed) deliver
+the same transmission twice. Every transmission differs from the vessel's previous
+one (position, UTC second, radio state), so the assembled six-bit payload is a
+fingerprint: the same payload within ``window`` seconds of event time is a copy.
+
+The decoder looks the payload up before it decodes anything, so copies cost one dict
+lookup. The table is bounded in time and size. An entry leaves once the feed it came
+from has moved ``window`` seconds of event time past it (each feed has its own clock:
+a satellite feed hours behind a terrestrial one must not expire the other's entries
+on arrival), or once it has waited ``max_age`` seconds of arrival time (a feed that
+went quiet), or, oldest first, past ``max_entries``. Copies that arrive later than
+that (a satellite downlink hours after the terrestrial copy) are not recognised.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from ingest.records import PositionReport
+
+__all__ = ["Deduplicator"]
+
+# A receiver clock running ahead (or a corrupt c: field) must not drag the watermark
+# into the future and expire everything: event times more than this far past their
+# arrival time only count as their arrival time plus this.
+MAX_CLOCK_LEAD = 60.0
+
+# An entry stays at least this long (arrival time) whatever its feed's clock says, so that
+# feeds read side by side (two receivers' recordings replayed at full speed, where one
+# feed's batch runs minutes of event time ahead of the other's) still meet their copies.
+MIN_HOLD = 5.0
+
+
+class Deduplicator:
+    """Payload -> [event time, kept position record or None, feed, arrival], oldest first."""
+
+    def __init__(self, window: float, max_entries: int = 200_000,
+                 max_age: float | None = None) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self.max_age = max_age if max_age is not None else max(60.0, 6 * window)
+        self.seen: OrderedDict[bytes, list] = OrderedDict()
+        self.watermarks: dict[str, float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.window > 0
+
+    def advance(self, feed: str, newest_event: float, recv_ts: float) -> None:
+        """After a batch of ``feed``: move its clock to the newest believable event time,
+        then drop the entries that can no longer have copies coming."""
+        ts = min(newest_event, recv_ts + MAX_CLOCK_LEAD)
+        watermarks = self.watermarks
+        if ts > watermarks.get(feed, float("-inf")):
+            watermarks[feed] = ts
+        seen = self.seen
+        window = self.window
+        oldest_arrival = recv_ts - self.max_age
+        held = recv_ts - MIN_HOLD
+        # Insertion order is arrival order: look at the front only.
+        while seen:
+            key = next(iter(seen))
+            entry = seen[key]
+            if (entry[3] >= held or entry[0] >= watermarks[entry[2]] - window) \
+                    and entry[3] >= oldest_arrival and len(seen) <= self.max_entries:
+                break
+            del seen[key]
+
+    @staticmethod
+    def add_receiver(kept: PositionReport | None, source: str) -> None:
+        """Best effort: name one more receiver on the record that was kept.
+
+        The record may already have left in an earlier batch; it is updated in place
+        all the same, so a consumer that has not written it yet sees the receiver.
+        """
+        if kept is not None and source not in kept.receivers:
+            kept.receivers = kept.receivers + (source,)

@@ -1,0 +1,654 @@
+"""AIS feeds as async iterators of line batches, each stamped with its receive time.
+
+    async with open_source("tcp://10.0.0.5:5631", name="north") as src:
+        async for batch in src:          # LineBatch(source, lines, recv_ts)
+            decoder.feed(batch.lines, batch.recv_ts, batch.source)
+
+URIs:
+
+- ``file:PATH``, ``file:///abs/path`` or a plain path, plain text or gzip (told by its
+  magic bytes). As fast as possible in batches of ``batch_lines``, or with ``speed=N``
+  at N times real time, paced by the times the lines state (tag block ``c:``, USCG
+  epoch, ``$PGHP``). Ends at the end of the file.
+- ``-``: standard input. Ends at end of input.
+- ``tcp://host:port``: a client of a receiver or aggregator serving NMEA over TCP.
+  Reconnects with exponential backoff and jitter; runs until cancelled.
+- ``udp://:port`` or ``udp://host:port``: binds and receives datagrams (AIS-catcher and
+  most receivers push UDP); a datagram may hold several lines. Runs until cancelled.
+- ``mqtt://[user:password@]host[:port]/topic/#`` (``mqtts://`` for TLS): subscribes with
+  aiomqtt; a payload holds one or more lines. Reconnects with backoff; runs until
+  cancelled.
+
+Every network source logs when it has been quiet for ``quiet_after`` seconds (and
+again while it stays quiet); a TCP connection quiet for five times that is presumed
+dead and reconnected. Bytes are decoded as Latin-1, which cannot fail: a line of junk
+reaches the decoder and is counted there, it never stops a feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import os
+import random
+import ssl
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ingest.errors import SourceError
+from ingest.nmea import line_event_time
+
+__all__ = ["LineBatch", "Source", "open_source"]
+
+log = logging.getLogger(__name__)
+
+# Bytes per file read: about one batch of lines. Small enough that a truncated .gz
+# still yields everything before the cut (GzipFile raises on the read that hits it).
+READ_SIZE = 1 << 16
+# A peer that never sends a newline must not make us buffer without end: past this
+# many bytes the partial line is handed on as it is (and rejected as too long).
+MAX_PARTIAL_LINE = 1 << 16
+# Replays at speed N skip gaps in event time longer than this instead of sleeping
+# through them (a satellite feed can jump by hours; a replay should not).
+MAX_REPLAY_GAP = 600.0
+UDP_QUEUE_DATAGRAMS = 10_000
+
+
+@dataclass(slots=True)
+class LineBatch:
+    """Lines one feed delivered at one moment (``recv_ts``, UTC epoch seconds)."""
+
+    source: str
+    lines: list[str]
+    recv_ts: float
+
+
+class LineSplitter:
+    """Bytes chunks in, complete lines out; the unfinished tail waits for the next chunk."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        parts = (self._tail + chunk).split(b"\n") if self._tail else chunk.split(b"\n")
+        tail = parts.pop()
+        if len(tail) > MAX_PARTIAL_LINE:
+            parts.append(tail)
+            tail = b""
+        self._tail = tail
+        return [p.decode("latin-1") for p in parts]
+
+    def flush(self) -> list[str]:
+        """What is left when the stream ends: a last line without newline, if any."""
+        tail, self._tail = self._tail, b""
+        return [tail.decode("latin-1")] if tail.strip() else []
+
+
+def _datagram_lines(data: bytes) -> list[str]:
+    # A datagram (or MQTT payload) is self-contained: the text after the last newline
+    # is a line too, and a trailing newline does not make an empty line.
+    parts = data.split(b"\n")
+    if parts and not parts[-1].strip():
+        parts.pop()
+    return [p.decode("latin-1") for p in parts]
+
+
+class Source(ABC):
+    """A feed: ``async with src: async for batch in src: ...``.
+
+    The context manager owns the resources (file, socket, broker connection); leaving
+    it closes them, also when iteration stopped early.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._iterator: AsyncIterator[LineBatch] | None = None
+
+    async def __aenter__(self) -> Source:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._iterator is not None:
+            with contextlib.suppress(Exception):
+                await self._iterator.aclose()  # type: ignore[attr-defined]
+            self._iterator = None
+        await self._close()
+
+    def __aiter__(self) -> AsyncIterator[LineBatch]:
+        if self._iterator is None:
+            self._iterator = self._batches()
+        return self._iterator
+
+    @property
+    def progress(self) -> tuple[int, int] | None:
+        """(bytes read, bytes in all) for a file, for a progress bar; None for streams."""
+        return None
+
+    async def _open(self) -> None:
+        """Acquire what must exist before iterating (a file, a bound socket)."""
+
+    async def _close(self) -> None:
+        """Release what ``_open`` acquired."""
+
+    @abstractmethod
+    def _batches(self) -> AsyncIterator[LineBatch]:
+        """The batches, as an async generator."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+# --------------------------------------------------------------------------- finite sources
+
+
+class FileSource(Source):
+    """A recorded feed: plain or gzip, as fast as possible or paced at ``speed`` x."""
+
+    def __init__(self, path: Path, name: str, *, speed: float | None = None,
+                 batch_lines: int = 1000) -> None:
+        super().__init__(name)
+        self.path = path
+        self.speed = speed
+        self.batch_lines = batch_lines
+        self._file: BinaryIO | None = None
+        self._raw: BinaryIO | None = None
+        self._size = 0
+
+    @property
+    def progress(self) -> tuple[int, int] | None:
+        # Position in the file on disk (compressed bytes for .gz): what a bar can show.
+        if self._raw is None or self._raw.closed:
+            return (self._size, self._size) if self._size else None
+        return self._raw.tell(), self._size
+
+    async def _open(self) -> None:
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed in _close
+            self._size = os.fstat(raw.fileno()).st_size
+        except OSError as exc:
+            raise SourceError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._raw = raw
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            self._file = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        else:
+            raw.seek(0)
+            self._file = raw
+
+    async def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._raw is not None:
+            self._raw.close()
+
+    async def _blocks(self) -> AsyncIterator[list[str]]:
+        assert self._file is not None, "use 'async with' to open the source"
+        splitter = LineSplitter()
+        while True:
+            try:
+                # In a thread: decompression and slow disks must not stall the loop.
+                chunk = await asyncio.to_thread(self._file.read, READ_SIZE)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                # A truncated .gz (a recording cut off mid-write) ends the feed with
+                # what could be read, rather than raising into the pipeline.
+                log.warning("feed %s: read stopped: %s", self.name, exc)
+                chunk = b""
+            if not chunk:
+                rest = splitter.flush()
+                if rest:
+                    yield rest
+                return
+            yield splitter.feed(chunk)
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        if self.speed:
+            async for batch in self._paced():
+                yield batch
+            return
+        step = self.batch_lines
+        async for lines in self._blocks():
+            recv_ts = time.time()
+            for i in range(0, len(lines), step):
+                yield LineBatch(self.name, lines[i:i + step], recv_ts)
+
+    async def _paced(self) -> AsyncIterator[LineBatch]:
+        speed = float(self.speed or 1.0)
+        first_event: float | None = None
+        first_wall = 0.0
+        pending: list[str] = []
+        for_timing = False
+        async for lines in self._blocks():
+            for line in lines:
+                event = line_event_time(line)
+                if event is not None:
+                    for_timing = True
+                    now = time.monotonic()
+                    if first_event is None:
+                        first_event, first_wall = event, now
+                    due = first_wall + (event - first_event) / speed
+                    delay = due - now
+                    if delay * speed > MAX_REPLAY_GAP:
+                        first_event, first_wall, delay = event, now, 0.0
+                    if delay > 0.002:
+                        if pending:
+                            yield LineBatch(self.name, pending, time.time())
+                            pending = []
+                        await asyncio.sleep(delay)
+                pending.append(line)
+                if len(pending) >= self.batch_lines:
+                    yield LineBatch(self.name, pending, time.time())
+                    pending = []
+        if pending:
+            yield LineBatch(self.name, pending, time.time())
+        if not for_timing:
+            log.info("feed %s: no line states its time; replayed as fast as possible", self.name)
+
+
+class StdinSource(Source):
+    """Standard input (or any binary stream), read by a daemon thread.
+
+    A thread rather than the loop's executor: a read blocked on a terminal must not
+    hold up interpreter exit after the pipeline was cancelled.
+    """
+
+    def __init__(self, name: str, *, stream: BinaryIO | None = None,
+                 batch_lines: int = 1000) -> None:
+        super().__init__(name)
+        self._stream = stream
+        self.batch_lines = batch_lines
+
+    def _reader(self, stream: BinaryIO, loop: asyncio.AbstractEventLoop,
+                queue: asyncio.Queue[bytes | None]) -> None:
+        read = getattr(stream, "read1", stream.read)
+        try:
+            while True:
+                chunk = read(65536)
+                asyncio.run_coroutine_threadsafe(queue.put(chunk or None), loop).result()
+                if not chunk:
+                    return
+        except Exception as exc:  # noqa: BLE001 - loop closed, stream closed: end quietly
+            log.debug("feed %s: stdin reader stopped: %s", self.name, exc)
+            with contextlib.suppress(Exception):
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        stream = self._stream if self._stream is not None else sys.stdin.buffer
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+        threading.Thread(target=self._reader, args=(stream, asyncio.get_running_loop(), queue),
+                         name=f"ingest-stdin-{self.name}", daemon=True).start()
+        splitter = LineSplitter()
+        step = self.batch_lines
+        while True:
+            chunk = await queue.get()
+            lines = splitter.feed(chunk) if chunk is not None else splitter.flush()
+            recv_ts = time.time()
+            for i in range(0, len(lines), step):
+                yield LineBatch(self.name, lines[i:i + step], recv_ts)
+            if chunk is None:
+                return
+
+
+# --------------------------------------------------------------------------- network sources
+
+
+class _QuietWatch:
+    """Logs a feed that has gone quiet; optionally acts when it stays quiet too long.
+
+    Runs as a named task beside the receive loop, so the receive loop never has to
+    time out a read (cancelling a read can lose a message that just arrived).
+    """
+
+    def __init__(self, name: str, quiet_after: float,
+                 on_stall: Callable[[], None] | None = None,
+                 stall_after: float | None = None) -> None:
+        self.name = name
+        self.quiet_after = quiet_after
+        self.on_stall = on_stall
+        self.stall_after = stall_after
+        self.last_data = time.monotonic()
+        self._warned = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def data(self) -> None:
+        self.last_data = time.monotonic()
+        if self._warned:
+            log.info("feed %s: data again after a quiet spell", self.name)
+            self._warned = 0
+
+    async def __aenter__(self) -> _QuietWatch:
+        self.last_data = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name=f"ingest-quiet-watch-{self.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        step = min(1.0, self.quiet_after / 4)
+        while True:
+            await asyncio.sleep(step)
+            quiet = time.monotonic() - self.last_data
+            if quiet >= self.quiet_after * (self._warned + 1):
+                self._warned += 1
+                log.warning("feed %s: quiet for %.0f s", self.name, quiet)
+            if self.on_stall is not None and self.stall_after is not None \
+                    and quiet >= self.stall_after:
+                log.warning("feed %s: quiet for %.0f s, reconnecting", self.name, quiet)
+                self.last_data = time.monotonic()
+                self.on_stall()
+
+
+class _Backoff:
+    """Exponential backoff with jitter: ``min_delay`` doubling up to ``max_delay``,
+    each wait drawn from the upper half of the current step so that many clients
+    cut off together do not all come back at the same instant."""
+
+    def __init__(self, min_delay: float, max_delay: float) -> None:
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.attempt = 0
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        step = min(self.max_delay, self.min_delay * (2 ** self.attempt))
+        self.attempt = min(self.attempt + 1, 30)
+        return step / 2 + random.uniform(0, step / 2)
+
+
+class TcpSource(Source):
+    """A TCP client that reconnects with backoff until cancelled."""
+
+    def __init__(self, host: str, port: int, name: str, *, quiet_after: float = 60.0,
+                 reconnect_min: float = 0.5, reconnect_max: float = 30.0,
+                 connect_timeout: float = 10.0) -> None:
+        super().__init__(name)
+        self.host = host
+        self.port = port
+        self.quiet_after = quiet_after
+        self.backoff = _Backoff(reconnect_min, reconnect_max)
+        self.connect_timeout = connect_timeout
+        self.connections = 0  # successful connects, for tests and metrics
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        while True:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            except (OSError, asyncio.TimeoutError) as exc:
+                delay = self.backoff.next_delay()
+                log.warning("feed %s: cannot connect to %s:%s (%s); retry in %.1f s",
+                            self.name, self.host, self.port, exc or "timeout", delay)
+                await asyncio.sleep(delay)
+                continue
+            self.connections += 1
+            log.info("feed %s: connected to %s:%s", self.name, self.host, self.port)
+            splitter = LineSplitter()
+            watch = _QuietWatch(self.name, self.quiet_after, on_stall=writer.transport.abort,
+                                stall_after=5 * self.quiet_after)
+            try:
+                async with watch:
+                    while True:
+                        try:
+                            chunk = await reader.read(65536)
+                        except OSError as exc:
+                            log.warning("feed %s: connection lost: %s", self.name, exc)
+                            chunk = b""
+                        if not chunk:
+                            break
+                        watch.data()
+                        lines = splitter.feed(chunk)
+                        if lines:
+                            self.backoff.reset()
+                            yield LineBatch(self.name, lines, time.time())
+                # A line cut off by the disconnect still reaches the decoder (to be
+                # counted there), rather than vanishing.
+                rest = splitter.flush()
+                if rest:
+                    yield LineBatch(self.name, rest, time.time())
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+            delay = self.backoff.next_delay()
+            log.warning("feed %s: disconnected from %s:%s; reconnect in %.1f s",
+                        self.name, self.host, self.port, delay)
+            await asyncio.sleep(delay)
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, source: UdpSource) -> None:
+        self.source = source
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        try:
+            self.source._queue.put_nowait((time.time(), data))
+        except asyncio.QueueFull:
+            self.source._dropped_datagram()
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("feed %s: %s", self.source.name, exc)
+
+
+class UdpSource(Source):
+    """Binds ``host:port`` and turns datagrams into batches until cancelled.
+
+    UDP cannot push back: when the pipeline falls behind by more than
+    ``UDP_QUEUE_DATAGRAMS`` datagrams the newest are dropped, counted in ``dropped``
+    and logged.
+    """
+
+    def __init__(self, host: str, port: int, name: str, *, quiet_after: float = 60.0,
+                 batch_lines: int = 1000) -> None:
+        super().__init__(name)
+        self.host = host
+        self.port = port
+        self.quiet_after = quiet_after
+        self.batch_lines = batch_lines
+        self.dropped = 0
+        self._queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(UDP_QUEUE_DATAGRAMS)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._watch: _QuietWatch | None = None
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        """(host, port) actually bound; useful with port 0."""
+        assert self._transport is not None, "use 'async with' to bind the socket"
+        return self._transport.get_extra_info("sockname")[:2]
+
+    def _dropped_datagram(self) -> None:
+        self.dropped += 1
+        if self.dropped in (1, 10, 100, 1000) or self.dropped % 10_000 == 0:
+            log.warning("feed %s: pipeline behind, %d datagrams dropped so far",
+                        self.name, self.dropped)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+        except OSError as exc:
+            raise SourceError(f"cannot bind udp://{self.host}:{self.port}: "
+                              f"{exc.strerror or exc}") from None
+        self._watch = _QuietWatch(self.name, self.quiet_after)
+        await self._watch.__aenter__()
+
+    async def _close(self) -> None:
+        if self._watch is not None:
+            await self._watch.__aexit__(None, None, None)
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        queue = self._queue
+        while True:
+            recv_ts, data = await queue.get()
+            if self._watch is not None:
+                self._watch.data()
+            lines = _datagram_lines(data)
+            # Drain what is already waiting into the same batch: fewer, larger batches.
+            while not queue.empty() and len(lines) < self.batch_lines:
+                lines.extend(_datagram_lines(queue.get_nowait()[1]))
+            if lines:
+                yield LineBatch(self.name, lines, recv_ts)
+
+
+class MqttSource(Source):
+    """Subscribes to a topic filter with aiomqtt and reconnects with backoff."""
+
+    def __init__(self, host: str, port: int, topic: str, name: str, *,
+                 username: str | None = None, password: str | None = None,
+                 tls: bool = False, quiet_after: float = 60.0, reconnect_min: float = 0.5,
+                 reconnect_max: float = 30.0, batch_lines: int = 1000) -> None:
+        super().__init__(name)
+        self.host = host
+        self.port = port
+        self.topic = topic
+        self.username = username
+        self.password = password
+        self.tls = tls
+        self.quiet_after = quiet_after
+        self.backoff = _Backoff(reconnect_min, reconnect_max)
+        self.batch_lines = batch_lines
+        self.connections = 0
+        self.subscribed = asyncio.Event()  # set while subscribed; lets tests publish after
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        import aiomqtt  # only this source needs it
+
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port, username=self.username, password=self.password,
+                    tls_context=ssl.create_default_context() if self.tls else None,
+                    # Bounded, so a stalled pipeline cannot eat memory; aiomqtt logs
+                    # what it has to discard past this.
+                    max_queued_incoming_messages=100_000,
+                ) as client, _QuietWatch(self.name, self.quiet_after) as watch:
+                    await client.subscribe(self.topic)
+                    self.connections += 1
+                    self.backoff.reset()
+                    self.subscribed.set()
+                    log.info("feed %s: subscribed to %s on %s:%s", self.name, self.topic,
+                             self.host, self.port)
+                    messages = client.messages
+                    async for message in messages:
+                        watch.data()
+                        recv_ts = time.time()
+                        lines = _payload_lines(message.payload)
+                        while len(messages) and len(lines) < self.batch_lines:
+                            lines.extend(_payload_lines((await anext(messages)).payload))
+                        if lines:
+                            yield LineBatch(self.name, lines, recv_ts)
+            except aiomqtt.MqttError as exc:
+                self.subscribed.clear()
+                delay = self.backoff.next_delay()
+                log.warning("feed %s: broker %s:%s: %s; reconnect in %.1f s",
+                            self.name, self.host, self.port, exc, delay)
+                await asyncio.sleep(delay)
+
+
+def _payload_lines(payload: object) -> list[str]:
+    if isinstance(payload, (bytes, bytearray)):
+        return _datagram_lines(bytes(payload))
+    if isinstance(payload, str):
+        return _datagram_lines(payload.encode("latin-1", "replace"))
+    return []  # an empty payload or a number: nothing to decode
+
+
+# --------------------------------------------------------------------------- opening by URI
+
+
+def _host_port(netloc: str, uri: str, default_port: int | None = None) -> tuple[str, int]:
+    host, sep, port_text = netloc.rpartition(":")
+    if not sep:
+        host, port_text = netloc, ""
+    host = host.strip("[]")  # IPv6 literal
+    if not port_text:
+        if default_port is None:
+            raise SourceError(f"{uri}: a port is required")
+        return host, default_port
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SourceError(f"{uri}: bad port {port_text!r}")
+    return host, int(port_text)
+
+
+def _split_userinfo(netloc: str) -> tuple[str | None, str | None, str]:
+    if "@" not in netloc:
+        return None, None, netloc
+    userinfo, _, hostport = netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return user or None, password or None, hostport
+
+
+def open_source(uri: str, *, name: str | None = None, speed: float | None = None,
+                batch_lines: int = 1000, quiet_after: float = 60.0,
+                reconnect_min: float = 0.5, reconnect_max: float = 30.0) -> Source:
+    """A feed for ``uri``; see the module docstring for the forms.
+
+    ``name`` is the receiver id records carry (default: the URI without credentials).
+    ``speed`` paces a file replay at that many times real time (files only).
+    Raises SourceError for an unknown scheme or a malformed address; a missing file
+    raises SourceError when the source is entered.
+    """
+    if speed is not None and speed <= 0:
+        raise SourceError(f"speed must be positive, not {speed}")
+    if uri == "-":
+        return StdinSource(name or "stdin", batch_lines=batch_lines)
+    scheme, sep, rest = uri.partition("://")
+    network = {"tcp", "udp", "mqtt", "mqtts"}
+    if sep and scheme.lower() in network:
+        scheme = scheme.lower()
+        if speed is not None:
+            raise SourceError(f"{uri}: speed applies to file replays only")
+        if scheme in ("tcp", "udp"):
+            netloc = rest.split("/", 1)[0]
+            host, port = _host_port(netloc, uri)
+            label = name or f"{scheme}://{netloc}"
+            if scheme == "tcp":
+                if not host:
+                    raise SourceError(f"{uri}: a host is required")
+                return TcpSource(host, port, label, quiet_after=quiet_after,
+                                 reconnect_min=reconnect_min, reconnect_max=reconnect_max)
+            return UdpSource(host or "0.0.0.0", port, label, quiet_after=quiet_after,
+                             batch_lines=batch_lines)
+        netloc, _, topic = rest.partition("/")
+        user, password, hostport = _split_userinfo(netloc)
+        tls = scheme == "mqtts"
+        host, port = _host_port(hostport, uri, 8883 if tls else 1883)
+        if not host:
+            raise SourceError(f"{uri}: a host is required")
+        topic = topic or "#"
+        label = name or f"{scheme}://{hostport}/{topic}"
+        return MqttSource(host, port, topic, label, username=user, password=password, tls=tls,
+                          quiet_after=quiet_after, reconnect_min=reconnect_min,
+                          reconnect_max=reconnect_max, batch_lines=batch_lines)
+    if sep and scheme.lower() != "file":
+        raise SourceError(f"{uri}: unknown source scheme {scheme!r} "
+                          "(file:, tcp://, udp://, mqtt://, mqtts:// or -)")
+    if uri.startswith("file://"):
+        path = uri[len("file://"):]
+    elif uri.startswith("file:"):
+        path = uri[len("file:"):]
+    else:
+        path = uri
+    if not path:
+        raise SourceError(f"{uri}: a file path is required")
+    return FileSource(Path(path), name or f"file:{path}", speed=speed, batch_lines=batch_lines)
