@@ -125,6 +125,7 @@ def _merge_statics(statics: Iterable[VesselInfo]) -> list[VesselInfo]:
 async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[PositionReport],
                       statics: Sequence[VesselInfo], raw: Sequence[RawSentence]) -> None:
     """Write one batch in one transaction."""
+    make_temp = bool(positions or statics) and not getattr(conn, "_mda_temp_tables", False)
     async with conn.transaction():
         async with conn.cursor() as cur:
             if positions:
@@ -141,7 +142,8 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
                     write = copy.write_row
                     for r in raw:
                         await write((_fromts(r.ts, UTC), r.source, r.mmsi, r.msg_type, r.line))
-            if positions or statics:
+            if make_temp:
+                # Once per connection; ON COMMIT DELETE ROWS empties them after each batch.
                 await cur.execute(_TEMP_TABLES)
             if positions:
                 async with cur.copy(_COPY_LATEST) as copy:
@@ -162,6 +164,8 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
                             _clip_smallint(s.to_stern), _clip_smallint(s.to_port),
                             _clip_smallint(s.to_starboard), s.draught, s.destination, s.eta))
                 await cur.execute(_UPSERT_STATICS)
+    if make_temp:  # only once the transaction that created them has committed
+        conn._mda_temp_tables = True  # type: ignore[attr-defined]
 
 
 @dataclass
