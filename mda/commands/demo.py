@@ -29,16 +29,17 @@ def register(sub) -> None:
 
 
 def _scenario_segments(seed: int, vessels: int, start: float, zones_out):
-    from mda.simulator.scenario import demo_scenario
+    """One endless scenario, cut into 2-hour segments played one after the other (the
+    same vessels sail on across the cuts); the first also writes the scenario's zones."""
+    from mda.simulator.scenario import demo_segments
 
-    hours = 2.0
+    segments = demo_segments(start=start, seed=seed, vessels=vessels, hours=2.0)
 
     def segment(i: int):
-        scenario = demo_scenario(seed=seed + i, hours=hours, vessels=vessels,
-                                 start=start + i * hours * 3600)
-        if i == 0 and scenario.zones:
-            zones_out.write_text(json.dumps(scenario.zones))
-        return scenario.lines
+        part = segments(i)
+        if i == 0:
+            zones_out.write_text(json.dumps(part.zones))
+        return part.lines
 
     return segment
 

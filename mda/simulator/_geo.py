@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from global_land_mask import globe
 
 EARTH_NM = 3440.065  # mean earth radius in nautical miles
 NM_M = 1852.0
@@ -55,10 +54,18 @@ def sample_line(lat1: float, lon1: float, lat2: float, lon2: float,
     return lat1 + (lat2 - lat1) * f, lon1 + (lon2 - lon1) * f
 
 
+def _mask():
+    """``global_land_mask.globe``, imported on first use: it loads a 0.9 GB array (~4 s)."""
+    from global_land_mask import globe
+
+    return globe
+
+
 def near_land(lats, lons, margin_nm: float = 0.0) -> np.ndarray:
     """Per point: on land, or land within ``margin_nm`` (checked at 8 compass points)."""
     lats = np.asarray(lats, dtype=float)
     lons = np.asarray(lons, dtype=float)
+    globe = _mask()
     hit = globe.is_land(lats, lons)
     if margin_nm > 0:
         coslat = np.cos(np.radians(lats))
@@ -70,7 +77,7 @@ def near_land(lats, lons, margin_nm: float = 0.0) -> np.ndarray:
 
 
 def is_land(lat: float, lon: float) -> bool:
-    return bool(globe.is_land(lat, lon))
+    return bool(_mask().is_land(lat, lon))
 
 
 def circle(lat: float, lon: float, radius_nm: float, n: int = 36) -> list[list[float]]:

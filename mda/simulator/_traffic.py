@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -89,10 +90,6 @@ class Track:
         self.t += duration
         return self
 
-    def until(self, t: float) -> float:
-        """Time at which the track reaches distance 0 after t (for scripts): current time."""
-        return self.t
-
 
 @dataclass
 class Msg:
@@ -124,6 +121,7 @@ class Vessel:
     quiet: bool = True
     phase: float = 0.0  # offset of the first report after start_t
     msg3_share: float = 0.1  # share of class A reports sent as type 3
+    script: list[Leg] = field(default_factory=list)  # an actor's scripted legs (truth, tests)
 
 
 def _silenced(v: Vessel, t: float) -> bool:
@@ -132,9 +130,7 @@ def _silenced(v: Vessel, t: float) -> bool:
 
 def _static_payloads(v: Vessel, dest: str, t: float) -> list[dict]:
     if v.cls == "A":
-        import time as _time
-
-        eta = _time.gmtime(t + 86400.0 * 2)
+        eta = time.gmtime(t + 86400.0 * 2)
         return [{"type": 5, "mmsi": v.mmsi, "ais_version": 0, "imo": v.imo,
                  "callsign": v.callsign, "shipname": v.name, "ship_type": v.ship_type,
                  "to_bow": v.dims[0], "to_stern": v.dims[1], "to_port": v.dims[2],
@@ -239,16 +235,10 @@ def anchor_spot(rng: random.Random, port: str) -> tuple[float, float]:
     return p.lat, p.lon
 
 
-def _home_of(role: str, rng: random.Random) -> str:
-    if role in ("fishing_a", "fishing_b", "pleasure"):
-        return rng.choice(sorted({home for _, _, home in FISHING_GROUNDS.values()}))
-    return rng.choice(sorted(PORTS))
-
-
 def next_destination(rng: random.Random, role: str, here: str, home: str) -> str:
     """Where a vessel at ``here`` goes next."""
     if role in ("fishing_a", "fishing_b", "pleasure"):
-        if here in FISHING_GROUNDS:
+        if here in FISHING_GROUNDS or here not in PORTS:
             return home
         grounds = sorted(g for g, (_, _, h) in FISHING_GROUNDS.items() if h == home)
         return rng.choice(grounds)
@@ -310,7 +300,8 @@ def _trawl(tr: Track, rng: random.Random, status: int) -> None:
 
 
 def itinerary(rng: random.Random, role: str, home: str, tr: Track, state: str,
-              here: str, start_t: float | None = None, sog: float | None = None) -> Iterator[Leg]:
+              here: str, start_t: float | None = None, sog: float | None = None,
+              first_dest: str | None = None) -> Iterator[Leg]:
     """Endless legs from the track's end. ``state`` is "anchored" (at port ``here``, waits
     there first), "depart" (at port ``here``, leaves at once) or "node" (at or near graph node
     ``here``, sails on). Legs ending before ``start_t`` are dropped (a voyage already under
@@ -324,7 +315,8 @@ def itinerary(rng: random.Random, role: str, home: str, tr: Track, state: str,
             tr.hold(dwell_s(rng, role), status=5 if role in ("fishing_b", "pleasure") else 1)
         elif state == "node" and distance_nm(tr.lat, tr.lon, *node_pos(here)) > 0.05:
             tr.go(*node_pos(here), sog)
-        dest = next_destination(rng, role, here, home)
+        dest = first_dest or next_destination(rng, role, here, home)
+        first_dest = None
         path = shortest_path(here, dest)
         tr.dest = PORTS[dest].locode if dest in PORTS else PORTS[home].locode
         _voyage(tr, rng, path, sog, from_anchor=(state != "node"))

@@ -39,20 +39,20 @@ class Port:
 
 
 PORTS: dict[str, Port] = {p.key: p for p in (
-    Port("DJIBOUTI", "Djibouti", "DJJIB", 11.65, 43.12, 621),
-    Port("ADEN", "Aden", "YEADE", 12.74, 44.96, 473),
+    Port("DJIBOUTI", "Djibouti", "DJJIB", 11.637, 43.123, 621),
+    Port("ADEN", "Aden", "YEADE", 12.753, 44.963, 473),
     Port("SALALAH", "Salalah", "OMSLL", 16.90, 54.03, 461),
     Port("DUQM", "Duqm", "OMDQM", 19.62, 57.78, 461),
-    Port("FUJAIRAH", "Fujairah", "AEFJR", 25.15, 56.45, 470),
+    Port("FUJAIRAH", "Fujairah", "AEFJR", 25.163, 56.392, 470),
     Port("KARACHI", "Karachi", "PKKHI", 24.75, 66.90, 463),
-    Port("MUNDRA", "Mundra", "INMUN", 22.70, 69.65, 419),
-    Port("MUMBAI", "Mumbai", "INBOM", 18.86, 72.76, 419),
-    Port("KOCHI", "Kochi", "INCOK", 9.98, 76.15, 419),
-    Port("COLOMBO", "Colombo", "LKCMB", 6.98, 79.80, 417),
-    Port("CHENNAI", "Chennai", "INMAA", 13.10, 80.35, 419),
+    Port("MUNDRA", "Mundra", "INMUN", 22.716, 69.679, 419),
+    Port("MUMBAI", "Mumbai", "INBOM", 18.876, 72.852, 419),
+    Port("KOCHI", "Kochi", "INCOK", 9.970, 76.202, 419),
+    Port("COLOMBO", "Colombo", "LKCMB", 6.974, 79.811, 417),
+    Port("CHENNAI", "Chennai", "INMAA", 13.100, 80.339, 419),
     Port("VIZAG", "Visakhapatnam", "INVTZ", 17.65, 83.35, 419),
-    Port("PARADIP", "Paradip", "INPRT", 20.22, 86.75, 419),
-    Port("CHITTAGONG", "Chittagong", "BDCGP", 22.10, 91.72, 405),
+    Port("PARADIP", "Paradip", "INPRT", 20.241, 86.715, 419),
+    Port("CHITTAGONG", "Chittagong", "BDCGP", 22.163, 91.754, 405),
     Port("PENANG", "Penang", "MYPEN", 5.45, 100.15, 533),
 )}
 
