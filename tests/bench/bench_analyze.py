@@ -1,0 +1,75 @@
+"""`mda analyze` on a 12 h, 60-vessel simulated log, as a ratio to bare pyais decoding.
+
+    python tests/bench/bench_analyze.py [--hours 12] [--vessels 60]
+
+Simulates the log (cached in a temp dir by its parameters), times bare pyais stream decoding
+of the file and the whole `mda analyze` command (a fresh process: start-up, land mask,
+decoding, detectors, output) in the same run, and prints both rates and their ratio
+(target >= 0.3). Also checks that the analysis finds every anomaly of the truth file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from feedgen import bare_pyais_decode  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", type=float, default=12)
+    ap.add_argument("--vessels", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+
+    from mda.simulator import output_paths, simulate
+
+    cache = Path(tempfile.gettempdir()) / f"mda-bench-sim-{args.hours}h-{args.vessels}v-{args.seed}"
+    out = cache / "traffic.nmea"
+    nmea, truth_path, zones_path = output_paths(out)
+    if not nmea.exists():
+        t = time.perf_counter()
+        simulate(out, hours=args.hours, vessels=args.vessels, seed=args.seed)
+        print(f"simulated in {time.perf_counter() - t:.1f} s")
+    lines = sum(1 for _ in nmea.open())
+    print(f"log: {nmea} ({lines:,} lines, {nmea.stat().st_size / 2**20:.1f} MB)")
+
+    t = time.perf_counter()
+    decoded = bare_pyais_decode(str(nmea))
+    bare = time.perf_counter() - t
+    print(f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = {lines / bare:,.0f} lines/s")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "mda", "analyze", str(nmea), "--zones", str(zones_path)],
+                       capture_output=True, text=True, env=env)
+    ours = time.perf_counter() - t
+    if r.returncode != 0:
+        print(r.stderr)
+        return 1
+    alerts = [json.loads(x) for x in r.stdout.splitlines()]
+    print(f"mda analyze (whole command): {len(alerts)} alerts in {ours:.2f} s = {lines / ours:,.0f} lines/s")
+    print(f"  {r.stderr.strip()}")
+    ratio = bare / ours
+    print(f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.30)  {'OK' if ratio >= 0.3 else 'BELOW TARGET'}")
+    truth = [json.loads(x) for x in truth_path.read_text().splitlines()]
+    found = 0
+    for rec in truth:
+        ids = {rec["mmsi"], rec["other_mmsi"]} - {None}
+        if any(a["kind"] == rec["kind"] and a["mmsi"] in ids for a in alerts):
+            found += 1
+    print(f"truth anomalies found: {found}/{len(truth)}")
+    return 0 if ratio >= 0.3 and found == len(truth) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
