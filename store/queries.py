@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 import psycopg
+from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -56,8 +57,18 @@ class BBox:
                 [self.min_lon, self.max_lon, self.min_lat, self.max_lat])
 
 
-async def _text(conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] = ()) -> str:
-    cur = await conn.execute(sql, params)
+class _BytesLoader(Loader):
+    """text columns as the raw UTF-8 bytes the server sent: no decode, no re-encode."""
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
+async def _raw(conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] = ()) -> bytes:
+    """The first column of the first row of a query returning text, as bytes."""
+    cur = conn.cursor()
+    cur.adapters.register_loader("text", _BytesLoader)
+    await cur.execute(sql, params)
     row = await cur.fetchone()
     return row[0]
 
@@ -73,23 +84,28 @@ async def ping(conn: psycopg.AsyncConnection) -> dict:
 
 # ------------------------------------------------------------------------------ vessels
 
-# Feature properties for a vessel row aliased ``v``. Coordinates are rounded to 1e-5 deg
-# (about 1 m), which is finer than AIS reports and keeps 50,000 features small.
-_VESSEL_FEATURE = """
-json_build_object(
-  'type', 'Feature', 'id', v.mmsi,
-  'geometry', json_build_object('type', 'Point', 'coordinates',
-      json_build_array(round(v.lon::numeric, 5), round(v.lat::numeric, 5))),
-  'properties', json_build_object(
-      'mmsi', v.mmsi, 'name', v.name, 'callsign', v.callsign, 'ship_type', v.ship_type,
-      'sog', v.sog, 'cog', v.cog, 'heading', v.heading, 'nav_status', v.nav_status,
-      'last_seen', v.time))
-"""
+# One GeoJSON Feature per vessel row ``v``, built by string concatenation: on 50,000 rows
+# it is about twice as fast as nested json_build_object calls. Every value goes through a
+# JSON-safe text form (numbers as PostgreSQL prints them, text via to_json for escaping,
+# NULL as null). Coordinates are rounded to 1e-5 deg (about 1 m), finer than AIS.
+_VESSEL_FEATURE = """concat(
+  '{"type":"Feature","id":', v.mmsi, ',"geometry":{"type":"Point","coordinates":[',
+  round(v.lon * 1e5) / 1e5, ',', round(v.lat * 1e5) / 1e5,
+  ']},"properties":{"mmsi":', v.mmsi,
+  ',"name":', coalesce(to_json(v.name)::text, 'null'),
+  ',"callsign":', coalesce(to_json(v.callsign)::text, 'null'),
+  ',"ship_type":', coalesce(v.ship_type::text, 'null'),
+  ',"sog":', coalesce(to_json(v.sog)::text, 'null'),
+  ',"cog":', coalesce(to_json(v.cog)::text, 'null'),
+  ',"heading":', coalesce(v.heading::text, 'null'),
+  ',"nav_status":', coalesce(v.nav_status::text, 'null'),
+  ',"last_seen":', to_json(v.time)::text, '}}')"""
 
 
 async def vessels_geojson(conn: psycopg.AsyncConnection, *, bbox: BBox | None = None,
-                          since: datetime | None = None, limit: int | None = None) -> str:
-    """Latest position of every vessel (with a position) as a GeoJSON FeatureCollection."""
+                          since: datetime | None = None, limit: int | None = None) -> bytes:
+    """Latest position of every vessel (with a position) as a GeoJSON FeatureCollection,
+    ordered by MMSI, as UTF-8 bytes ready to send."""
     where = ["v.time IS NOT NULL", "v.lat IS NOT NULL", "v.lon IS NOT NULL"]
     params: list[Any] = []
     if bbox is not None:
@@ -104,11 +120,11 @@ async def vessels_geojson(conn: psycopg.AsyncConnection, *, bbox: BBox | None = 
         lim = "LIMIT %s"
         params.append(limit)
     sql = f"""
-        SELECT json_build_object('type', 'FeatureCollection',
-                                 'features', coalesce(json_agg(f), '[]'::json))::text
-        FROM (SELECT {_VESSEL_FEATURE} AS f FROM vessels v
+        SELECT concat('{{"type":"FeatureCollection","features":[',
+                      string_agg(f, ',' ORDER BY mmsi), ']}}')
+        FROM (SELECT v.mmsi, {_VESSEL_FEATURE} AS f FROM vessels v
               WHERE {' AND '.join(where)} ORDER BY v.mmsi {lim}) q"""
-    return await _text(conn, sql, params)
+    return await _raw(conn, sql, params)
 
 
 async def vessel_detail(conn: psycopg.AsyncConnection, mmsi: int) -> str | None:
@@ -137,7 +153,7 @@ async def vessel_detail(conn: psycopg.AsyncConnection, mmsi: int) -> str | None:
 
 
 async def vessel_track_geojson(conn: psycopg.AsyncConnection, mmsi: int, start: datetime,
-                               end: datetime, *, max_points: int = 50_000) -> str:
+                               end: datetime, *, max_points: int = 50_000) -> bytes:
     """One vessel's fixes between ``start`` and ``end`` as a GeoJSON Feature: a LineString
     (``null`` geometry under two fixes) with per-vertex ``times``, ``sog`` and ``cog``
     arrays in its properties, oldest first."""
@@ -160,10 +176,10 @@ async def vessel_track_geojson(conn: psycopg.AsyncConnection, mmsi: int, start: 
                 'cog', coalesce(json_agg(cog ORDER BY time), '[]'),
                 'truncated', count(*) >= %(max)s))::text
         FROM p"""
-    return await _text(conn, sql, {"mmsi": mmsi, "start": start, "end": end, "max": max_points})
+    return await _raw(conn, sql, {"mmsi": mmsi, "start": start, "end": end, "max": max_points})
 
 
-async def search_vessels(conn: psycopg.AsyncConnection, q: str, limit: int = 20) -> str:
+async def search_vessels(conn: psycopg.AsyncConnection, q: str, limit: int = 20) -> bytes:
     """Vessels whose MMSI, IMO, name or call sign matches ``q``: exact matches first, then
     prefixes, then substrings. A JSON array."""
     q = q.strip()
@@ -183,7 +199,7 @@ async def search_vessels(conn: psycopg.AsyncConnection, q: str, limit: int = 20)
                OR lower(v.callsign) LIKE %(p)s || '%%'
             ORDER BY rank, v.name NULLS LAST, v.mmsi
             LIMIT %(limit)s) r"""
-    return await _text(conn, sql, {"q": q, "p": pattern, "limit": limit})
+    return await _raw(conn, sql, {"q": q, "p": pattern, "limit": limit})
 
 
 # ------------------------------------------------------------------------------ alerts
@@ -205,7 +221,7 @@ ALERT_FIELDS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi",
 async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = (),
                       kind: Sequence[str] = (), since: datetime | None = None,
                       until: datetime | None = None, bbox: BBox | None = None,
-                      mmsi: int | None = None, limit: int = 500) -> str:
+                      mmsi: int | None = None, limit: int = 500) -> bytes:
     """Alerts newest first (by start), as ``{"alerts": [...], "count": n}``.
 
     ``since``/``until`` select episodes that overlap the interval: an alert that started
@@ -238,7 +254,7 @@ async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = 
         FROM (SELECT a.start, a.id, {_ALERT_JSON} AS j FROM alerts a
               {'WHERE ' + ' AND '.join(where) if where else ''}
               ORDER BY a.start DESC, a.id DESC LIMIT %s) q"""
-    return await _text(conn, sql, params)
+    return await _raw(conn, sql, params)
 
 
 async def alert_detail(conn: psycopg.AsyncConnection, alert_id: int) -> str | None:
@@ -302,8 +318,8 @@ async def set_password_hash(conn: psycopg.AsyncConnection, user_id: int, passwor
                        (password_hash, user_id))
 
 
-async def list_users(conn: psycopg.AsyncConnection) -> str:
-    return await _text(conn, """
+async def list_users(conn: psycopg.AsyncConnection) -> bytes:
+    return await _raw(conn, """
         SELECT coalesce(json_agg(json_build_object('name', name, 'role', role,
             'disabled', disabled, 'created_at', created_at) ORDER BY name), '[]')::text
         FROM users""")
@@ -444,7 +460,7 @@ async def audit(conn: psycopg.AsyncConnection, *, actor: str, via: str, action: 
 
 
 async def audit_json(conn: psycopg.AsyncConnection, *, limit: int = 200, actor: str | None = None,
-                     action: str | None = None, since: datetime | None = None) -> str:
+                     action: str | None = None, since: datetime | None = None) -> bytes:
     where, params = [], []
     if actor:
         where.append("actor = %s")
@@ -456,7 +472,7 @@ async def audit_json(conn: psycopg.AsyncConnection, *, limit: int = 200, actor: 
         where.append("time >= %s")
         params.append(since)
     params.append(limit)
-    return await _text(conn, f"""
+    return await _raw(conn, f"""
         SELECT coalesce(json_agg(row_to_json(q) ORDER BY q.time DESC, q.id DESC), '[]')::text
         FROM (SELECT id, time, actor, role, via, action, target, ip, details FROM audit_log
               {'WHERE ' + ' AND '.join(where) if where else ''}

@@ -87,7 +87,8 @@ async def seed(url: str, n_vessels: int, n_points: int) -> None:
                             lat=5 + k * 1e-3, lon=60 + k * 1e-3, sog=12.0, cog=45.0, heading=45,
                             nav_status=0, msg_type=1, source="bench") for k in range(n_points)]
     # and background traffic in the same days, so the track query has to find its rows
-    background = [PositionReport(ts=now - rnd.uniform(0, 7 * 86400), mmsi=200_000_000 + rnd.randrange(n_vessels) * 7,
+    background = [PositionReport(ts=now - rnd.uniform(0, 7 * 86400),
+                                 mmsi=200_000_000 + rnd.randrange(n_vessels) * 7,
                                  lat=rnd.uniform(-40, 25), lon=rnd.uniform(35, 110), sog=10.0,
                                  cog=90.0, heading=90, msg_type=1, source="bench")
                   for _ in range(200_000)]
@@ -134,7 +135,8 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
             state["vessels_n"] = r.content.count(b'"Feature"')
 
         async def track():
-            r = await client.get(f"/api/vessels/{TRACK_MMSI}/track", params=track_params, headers=headers)
+            r = await client.get(f"/api/vessels/{TRACK_MMSI}/track", params=track_params,
+                                 headers=headers)
             r.raise_for_status()
             state["track_points"] = r.json()["properties"]["points"]
             state["track_bytes"] = len(r.content)
@@ -158,11 +160,11 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
             base_v = _stats(await timed(raw_vessels))
             base_t = _stats(await timed(raw_track))
             if explain:
-                for sql, params in (("SELECT * FROM positions WHERE mmsi = %s AND time >= %s AND time <= %s "
-                                     "ORDER BY time", (TRACK_MMSI, track_params["start"], track_params["end"])),):
-                    plan = await (await conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql,
-                                                     params)).fetchall()
-                    print("\n".join(r[0] for r in plan))
+                plan = await (await conn.execute(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM positions WHERE mmsi = %s "
+                    "AND time >= %s AND time <= %s ORDER BY time",
+                    (TRACK_MMSI, track_params["start"], track_params["end"]))).fetchall()
+                print("\n".join(r[0] for r in plan))
         v = _stats(await timed(vessels))
         t = _stats(await timed(track))
 

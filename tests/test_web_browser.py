@@ -1,0 +1,394 @@
+"""The map page in a real browser (Debian's Chromium driven by Playwright) against the app
+served by a real uvicorn on a free loopback port, on a real TimescaleDB database.
+
+Every request that would leave 127.0.0.1 is aborted and recorded; the tests assert there
+were none. Screenshots go to ``test-artifacts/`` (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import uvicorn
+
+from ingest.records import PositionReport, VesselInfo
+from mda.settings import load_settings
+from store import alerts as store_alerts
+from store.migrate import upgrade
+from store.writer import write_batch
+from web.app import create_app
+from web.auth import create_token, create_user
+from web.live import LiveHub
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-default-apps", "--disable-features=Translate,MediaRouter,OptimizationHints",
+                 "--disable-domain-reliability", "--no-pings"]
+NOW = time.time()
+
+# Shipping routes of the region (lon, lat waypoints): Bab-el-Mandeb -> Gulf of Aden ->
+# south of Sri Lanka -> Malacca; Hormuz -> Arabian Sea -> India's west coast.
+ROUTES = [
+    [(43.4, 12.6), (45.0, 12.0), (51.0, 13.0), (60.0, 11.0), (72.0, 7.0), (80.5, 5.6), (90.0, 6.0),
+     (95.5, 5.8), (98.5, 4.0)],
+    [(56.4, 26.4), (58.5, 23.5), (62.0, 20.0), (68.0, 18.5), (72.6, 18.8)],
+    [(80.6, 5.8), (85.0, 12.0), (88.0, 20.8)],
+    [(55.0, -5.0), (57.5, -20.2), (40.0, -15.0), (39.6, -4.1)],
+]
+TYPES = [70, 71, 79, 80, 81, 84, 60, 69, 40, 52, 55, 30, 30, 36, 37, 0, None]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def traffic(n: int, seed: int = 7, mmsi0: int = 419_100_000) -> tuple[list, list]:
+    """n vessels along the region's routes (plus fishing fleets), with static data."""
+    rnd = random.Random(seed)
+    positions, statics = [], []
+    for i in range(n):
+        mmsi = mmsi0 + i
+        t = rnd.choice(TYPES)
+        if t == 30 and rnd.random() < 0.9:  # fishing fleets off India and Sri Lanka
+            lon, lat = rnd.uniform(70, 76), rnd.uniform(8, 18)
+            lon -= max(0.0, (lat - 8) * 0.25)
+            cog = rnd.uniform(0, 360)
+            sog = rnd.choice([0.2, 1.5, 3.0, 4.5])
+        else:
+            route = rnd.choice(ROUTES)
+            k = rnd.randrange(len(route) - 1)
+            (x1, y1), (x2, y2) = route[k], route[k + 1]
+            f = rnd.random()
+            lon, lat = x1 + (x2 - x1) * f, y1 + (y2 - y1) * f
+            lat += rnd.gauss(0, 0.25)
+            lon += rnd.gauss(0, 0.25)
+            cog = math.degrees(math.atan2((x2 - x1) * math.cos(math.radians(lat)), y2 - y1)) % 360
+            if rnd.random() < 0.5:
+                cog = (cog + 180) % 360
+            sog = rnd.choice([0.1, 9.5, 11.0, 12.5, 14.0, 16.5, 19.0])
+        heading = None if rnd.random() < 0.05 else int(round(cog + rnd.gauss(0, 3))) % 360
+        ts = NOW - rnd.uniform(0, 240) - (3600 if rnd.random() < 0.03 else 0)
+        positions.append(PositionReport(ts=ts, mmsi=mmsi, lat=lat, lon=lon, sog=sog, cog=round(cog, 1),
+                                        heading=heading, nav_status=7 if t == 30 else 0, msg_type=1,
+                                        source="sim"))
+        statics.append(VesselInfo(ts=ts, mmsi=mmsi, name=f"{rnd.choice(NAMES)} {i}", ship_type=t,
+                                  callsign=f"V{i:05d}", to_bow=120, to_stern=40, to_port=14,
+                                  to_starboard=14, draught=9.1, destination="SGSIN"))
+    return positions, statics
+
+
+NAMES = ["ARABIAN PEARL", "INDIAN OCEAN", "MALACCA SPIRIT", "COLOMBO EXPRESS", "GULF VOYAGER",
+         "MONSOON", "ANDAMAN SEA", "CAPE COMORIN", "LACCADIVE", "SOCOTRA", "ZANZIBAR", "MALDIVE STAR"]
+
+
+class Served(SimpleNamespace):
+    """A running server: url, hub, the loop it runs on, the database URL, a login token."""
+
+    def call(self, fn, *args):
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def run(self, coro, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def sql(self, query: str, params=()):
+        with psycopg.connect(self.db_url, autocommit=True) as c:
+            cur = c.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+
+async def _seed(db_url: str, positions, statics, alerts) -> tuple[str, list[dict]]:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
+        for i in range(0, len(positions), 5000):
+            await write_batch(c, positions[i:i + 5000], statics[i:i + 5000], [])
+        rows = await store_alerts.save_changes(c, alerts) if alerts else []
+        token = await create_token(c, "watch-officer", "officer")
+        await create_user(c, "alice", "correct horse", "officer")
+    return token, rows
+
+
+def _alert(key, kind, severity, mmsi, lat, lon, start=NOW - 1800, details=None):
+    a = SimpleNamespace(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None,
+                        start=start, end=None, lat=lat, lon=lon, zone=None,
+                        details=details or {"rule": kind})
+    return SimpleNamespace(alert=a, change="opened")
+
+
+def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=()) -> Served:
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    positions, statics = traffic(n_vessels)
+    # Playwright's sync API keeps an event loop in this thread: seed from another one.
+    with ThreadPoolExecutor(1) as pool:
+        token, rows = pool.submit(asyncio.run, _seed(db_url, positions, statics, list(alerts))).result()
+    feeds = {"feeds": [{"name": "udp-kochi", "uri": "udp://0.0.0.0:10110", "state": "running",
+                        "last_message_age_s": 1.2, "lines": 99},
+                       {"name": "tcp-colombo", "uri": "tcp://127.0.0.1:9", "state": "quiet",
+                        "last_message_age_s": 420.0, "lines": 5}], "stats": {}}
+    hub = LiveHub(interval=0.5, status_interval=1.0)
+    settings = load_settings(environ={"MDA_DATA_DIR": str(tmp_path / "data"),
+                                      "MDA_SECRET_KEY": "browser-test-secret-0123456789"})
+    app = create_app(settings, db_url, hub=hub, status=lambda: feeds)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    loop = asyncio.new_event_loop()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+
+    thread = threading.Thread(target=run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    return Served(url=f"http://127.0.0.1:{port}", hub=hub, loop=loop, db_url=db_url, token=token,
+                  alerts=rows, positions=positions, server=server, thread=thread)
+
+
+def stop(s: Served) -> None:
+    s.server.should_exit = True
+    s.thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page that aborts and records every request leaving 127.0.0.1, and records
+    console errors."""
+
+    def __init__(self, browser, width=1440, height=900):
+        self.context = browser.new_context(viewport={"width": width, "height": height},
+                                           device_scale_factor=1)
+        self.page = self.context.new_page()
+        self.offsite: list[str] = []
+        self.errors: list[str] = []
+        self.page.route("**/*", self._route)
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _route(self, route):
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+            return route.continue_()
+        self.offsite.append(route.request.url)
+        return route.abort()
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def close(self):
+        self.context.close()
+
+
+def _ready(page) -> None:
+    # (predicates are arrow functions: the page's CSP forbids eval, which string
+    # expressions would need for polling)
+    page.wait_for_function("() => window.mdaMap && window.mdaMap.ready === true", timeout=20000)
+    page.wait_for_function("() => document.getElementById('live-state').className === 'ok'", timeout=10000)
+
+
+def test_map_works_offline_and_shows_vessels_alerts_and_feeds(db_url, tmp_path, browser):
+    alerts = [_alert("b-crit", "distress_beacon", "critical", 419_100_003, 0, 0,
+                     details={"nav_status": 14, "source": "AIS-SART"}),
+              _alert("b-loiter", "loitering", "medium", 419_100_010, 0, 0, start=NOW - 7200,
+                     details={"sog_max_kn": 1.4, "minutes": 75})]
+    s = serve(db_url, tmp_path, 400, alerts)
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        assert urlsplit(p.page.url).path == "/"  # the link logged in and redirected
+        _ready(p.page)
+        drawn = p.page.evaluate("window.mdaMap.vesselCount()")
+        total = p.page.evaluate("window.mdaMap.totalVessels()")
+        assert total == 400
+        assert drawn > 300  # the default view covers the routes
+        # the desk lists both alerts, newest first, the alarm flashing until acknowledged
+        items = p.page.locator("#alerts .alert")
+        assert items.count() == 2
+        first = items.nth(0)
+        assert "alarm" in first.get_attribute("class") and "flash" in first.get_attribute("class")
+        assert "Distress beacon" in first.inner_text()
+        assert "warning" in items.nth(1).get_attribute("class")
+        assert p.page.locator("#alarm-banner").is_visible()
+        # feed ages always in view
+        feeds = p.page.locator("#feeds").inner_text()
+        assert "udp-kochi" in feeds and "tcp-colombo" in feeds and "min" in feeds
+        assert p.page.locator("#legend").is_visible()
+        assert "UTC" in p.page.locator("#clock").inner_text()
+        p.page.wait_for_timeout(300)
+        p.shot("map-overview")
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_url, tmp_path, browser):
+    s = serve(db_url, tmp_path, 50)
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        mmsi = 419_100_007
+        before = p.page.evaluate(f"window.mdaMap.vesselPosition({mmsi})")
+        moved = PositionReport(ts=time.time(), mmsi=mmsi, lat=before["lat"] + 0.5,
+                               lon=before["lon"] + 0.5, sog=14.0, cog=45.0, heading=45, msg_type=1,
+                               source="live")
+        s.call(s.hub.on_batch, [moved], [])
+        p.page.wait_for_function(
+            f"() => Math.abs(window.mdaMap.vesselPosition({mmsi}).lat - {moved.lat}) < 1e-4", timeout=5000)
+        after = p.page.evaluate(f"window.mdaMap.vesselPosition({mmsi})")
+        assert abs(after["lon"] - moved.lon) < 1e-4
+
+        # a new critical alert pushed by the analytics appears in the desk
+        async def raise_alert():
+            async with await psycopg.AsyncConnection.connect(s.db_url, autocommit=True) as c:
+                # the vessel's last two hours, drifting: the evidence track
+                await write_batch(c, [PositionReport(
+                    ts=moved.ts - 120 * (60 - k), mmsi=mmsi, lat=moved.lat - 0.004 * (60 - k),
+                    lon=moved.lon - 0.002 * (60 - k) + 0.003 * math.sin(k / 6), sog=1.5, cog=30.0,
+                    heading=30, msg_type=1, source="live") for k in range(60)], [], [])
+                [row] = await store_alerts.save_changes(c, [_alert(
+                    "live-crit", "distress_beacon", "critical", mmsi, moved.lat, moved.lon,
+                    details={"nav_status": 14})])
+            await s.hub.publish_alert(row)
+            return row
+
+        row = s.run(raise_alert())
+        item = p.page.locator(f'#alerts .alert[data-id="{row["id"]}"]')
+        item.wait_for(timeout=5000)
+        assert "open" in item.get_attribute("class")
+        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'flash'")
+        item.click()  # flies there and shows the evidence track
+        p.page.wait_for_function("() => !document.getElementById('vessel-panel').hidden")
+        p.page.wait_for_timeout(1200)
+        p.shot("alert-selected")
+        item.locator("button.ack").click()
+        selector = f'#alerts .alert[data-id="{row["id"]}"]'
+        p.page.wait_for_function(
+            f"() => document.querySelector('{selector}').classList.contains('acknowledged')",
+            timeout=5000)
+        [(status, by)] = s.sql("SELECT status, acknowledged_by FROM alerts WHERE id = %s", (row["id"],))
+        assert (status, by) == ("acknowledged", "watch-officer")
+        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'steady'")
+
+        # close it with a note through the dialog
+        item.locator("button[data-act=close]").click()
+        p.page.fill("#note-text", "SART test by vessel, confirmed by radio")
+        p.page.click("#note-ok")
+        p.page.wait_for_function(f"() => !document.querySelector('{selector}')", timeout=5000)
+        [(status, note)] = s.sql("SELECT status, note FROM alerts WHERE id = %s", (row["id"],))
+        assert p.page.locator("#vp-alerts").inner_text() == ""  # the panel follows the desk
+        assert (status, note) == ("closed", "SART test by vessel, confirmed by radio")
+        audit = [a for (a,) in s.sql(
+            "SELECT action FROM audit_log WHERE actor = 'watch-officer' ORDER BY id")]
+        assert audit == ["login.token", "alert.acknowledge", "alert.close"]
+        p.shot("after-close")
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def test_password_login_search_and_vessel_panel(db_url, tmp_path, browser):
+    s = serve(db_url, tmp_path, 120)
+    p = Page(browser)
+    try:
+        p.page.goto(s.url + "/")
+        assert urlsplit(p.page.url).path == "/login"
+        p.shot("login")
+        p.page.fill("#username", "alice")
+        p.page.fill("#password", "correct horse")
+        p.page.click("button[type=submit]")
+        p.page.wait_for_url(s.url + "/")
+        _ready(p.page)
+        p.page.fill("#search", "V00042")
+        p.page.locator("#search-results li[data-mmsi]").first.wait_for()
+        p.page.keyboard.press("Enter")
+        p.page.wait_for_function("() => !document.getElementById('vessel-panel').hidden")
+        p.page.wait_for_function("() => document.getElementById('track-info') !== null")
+        body = p.page.locator("#vp-body").inner_text()
+        assert "419100042" in body and "V00042" in body
+        assert "Last seen" in body and "Z" in body  # UTC
+        p.page.wait_for_timeout(1200)
+        p.shot("vessel-panel")
+        # clicking a drawn vessel selects it
+        mmsi = 419_100_005
+        p.page.evaluate(f"() => {{ const v = window.mdaMap.vesselPosition({mmsi}); "
+                        f"window.mdaMap.map.setView([v.lat, v.lon], 12, {{animate: false}}); }}")
+        p.page.wait_for_timeout(300)
+        box = p.page.locator("#map").bounding_box()
+        p.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        p.page.wait_for_function(f"() => document.getElementById('vp-body').innerText.includes('{mmsi}')")
+        # logging out ends the session (a form post carrying the CSRF token)
+        p.page.click("#logout-form button")
+        p.page.wait_for_url(s.url + "/login")
+        p.page.goto(s.url + "/")
+        assert urlsplit(p.page.url).path == "/login"
+        actions = [a for (a,) in s.sql("SELECT action FROM audit_log WHERE actor = 'alice' ORDER BY id")]
+        assert actions == ["login.password", "logout"]
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def test_twenty_thousand_vessels_draw_fast(db_url, tmp_path, browser):
+    s = serve(db_url, tmp_path, 20_000)
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        assert p.page.evaluate("window.mdaMap.totalVessels()") == 20_000
+        times = p.page.evaluate("""() => {
+            const out = [];
+            for (let i = 0; i < 5; i++) { window.mdaMap.map.panBy([40, 20], {animate: false});
+                                          out.push(window.mdaMap.drawNow()); }
+            return out; }""")
+        drawn = p.page.evaluate("window.mdaMap.vesselCount()")
+        p.page.evaluate("() => { window.mdaMap.map.setView([8, 72], 4, {animate: false}); }")
+        p.page.wait_for_timeout(500)
+        p.shot("twenty-thousand")
+        median = sorted(times)[2]
+        print(f"\n20,000 vessels: {drawn} drawn, canvas redraw median {median:.1f} ms "
+              f"(all: {', '.join(f'{t:.1f}' for t in times)})")
+        assert drawn > 15_000
+        assert median < 60, times  # smooth panning: a frame's budget with room to spare
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
