@@ -1,0 +1,25 @@
+"""mda analytics: per-vessel track state, detectors and zones, turning PositionReport and
+VesselInfo records into alerts with a lifecycle. Pure: no I/O except reading zone files when
+they are loaded (and the package's land mask on first use), no clock, no database, no
+sockets.
+
+    from analytics import Analyzer, AnalyticsConfig, ZoneSet
+    analyzer = Analyzer(AnalyticsConfig(), ZoneSet.from_files(["my-zones.geojson"]))
+    for change in analyzer.process(records):
+        ...  # change.change is 'opened', 'updated' or 'closed'; change.alert an Alert
+    analyzer.finish()
+"""
+
+from .alerts import Alert, AlertChange
+from .config import KINDS, SEVERITIES, AnalyticsConfig, settings_table
+from .engine import Analyzer, analyze_records
+from .errors import AnalyticsError, ConfigError, ZoneError
+from .sinks import AlertSink
+from .zones import Zone, ZoneSet, load_zone_file
+
+__all__ = [
+    "Analyzer", "analyze_records", "AlertChange", "Alert", "AlertSink",
+    "AnalyticsConfig", "settings_table", "KINDS", "SEVERITIES",
+    "ZoneSet", "Zone", "load_zone_file",
+    "AnalyticsError", "ZoneError", "ConfigError",
+]

@@ -30,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pyais  # noqa: E402
-from global_land_mask import globe  # noqa: E402
 
 from analytics import Analyzer  # noqa: E402
+from analytics.landmask import shared_land_mask  # noqa: E402
 from ingest.records import PositionReport  # noqa: E402
 
 T0 = 1_700_000_000.0
@@ -42,9 +42,10 @@ def fleet(n: int, rng: random.Random) -> list[tuple]:
     """(mmsi, lat, lon, sog kn, cog deg, interval s, nav status, phase s) per vessel."""
     out = []
     mmsi = 419_000_000
+    land = shared_land_mask()
     while len(out) < n:
         lat, lon = rng.uniform(-30.0, 12.0), rng.uniform(55.0, 95.0)
-        if globe.is_land(lat, lon):
+        if land.is_land(lat, lon):
             continue
         mmsi += 1
         kind = rng.random()

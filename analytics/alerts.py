@@ -1,0 +1,201 @@
+"""The alert record and its lifecycle inside the analytics.
+
+One episode is one alert: it is *opened* when a rule's condition has held long enough,
+*updated* (throttled) while it grows, and *closed* when it ends. A new episode of the same
+vessel, kind and partner or zone that starts within the cooldown after the previous one ended
+reopens that alert (an ``updated`` change, same key) instead of ringing again.
+
+Acknowledgement by an officer is the store's business; here an alert only opens and closes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Literal
+
+__all__ = ["Alert", "AlertChange", "AlertBook", "DEFAULT_SEVERITY", "iso_utc"]
+
+# Severity of each kind as events.md sets it; zone_entry takes the zone's own when it has one.
+DEFAULT_SEVERITY = {
+    "loitering": "medium",
+    "encounter": "high",
+    "ais_gap": "medium",
+    "position_jump": "medium",
+    "identity_clash": "high",
+    "on_land": "medium",
+    "wrong_way": "high",
+    "lane_deviation": "medium",
+    "zone_entry": "high",
+    "distress_beacon": "critical",
+}
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """Event time as ISO 8601 UTC with a Z, to the second."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Alert:
+    """One episode of one rule. ``key`` is stable for the episode's whole life (the store
+    upserts on it); ``end`` is None while the episode is open."""
+
+    key: str
+    kind: str
+    severity: str
+    mmsi: int
+    other_mmsi: int | None
+    start: float
+    end: float | None
+    lat: float
+    lon: float
+    zone: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def make_key(kind: str, mmsi: int, other_mmsi: int | None, start: float,
+                 zone: str | None) -> str:
+        key = f"{kind}:{mmsi}:{'' if other_mmsi is None else other_mmsi}:{int(start)}"
+        return key if zone is None else f"{key}:{zone}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 UTC strings, ``end`` null while open."""
+        return {
+            "key": self.key, "kind": self.kind, "severity": self.severity, "mmsi": self.mmsi,
+            "other_mmsi": self.other_mmsi, "start": iso_utc(self.start), "end": iso_utc(self.end),
+            "lat": round(self.lat, 6), "lon": round(self.lon, 6), "zone": self.zone,
+            "details": self.details,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class AlertChange:
+    """What happened to an alert; ``alert`` is a snapshot taken at that moment."""
+
+    change: Literal["opened", "updated", "closed"]
+    alert: Alert
+
+
+class OpenAlert:
+    """The book's handle on an open alert, held by the detector that owns the episode.
+    ``describe(alert)`` builds the alert's details from the episode's measured values; it is
+    called only when a change is published, never per fix. Durations are measured from
+    ``alert.start``: a reopened alert keeps the start of the first episode."""
+
+    __slots__ = ("alert", "describe", "last", "emitted", "ident")
+
+    def __init__(self, alert: Alert, describe: Callable[[Alert], dict], last: float,
+                 ident: tuple):
+        self.alert = alert
+        self.describe = describe
+        self.last = last  # latest evidence time of the episode
+        self.emitted = last  # evidence time when a change was last published
+        self.ident = ident
+
+
+class AlertBook:
+    """Opens, updates (throttled), closes and reopens alerts, collecting the changes in the
+    order they happen. Detectors call it; the engine drains ``changes``."""
+
+    def __init__(self, cooldown_s: float, update_interval_s: float, update_growth: float = 0.1,
+                 retain_s: float = 86400.0):
+        self.cooldown_s = cooldown_s
+        self.update_interval_s = update_interval_s
+        self.update_growth = update_growth
+        # A closed alert is kept this long past its cooldown: an episode may start within the
+        # cooldown but reach its rule's duration (and call ``open``) much later.
+        self.retain_s = cooldown_s + retain_s
+        self.changes: list[AlertChange] = []
+        self.counts = {"opened": 0, "updated": 0, "closed": 0, "reopened": 0}
+        self._open: dict[str, OpenAlert] = {}
+        # Recently closed alerts by (kind, mmsi, other, zone), in closing order, kept for
+        # the cooldown.
+        self._recent: OrderedDict[tuple, Alert] = OrderedDict()
+
+    def open(self, kind: str, mmsi: int, start: float, lat: float, lon: float,
+             describe: Callable[[Alert], dict], *, last: float, other_mmsi: int | None = None,
+             zone: str | None = None, severity: str | None = None) -> OpenAlert:
+        ident = (kind, mmsi, other_mmsi, zone)
+        previous = self._recent.pop(ident, None)
+        if previous is not None and start - previous.end <= self.cooldown_s:
+            # The same situation again after a short pause: one episode, one ring.
+            previous.end = None
+            if severity is not None:
+                previous.severity = severity
+            handle = OpenAlert(previous, describe, last, ident)
+            self._open[previous.key] = handle
+            self.counts["reopened"] += 1
+            self._publish(handle, "updated")
+            return handle
+        alert = Alert(key=Alert.make_key(kind, mmsi, other_mmsi, start, zone), kind=kind,
+                      severity=severity or DEFAULT_SEVERITY[kind], mmsi=mmsi,
+                      other_mmsi=other_mmsi, start=start, end=None, lat=lat, lon=lon, zone=zone)
+        handle = OpenAlert(alert, describe, last, ident)
+        self._open[alert.key] = handle
+        self._publish(handle, "opened")
+        return handle
+
+    def reopens(self, kind: str, mmsi: int, start: float, other_mmsi: int | None = None,
+                zone: str | None = None) -> bool:
+        """Would ``open`` with these values reopen a recently closed alert?"""
+        previous = self._recent.get((kind, mmsi, other_mmsi, zone))
+        return previous is not None and start - previous.end <= self.cooldown_s
+
+    def update(self, handle: OpenAlert, last: float, force: bool = False) -> None:
+        """The episode grew to ``last``. Publish when it grew since the last publication by
+        the update interval or by ``update_growth`` of its duration, whichever is longer (a
+        day-long episode is not re-published every minute), or when ``force`` says a value
+        changed materially."""
+        handle.last = last
+        grown = last - handle.emitted
+        if force or (grown >= self.update_interval_s
+                     and grown >= self.update_growth * (last - handle.alert.start)):
+            self._publish(handle, "updated")
+
+    def close(self, handle: OpenAlert, end: float) -> None:
+        alert = handle.alert
+        handle.last = max(handle.last, end)
+        alert.end = end
+        self._publish(handle, "closed")
+        del self._open[alert.key]
+        self._recent.pop(handle.ident, None)
+        self._recent[handle.ident] = alert
+
+    def flush(self) -> None:
+        """Publish the latest state of every open alert that grew since its last change."""
+        for handle in self._open.values():
+            if handle.last > handle.emitted:
+                self._publish(handle, "updated")
+
+    def forget_before(self, ts: float) -> None:
+        """Drop closed alerts that can no longer be reopened at ``ts`` (bounded memory)."""
+        recent = self._recent
+        limit = ts - self.retain_s
+        while recent:
+            ident, alert = next(iter(recent.items()))
+            if alert.end is not None and alert.end >= limit:
+                break
+            del recent[ident]
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def open_alerts(self) -> list[Alert]:
+        return [replace(h.alert, details=dict(h.alert.details)) for h in self._open.values()]
+
+    def _publish(self, handle: OpenAlert, change: str) -> None:
+        alert = handle.alert
+        alert.details = handle.describe(alert)
+        handle.emitted = handle.last
+        self.counts[change] += 1
+        self.changes.append(AlertChange(change, replace(alert, details=dict(alert.details))))

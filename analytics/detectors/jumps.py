@@ -1,0 +1,160 @@
+"""position_jump and identity_clash: reports no single vessel could have made.
+
+position_jump: two consecutive fixes more than ``position_jump_min_distance_nm`` apart that
+imply more than ``position_jump_min_speed_kn`` and more than ``position_jump_sog_factor`` times
+the reported SOG (a fast craft reporting 60 kn is not jumping). The alert spans the two fixes;
+further jumps within the cooldown reopen it rather than ringing again.
+
+identity_clash: the jumps go back and forth between two places, each within
+``identity_clash_window_min`` of the previous, at least ``identity_clash_min_jumps`` in a row:
+two transmitters share one MMSI. (Two jumps, out and back, are one bad fix, not a clash.)
+A jump "goes back" when it lands nearer the place the previous jump left than the length of
+the jump itself allows for a coincidence: within half of it. The clash runs from the first to
+the last alternation; it closes when a window passes without one. While it is open, jumps
+feed it instead of opening position_jump alerts.
+
+Vessel slots: ``jumps`` (_JumpState or None), ``clash`` (open clash, or None).
+"""
+
+from __future__ import annotations
+
+from ..alerts import AlertBook
+from ..config import AnalyticsConfig
+from ..geo import distance_nm
+from ._text import iso_utc, position, r1
+
+__all__ = ["PositionJumps"]
+
+
+class _Jump:
+    __slots__ = ("t0", "lat0", "lon0", "t1", "lat1", "lon1", "nm", "kn", "sog")
+
+    def __init__(self, t0, lat0, lon0, t1, lat1, lon1, nm, kn, sog):
+        self.t0, self.lat0, self.lon0 = t0, lat0, lon0
+        self.t1, self.lat1, self.lon1 = t1, lat1, lon1
+        self.nm, self.kn, self.sog = nm, kn, sog
+
+
+class _JumpState:
+    __slots__ = ("last", "chain", "chain_start", "episode_jumps")
+
+    def __init__(self):
+        self.last: _Jump | None = None
+        self.chain = 0  # alternating jumps in a row, ending with ``last``
+        self.chain_start = 0.0
+        self.episode_jumps = 0
+
+
+class _Clash:
+    __slots__ = ("first", "last", "jumps", "a", "b", "handle")
+
+    def __init__(self, first: float, last: float, a, b, jumps: int):
+        self.first, self.last = first, last
+        self.a, self.b = a, b  # the two places (lat, lon)
+        self.jumps = jumps
+        self.handle = None
+
+
+class PositionJumps:
+    def __init__(self, config: AnalyticsConfig, book: AlertBook, jump_on: bool, clash_on: bool):
+        self.book = book
+        self.min_nm = config.position_jump_min_distance_nm
+        self.min_kn = config.position_jump_min_speed_kn
+        self.factor = config.position_jump_sog_factor
+        self.window = config.identity_clash_window_min * 60.0
+        self.min_chain = config.identity_clash_min_jumps
+        self.jump_on = jump_on
+        self.clash_on = clash_on
+
+    def on_move(self, v, ts: float, lat: float, lon: float, sog: float | None) -> bool:
+        """A fix far enough from the last one to be a jump; True when it is one."""
+        nm = distance_nm(v.lat, v.lon, lat, lon)
+        if nm <= self.min_nm:
+            self.check_clash_end(v, ts)
+            return False
+        dt = ts - v.ts
+        kn = nm / (dt / 3600.0) if dt > 0 else float("inf")
+        if kn <= self.min_kn or (sog is not None and kn <= self.factor * sog):
+            self.check_clash_end(v, ts)
+            return False
+        jump = _Jump(v.ts, v.lat, v.lon, ts, lat, lon, nm, kn, sog)
+        state = v.jumps
+        if state is None:
+            state = v.jumps = _JumpState()
+        prev = state.last
+        if (prev is not None and ts - prev.t1 <= self.window
+                and distance_nm(lat, lon, prev.lat0, prev.lon0) < 0.5 * nm):
+            state.chain += 1
+        else:
+            state.chain = 1
+            state.chain_start = jump.t1
+        state.last = jump
+
+        if v.clash is not None and state.chain == 1:
+            self._end_clash(v)  # the back-and-forth stopped; this is a jump of its own
+        if v.clash is not None:
+            clash = v.clash
+            clash.last = ts
+            clash.jumps += 1
+            self.book.update(clash.handle, ts)
+        elif self.clash_on and state.chain >= self.min_chain:
+            clash = v.clash = _Clash(state.chain_start, ts, (jump.lat0, jump.lon0),
+                                     (lat, lon), state.chain)
+            clash.handle = self.book.open("identity_clash", v.mmsi, clash.first, lat, lon,
+                                          lambda a: self._describe_clash(clash, a), last=ts)
+        elif self.jump_on:
+            self._ring_jump(v, state, jump)
+        return True
+
+    def _ring_jump(self, v, state: _JumpState, jump: _Jump) -> None:
+        if self.book.reopens("position_jump", v.mmsi, jump.t0):
+            state.episode_jumps += 1  # within the cooldown: the same episode goes on
+        else:
+            state.episode_jumps = 1
+        handle = self.book.open("position_jump", v.mmsi, jump.t0, jump.lat1, jump.lon1,
+                                lambda a: self._describe_jump(state, jump), last=jump.t1)
+        self.book.close(handle, jump.t1)
+
+    def check_clash_end(self, v, ts: float) -> None:
+        """A fix that is not a jump: the clash ends once a window passes with no alternation."""
+        clash = v.clash
+        if clash is not None and ts - clash.last > self.window:
+            self._end_clash(v)
+
+    def _end_clash(self, v) -> None:
+        clash = v.clash
+        v.clash = None
+        if v.jumps is not None:
+            v.jumps.chain = 0
+        self.book.close(clash.handle, clash.last)
+
+    def forget(self, v) -> None:
+        if v.clash is not None:
+            self._end_clash(v)
+
+    def _describe_jump(self, state: _JumpState, jump: _Jump) -> dict:
+        sog = "no SOG reported" if jump.sog is None else f"{jump.sog:.1f} kn reported"
+        return {
+            "distance_nm": r1(jump.nm), "implied_sog_kn": r1(min(jump.kn, 1e6)),
+            "reported_sog_kn": r1(jump.sog), "from": [round(jump.lat0, 5), round(jump.lon0, 5)],
+            "to": [round(jump.lat1, 5), round(jump.lon1, 5)],
+            "from_time": iso_utc(jump.t0), "to_time": iso_utc(jump.t1),
+            "jumps": state.episode_jumps,
+            "threshold_nm": self.min_nm, "threshold_sog_kn": self.min_kn,
+            "threshold_factor": self.factor,
+            "text": (f"Jumped {jump.nm:.1f} nm in {max(jump.t1 - jump.t0, 0):.0f} s "
+                     f"(implied {min(jump.kn, 99999):.0f} kn, {sog}) from "
+                     f"{position(jump.lat0, jump.lon0)} to {position(jump.lat1, jump.lon1)}"),
+        }
+
+    def _describe_clash(self, clash: _Clash, alert) -> dict:
+        apart = distance_nm(*clash.a, *clash.b)
+        return {
+            "alternations": clash.jumps, "places": [[round(x, 5) for x in clash.a],
+                                                    [round(x, 5) for x in clash.b]],
+            "apart_nm": r1(apart), "duration_min": round((clash.last - alert.start) / 60.0),
+            "threshold_jumps": self.min_chain, "threshold_window_min": self.window / 60.0,
+            "text": (f"Reported alternately from two places {apart:.0f} nm apart "
+                     f"({position(*clash.a)} and {position(*clash.b)}), {clash.jumps} impossible "
+                     f"jumps back and forth: two transmitters share this MMSI"),
+        }
