@@ -45,6 +45,7 @@ class FeedStatus:
     last_event_ts: float | None = None  # newest event time seen in the feed
     state: str = "starting"  # starting, running, quiet, ended, failed
     error: str | None = None
+    progress: tuple[int, int] | None = None  # (bytes read, bytes in all) for files
 
     def as_dict(self) -> dict[str, Any]:
         age = None if self.last_line_at is None else max(0.0, time.time() - self.last_line_at)
@@ -123,6 +124,7 @@ class Pipeline:
                     status.lines += len(batch.lines)
                     status.batches += 1
                     status.last_line_at = time.time()
+                    status.progress = src.progress
                     decoded = self.decoder.feed(batch.lines, batch.recv_ts, batch.source)
                     if decoded.positions:
                         status.last_event_ts = decoded.positions[-1].ts

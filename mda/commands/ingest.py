@@ -32,13 +32,27 @@ def argparse_bool():
     return argparse.BooleanOptionalAction
 
 
+def _progress_line(pipeline, started: float, width: int = 30) -> str:
+    s = pipeline.decoder.stats
+    rate = s.lines / max(1e-9, time.monotonic() - started)
+    done = total = 0
+    for feed in pipeline.feeds.values():
+        if feed.progress:
+            done += feed.progress[0]
+            total += feed.progress[1]
+    bar = ""
+    if total:  # file replays: a bar by bytes read
+        frac = min(1.0, done / total)
+        filled = int(frac * width)
+        bar = f"[{'#' * filled}{'.' * (width - filled)}] {frac:6.1%}  "
+    return (f"\r{bar}{s.lines:>11,} lines  {pipeline.writer.stats.positions:>11,} positions stored"
+            f"  {rate:>8,.0f} lines/s ")
+
+
 async def _progress(pipeline, started: float) -> None:
     while True:
         await asyncio.sleep(0.5)
-        s = pipeline.decoder.stats
-        rate = s.lines / max(1e-9, time.monotonic() - started)
-        sys.stderr.write(f"\r{s.lines:>10,} lines  {pipeline.writer.stats.positions:>10,} positions stored"
-                         f"  {rate:>9,.0f} lines/s ")
+        sys.stderr.write(_progress_line(pipeline, started))
         sys.stderr.flush()
 
 
