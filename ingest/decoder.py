@@ -103,6 +103,11 @@ class Decoder:
         """Lines held for what follows them: parts of unfinished messages, $PGHP lines."""
         return self._assembler.pending_lines + len(self._pghp)
 
+    def expect_feeds(self, n: int) -> None:
+        """Say how many feeds will share this decoder, so that de-duplication waits for
+        copies from the others from the first batch on."""
+        self._dedupe.expected_feeds = max(1, n)
+
     def flush(self, source: str | None = None) -> Batch:
         """End of input: count what is still in flight as rejected (``expired_fragment``,
         ``orphan_timestamp``). With ``source``, only that feed's (a finite feed ended

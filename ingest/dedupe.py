@@ -27,9 +27,10 @@ __all__ = ["Deduplicator"]
 # arrival time only count as their arrival time plus this.
 MAX_CLOCK_LEAD = 60.0
 
-# An entry stays at least this long (arrival time) whatever its feed's clock says, so that
-# feeds read side by side (two receivers' recordings replayed at full speed, where one
-# feed's batch runs minutes of event time ahead of the other's) still meet their copies.
+# With several feeds, an entry stays at least this long (arrival time) whatever its feed's
+# clock says, so that feeds read side by side (two receivers' recordings replayed at full
+# speed, where one feed's batch runs minutes of event time ahead of the other's) still meet
+# their copies. With one feed there is nobody to wait for, and entries go by event time.
 MIN_HOLD = 5.0
 
 
@@ -43,6 +44,7 @@ class Deduplicator:
         self.max_age = max_age if max_age is not None else max(60.0, 6 * window)
         self.seen: OrderedDict[bytes, list] = OrderedDict()
         self.watermarks: dict[str, float] = {}
+        self.expected_feeds = 1  # set by whoever runs several feeds into one decoder
 
     @property
     def enabled(self) -> bool:
@@ -58,7 +60,8 @@ class Deduplicator:
         seen = self.seen
         window = self.window
         oldest_arrival = recv_ts - self.max_age
-        held = recv_ts - MIN_HOLD
+        several = self.expected_feeds > 1 or len(watermarks) > 1
+        held = recv_ts - MIN_HOLD if several else float("inf")
         # Insertion order is arrival order: look at the front only.
         while seen:
             key = next(iter(seen))

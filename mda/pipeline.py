@@ -82,6 +82,7 @@ class Pipeline:
         self.decoder = Decoder(dedupe_window=settings.dedupe_window_s,
                                multipart_timeout=settings.multipart_timeout_s,
                                keep_raw=settings.raw_archive)
+        self.decoder.expect_feeds(len(self.sources))
         self.feeds: dict[str, FeedStatus] = {}
         self.started = time.time()
         self._store_q: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_batches)

@@ -2,7 +2,7 @@
 
 PostgreSQL is the contract; TimescaleDB is a capability. The SQL files in ``migrations/``
 create the same tables everywhere. Then, where the ``timescaledb`` extension can be
-created, ``positions`` and ``raw_sentences`` become hypertables with 1-day chunks; where its
+created, ``positions`` and ``raw_chunks`` become hypertables with 1-day chunks; where its
 licence is ``timescale`` (not the ``apache`` build Debian ships), compression, retention and
 continuous-aggregate policies are added. Everything is idempotent: running it again changes
 nothing.
@@ -22,7 +22,7 @@ __all__ = ["Capabilities", "upgrade", "detect", "migration_files", "SCHEMA_VERSI
 
 _LOCK_ID = 0x6D6461  # 'mda': one migrator at a time per database
 
-HYPERTABLES = {"positions": "1 day", "raw_sentences": "1 day"}
+HYPERTABLES = {"positions": "1 day", "raw_chunks": "1 day"}
 
 
 def migration_files() -> list[tuple[int, str, str]]:

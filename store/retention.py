@@ -13,14 +13,13 @@ from .migrate import Capabilities
 
 __all__ = ["apply_retention"]
 
-TABLES = {"positions": "retention_days", "raw_sentences": "raw_retention_days"}
 
 
 def apply_retention(conn: psycopg.Connection, caps: Capabilities, *, retention_days: int,
                     raw_retention_days: int) -> dict[str, int]:
     """Remove data older than the settings allow; returns what was removed per table
     (chunks on TimescaleDB, rows on plain PostgreSQL)."""
-    days = {"positions": retention_days, "raw_sentences": raw_retention_days}
+    days = {"positions": retention_days, "raw_chunks": raw_retention_days}
     removed: dict[str, int] = {}
     for table, keep in days.items():
         if keep <= 0 or (caps.policies and table == "positions"):
@@ -30,9 +29,11 @@ def apply_retention(conn: psycopg.Connection, caps: Capabilities, *, retention_d
                 "SELECT drop_chunks(%s::regclass, older_than => now() - make_interval(days => %s))",
                 (table, keep)).fetchall()
         else:
+            # A raw chunk goes when its last sentence is too old.
+            column = "time_end" if table == "raw_chunks" else "time"
             rows = conn.execute(
-                f"DELETE FROM {table} WHERE time < now() - make_interval(days => %s) RETURNING 1",
-                (keep,)).fetchall()
+                f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => %s) "
+                "RETURNING 1", (keep,)).fetchall()
         removed[table] = len(rows)
         conn.commit()
     return removed

@@ -34,11 +34,11 @@ POSITION_COLUMNS = ("time", "mmsi", "lat", "lon", "sog", "cog", "heading", "nav_
                     "rot", "accuracy", "msg_type", "source")
 POSITION_TYPES = ("timestamptz", "int4", "float8", "float8", "float4", "float4", "int2", "int2",
                   "float4", "bool", "int2", "text")
-RAW_COLUMNS = ("time", "source", "mmsi", "msg_type", "line")
-RAW_TYPES = ("timestamptz", "text", "int4", "int2", "text")
+RAW_COLUMNS = ("time", "time_end", "source", "n", "ts", "mmsis", "msg_types", "lines")
+RAW_TYPES = ("timestamptz", "timestamptz", "text", "int4", "float8[]", "int4[]", "int2[]", "text")
 
 _COPY_POSITIONS = f"COPY positions ({', '.join(POSITION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_COPY_RAW = f"COPY raw_sentences ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_RAW = f"COPY raw_chunks ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 # Vessel state is upserted from a temporary table filled by binary COPY: dumping Python
 # lists into unnest() arrays costs more than the whole COPY of positions.
@@ -98,6 +98,25 @@ def _clip_smallint(v: int | None) -> int | None:
     return None
 
 
+def _raw_chunks(raw: Sequence[RawSentence]) -> list[tuple]:
+    """One row per receiver: the sentences in arrival order, their values in parallel arrays.
+    A row per chunk instead of per sentence keeps the archive off the ingest's hot path."""
+    by_source: dict[str, list[RawSentence]] = {}
+    for r in raw:
+        group = by_source.get(r.source)
+        if group is None:
+            by_source[r.source] = group = []
+        group.append(r)
+    rows = []
+    for source, group in by_source.items():
+        ts = [r.ts for r in group]
+        # PostgreSQL text cannot hold NUL; nothing else in a line is changed.
+        lines = "\n".join([r.line for r in group]).replace("\x00", "")
+        rows.append((_fromts(min(ts), UTC), _fromts(max(ts), UTC), source, len(group), ts,
+                     [r.mmsi for r in group], [r.msg_type for r in group], lines))
+    return rows
+
+
 def _latest_per_vessel(positions: Iterable[PositionReport]) -> list[PositionReport]:
     latest: dict[int, PositionReport] = {}
     for p in positions:
@@ -131,17 +150,23 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
             if positions:
                 async with cur.copy(_COPY_POSITIONS) as copy:
                     copy.set_types(POSITION_TYPES)
-                    write = copy.write_row
+                    # The formatter encodes rows in C and hands back a full buffer now and
+                    # then; calling it directly saves an await per row on the hot path.
+                    encode = copy.formatter.write_row
+                    times: dict[float, datetime] = {}  # fixes share seconds: convert once
                     for p in positions:
-                        await write((_fromts(p.ts, UTC), p.mmsi, p.lat, p.lon, p.sog, p.cog,
-                                     p.heading, p.nav_status, p.rot, p.accuracy, p.msg_type,
-                                     p.source))
+                        t = times.get(p.ts)
+                        if t is None:
+                            t = times[p.ts] = _fromts(p.ts, UTC)
+                        data = encode((t, p.mmsi, p.lat, p.lon, p.sog, p.cog, p.heading,
+                                       p.nav_status, p.rot, p.accuracy, p.msg_type, p.source))
+                        if data:
+                            await copy.write(data)
             if raw:
                 async with cur.copy(_COPY_RAW) as copy:
                     copy.set_types(RAW_TYPES)
-                    write = copy.write_row
-                    for r in raw:
-                        await write((_fromts(r.ts, UTC), r.source, r.mmsi, r.msg_type, r.line))
+                    for row in _raw_chunks(raw):
+                        await copy.write_row(row)
             if make_temp:
                 # Once per connection; ON COMMIT DELETE ROWS empties them after each batch.
                 await cur.execute(_TEMP_TABLES)

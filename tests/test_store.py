@@ -220,3 +220,23 @@ def test_retention_removes_only_what_is_older_than_the_setting(server, request):
                             "FROM positions").fetchone()
         # Chunks are whole days, so TimescaleDB may keep a day more than the row delete.
         assert left[0] is True and 10 <= left[1] <= 12
+
+
+async def test_raw_archive_gives_back_every_sentence_as_received(db_url):
+    """Chunks on disk, one row per sentence in the raw_sentences view: same text, time,
+    receiver and vessel, for two receivers in one batch."""
+    with psycopg.connect(db_url) as conn:
+        upgrade(conn)
+    raw = [RawSentence(ts=T0 + i, source="rx" + "AB"[i % 2],
+                       line=f"\\s:rx{'AB'[i % 2]},c:{int(T0) + i}*00\\!AIVDM,1,1,,A,line{i},0*00",
+                       mmsi=None if i == 3 else 419_000_000 + i, msg_type=1)
+           for i in range(10)]
+    async with StoreWriter(db_url) as writer:
+        await writer.write([], [], raw)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT extract(epoch FROM time), source, mmsi, msg_type, line "
+                            "FROM raw_sentences ORDER BY time").fetchall()
+        chunks = conn.execute("SELECT count(*) FROM raw_chunks").fetchone()[0]
+    assert chunks == 2  # one per receiver
+    assert [(float(t), s, m, k, l) for t, s, m, k, l in rows] == [
+        (r.ts, r.source, r.mmsi, r.msg_type, r.line) for r in raw]
