@@ -50,6 +50,13 @@ def _error_roots() -> tuple[type[BaseException], ...]:
     return tuple(roots)
 
 
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -78,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(result or 0)
     except roots as e:
         print(f"mda: error: {e}", file=sys.stderr)
+        return 2
+    except BaseExceptionGroup as group:  # from a TaskGroup: report what we know, once each
+        known, unknown = group.split(roots)
+        if known is None or unknown is not None:
+            raise
+        for message in dict.fromkeys(str(e) for e in _leaves(known)):
+            print(f"mda: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mda: interrupted", file=sys.stderr)

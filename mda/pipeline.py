@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from ingest import Decoder, open_source
@@ -84,25 +83,35 @@ class Pipeline:
                                keep_raw=settings.raw_archive)
         self.decoder.expect_feeds(len(self.sources))
         self.feeds: dict[str, FeedStatus] = {}
+        self.open_sources: dict[str, Any] = {}  # name -> ingest Source, while it runs
         self.started = time.time()
         self._store_q: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_batches)
+        self._leftover: list = []  # batches a stop interrupted on their way to the store
         self._analytics_q: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_batches)
 
     # -- public -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Run until every finite feed ends (network feeds run until cancelled)."""
+        """Run until every finite feed ends, or until ``stop()``; then write everything still
+        queued before returning (network feeds run until stopped)."""
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(self._store_stage(), name="store-writer")
             analytics_task = (tg.create_task(self._analytics_stage(), name="analytics")
                               if self.analytics else None)
-            feed_tasks = [tg.create_task(self._feed(spec, i), name=f"feed:{self._name(spec, i)}")
-                          for i, spec in enumerate(self.sources)]
-            if feed_tasks:
-                await asyncio.gather(*feed_tasks)
+            self._feed_tasks = [
+                tg.create_task(self._feed(spec, i), name=f"feed:{self._name(spec, i)}")
+                for i, spec in enumerate(self.sources)]
+            if self._feed_tasks:
+                # A stopped feed is not an error: what it delivered is still written below.
+                await asyncio.gather(*self._feed_tasks, return_exceptions=True)
             await self._store_q.put(_END)
             if analytics_task:
                 await self._analytics_q.put(_END)
             await writer_task
+
+    def stop(self) -> None:
+        """End the feeds; ``run()`` then drains the queues and returns."""
+        for task in getattr(self, "_feed_tasks", ()):
+            task.cancel()
 
     def stats(self) -> dict[str, Any]:
         d = self.decoder.stats.as_dict()
@@ -112,14 +121,20 @@ class Pipeline:
     # -- stages -------------------------------------------------------------------------
     @staticmethod
     def _name(spec: SourceSpec, i: int) -> str:
-        return spec.name or (spec.uri if len(spec.uri) < 40 else f"feed{i + 1}")
+        """The receiver id stored with every record: the given name, else the URI without
+        credentials (a password must never reach the database, the metrics or a browser)."""
+        if spec.name:
+            return spec.name
+        uri = _without_credentials(spec.uri)
+        return uri if len(uri) < 40 else f"feed{i + 1}"
 
     async def _feed(self, spec: SourceSpec, i: int) -> None:
         name = self._name(spec, i)
-        status = self.feeds[name] = FeedStatus(name=name, uri=spec.uri)
+        status = self.feeds[name] = FeedStatus(name=name, uri=_without_credentials(spec.uri))
         try:
             async with open_source(spec.uri, name=name, speed=spec.speed,
                                    quiet_after=self.settings.feed_quiet_s) as src:
+                self.open_sources[name] = src
                 status.state = "running"
                 async for batch in src:
                     status.lines += len(batch.lines)
@@ -146,7 +161,11 @@ class Pipeline:
             return
         for listener in self.listeners:
             listener.on_batch(decoded.positions, decoded.statics)
-        await self._store_q.put(decoded)
+        try:
+            await self._store_q.put(decoded)
+        except asyncio.CancelledError:  # stopped while the queue was full: keep the batch
+            self._leftover.append(decoded)
+            raise
         if self.analytics:
             await self._analytics_q.put(decoded)
 
@@ -175,6 +194,11 @@ class Pipeline:
                 item = q.get_nowait()
             if item is _END:
                 done = True
+                for left in self._leftover:
+                    pending.positions += left.positions
+                    pending.statics += left.statics
+                    pending.raw += left.raw
+                self._leftover.clear()
             else:
                 pending.positions += item.positions
                 pending.statics += item.statics
@@ -195,5 +219,9 @@ class Pipeline:
                 await result
 
 
-def spool_dir(settings: Settings) -> Path:
-    return settings.data_path / "spool"
+def _without_credentials(uri: str) -> str:
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rsplit('@', 1)[-1]}{slash}{path}"

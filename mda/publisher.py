@@ -1,8 +1,9 @@
 """Alerts to an MQTT broker, for other systems and partner agencies.
 
-Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1). The broker may go away:
-alerts then wait in a bounded queue, and past that in a spool on disk, and are sent in
-order when the connection returns. Reconnects back off exponentially with jitter.
+Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1); the prefix is the URL's
+path, by default ``mda/internal``, which the example broker ACL lets operators' tools read.
+The broker may go away: alerts then wait in memory, and past that in a spool on disk, and
+are sent in order when the connection returns. Reconnects back off exponentially with jitter.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from store.spool import Spool
+from store.spool import Spool, SpoolFull
 
 from .errors import SettingsError
 from .settings import mask_url
@@ -39,6 +41,11 @@ def alert_payload(row: dict) -> bytes:
 
 
 class MqttPublisher:
+    """Publishes alert rows in the order they were raised, whatever the broker does.
+
+    One ordered buffer: up to ``memory`` alerts in memory, the rest in a spool on disk; once
+    anything is in the spool, newer alerts go there too, so the order holds."""
+
     def __init__(self, url: str, *, spool_dir: Path | None = None, memory: int = 1000,
                  retry_initial: float = 0.5, retry_max: float = 30.0):
         parts = urlsplit(url)
@@ -49,24 +56,32 @@ class MqttPublisher:
         self.port = parts.port or 1883
         self.username = parts.username
         self.password = parts.password
-        self.prefix = parts.path.strip("/") or "mda"
-        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=memory)
+        self.prefix = parts.path.strip("/") or "mda/internal"  # deploy/mosquitto/mda.acl
+        self._memory: deque[tuple[str, bytes]] = deque()
+        self._memory_max = memory
         self._spool = Spool(spool_dir) if spool_dir else None
+        self._spooled = len(self._spool) if self._spool else 0  # left by an earlier run too
+        self._wake = asyncio.Event()
         self._retry_initial, self._retry_max = retry_initial, retry_max
         self.sent = 0
-        self.dropped = 0  # only without a spool, when memory is full
+        self.dropped = 0  # only without room: no spool, or a full disk
         self.connected = False
 
     async def publish_alert(self, row: dict) -> None:
         item = (f"{self.prefix}/alerts/{row.get('kind', 'unknown')}", alert_payload(row))
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            if self._spool is not None:
+        if not self._spooled and len(self._memory) < self._memory_max:
+            self._memory.append(item)
+        elif self._spool is not None:
+            try:
                 self._spool.put(item)
-            else:
+                self._spooled += 1
+            except SpoolFull as e:
                 self.dropped += 1
-                log.warning("MQTT queue full and no spool: alert dropped")
+                log.error("MQTT alert dropped: %s", e)
+        else:
+            self.dropped += 1
+            log.warning("MQTT buffer full and no spool: alert dropped")
+        self._wake.set()
 
     async def run(self) -> None:
         """Connect, send, reconnect; runs until cancelled."""
@@ -94,30 +109,23 @@ class MqttPublisher:
         async for _ in client.messages:  # we subscribe to nothing; this ends only in an error
             pass
 
-    def _keep(self, item: tuple[str, bytes]) -> None:
-        """An alert that was not confirmed sent: keep it for the next connection."""
-        if self._spool is not None:
-            self._spool.put(item)
-        else:
-            try:
-                self._queue.put_nowait(item)
-            except asyncio.QueueFull:
-                self.dropped += 1
-
-    async def _publish(self, client: aiomqtt.Client, item: tuple[str, bytes]) -> None:
-        topic, payload = item
-        try:
-            await client.publish(topic, payload, qos=1, timeout=10)
-        except BaseException:  # broker gone, timeout, or cancelled by the watcher
-            self._keep(item)
-            raise
-        self.sent += 1
-
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:
-            if self._spool is not None:
-                while (pending := self._spool.oldest()) is not None:
-                    path, item = pending
-                    path.unlink()  # _publish puts it back if it is not confirmed
-                    await self._publish(client, item)
-            await self._publish(client, await self._queue.get())
+            if self._memory:  # the oldest alerts
+                item = self._memory[0]
+                await client.publish(*item, qos=1, timeout=10)
+                self._memory.popleft()  # only once the broker has it
+                self.sent += 1
+            elif self._spooled and self._spool is not None:
+                pending = self._spool.oldest()
+                if pending is None:
+                    self._spooled = 0
+                    continue
+                path, item = pending
+                await client.publish(*item, qos=1, timeout=10)
+                path.unlink()
+                self._spooled -= 1
+                self.sent += 1
+            else:
+                self._wake.clear()
+                await self._wake.wait()

@@ -9,8 +9,10 @@ web (uvicorn) reads the store and the hub; a retention job runs hourly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
+import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from itertools import chain
@@ -19,12 +21,14 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import psycopg
 
-from store.alerts import save_changes
+from store.alerts import end_open_episodes, save_changes
 from store.db import connect, connect_sync
+from store.errors import StoreError
 from store.migrate import upgrade
 from store.retention import apply_retention
 from store.writer import StoreWriter
 
+from .errors import MdaError
 from .pipeline import Pipeline
 from .settings import Settings, SourceSpec
 
@@ -48,17 +52,27 @@ def analytics_config(settings: Settings):
 
 class AlertStage:
     """Runs the detectors over decoded batches; stores what they raise and hands the stored
-    rows to the sinks (live hub, MQTT). Survives database outages by keeping the changes
-    it could not store and retrying them with the next batch."""
+    rows to the sinks (live hub, MQTT).
+
+    The detectors never wait for the database: while it is away the changes queue up (in
+    order, bounded: past ``max_pending`` the oldest updates of still-open alerts are merged
+    away, openings and endings are kept) and are stored when it returns, tried again with
+    exponential backoff rather than on every batch."""
 
     def __init__(self, analyzer, url: str,
-                 sinks: Sequence[Callable[[dict], Awaitable[None]]] = ()):
+                 sinks: Sequence[Callable[[dict], Awaitable[None]]] = (), *,
+                 max_pending: int = 10_000, retry_initial: float = 1.0, retry_max: float = 30.0):
         self.analyzer = analyzer
         self.url = url
         self.sinks = list(sinks)
         self.raised = 0
+        self.refused = 0  # changes the database rejected as data (not an outage)
         self._conn: psycopg.AsyncConnection | None = None
         self._pending: list = []
+        self._max_pending = max_pending
+        self._retry_initial = self._delay = retry_initial
+        self._retry_max = retry_max
+        self._next_try = 0.0
 
     async def __call__(self, positions: list, statics: list) -> None:
         changes = self.analyzer.process(chain(statics, positions))
@@ -66,18 +80,42 @@ class AlertStage:
             await self._store(changes)
 
     async def finish(self) -> None:
-        await self._store(self.analyzer.finish())
+        await self._store(self.analyzer.finish(), force=True)
 
-    async def _store(self, changes: list) -> None:
+    def _bound(self) -> None:
+        if len(self._pending) <= self._max_pending:
+            return
+        # Keep the latest state of each alert and every opening and ending.
+        latest: dict[str, int] = {}
+        for i, ch in enumerate(self._pending):
+            latest[ch.alert.key] = i
+        self._pending = [ch for i, ch in enumerate(self._pending)
+                         if ch.change != "updated" or latest[ch.alert.key] == i]
+
+    async def _store(self, changes: list, force: bool = False) -> None:
         self._pending.extend(changes)
+        self._bound()
+        loop = asyncio.get_running_loop()
+        if not self._pending or (not force and loop.time() < self._next_try):
+            return
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = await connect(self.url)
             rows = await save_changes(self._conn, self._pending)
-        except Exception as e:  # an outage: keep them for the next try
-            log.warning("could not store %d alert changes yet: %s", len(self._pending), e)
-            self._conn = None
+        except (psycopg.OperationalError, StoreError) as e:  # an outage: back off, keep them
+            self._next_try = loop.time() + self._delay * random.uniform(0.5, 1.5)
+            self._delay = min(self._delay * 2, self._retry_max)
+            log.warning("alerts: database unavailable (%s); %d changes wait, next try in %.0f s",
+                        e, len(self._pending), self._next_try - loop.time())
+            await self._drop_connection()
             return
+        except psycopg.Error as e:  # refused as data: retrying would block every later alert
+            self.refused += len(self._pending)
+            log.error("alerts: database refused %d changes: %s", len(self._pending),
+                      e.diag.message_primary or e)
+            self._pending = []
+            return
+        self._delay = self._retry_initial
         self._pending = []
         for row in rows:
             if row["change"] == "opened":
@@ -88,9 +126,16 @@ class AlertStage:
                 except Exception:  # a sink's failure must not stop the analytics
                     log.exception("alert sink failed")
 
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # closing a dead connection may fail; nothing to do about it
+                pass
+
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+        await self._drop_connection()
 
 
 @dataclass
@@ -126,6 +171,11 @@ class Service:
     def prepare(self) -> None:
         with connect_sync(self.url) as conn:
             applied, self.caps = upgrade(conn, retention_days=self.settings.retention_days)
+            # The detectors start with no memory of earlier runs: episodes left open by the
+            # last run are ended now, so none stays open for ever or rings twice.
+            ended = end_open_episodes(conn)
+        if ended:
+            log.info("ended %d alert episodes left open by the previous run", ended)
         for line in self.caps.lines():
             log.info("database: %s", line)
         self.zones = load_zones(self.zone_files)
@@ -149,27 +199,49 @@ class Service:
 
         analyzer = Analyzer(analytics_config(s), self.zones)
         self.alert_stage = AlertStage(analyzer, self.url, sinks)
-        async with StoreWriter(self.url, spool_dir=s.data_path / "spool",
-                               raw_archive=s.raw_archive) as writer:
-            self.pipeline = Pipeline(s, writer, self.sources, analytics=self.alert_stage,
-                                     listeners=[self.hub] if self.hub else [])
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    if self.web:
-                        tg.create_task(self._serve_web(), name="web")
-                    if self.publisher:
-                        tg.create_task(self.publisher.run(), name="mqtt-publisher")
-                    tg.create_task(self._retention_job(), name="retention")
-                    tg.create_task(self._sync_zones(), name="zones-sync")
-                    await self.pipeline.run()
-                    await self.alert_stage.finish()
-                    if not self.web:
+        self._stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            async with StoreWriter(self.url, spool_dir=s.data_path / "spool",
+                                   raw_archive=s.raw_archive) as writer:
+                self.pipeline = Pipeline(s, writer, self.sources, analytics=self.alert_stage,
+                                         listeners=[self.hub] if self.hub else [])
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        if self.web:
+                            tg.create_task(self._serve_web(), name="web")
+                        if self.publisher:
+                            tg.create_task(self.publisher.run(), name="mqtt-publisher")
+                        tg.create_task(self._retention_job(), name="retention")
+                        tg.create_task(self._sync_zones(), name="zones-sync")
+                        await self.pipeline.run()  # returns when feeds end or on stop()
+                        await self.alert_stage.finish()
+                        if self.web and not self._stopping.is_set():
+                            # Finite feeds ended; keep serving the map until stopped.
+                            await self._stopping.wait()
                         raise _Done
-                    # Finite feeds ended; keep serving the map until stopped.
-            except* _Done:
-                pass
-            finally:
-                await self.alert_stage.close()
+                except* _Done:
+                    pass
+                finally:
+                    await self.alert_stage.close()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: end the feeds, write what is queued, then stop. A second
+        request stops at once."""
+        if self._stopping.is_set():
+            log.warning("stopping now")
+            for task in asyncio.all_tasks():
+                task.cancel()
+            return
+        log.info("stopping: ending feeds, writing what is queued")
+        self._stopping.set()
+        if self.pipeline:
+            self.pipeline.stop()
 
     async def _serve_web(self) -> None:
         import uvicorn
@@ -182,20 +254,33 @@ class Service:
         self.web_server = uvicorn.Server(config)
         # The TaskGroup owns shutdown; uvicorn must not install its own signal handlers.
         self.web_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serve = asyncio.create_task(self.web_server.serve(), name="uvicorn")
+        host, port = self.settings.http_host, self.settings.http_port
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # bound here, so a busy port is one clear line rather than uvicorn's exit
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise MdaError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        serve = asyncio.create_task(self.web_server.serve(sockets=[sock]), name="uvicorn")
         while not self.web_server.started:
             if serve.done():
-                await serve  # raises why it could not start
-                raise RuntimeError("web server stopped before it started")
+                await serve
+                raise MdaError(f"web server on {host}:{port} stopped before it started")
             await asyncio.sleep(0.05)
         if self.on_ready:
             ready = self.on_ready(self)
             if asyncio.iscoroutine(ready):
                 await ready
         try:
-            await serve
+            await asyncio.shield(serve)
         finally:
+            # Let uvicorn close its connections and run the app's shutdown (the pool).
             self.web_server.should_exit = True
+            try:
+                await asyncio.wait_for(serve, 10)
+            except (asyncio.TimeoutError, asyncio.CancelledError, SystemExit):
+                pass
 
     async def _sync_zones(self) -> None:
         """Copy the zones in use into the zones table, for the map's layers and for SQL."""
@@ -224,13 +309,16 @@ class Service:
         self.zones_synced = True
 
     async def _retention_job(self) -> None:
+        def run_once() -> dict:
+            with connect_sync(self.url) as conn:
+                return apply_retention(conn, self.caps,
+                                       retention_days=self.settings.retention_days,
+                                       raw_retention_days=self.settings.raw_retention_days)
+
         while True:
             try:
-                with connect_sync(self.url) as conn:
-                    removed = await asyncio.to_thread(
-                        apply_retention, conn, self.caps,
-                        retention_days=self.settings.retention_days,
-                        raw_retention_days=self.settings.raw_retention_days)
+                # In a thread: connecting and deleting must not stall the feeds.
+                removed = await asyncio.to_thread(run_once)
                 if any(removed.values()):
                     log.info("retention removed %s", removed)
             except Exception as e:

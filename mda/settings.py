@@ -3,7 +3,7 @@
 Every setting has a name, a type, a default and a help line, in one table below. Values
 come from (later wins): the defaults, a TOML file (``--config PATH``, ``$MDA_CONFIG``, or
 ``./mda.toml`` when present), then ``MDA_*`` environment variables (``MDA_DATABASE_URL``,
-``MDA_ANALYTICS__LOITER_MIN_MINUTES`` for a nested table). Nothing else in the code reads
+``MDA_ANALYTICS__LOITERING_MIN_DURATION_MIN`` for a nested table). Nothing else in the code reads
 the environment.
 """
 
@@ -143,15 +143,18 @@ class Settings:
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    from store.db import mask_dsn
+
+    if "://" in url and not url.startswith(("postgres://", "postgresql://")):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return "<unparseable URL>"
+        if parts.password is None:
+            return url
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    return mask_dsn(url)
 
 
 def _coerce(s: Setting, value: Any, where: str) -> Any:
@@ -215,8 +218,14 @@ def load_settings(config_path: str | os.PathLike | None = None,
                     if not isinstance(item, dict) or "uri" not in item:
                         raise SettingsError(f"{where}: sources[{i}] needs a 'uri'")
                     speed = item.get("speed")
-                    sources.append(SourceSpec(str(item["uri"]), item.get("name"),
-                                              float(speed) if speed is not None else None))
+                    if speed is not None:
+                        try:
+                            speed = float(speed)
+                        except (TypeError, ValueError):
+                            raise SettingsError(f"{where}: sources[{i}].speed wants a number, "
+                                                f"got {speed!r}") from None
+                    name = item.get("name")
+                    sources.append(SourceSpec(str(item["uri"]), str(name) if name else None, speed))
             elif key == "analytics":
                 if not isinstance(value, dict):
                     raise SettingsError(f"{where}: [analytics] must be a table")

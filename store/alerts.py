@@ -12,8 +12,8 @@ from psycopg.types.json import Jsonb
 
 from .errors import StoreError
 
-__all__ = ["save_changes", "acknowledge", "close", "AlertNotFound", "InvalidTransition",
-           "ALERT_COLUMNS"]
+__all__ = ["save_changes", "acknowledge", "close", "end_open_episodes", "AlertNotFound",
+           "InvalidTransition", "ALERT_COLUMNS"]
 
 ALERT_COLUMNS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
                  "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
@@ -104,3 +104,18 @@ async def close(conn: psycopg.AsyncConnection, alert_id: int, user: str,
                 note: str | None = None) -> dict:
     return await _transition(conn, alert_id, user, note, "closed", ("open", "acknowledged"),
                              "status = 'closed', closed_by = %(user)s, closed_at = now()")
+
+
+def end_open_episodes(conn: psycopg.Connection) -> int:
+    """At start-up: end the episodes a previous run left open (their detectors' memory is
+    gone), at their last update, noting why in the history. Returns how many."""
+    with conn.transaction():
+        rows = conn.execute("""
+            UPDATE alerts SET "end" = greatest(start, updated_at), updated_at = now()
+            WHERE "end" IS NULL RETURNING id""").fetchall()
+        if rows:
+            conn.cursor().executemany(
+                "INSERT INTO alert_history (alert_id, action, actor, note) "
+                "VALUES (%s, 'ended', 'system', 'service restarted; episode ended at its last update')",
+                rows)
+    return len(rows)

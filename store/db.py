@@ -7,7 +7,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import DatabaseUnavailable
 
-__all__ = ["connect", "mask_dsn", "describe_connect_error"]
+__all__ = ["connect", "connect_sync", "mask_dsn", "describe_connect_error"]
 
 
 def mask_dsn(url: str) -> str:
@@ -37,8 +37,13 @@ def describe_connect_error(url: str, exc: Exception) -> str:
     return f"cannot connect to database {mask_dsn(url)}: {first}"
 
 
+# Every session speaks UTC, so timestamps read back carry +00:00 whatever the server's zone.
+_UTC = "-c TimeZone=UTC"
+
+
 async def connect(url: str, **kwargs) -> psycopg.AsyncConnection:
     """An async connection, or DatabaseUnavailable with one clear line."""
+    kwargs.setdefault("options", _UTC)
     try:
         return await psycopg.AsyncConnection.connect(url, connect_timeout=10, **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as e:
@@ -46,6 +51,7 @@ async def connect(url: str, **kwargs) -> psycopg.AsyncConnection:
 
 
 def connect_sync(url: str, **kwargs) -> psycopg.Connection:
+    kwargs.setdefault("options", _UTC)
     try:
         return psycopg.Connection.connect(url, connect_timeout=10, **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as e:

@@ -25,15 +25,14 @@ def apply_retention(conn: psycopg.Connection, caps: Capabilities, *, retention_d
         if keep <= 0 or (caps.policies and table == "positions"):
             continue
         if table in caps.hypertables:
-            rows = conn.execute(
+            removed[table] = len(conn.execute(
                 "SELECT drop_chunks(%s::regclass, older_than => now() - make_interval(days => %s))",
-                (table, keep)).fetchall()
+                (table, keep)).fetchall())  # one row per dropped chunk
         else:
             # A raw chunk goes when its last sentence is too old.
             column = "time_end" if table == "raw_chunks" else "time"
-            rows = conn.execute(
-                f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => %s) "
-                "RETURNING 1", (keep,)).fetchall()
-        removed[table] = len(rows)
+            removed[table] = conn.execute(
+                f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => %s)",
+                (keep,)).rowcount
         conn.commit()
     return removed

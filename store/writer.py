@@ -21,7 +21,7 @@ import psycopg
 from ingest.records import PositionReport, RawSentence, VesselInfo
 
 from .db import connect, describe_connect_error
-from .spool import Spool
+from .spool import Spool, SpoolFull
 
 __all__ = ["StoreWriter", "WriterStats", "write_batch"]
 
@@ -261,9 +261,12 @@ class StoreWriter:
                     except psycopg.OperationalError as e:
                         self._went_away(e)
             if self._spool is not None:
-                self._spool.put(batch)
-                self.stats.spooled_batches += 1
-                return False
+                try:
+                    self._spool.put(batch)
+                    self.stats.spooled_batches += 1
+                    return False
+                except SpoolFull as e:  # no room on disk either: hold the feed instead
+                    log.error("%s; holding the feed until the database returns", e)
             await asyncio.sleep(self._delay)
 
     async def flush_spool(self) -> bool:

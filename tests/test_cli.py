@@ -131,3 +131,24 @@ def test_every_setting_is_documented():
     for s in SETTINGS:
         assert f"MDA_{s.name.upper()}" in r.stdout
         assert s.help.strip(), f"setting {s.name} has no help line"
+
+
+def test_the_readme_settings_example_is_valid(tmp_path):
+    """Docs that cannot rot: the TOML example in README.md loads as it is."""
+    from mda.settings import load_settings
+
+    text = (ROOT / "README.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    cfg = tmp_path / "mda.toml"
+    cfg.write_text(example)
+    settings = load_settings(cfg, environ={})
+    assert settings.sources and settings.sources[0].uri.startswith("tcp://")
+    assert settings.analytics, "the example sets an analytics threshold"
+
+
+def test_bad_source_speed_in_settings_is_named(tmp_path):
+    cfg = tmp_path / "mda.toml"
+    cfg.write_text('[[sources]]\nuri = "x.nmea"\nspeed = "fast"\n')
+    r = run_mda("--config", str(cfg), "config", "show")
+    assert r.returncode == 2 and "sources[0].speed wants a number" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -132,7 +132,13 @@ async def test_mqtt_feed_stores_every_position_once(db_url, feed, mqtt_broker, m
     async with StoreWriter(db_url) as writer:
         pipeline = Pipeline(settings, writer, [SourceSpec(uri, "rx-mqtt")])
         runner = asyncio.create_task(_run_until(pipeline, db_url, feed.unique_positions))
-        await asyncio.sleep(1.0)  # let the feed subscribe first
+        # Publish only once the feed has subscribed: the broker keeps nothing for a
+        # subscriber that is not there yet.
+        for _ in range(600):
+            if "rx-mqtt" in pipeline.open_sources:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(pipeline.open_sources["rx-mqtt"].subscribed.wait(), 30)
         async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as pub:
             for i in range(0, len(feed.lines), 50):  # several NMEA lines per payload
                 await pub.publish(f"{mqtt_topic}/ais", "\n".join(feed.lines[i:i + 50]), qos=1)

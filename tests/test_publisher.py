@@ -97,7 +97,7 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tm
         # A partner's subscriber with a persistent session: the broker queues for it.
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
                                   clean_session=False) as sub:
-            await sub.subscribe("mda/alerts/#", qos=1)
+            await sub.subscribe("mda/internal/alerts/#", qos=1)
         pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}", spool_dir=tmp_path / "spool",
                             memory=2, retry_initial=0.1, retry_max=0.5)
         runner = asyncio.create_task(pub.run())
@@ -122,7 +122,7 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tm
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
                                   clean_session=False) as sub:
             got = await _collect(sub, 5)
-        assert sorted(p["id"] for _, p in got) == [1, 2, 3, 4, 5]
+        assert [p["id"] for _, p in got] == [1, 2, 3, 4, 5]  # in the order raised
     finally:
         if broker.proc and broker.proc.poll() is None:
             broker.stop()

@@ -240,3 +240,20 @@ async def test_raw_archive_gives_back_every_sentence_as_received(db_url):
     assert chunks == 2  # one per receiver
     assert [(float(t), s, m, k, l) for t, s, m, k, l in rows] == [
         (r.ts, r.source, r.mmsi, r.msg_type, r.line) for r in raw]
+
+
+def test_episodes_left_open_by_a_previous_run_are_ended_at_start(embedded_db_url):
+    from store.alerts import end_open_episodes
+
+    with psycopg.connect(embedded_db_url) as conn:
+        upgrade(conn)
+        conn.execute("""INSERT INTO alerts (key, kind, severity, mmsi, start, "end")
+                        VALUES ('a', 'loitering', 'medium', 1, now() - interval '2 h', NULL),
+                               ('b', 'encounter', 'high', 2, now() - interval '3 h',
+                                now() - interval '1 h')""")
+        conn.commit()
+        assert end_open_episodes(conn) == 1
+        assert conn.execute('SELECT count(*) FROM alerts WHERE "end" IS NULL').fetchone()[0] == 0
+        assert conn.execute("SELECT actor, action FROM alert_history").fetchall() == [
+            ("system", "ended")]
+        assert end_open_episodes(conn) == 0

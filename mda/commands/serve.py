@@ -58,6 +58,7 @@ def run(args, settings) -> int:
         service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready)
         try:
             asyncio.run(service.run())
-        except KeyboardInterrupt:
-            print("mda: stopped", file=sys.stderr)
+        except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stop at once
+            pass
+    print("mda: stopped", file=sys.stderr)
     return 0
