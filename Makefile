@@ -7,7 +7,7 @@ VENV ?= .venv
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.mda-installed
 
-.PHONY: venv test demo serve system-packages services
+.PHONY: venv test demo serve system-packages run-packages services
 .NOTPARALLEL:
 
 venv: $(STAMP)
@@ -31,8 +31,12 @@ services:
 test: system-packages venv services
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-demo: venv
+# Running needs no test services: only a Python that can make a venv.
+run-packages:
+	deploy/system-packages.sh --run-only $(PYTHON)
+
+demo: run-packages venv
 	$(VENV)/bin/mda demo
 
-serve: venv
+serve: run-packages venv
 	$(VENV)/bin/mda serve

@@ -4,17 +4,23 @@
 #   mmdebstrap  builds the trixie chroot that provides TimescaleDB (deploy/timescaledb.sh)
 #   chromium    the browser the web tests drive with Playwright
 #   python3-venv  only when the python3 in use is Debian's and lacks ensurepip
-# Usage: deploy/system-packages.sh [PYTHON]   (PYTHON: the interpreter `make venv` will use)
+# Usage: deploy/system-packages.sh [--run-only] [PYTHON]
+#   PYTHON: the interpreter `make venv` will use; --run-only: only what running mda needs
+#   (python3-venv where missing), not the test services.
 set -euo pipefail
 
-python=${1:-python3}
 want=(mosquitto mmdebstrap chromium)
+if [[ ${1:-} == --run-only ]]; then
+  want=()
+  shift
+fi
+python=${1:-python3}
 if [[ $(command -v "$python" || true) == /usr/bin/* ]] && ! "$python" -c 'import ensurepip' 2>/dev/null; then
   want+=(python3-venv)
 fi
 
 missing=()
-for pkg in "${want[@]}"; do
+for pkg in ${want[@]+"${want[@]}"}; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
   [[ $status == installed ]] || missing+=("$pkg")
 done
@@ -28,7 +34,7 @@ fi
 echo "system-packages.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt_log=$(mktemp /tmp/mda-apt.XXXXXX.log)
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" fonts-liberation; } \
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" $([[ " ${missing[*]} " == *" chromium "* ]] && echo fonts-liberation); } \
     >"$apt_log" 2>&1; then
   echo "system-packages.sh: error: apt-get could not install ${missing[*]}:" \
     "$(grep -m1 '^E:' "$apt_log" || tail -n1 "$apt_log") (full log: $apt_log)" >&2
