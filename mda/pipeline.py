@@ -45,12 +45,17 @@ class FeedStatus:
     state: str = "starting"  # starting, running, quiet, ended, failed
     error: str | None = None
     progress: tuple[int, int] | None = None  # (bytes read, bytes in all) for files
+    dropped: int = 0  # lines or datagrams the feed had to drop under overload
+    quiet_after: float = 300.0  # a running feed silent this long shows as "quiet"
 
     def as_dict(self) -> dict[str, Any]:
         age = None if self.last_line_at is None else max(0.0, time.time() - self.last_line_at)
-        return {"name": self.name, "uri": self.uri, "lines": self.lines, "state": self.state,
+        state = self.state
+        if state == "running" and age is not None and age > self.quiet_after:
+            state = "quiet"
+        return {"name": self.name, "uri": self.uri, "lines": self.lines, "state": state,
                 "last_message_age_s": age, "last_event_ts": self.last_event_ts,
-                "error": self.error}
+                "dropped": self.dropped, "error": self.error}
 
 
 @dataclass
@@ -116,6 +121,7 @@ class Pipeline:
     def stats(self) -> dict[str, Any]:
         d = self.decoder.stats.as_dict()
         d.update(self.writer.stats.as_dict())
+        d["feed_dropped"] = sum(f.dropped for f in self.feeds.values())
         return d
 
     # -- stages -------------------------------------------------------------------------
@@ -130,7 +136,8 @@ class Pipeline:
 
     async def _feed(self, spec: SourceSpec, i: int) -> None:
         name = self._name(spec, i)
-        status = self.feeds[name] = FeedStatus(name=name, uri=_without_credentials(spec.uri))
+        status = self.feeds[name] = FeedStatus(name=name, uri=_without_credentials(spec.uri),
+                                               quiet_after=self.settings.feed_quiet_s)
         try:
             async with open_source(spec.uri, name=name, speed=spec.speed,
                                    quiet_after=self.settings.feed_quiet_s) as src:
@@ -141,6 +148,7 @@ class Pipeline:
                     status.batches += 1
                     status.last_line_at = time.time()
                     status.progress = src.progress
+                    status.dropped = getattr(src, "dropped", 0)
                     decoded = self.decoder.feed(batch.lines, batch.recv_ts, batch.source)
                     if decoded.positions:
                         status.last_event_ts = decoded.positions[-1].ts

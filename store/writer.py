@@ -202,13 +202,15 @@ class WriterStats:
     spooled_batches: int = 0
     retries: int = 0
     outages: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
+    refused_positions: int = 0  # in batches the database refused as data (not an outage)
+    errors: dict[str, int] = field(default_factory=dict)  # refused batches by error class
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "positions_stored": self.positions,
                 "statics_stored": self.statics, "raw_stored": self.raw,
                 "spooled_batches": self.spooled_batches, "retries": self.retries,
-                "outages": self.outages}
+                "outages": self.outages, "positions_refused": self.refused_positions,
+                "batches_refused": sum(self.errors.values())}
 
 
 class StoreWriter:
@@ -285,6 +287,7 @@ class StoreWriter:
             # count it with its reason and move on.
             reason = type(e).__name__
             self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
+            self.stats.refused_positions += len(positions)
             log.error("database refused a batch of %d positions: %s", len(positions),
                       e.diag.message_primary or e)
             return

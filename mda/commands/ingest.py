@@ -93,6 +93,11 @@ def summary_lines(stats: dict) -> list[str]:
            f"rejected:    {sum(stats['rejected'].values()):,}"]
     for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
         out.append(f"  {reason:<22} {n:,}")
+    if stats.get("positions_refused"):
+        out.append(f"refused:     {stats['positions_refused']:,} positions in "
+                   f"{stats['batches_refused']} batches the database would not take (see the log)")
+    if stats.get("feed_dropped"):
+        out.append(f"dropped:     {stats['feed_dropped']:,} by feeds under overload")
     out.append(f"elapsed:     {stats['elapsed_s']:.2f} s ({rate:,.0f} lines/s)")
     for name, f in stats.get("feeds", {}).items():
         if f["state"] == "failed":
