@@ -41,9 +41,20 @@ def describe_connect_error(url: str, exc: Exception) -> str:
 _UTC = "-c TimeZone=UTC"
 
 
+def _with_utc(url: str, kwargs: dict) -> dict:
+    """Add TimeZone=UTC to the session options, keeping any the URL already gives."""
+    if "options" in kwargs:
+        return kwargs
+    try:
+        given = conninfo_to_dict(url).get("options")
+    except psycopg.ProgrammingError:
+        given = None  # connect() reports the bad URL
+    return {**kwargs, "options": f"{given} {_UTC}" if given else _UTC}
+
+
 async def connect(url: str, **kwargs) -> psycopg.AsyncConnection:
     """An async connection, or DatabaseUnavailable with one clear line."""
-    kwargs.setdefault("options", _UTC)
+    kwargs = _with_utc(url, kwargs)
     try:
         return await psycopg.AsyncConnection.connect(url, connect_timeout=10, **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as e:
@@ -51,7 +62,7 @@ async def connect(url: str, **kwargs) -> psycopg.AsyncConnection:
 
 
 def connect_sync(url: str, **kwargs) -> psycopg.Connection:
-    kwargs.setdefault("options", _UTC)
+    kwargs = _with_utc(url, kwargs)
     try:
         return psycopg.Connection.connect(url, connect_timeout=10, **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as e:

@@ -12,6 +12,7 @@ All functions take an open ``psycopg.AsyncConnection``; none commits or opens a 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
@@ -26,10 +27,11 @@ __all__ = [
     "vessels_geojson", "vessel_detail", "vessel_track_geojson", "search_vessels",
     "alerts_json", "alert_detail", "alerts_open_by_kind", "zones_geojson", "ping",
     "insert_user", "user_by_name", "set_password_hash", "list_users",
-    "insert_token", "upsert_token", "token_by_hash", "touch_token", "list_tokens",
+    "insert_token", "upsert_token", "extend_token", "token_by_hash", "touch_token", "list_tokens",
     "revoke_token",
     "insert_session", "session_by_hash", "delete_session", "delete_expired_sessions",
-    "record_login_attempt", "recent_login_failures",
+    "record_login_attempt", "recent_login_failures", "reserve_login_attempt",
+    "mark_login_success",
     "audit", "audit_json",
 ]
 
@@ -337,27 +339,46 @@ async def insert_token(conn: psycopg.AsyncConnection, token_sha256: bytes, owner
 
 
 async def upsert_token(conn: psycopg.AsyncConnection, token_sha256: bytes, owner: str,
-                       role: str) -> tuple[int, bool]:
-    """Make this token valid (again) for ``owner`` with ``role``; (id, created)."""
+                       role: str, ttl_s: float | None = None) -> tuple[int, bool]:
+    """Make this token valid (again) for ``owner`` with ``role`` for ``ttl_s`` seconds from
+    now (None: no expiry); (id, created)."""
     cur = await conn.execute(
-        "INSERT INTO api_tokens (token_sha256, owner, role) VALUES (%s, %s, %s) "
+        "INSERT INTO api_tokens (token_sha256, owner, role, expires_at) "
+        "VALUES (%(h)s, %(o)s, %(r)s, now() + make_interval(secs => %(ttl)s)) "
         "ON CONFLICT (token_sha256) DO UPDATE SET owner = EXCLUDED.owner, role = EXCLUDED.role, "
-        "revoked_at = NULL, expires_at = NULL RETURNING id, (xmax = 0)",
-        (token_sha256, owner, role))
+        "revoked_at = NULL, expires_at = EXCLUDED.expires_at RETURNING id, (xmax = 0)",
+        {"h": token_sha256, "o": owner, "r": role, "ttl": ttl_s})
     row = await cur.fetchone()
     return row[0], row[1]
+
+
+async def extend_token(conn: psycopg.AsyncConnection, token_sha256: bytes, ttl_s: float) -> bool:
+    """Push a still valid token's expiry to ``ttl_s`` seconds from now; never revives a
+    revoked or expired token. True if it was extended."""
+    cur = await conn.execute(
+        "UPDATE api_tokens SET expires_at = now() + make_interval(secs => %s) "
+        "WHERE token_sha256 = %s AND revoked_at IS NULL AND expires_at > now()",
+        (ttl_s, token_sha256))
+    return cur.rowcount == 1
+
+
+_ROLE_ORDER = "ARRAY['viewer','officer','supervisor','admin']"
+
+
+def _capped_role(role: str, user_role: str) -> str:
+    """SQL: ``role``, but never more than ``user_role`` (when there is a user)."""
+    return (f"CASE WHEN {user_role} IS NULL THEN {role} "
+            f"WHEN array_position({_ROLE_ORDER}, {role}) > array_position({_ROLE_ORDER}, {user_role}) "
+            f"THEN {user_role} ELSE {role} END")
 
 
 async def token_by_hash(conn: psycopg.AsyncConnection, token_sha256: bytes) -> dict | None:
     """A usable token (not revoked, not expired, its user not disabled), or None."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("""
+        await cur.execute(f"""
             SELECT t.id, t.owner, coalesce(u.name, t.owner) AS principal,
                    -- a user's token never carries more than the user's current role
-                   CASE WHEN u.id IS NULL THEN t.role
-                        WHEN array_position(ARRAY['viewer','officer','supervisor','admin'], t.role)
-                           > array_position(ARRAY['viewer','officer','supervisor','admin'], u.role)
-                        THEN u.role ELSE t.role END AS role,
+                   {_capped_role("t.role", "u.role")} AS role,
                    t.user_id, t.last_used_at < now() - interval '1 minute'
                               OR t.last_used_at IS NULL AS stale
             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
@@ -385,20 +406,30 @@ async def insert_session(conn: psycopg.AsyncConnection, id_sha256: bytes, princi
 
 
 async def session_by_hash(conn: psycopg.AsyncConnection, id_sha256: bytes) -> dict | None:
-    """The live session (its user enabled, its token unrevoked), with the current role of
-    its user or token, touching ``last_seen_at`` at most once a minute; or None."""
+    """The live session, with the current role of its user or token, touching
+    ``last_seen_at`` at most once a minute; or None.
+
+    A password session lives while its user is enabled and takes the user's current role.
+    A session made from a token lives while the token is unrevoked and unexpired and, for a
+    user's token, while that user is enabled; its role is the token's, capped at the
+    token user's current role (as for the token itself)."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("""
+        await cur.execute(f"""
             WITH s AS (
-                SELECT s.id_sha256, s.principal, coalesce(u.role, t.role, s.role) AS role,
+                SELECT s.id_sha256, s.principal,
+                       CASE WHEN s.user_id IS NOT NULL THEN u.role
+                            WHEN s.token_id IS NOT NULL THEN {_capped_role("t.role", "tu.role")}
+                            ELSE s.role END AS role,
                        s.user_id, s.token_id, s.expires_at, s.last_seen_at
                 FROM sessions s
                 LEFT JOIN users u ON u.id = s.user_id
                 LEFT JOIN api_tokens t ON t.id = s.token_id
+                LEFT JOIN users tu ON tu.id = t.user_id
                 WHERE s.id_sha256 = %(h)s AND s.expires_at > now()
                   AND (s.user_id IS NULL OR (u.id IS NOT NULL AND NOT u.disabled))
                   AND (s.token_id IS NULL OR (t.id IS NOT NULL AND t.revoked_at IS NULL
-                       AND (t.expires_at IS NULL OR t.expires_at > now())))),
+                       AND (t.expires_at IS NULL OR t.expires_at > now())
+                       AND (t.user_id IS NULL OR (tu.id IS NOT NULL AND NOT tu.disabled))))),
             touched AS (
                 UPDATE sessions x SET last_seen_at = now() FROM s
                 WHERE x.id_sha256 = s.id_sha256 AND s.last_seen_at < now() - interval '1 minute')
@@ -417,10 +448,53 @@ async def delete_expired_sessions(conn: psycopg.AsyncConnection) -> int:
 
 # ------------------------------------------------------------------------------ login attempts
 
+def _attempt_name(username: str | None) -> str | None:
+    return (username or "")[:64] or None
+
+
 async def record_login_attempt(conn: psycopg.AsyncConnection, username: str | None, ip: str | None,
                                success: bool) -> None:
     await conn.execute("INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, %s)",
-                       ((username or "")[:64] or None, ip, success))
+                       (_attempt_name(username), ip, success))
+
+
+def _lock_key(kind: str, value: str) -> int:
+    """A signed 64-bit advisory lock key for one rate-limit bucket."""
+    digest = hashlib.sha256(f"mda-login:{kind}:{value}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def reserve_login_attempt(conn: psycopg.AsyncConnection, username: str | None,
+                                ip: str | None, window_s: float, limit_user: int,
+                                limit_ip: int) -> tuple[int | None, float]:
+    """Check the rate limits and count this attempt in one step: (attempt id, 0) when the
+    attempt may go ahead, recorded as a failure until ``mark_login_success``; (None,
+    seconds to wait) when a limit is reached (nothing recorded).
+
+    The check and the insert run under transaction-scoped advisory locks on the user
+    name's and the address's buckets, so parallel attempts are counted one after the
+    other: no more than the limit ever get through, however many arrive at once."""
+    name = _attempt_name(username)
+    keys = sorted({_lock_key("ip", ip or "")} |
+                  ({_lock_key("user", name.lower())} if name else set()))
+    async with conn.transaction():
+        for key in keys:  # always in the same order: no deadlock between two attempts
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        per_user, per_ip, retry = await recent_login_failures(conn, name, ip, window_s)
+        if (name and per_user >= limit_user) or per_ip >= limit_ip:
+            return None, retry
+        cur = await conn.execute(
+            "INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, false) "
+            "RETURNING id", (name, ip))
+        return (await cur.fetchone())[0], 0.0
+
+
+async def mark_login_success(conn: psycopg.AsyncConnection, attempt_id: int,
+                             username: str | None = None) -> None:
+    """A reserved attempt succeeded (which resets the per-user count)."""
+    await conn.execute("UPDATE login_attempts SET success = true, "
+                       "username = coalesce(%s, username) WHERE id = %s",
+                       (_attempt_name(username), attempt_id))
 
 
 async def recent_login_failures(conn: psycopg.AsyncConnection, username: str | None,

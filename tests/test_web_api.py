@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
-from httpx_ws import aconnect_ws
+from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 from ingest.records import PositionReport, VesselInfo
@@ -119,7 +119,7 @@ async def web(migrated, tmp_path):
                          "last_message_age_s": None, "last_event_ts": None, "error": None}],
               "lines": 1234, "positions_stored": 999, "mqtt_connected": True,
               "errors": {"bad_checksum": 3}}
-    hub = LiveHub(interval=0.05, status_interval=0.1)
+    hub = LiveHub(interval=0.05, status_interval=0.1, auth_recheck_s=0.2)
     app = create_app(make_settings(tmp_path), migrated, hub=hub, status=lambda: status)
     async with LifespanManager(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
@@ -843,3 +843,281 @@ def test_cli_user_add_and_token_create(migrated, tmp_path, monkeypatch, capsys):
             return a.json()["role"], b.status_code
 
     assert asyncio.run(use()) == ("officer", 403)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+async def _closed_with(ws, timeout: float = 5.0) -> int:
+    """Read frames until the server closes the socket; its close code."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await ws.receive_text()
+            except WebSocketDisconnect as e:
+                return e.code
+
+
+@pytest.mark.parametrize("how", ["logout", "disable", "revoke_token", "revoke_link_token"])
+async def test_live_socket_closes_4401_once_the_login_ends(web, how):
+    """The login is re-checked while the socket is open (every auth_recheck_s; 0.2 s here),
+    not only when it opens."""
+    headers, cookies = {}, None
+    if how in ("logout", "disable"):
+        await web.user("lena", "viewer")
+        assert (await web.login("lena")).status_code == 303
+        cookies = web.client.cookies
+    elif how == "revoke_token":
+        headers = await web.token("viewer", owner="wall-display")
+    else:  # a session made from a one-click link
+        token = (await web.token("viewer", owner="link"))["Authorization"].split()[1]
+        assert (await web.client.get(f"/?token={token}")).status_code == 303
+        cookies = web.client.cookies
+    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=web.app), base_url=BASE,
+                                 cookies=cookies) as client:
+        async with aconnect_ws("/api/live", client, headers=headers) as ws:
+            await _next(ws, "hello")
+            # while the login is valid, the re-checks leave the socket alone
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.8:
+                await _next(ws, "status")
+            if how == "logout":
+                r = await web.client.post("/logout", headers={"X-CSRF-Token": await web.csrf()})
+                assert r.status_code == 303
+            elif how == "disable":
+                await web.sql("UPDATE users SET disabled = true WHERE name = 'lena'")
+            else:
+                await web.sql("UPDATE api_tokens SET revoked_at = now()")
+            assert await _closed_with(ws) == 4401
+    assert web.hub.stats["clients_logged_out"] == 1
+    assert web.hub.client_count == 0
+
+
+async def test_a_session_from_a_users_token_follows_the_users_role_and_state(web):
+    await web.user("uma", "supervisor")
+    async with await web.conn() as c:
+        full = await create_token(c, "uma", "supervisor", user="uma")
+        limited = await create_token(c, "uma", "officer", user="uma")
+    assert (await web.client.get(f"/?token={full}")).status_code == 303
+    me = await web.client.get("/api/me")
+    assert me.json()["role"] == "supervisor"
+    assert (await web.client.get("/api/audit")).status_code == 200
+    # demoted: the session made from her token drops to her current role at once
+    await web.sql("UPDATE users SET role = 'viewer' WHERE name = 'uma'")
+    assert (await web.client.get("/api/me")).json()["role"] == "viewer"
+    assert (await web.client.get("/api/audit")).status_code == 403
+    # promoted again: back to the token's role, never above it
+    await web.sql("UPDATE users SET role = 'admin' WHERE name = 'uma'")
+    assert (await web.client.get("/api/me")).json()["role"] == "supervisor"
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=web.app), base_url=BASE)
+    async with other:
+        assert (await other.get(f"/?token={limited}")).status_code == 303
+        assert (await other.get("/api/me")).json()["role"] == "officer"
+        # disabled: every session made from her tokens ends
+        await web.sql("UPDATE users SET disabled = true WHERE name = 'uma'")
+        assert (await other.get("/api/me")).status_code == 401
+    assert (await web.client.get("/api/me")).status_code == 401
+
+
+async def test_parallel_logins_cannot_slip_past_the_rate_limit(web):
+    """Each attempt is counted before its password is checked, atomically: however many
+    arrive at once, only the limit reach argon2 (MDA_LOGIN_RATE_LIMIT=3, _IP=6)."""
+    await web.user("ivan", "officer")
+    page = await web.client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+    async def attempt(name: str, password: str = "wrong password") -> int:
+        # each its own client: every answer sets a new form cookie
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web.app), base_url=BASE,
+                                     cookies={"mda_login_csrf": csrf}) as client:
+            r = await client.post("/login", data={"username": name, "password": password,
+                                                  "csrf": csrf, "next": "/"})
+        return r.status_code
+
+    codes = await asyncio.gather(*(attempt("ivan") for _ in range(15)))
+    assert sorted(codes) == [401] * 3 + [429] * 12, codes
+    # the right password too: ivan is locked for now
+    assert await attempt("ivan", "correct horse") == 429
+    # many names from one address: the address's limit holds as well (3 used, 3 left)
+    codes = await asyncio.gather(*(attempt(f"guess{i}") for i in range(15)))
+    assert sorted(codes) == [401] * 3 + [429] * 12, codes
+    [(fails, ok)] = await web.sql("SELECT count(*) FILTER (WHERE NOT success), "
+                                  "count(*) FILTER (WHERE success) FROM login_attempts")
+    assert (fails, ok) == (6, 0)
+
+
+async def test_parallel_token_links_cannot_slip_past_the_rate_limit(web):
+    codes = await asyncio.gather(*(web.client.get(f"/?token=mda_guess{i}") for i in range(12)))
+    assert sorted(r.status_code for r in codes) == [401] * 6 + [429] * 6
+    good = (await web.token("viewer", owner="later"))["Authorization"].split()[1]
+    assert (await web.client.get(f"/?token={good}")).status_code == 429
+
+
+async def test_a_success_is_recorded_as_such_and_resets_the_user_count(web):
+    await web.user("jill", "viewer")
+    for _ in range(2):
+        assert (await web.login("jill", "nope")).status_code == 401
+    assert (await web.login("jill")).status_code == 303
+    web.client.cookies.clear()
+    for _ in range(3):  # a fresh allowance of 3 after the success
+        assert (await web.login("jill", "nope")).status_code == 401
+    assert (await web.login("jill")).status_code == 429
+    rows = await web.sql("SELECT username, success FROM login_attempts ORDER BY id")
+    assert rows == [("jill", False)] * 2 + [("jill", True)] + [("jill", False)] * 3
+
+
+async def test_argon2_work_is_bounded_whatever_the_number_of_requests():
+    from web.auth import Argon2Gate, WebError, verify_password
+
+    gate = Argon2Gate(slots=2, queue=4)
+    h = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$" + "A" * 43  # a wrong hash
+
+    def slow(x):
+        time.sleep(0.1)
+        return verify_password(h, x)
+
+    results = await asyncio.gather(*(gate.run(slow, "pw") for _ in range(8)),
+                                   return_exceptions=True)
+    busy = [r for r in results if isinstance(r, WebError)]
+    assert len(busy) == 2 and all(e.status == 503 for e in busy)  # 2 running + 4 waiting
+    assert [r for r in results if not isinstance(r, Exception)] == [False] * 6
+    assert gate.peak == 2 and gate.running == 0
+
+
+async def test_demo_token_expires_and_each_start_renews_it(migrated, tmp_path):
+    from web.auth import refresh_demo_token
+
+    token = "demo-token-for-scripts-0123456789"
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    async def start_and_call() -> int:
+        app = create_app(make_settings(tmp_path, demo_token=token), migrated)
+        async with LifespanManager(app) as m, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+            return (await client.get("/api/me", headers=bearer)).status_code
+
+    def hours_left() -> float:
+        with psycopg.connect(migrated) as conn:
+            return conn.execute("SELECT extract(epoch FROM expires_at - now()) / 3600 "
+                                "FROM api_tokens WHERE owner = 'demo'").fetchone()[0]
+
+    assert await start_and_call() == 200
+    assert 23.9 < hours_left() <= 24.0
+    with psycopg.connect(migrated, autocommit=True) as conn:  # a day later
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 s'")
+    async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+        assert not await refresh_demo_token(c, token)  # an expired token stays expired...
+    assert hours_left() < 0
+    assert await start_and_call() == 200  # ...until the next start renews it
+    assert 23.9 < hours_left() <= 24.0
+    # while a service runs it keeps the token alive, but never revives a revoked one
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("UPDATE api_tokens SET expires_at = now() + interval '1 h'")
+    async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+        assert await refresh_demo_token(c, token)
+        assert 23.9 < hours_left() <= 24.0
+        await c.execute("UPDATE api_tokens SET revoked_at = now()")
+        assert not await refresh_demo_token(c, token)
+
+
+def test_mda_demo_keeps_its_data_in_a_demo_subdirectory(tmp_path, monkeypatch):
+    from mda.cli import build_parser
+    from mda.commands.demo import demo_settings
+
+    parser = build_parser()
+    prod = load_settings(environ={"MDA_DATA_DIR": str(tmp_path / "prod")})
+    s = demo_settings(parser.parse_args(["demo"]), prod)
+    assert s.data_path == tmp_path / "prod" / "demo"
+    assert len(s.demo_token) >= 16  # a fresh token, passed on to the web app
+    assert demo_settings(parser.parse_args(["demo"]), prod).demo_token != s.demo_token
+    # the built-in default data directory gets the suffix too
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    default = demo_settings(parser.parse_args(["demo"]), load_settings(environ={}))
+    assert default.data_path == load_settings(environ={}).data_path / "demo"
+    assert default.data_path != load_settings(environ={}).data_path
+    # --data-dir is used as given
+    s = demo_settings(parser.parse_args(["demo", "--data-dir", str(tmp_path / "mine")]), prod)
+    assert s.data_path == tmp_path / "mine"
+    # a configured demo token is kept
+    preset = load_settings(environ={"MDA_DEMO_TOKEN": "preset-demo-token-0123456789"})
+    assert demo_settings(parser.parse_args(["demo"]), preset).demo_token == \
+        "preset-demo-token-0123456789"
+
+
+def _set_database_time_zone(url: str, tz: str) -> None:
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("ALTER DATABASE {} SET timezone = {}").format(
+            sql.Identifier(name), sql.Literal(tz)))
+    with psycopg.connect(url) as conn:  # new connections now default to it
+        assert conn.execute("SHOW timezone").fetchone()[0] == tz
+
+
+def test_cli_prints_utc_whatever_the_database_time_zone(migrated, tmp_path, monkeypatch, capsys):
+    from mda.cli import main
+
+    _set_database_time_zone(migrated, "Asia/Kolkata")  # UTC+05:30
+    monkeypatch.setenv("MDA_DATA_DIR", str(tmp_path / "data"))
+    expires = datetime(2031, 1, 2, 3, 4, tzinfo=timezone.utc)
+
+    async def make() -> None:
+        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+            await create_token(c, "grafana", "viewer", expires)
+            await c.execute("UPDATE api_tokens SET last_used_at = %s",
+                            (datetime(2030, 12, 31, 22, 0, tzinfo=timezone.utc),))
+            await create_user(c, "night", "correct horse", "viewer")
+            await c.execute("UPDATE users SET created_at = %s",
+                            (datetime(2030, 12, 31, 22, 0, tzinfo=timezone.utc),))
+
+    asyncio.run(make())
+    assert main(["token", "--database", migrated, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "expires 2031-01-02 03:04Z" in out and "last used 2030-12-31 22:00Z" in out, out
+    assert main(["user", "--database", migrated, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "since 2030-12-31" in out, out  # 2031-01-01 03:30 in Kolkata
+
+
+async def test_web_times_are_utc_whatever_the_database_time_zone(migrated, tmp_path):
+    _set_database_time_zone(migrated, "Asia/Kolkata")
+    app = create_app(make_settings(tmp_path), migrated)
+    async with LifespanManager(app) as m, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+            tok = await create_token(c, "tz", "supervisor")
+            await write_batch(c, [vessel(419000001, 18.9, 72.8)[0]], [], [])
+            await store_alerts.save_changes(c, [alert_change("tz1")])
+        h = {"Authorization": f"Bearer {tok}"}
+        seen = (await client.get("/api/vessels", headers=h)).json()["features"][0]
+        alert = (await client.get("/api/alerts", headers=h)).json()["alerts"][0]
+        audit = (await client.get("/api/audit", headers=h)).json()[0]
+        for value in (seen["properties"]["last_seen"], alert["created_at"], alert["start"],
+                      audit["time"]):
+            assert datetime.fromisoformat(value).utcoffset() == timedelta(0), value
+
+
+async def test_live_alert_times_are_sent_in_utc():
+    """Alert rows reach the hub from the analytics' own connections, in whatever time zone
+    those run: the frames carry UTC."""
+    from web.live import _Client
+
+    hub = LiveHub()
+    ws = _StuckSocket()
+    ws.release.set()
+    client = _Client(ws, backlog=4, max_alerts=10)
+    hub._clients.add(client)
+    task = asyncio.create_task(client.send_loop())
+    try:
+        kolkata = timezone(timedelta(hours=5, minutes=30))
+        t = datetime(2031, 1, 1, 3, 30, tzinfo=kolkata)
+        await hub.publish_alert({"id": 1, "kind": "loitering", "change": "opened", "start": t,
+                                 "created_at": t, "updated_at": t})
+        await asyncio.sleep(0.05)
+        [frame] = [json.loads(m) for m in ws.sent]
+        assert frame["alert"]["start"] == "2030-12-31T22:00:00+00:00"
+        assert frame["alert"]["created_at"] == frame["alert"]["updated_at"] == frame["alert"]["start"]
+    finally:
+        task.cancel()

@@ -197,7 +197,8 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         await pool.open(wait=False)
         app.state.pool = pool
         tasks = [asyncio.create_task(hub.run(), name="live-hub"),
-                 asyncio.create_task(_housekeeping(pool), name="web-housekeeping")]
+                 asyncio.create_task(_housekeeping(pool, settings.demo_token),
+                                     name="web-housekeeping")]
         if settings.demo_token:
             try:
                 async with pool.connection(timeout=30) as conn:
@@ -222,6 +223,7 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.auth = auth_cfg
+    app.state.argon2 = _auth.Argon2Gate()  # bounds concurrent password verifications
     app.state.hub = hub
     app.state.status = status
     http_counters = HttpCounters()
@@ -451,12 +453,15 @@ def _page(name: str, principal: Principal, cfg: AuthConfig, config: dict[str, An
     return HTMLResponse(text, headers={"Cache-Control": "no-store"})
 
 
-async def _housekeeping(pool) -> None:
-    """Delete expired sessions hourly."""
+async def _housekeeping(pool, demo_token: str = "", interval: float = 3600.0) -> None:
+    """Hourly: delete expired sessions; keep the demo token (which expires
+    ``DEMO_TOKEN_TTL`` after it was last renewed) alive while the service runs."""
     while True:
-        await asyncio.sleep(3600)
+        await asyncio.sleep(interval)
         try:
             async with pool.connection(timeout=30) as conn:
                 await q.delete_expired_sessions(conn)
+                if demo_token:
+                    await _auth.refresh_demo_token(conn, demo_token)
         except Exception as e:
             log.warning("session clean-up failed: %s", e)

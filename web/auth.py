@@ -18,8 +18,10 @@ The model (see web/README.md for the full story):
   HMAC of the session id, given to the page) and, when the browser sends one, an
   ``Origin`` of this server. Bearer-token calls carry no ambient credential and need
   neither. The login form uses a double-submit cookie.
-- **Rate limits**: failed logins are counted per user name and per client address over
-  a window; past the limit the answer is 429 with ``Retry-After``.
+- **Rate limits**: login attempts are counted per user name and per client address over
+  a window, each counted (atomically, under a lock on its buckets) before its password is
+  checked; past the limit the answer is 429 with ``Retry-After``. At most a few argon2
+  verifications run at once, whatever the number of requests.
 - **Audit**: every state change (logins, logouts, acknowledgements, closures, users and
   tokens created) is a row in ``audit_log``: who, what, when, from where.
 """
@@ -56,7 +58,8 @@ from .errors import WebError
 __all__ = [
     "ROLES", "Principal", "AuthConfig", "role_at_least", "load_secret_key",
     "hash_password", "verify_password", "hash_token", "new_token",
-    "create_user", "create_token", "ensure_demo_token", "DEMO_TOKEN_ROLE",
+    "create_user", "create_token", "ensure_demo_token", "refresh_demo_token", "DEMO_TOKEN_ROLE",
+    "DEMO_TOKEN_TTL", "Argon2Gate",
     "authenticate", "require", "router", "SESSION_COOKIE", "CSRF_HEADER",
 ]
 
@@ -65,6 +68,7 @@ log = logging.getLogger(__name__)
 ROLES = ("viewer", "officer", "supervisor", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
 DEMO_TOKEN_ROLE = "supervisor"
+DEMO_TOKEN_TTL = timedelta(hours=24)  # from each start of the service that installs it
 
 SESSION_COOKIE = "mda_session"
 LOGIN_CSRF_COOKIE = "mda_login_csrf"
@@ -136,6 +140,48 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+class Argon2Gate:
+    """Bounds the argon2 work running at once (each verification takes ~64 MiB and a core
+    for tens of milliseconds): ``slots`` run, up to ``queue`` more wait, and the rest are
+    turned away with 503 at once rather than piling up."""
+
+    def __init__(self, slots: int | None = None, queue: int = 32):
+        self.slots = max(1, slots or min(4, os.cpu_count() or 1))
+        self.queue = max(0, queue)
+        self._sem = asyncio.Semaphore(self.slots)
+        self._inside = 0  # running + waiting
+        self.running = 0
+        self.peak = 0
+
+    async def run(self, fn, *args):
+        if self._inside >= self.slots + self.queue:
+            raise WebError(503, "busy", "the server is busy; try again shortly",
+                           headers={"Retry-After": "2"})
+        self._inside += 1
+        try:
+            async with self._sem:
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+                fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+                try:
+                    return await asyncio.shield(fut)
+                except asyncio.CancelledError:
+                    # the thread runs on regardless: its slot stays taken until it is done
+                    await asyncio.wait({fut})
+                    raise
+                finally:
+                    self.running -= 1
+        finally:
+            self._inside -= 1
+
+
+def _argon2_gate(app) -> Argon2Gate:
+    gate = getattr(app.state, "argon2", None)
+    if gate is None:
+        gate = app.state.argon2 = Argon2Gate()
+    return gate
 
 
 def _eq(a: str, b: str) -> bool:
@@ -234,6 +280,9 @@ async def create_token(conn: psycopg.AsyncConnection, owner: str, role: str,
     _check_role(role)
     if isinstance(expires, timedelta):
         expires = datetime.now(timezone.utc) + expires
+    elif expires is not None:  # naive means UTC; shown and audited in UTC
+        expires = (expires.replace(tzinfo=timezone.utc) if expires.tzinfo is None
+                   else expires.astimezone(timezone.utc))
     user_id = None
     if user is not None:
         row = await q.user_by_name(conn, user)
@@ -253,18 +302,29 @@ async def create_token(conn: psycopg.AsyncConnection, owner: str, role: str,
 
 
 async def ensure_demo_token(conn: psycopg.AsyncConnection, token: str, *,
-                            role: str = DEMO_TOKEN_ROLE, actor: str = "system") -> int:
-    """Make ``token`` (the ``demo_token`` setting) a valid token owned by ``demo``;
-    idempotent, audited when it creates or revives the token. Returns its id."""
+                            role: str = DEMO_TOKEN_ROLE, actor: str = "system",
+                            ttl: timedelta | None = DEMO_TOKEN_TTL) -> int:
+    """Make ``token`` (the ``demo_token`` setting) a valid token owned by ``demo`` for
+    ``ttl`` from now (each start renews it; None: no expiry); audited when it creates or
+    revives the token. Returns its id."""
     if len(token or "") < 16:
         raise WebError(400, "bad_request", "the demo token needs at least 16 characters")
+    ttl_s = ttl.total_seconds() if ttl is not None else None
     async with conn.transaction():
-        token_id, created = await q.upsert_token(conn, hash_token(token), "demo", role)
+        token_id, created = await q.upsert_token(conn, hash_token(token), "demo", role, ttl_s)
         if created:
             await q.audit(conn, actor=actor, via="cli", action="token.create",
-                          target=f"token:{token_id}", details={"owner": "demo", "role": role,
-                                                               "preset": True})
+                          target=f"token:{token_id}",
+                          details={"owner": "demo", "role": role, "preset": True,
+                                   "expires_in_s": ttl_s})
     return token_id
+
+
+async def refresh_demo_token(conn: psycopg.AsyncConnection, token: str, *,
+                             ttl: timedelta = DEMO_TOKEN_TTL) -> bool:
+    """Keep a running service's demo token alive for ``ttl`` more; a token revoked (or
+    expired) meanwhile stays dead until the next start."""
+    return await q.extend_token(conn, hash_token(token), ttl.total_seconds())
 
 
 # ------------------------------------------------------------------------------ requests
@@ -368,27 +428,34 @@ async def _start_session(db: psycopg.AsyncConnection, request: Request, *, princ
     return sid
 
 
-async def _check_rate(db: psycopg.AsyncConnection, request: Request, username: str | None) -> None:
+def _rate_limited(retry: float) -> WebError:
+    return WebError(429, "rate_limited", "too many failed logins; wait before trying again",
+                    headers={"Retry-After": str(max(1, int(retry) + 1))})
+
+
+async def _reserve_attempt(db: psycopg.AsyncConnection, request: Request,
+                           username: str | None) -> int:
+    """Count this login attempt against the rate limits before any credential is checked
+    (atomically: parallel attempts cannot all slip under the limit); its id, or 429."""
     cfg: AuthConfig = request.app.state.auth
-    per_user, per_ip, retry = await q.recent_login_failures(
-        db, username, client_ip(request), cfg.rate_window_s)
-    if (username and per_user >= cfg.rate_limit_user) or per_ip >= cfg.rate_limit_ip:
-        raise WebError(429, "rate_limited",
-                       "too many failed logins; wait before trying again",
-                       headers={"Retry-After": str(max(1, int(retry) + 1))})
+    attempt, retry = await q.reserve_login_attempt(
+        db, username, client_ip(request), cfg.rate_window_s, cfg.rate_limit_user,
+        cfg.rate_limit_ip)
+    if attempt is None:
+        raise _rate_limited(retry)
+    return attempt
 
 
 async def login_with_token(db: psycopg.AsyncConnection, request: Request, token: str) -> Response:
     """``GET /?token=...``: a valid token becomes a session cookie and a redirect to ``/``."""
-    await _check_rate(db, request, None)
+    attempt = await _reserve_attempt(db, request, None)
     row = await q.token_by_hash(db, hash_token(token.strip()))
-    if row is None:
-        await q.record_login_attempt(db, None, client_ip(request), False)
+    if row is None:  # the attempt stays counted as a failure
         raise _unauthenticated("the login link's token is unknown, expired or revoked")
     async with db.transaction():
         sid = await _start_session(db, request, principal=row["principal"], role=row["role"],
                                    token_id=row["id"])
-        await q.record_login_attempt(db, row["principal"], client_ip(request), True)
+        await q.mark_login_success(db, attempt, row["principal"])
         await q.audit(db, actor=row["principal"], role=row["role"], via="token",
                       action="login.token", target=f"token:{row['id']}", ip=client_ip(request))
     response = RedirectResponse("/", status_code=303)
@@ -435,7 +502,7 @@ async def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
-async def login(request: Request, db=Depends(db_conn)) -> Response:
+async def login(request: Request) -> Response:
     body = (await request.body())[:8192].decode("utf-8", "replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
     secure = request.url.scheme == "https"
@@ -446,29 +513,39 @@ async def login(request: Request, db=Depends(db_conn)) -> Response:
     if not cookie or not _eq(cookie, form.get("csrf", "")) or not _same_origin(request):
         return _login_page(error="The login form expired; please try again.", next_=next_,
                            username=username, status=403, secure=secure)
-    try:
-        await _check_rate(db, request, username)
-    except WebError as e:
-        return _login_page(error="Too many failed logins. Wait a few minutes, then try again.",
-                           next_=next_, username=username, status=429, headers=e.headers,
-                           secure=secure)
-    user = await q.user_by_name(db, username) if username else None
-    ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else _dummy_hash(),
-                                 password)
+    pool = request.app.state.pool
+    gate = _argon2_gate(request.app)
     ip = client_ip(request)
-    if not ok or user is None or user["disabled"]:
-        await q.record_login_attempt(db, username, ip, False)
+    # No pooled connection is held while argon2 runs (or waits for its turn).
+    async with pool.connection(timeout=10) as db:
+        try:
+            attempt = await _reserve_attempt(db, request, username)
+        except WebError as e:
+            return _login_page(error="Too many failed logins. Wait a few minutes, then try again.",
+                               next_=next_, username=username, status=429, headers=e.headers,
+                               secure=secure)
+        user = await q.user_by_name(db, username) if username else None
+    try:
+        ok = await gate.run(verify_password, user["password_hash"] if user else _dummy_hash(),
+                            password)
+        new_hash = None
+        if ok and user is not None and _hasher.check_needs_rehash(user["password_hash"]):
+            new_hash = await gate.run(hash_password, password)
+    except WebError as e:  # too many logins in flight
+        return _login_page(error="The server is busy. Try again in a moment.", next_=next_,
+                           username=username, status=e.status, headers=e.headers, secure=secure)
+    if not ok or user is None or user["disabled"]:  # the attempt stays counted as a failure
         return _login_page(error="Wrong user name or password.", next_=next_, username=username,
                            status=401, secure=secure)
-    async with db.transaction():
-        if _hasher.check_needs_rehash(user["password_hash"]):
-            await q.set_password_hash(db, user["id"],
-                                      await asyncio.to_thread(hash_password, password))
-        sid = await _start_session(db, request, principal=user["name"], role=user["role"],
-                                   user_id=user["id"])
-        await q.record_login_attempt(db, user["name"], ip, True)
-        await q.audit(db, actor=user["name"], role=user["role"], via="login",
-                      action="login.password", target=f"user:{user['name']}", ip=ip)
+    async with pool.connection(timeout=10) as db:
+        async with db.transaction():
+            if new_hash is not None:
+                await q.set_password_hash(db, user["id"], new_hash)
+            sid = await _start_session(db, request, principal=user["name"], role=user["role"],
+                                       user_id=user["id"])
+            await q.mark_login_success(db, attempt, user["name"])
+            await q.audit(db, actor=user["name"], role=user["role"], via="login",
+                          action="login.password", target=f"user:{user['name']}", ip=ip)
     response = RedirectResponse(next_, status_code=303)
     _set_session_cookie(response, request.app.state.auth, sid)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

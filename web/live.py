@@ -11,6 +11,10 @@ its oldest position frames (and is told to ``resync`` from ``/api/vessels``), ne
 alert, and never slows another browser. A browser so slow that alerts pile up past
 ``max_alert_backlog`` is disconnected; it reconnects and reloads.
 
+The login behind each socket is checked again every ``auth_recheck_s`` seconds (30 by
+default): once the session has ended (logout, user disabled, token revoked or expired)
+the socket is closed with code 4401.
+
 Messages (JSON text frames), all with ``type``:
 
 - ``hello``: ``user``, ``role``, ``fields`` (the order of a position array), ``feeds``
@@ -31,9 +35,9 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.responses import JSONResponse
@@ -48,8 +52,14 @@ _ALERT_KEYS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", 
                "acknowledged_at", "closed_by", "closed_at", "note", "vessel_name")
 
 
+CLOSE_UNAUTHENTICATED = 4401  # the login behind the socket is no longer valid
+
+
 def _default(v: Any) -> Any:
-    if isinstance(v, (datetime, date)):
+    if isinstance(v, datetime):
+        # Always UTC, whatever time zone the connection that read it ran in.
+        return (v.astimezone(timezone.utc) if v.tzinfo is not None else v).isoformat()
+    if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, Decimal):
         return float(v)
@@ -135,8 +145,13 @@ class LiveHub:
     """
 
     def __init__(self, *, status: Callable[[], dict] | None = None, interval: float = 1.0,
-                 status_interval: float = 2.0, backlog: int = 8, max_alert_backlog: int = 2000):
+                 status_interval: float = 2.0, backlog: int = 8, max_alert_backlog: int = 2000,
+                 auth_recheck_s: float = 30.0, auth_unverified_max: int = 3):
         self.status = status
+        self.auth_recheck_s = auth_recheck_s
+        # consecutive re-checks that could not reach a verdict (database away) before the
+        # socket is closed anyway (1013: try again later)
+        self.auth_unverified_max = auth_unverified_max
         self.interval = interval
         self.status_interval = status_interval
         self.backlog = backlog
@@ -147,7 +162,8 @@ class LiveHub:
         self._dirty_statics: set[int] = set()
         self._clients: set[_Client] = set()
         self.stats = {"batches": 0, "positions_in": 0, "frames": 0, "vessels_pushed": 0,
-                      "alerts_pushed": 0, "clients_dropped_frames": 0, "clients_too_slow": 0}
+                      "alerts_pushed": 0, "clients_dropped_frames": 0, "clients_too_slow": 0,
+                      "clients_logged_out": 0}
 
     # -- pipeline side (sync, cheap) ---------------------------------------------------
     def on_batch(self, positions: Sequence[Any], statics: Sequence[Any]) -> None:
@@ -234,17 +250,25 @@ class LiveHub:
     def client_count(self) -> int:
         return len(self._clients)
 
-    async def serve(self, ws: WebSocket, hello: dict) -> None:
-        """Run one accepted WebSocket until it closes."""
+    async def serve(self, ws: WebSocket, hello: dict,
+                    still_valid: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Run one accepted WebSocket until it closes. ``still_valid`` re-checks the login
+        behind it every ``auth_recheck_s``: False closes the socket with 4401; an exception
+        (the database is away) is tolerated ``auth_unverified_max`` times in a row."""
         client = _Client(ws, self.backlog, self.max_alert_backlog)
         self._clients.add(client)
+        close: tuple[int, str] | None = None
         try:
             await ws.send_text(_dumps({"type": "hello", "fields": POSITION_FIELDS,
                                        "feeds": self.feeds(), **hello}))
             sender = client.task = asyncio.create_task(client.send_loop(), name="live-send")
             receiver = asyncio.create_task(self._receive(ws), name="live-receive")
-            done, pending = await asyncio.wait({sender, receiver},
-                                               return_when=asyncio.FIRST_COMPLETED)
+            tasks = {sender, receiver}
+            watcher = None
+            if still_valid is not None:
+                watcher = asyncio.create_task(self._watch(still_valid), name="live-auth")
+                tasks.add(watcher)
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in pending:
                 t.cancel()
             for t in pending:
@@ -254,12 +278,36 @@ class LiveHub:
                 exc = None if t.cancelled() else t.exception()
                 if exc and not isinstance(exc, (WebSocketDisconnect, RuntimeError, OSError)):
                     log.warning("live client ended: %r", exc)
-            if client.too_slow:
+            if watcher is not None and watcher in done and not watcher.cancelled() \
+                    and watcher.exception() is None:
+                close = watcher.result()
+                if close[0] == CLOSE_UNAUTHENTICATED:
+                    self.stats["clients_logged_out"] += 1
+            elif client.too_slow:
                 self.stats["clients_too_slow"] += 1
+                close = (1013, "too slow; reconnect")
+            if close is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(code=1013, reason="too slow; reconnect"), 5)
+                    await asyncio.wait_for(ws.close(code=close[0], reason=close[1]), 5)
         finally:
             self._clients.discard(client)
+
+    async def _watch(self, still_valid: Callable[[], Awaitable[bool]]) -> tuple[int, str]:
+        """Returns (close code, reason) once the login behind the socket is gone."""
+        unverified = 0
+        while True:
+            await asyncio.sleep(self.auth_recheck_s)
+            try:
+                ok = await still_valid()
+            except Exception as e:  # no verdict: the database is unreachable
+                unverified += 1
+                log.warning("live: could not re-check a login (%d in a row): %s", unverified, e)
+                if unverified >= self.auth_unverified_max:
+                    return 1013, "cannot verify the login; reconnect"
+                continue
+            unverified = 0
+            if not ok:
+                return CLOSE_UNAUTHENTICATED, "the session has ended; log in again"
 
     @staticmethod
     async def _receive(ws: WebSocket) -> None:
@@ -297,4 +345,18 @@ async def live(websocket: WebSocket) -> None:
             await websocket.close(code=4000 + e.status, reason=e.message[:100])
         return
     await websocket.accept()
-    await app.state.hub.serve(websocket, {"user": principal.name, "role": principal.role})
+
+    async def still_valid() -> bool:
+        """The same credentials (cookie or bearer token) still authenticate someone who may
+        watch the live feed."""
+        try:
+            async with app.state.pool.connection(timeout=10) as db:
+                now = await authenticate(websocket, db, method="GET")
+        except WebError as e:
+            if e.status in (401, 403):
+                return False
+            raise
+        return now.can("viewer")
+
+    await app.state.hub.serve(websocket, {"user": principal.name, "role": principal.role},
+                              still_valid)

@@ -3,6 +3,11 @@
 Starts the embedded PostgreSQL (unless a database URL is set), plays the simulator's
 scenario through the real pipeline over a local TCP feed at accelerated time, serves the
 map and prints a one-click login link. ``--source`` runs the same on a real feed instead.
+
+The demo keeps its files (embedded database, secret key, spools) in ``DATA_DIR/demo``, so
+that its scenario data and its token never mix with what ``mda serve`` keeps in the data
+directory; ``--data-dir DIR`` is used as given. The login link's token (``demo_token``,
+else a random one) is a supervisor token that expires 24 hours after the demo last ran.
 """
 
 from __future__ import annotations
@@ -44,20 +49,37 @@ def _scenario_segments(seed: int, vessels: int, start: float, zones_out):
     return segment
 
 
+DEMO_SUBDIR = "demo"
+
+
+def demo_settings(args, settings):
+    """The settings ``mda demo`` runs with: the command line applied, the data directory
+    ``DATA_DIR/demo`` unless ``--data-dir`` names one, and a demo token (the setting, else
+    a fresh random one) that the web app installs and keeps alive while it runs."""
+    explicit = bool(getattr(args, "data_dir", None))
+    settings = apply_service_options(args, settings)
+    changes = {}
+    if not explicit:
+        changes["data_dir"] = str(settings.data_path / DEMO_SUBDIR)
+    if not getattr(settings, "demo_token", ""):
+        changes["demo_token"] = secrets.token_urlsafe(24)
+    return settings.replace(**changes) if changes else settings
+
+
 def run(args, settings) -> int:
     from ..database import database_url
     from ..service import Service
 
-    settings = apply_service_options(args, settings)
+    settings = demo_settings(args, settings)
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
-    token = getattr(settings, "demo_token", "") or secrets.token_urlsafe(24)
+    token = settings.demo_token
 
     async def ready(service) -> None:
         from store.db import connect
         from web.auth import ensure_demo_token
 
-        async with await connect(service.url) as conn:
+        async with await connect(service.url) as conn:  # TimeZone=UTC (store.db)
             await ensure_demo_token(conn, token)
         print(f"\nmda demo: open http://{settings.http_host}:{settings.http_port}/?token={token}\n"
               f"          (Ctrl-C stops everything; data in {data})\n", file=sys.stderr, flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from ..database import database_url
 from ..errors import MdaError
@@ -31,6 +31,11 @@ def register(sub) -> None:
     revoke = tsub.add_parser("revoke", help="revoke a token by its id (see list)")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(run=run_revoke)
+
+
+def _utc(t: datetime) -> str:
+    """A stored time as 'YYYY-MM-DD HH:MMZ', in UTC whatever the connection's time zone."""
+    return f"{t.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z"
 
 
 async def _with_conn(url: str, fn):
@@ -77,8 +82,8 @@ def run_list(args, settings) -> int:
         rows = asyncio.run(_with_conn(url, list_tokens))
     for t in rows:
         state = ("revoked" if t["revoked_at"] else
-                 f"expires {t['expires_at']:%Y-%m-%d %H:%M}Z" if t["expires_at"] else "no expiry")
-        used = f"last used {t['last_used_at']:%Y-%m-%d %H:%M}Z" if t["last_used_at"] else "never used"
+                 f"expires {_utc(t['expires_at'])}" if t["expires_at"] else "no expiry")
+        used = f"last used {_utc(t['last_used_at'])}" if t["last_used_at"] else "never used"
         print(f"{t['id']:>5}  {t['owner']:<20} {t['role']:<10} {state:<24} {used}")
     if not rows:
         print("no tokens")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from datetime import timezone
 
 from ..database import database_url
 from ..errors import MdaError
@@ -86,7 +87,8 @@ def run_list(args, settings) -> int:
         users = asyncio.run(rows(url))
     for u in users:
         flag = "  (disabled)" if u["disabled"] else ""
-        print(f"{u['name']:<24} {u['role']:<10} since {u['created_at']:%Y-%m-%d}{flag}")
+        since = u["created_at"].astimezone(timezone.utc)
+        print(f"{u['name']:<24} {u['role']:<10} since {since:%Y-%m-%d}{flag}")
     if not users:
         print("no users yet: mda user add NAME --role officer")
     return 0

@@ -1005,7 +1005,12 @@
         loadVessels(); loadAlerts();
       }
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
+      if (ev && ev.code === 4401) {  // the login ended (logout, disabled, token revoked)
+        setLive("logged out");
+        location.href = "/login?next=" + encodeURIComponent(location.pathname);
+        return;
+      }
       setLive("reconnecting");
       setTimeout(function () { loadAlerts().catch(function () {}); connect(); }, wsBackoff);
       wsBackoff = Math.min(wsBackoff * 2, 30000) * (0.75 + Math.random() * 0.5);
