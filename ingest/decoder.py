@@ -22,9 +22,13 @@ id (tag block ``s:``, or the ``r...`` field of USCG metadata) the record's sourc
 using the same station names do not collide.
 
 Event time. Tag block ``c:`` (seconds or milliseconds), else the USCG epoch, else the
-``$PGHP`` line before the sentence, else ``recv_ts``. A multi-sentence message takes
-the time of its first part that states one; tag-block group parts (``g:2-2-1604``)
-without ``s:``/``c:`` inherit both from the first part of their group.
+``$PGHP`` line before the sentence, else ``recv_ts`` (counted in ``stats.untimed``). A
+multi-sentence message takes the time of its first part that states one; tag-block
+group parts (``g:2-2-1604``) without ``s:``/``c:`` inherit both from the first part of
+their group. A stated time before 1990 is rejected (``bad_time``), and so is one more
+than ``max_clock_lead`` seconds after the line's arrival (``future_time``): one such
+record would drag every time-driven consumer (track state, alert timers, de-duplication
+watermarks) into the future.
 """
 
 from __future__ import annotations
@@ -36,10 +40,10 @@ from dataclasses import dataclass, field
 from pyais.bit_vector import bit_vector
 from pyais.messages import MSG_CLASS
 
-from ingest.dedupe import Deduplicator
+from ingest.dedupe import MAX_CLOCK_LEAD, Deduplicator
 from ingest.multipart import Assembler
-from ingest.nmea import ARMOR_CHARS, TagBlock, checksum, hex_byte, parse_pghp, parse_tag_block, \
-    parse_uscg_trailer
+from ingest.nmea import ARMOR_CHARS, MIN_EVENT_TIME, TagBlock, checksum, hex_byte, parse_pghp, \
+    parse_tag_block, parse_uscg_trailer
 from ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, MIN_BITS_24B, POSITION_TYPES, \
     STATIC_TYPES, position_from_bits, to_position, to_vessel_info
 from ingest.records import PositionReport, RawSentence, VesselInfo
@@ -52,6 +56,11 @@ log = logging.getLogger(__name__)
 # An AIS sentence is at most 82 characters; with a tag block and USCG metadata real
 # lines stay under 300. Anything longer is junk (or a stream that lost its newlines).
 MAX_LINE = 512
+
+# bytes.translate table that changes every ASCII control character (NUL..US, DEL) and
+# nothing else: ``b.translate(_CONTROL) != b`` finds one in a single C-level pass. A
+# NUL that reached the raw archive would make PostgreSQL refuse the whole COPY batch.
+_CONTROL = bytes(127 if i < 32 else 0 if i == 127 else i for i in range(256))
 
 _DIGIT = {str(i).encode(): i for i in range(1, 10)}  # fragment count / number: 1..9
 _FILL = {str(i).encode(): i for i in range(6)}       # fill bits: 0..5
@@ -84,12 +93,16 @@ class Decoder:
     another (or the same) receiver is a copy; 0 turns de-duplication off.
     ``multipart_timeout``: seconds a half-built multi-sentence message waits for its
     next part. ``keep_raw``: also return a ``RawSentence`` for every emitted message.
+    ``max_clock_lead``: a line stating an event time more than this many seconds after
+    its ``recv_ts`` is rejected as ``future_time``; None accepts any (for a feed played
+    faster than real time, whose times run ahead of the clock by design).
     """
 
     def __init__(self, *, dedupe_window: float = 10.0, multipart_timeout: float = 10.0,
-                 keep_raw: bool = True) -> None:
+                 keep_raw: bool = True, max_clock_lead: float | None = MAX_CLOCK_LEAD) -> None:
         self.stats = IngestStats()
         self.keep_raw = keep_raw
+        self.max_clock_lead = max_clock_lead
         self._dedupe = Deduplicator(dedupe_window)
         self._assembler = Assembler(multipart_timeout, self.stats.rejected)
         self._tag_blocks: dict[bytes, TagBlock | str] = {}
@@ -165,9 +178,14 @@ class Decoder:
         static_types = STATIC_TYPES
         min_bits = MIN_BITS
         msg_class = MSG_CLASS
+        control = _CONTROL
         pghp = self._pghp.pop(source, None)  # a $PGHP line waiting for its sentence
+        # Stated event times must lie in [earliest, latest].
+        earliest = MIN_EVENT_TIME
+        lead = self.max_clock_lead
+        latest = recv_ts + lead if lead is not None else float("inf")
 
-        n_lines = n_messages = n_positions = n_statics = n_other = 0
+        n_lines = n_messages = n_positions = n_statics = n_other = n_untimed = 0
         n_dup = n_dup_lines = n_msg_lines = 0
         newest = float("-inf")
 
@@ -185,9 +203,14 @@ class Decoder:
                     rejected["binary"] += 1
                     continue
                 b = text.encode()
+                if b.translate(control) != b:  # NUL, ESC, tab ... inside the line
+                    # A CR inside: a feed ending lines with a bare CR, sentences glued.
+                    rejected["malformed" if 13 in b else "binary"] += 1
+                    continue
                 start = b[0]
                 station = None
                 ts = None
+                untimed = False
                 group = None
                 if start == 92:  # "\": NMEA 4.10 tag block before the sentence
                     end = b.find(b"\\", 1)
@@ -290,6 +313,10 @@ class Decoder:
                             if group[0] == group[1]:
                                 del groups[gkey]
 
+                if ts is not None and not earliest <= ts <= latest:
+                    rejected["future_time" if ts > latest else "bad_time"] += n
+                    continue
+
                 if station is None:
                     src = source
                 else:
@@ -308,11 +335,15 @@ class Decoder:
                         continue
                     payload = done.payload
                     fill = done.fill
-                    ts = done.ts if done.ts is not None else done.recv_ts
+                    ts = done.ts
+                    if ts is None:
+                        ts = done.recv_ts
+                        untimed = True
                     n = done.nlines
                     raw_text = "\n".join(done.lines)
-                if ts is None:
+                elif ts is None:
                     ts = recv_ts
+                    untimed = True
                 if ts > newest:
                     newest = ts
 
@@ -389,6 +420,8 @@ class Decoder:
 
                 n_messages += 1
                 n_msg_lines += n
+                if untimed:
+                    n_untimed += 1
                 if seen is not None:
                     seen[payload] = [ts, position, source, recv_ts]
                 if raws is not None:
@@ -411,6 +444,7 @@ class Decoder:
         stats.statics += n_statics
         stats.other += n_other
         stats.duplicates += n_dup
+        stats.untimed += n_untimed
         stats.duplicate_lines += n_dup_lines
         stats.message_lines += n_msg_lines
         return Batch(positions, statics, raws if raws is not None else [], n_dup,

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ingest.records import PositionReport
-
-__all__ = ["Deduplicator"]
+__all__ = ["MAX_CLOCK_LEAD", "Deduplicator"]
 
 # A receiver clock running ahead (or a corrupt c: field) must not drag the watermark
 # into the future and expire everything: event times more than this far past their
-# arrival time only count as their arrival time plus this.
+# arrival time only count as their arrival time plus this. The decoder rejects such
+# lines outright (``future_time``) unless told not to (``Decoder(max_clock_lead=None)``).
 MAX_CLOCK_LEAD = 60.0
 
 # With several feeds, an entry stays at least this long (arrival time) whatever its feed's
@@ -70,13 +69,3 @@ class Deduplicator:
                     and entry[3] >= oldest_arrival and len(seen) <= self.max_entries:
                 break
             del seen[key]
-
-    @staticmethod
-    def add_receiver(kept: PositionReport | None, source: str) -> None:
-        """Best effort: name one more receiver on the record that was kept.
-
-        The record may already have left in an earlier batch; it is updated in place
-        all the same, so a consumer that has not written it yet sees the receiver.
-        """
-        if kept is not None and source not in kept.receivers:
-            kept.receivers = kept.receivers + (source,)

@@ -23,6 +23,7 @@ from operator import xor
 
 __all__ = [
     "ARMOR_CHARS",
+    "MIN_EVENT_TIME",
     "TagBlock",
     "checksum",
     "hex_byte",
@@ -67,6 +68,11 @@ def checksum(data: bytes) -> int:
     v ^= v >> 16
     v ^= v >> 8
     return v & 0xFF
+
+
+# 1990-01-01 UTC. AIS began in the 2000s: an earlier stated time is a receiver clock that
+# was never set (the decoder rejects it as ``bad_time``).
+MIN_EVENT_TIME = 631_152_000.0
 
 
 def tag_epoch(value: float) -> float | None:

@@ -59,7 +59,12 @@ MAX_PARTIAL_LINE = 1 << 16
 # Replays at speed N skip gaps in event time longer than this instead of sleeping
 # through them (a satellite feed can jump by hours; a replay should not).
 MAX_REPLAY_GAP = 600.0
+# What a network feed that cannot push back (UDP, MQTT) holds for a pipeline that has
+# fallen behind; past this the newest are dropped and counted in ``Source.dropped``.
 UDP_QUEUE_DATAGRAMS = 10_000
+MQTT_QUEUE_MESSAGES = 100_000
+# Drops are logged at the first one, then at most this often while they go on.
+DROP_LOG_INTERVAL = 10.0
 
 
 @dataclass(slots=True)
@@ -108,11 +113,34 @@ class Source(ABC):
 
     The context manager owns the resources (file, socket, broker connection); leaving
     it closes them, also when iteration stopped early.
+
+    ``dropped`` counts what the feed received but threw away because the pipeline fell
+    behind (UDP datagrams, MQTT messages); it stays 0 for feeds that can push back.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.dropped = 0
         self._iterator: AsyncIterator[LineBatch] | None = None
+        self._drop_what = "messages"
+        self._drops_logged = 0
+        self._drop_logged_at: float | None = None
+
+    def _drop(self) -> None:
+        """Count one item thrown away; log at the first, then at most every
+        ``DROP_LOG_INTERVAL`` seconds while drops go on."""
+        self.dropped += 1
+        now = time.monotonic()
+        if self._drop_logged_at is None or now - self._drop_logged_at >= DROP_LOG_INTERVAL:
+            self._log_drops()
+            self._drop_logged_at = now
+
+    def _log_drops(self) -> None:
+        new = self.dropped - self._drops_logged
+        if new:
+            log.warning("feed %s: pipeline behind, dropped %d %s (%d in all)",
+                        self.name, new, self._drop_what, self.dropped)
+            self._drops_logged = self.dropped
 
     async def __aenter__(self) -> Source:
         await self._open()
@@ -124,6 +152,7 @@ class Source(ABC):
                 await self._iterator.aclose()  # type: ignore[attr-defined]
             self._iterator = None
         await self._close()
+        self._log_drops()  # those since the last report
 
     def __aiter__(self) -> AsyncIterator[LineBatch]:
         if self._iterator is None:
@@ -440,7 +469,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         try:
             self.source._queue.put_nowait((time.time(), data))
         except asyncio.QueueFull:
-            self.source._dropped_datagram()
+            self.source._drop()
 
     def error_received(self, exc: Exception) -> None:
         log.warning("feed %s: %s", self.source.name, exc)
@@ -449,20 +478,19 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class UdpSource(Source):
     """Binds ``host:port`` and turns datagrams into batches until cancelled.
 
-    UDP cannot push back: when the pipeline falls behind by more than
-    ``UDP_QUEUE_DATAGRAMS`` datagrams the newest are dropped, counted in ``dropped``
-    and logged.
+    UDP cannot push back: when the pipeline falls behind by more than ``max_queued``
+    datagrams the newest are dropped, counted in ``dropped`` and logged.
     """
 
     def __init__(self, host: str, port: int, name: str, *, quiet_after: float = 60.0,
-                 batch_lines: int = 1000) -> None:
+                 batch_lines: int = 1000, max_queued: int = UDP_QUEUE_DATAGRAMS) -> None:
         super().__init__(name)
         self.host = host
         self.port = port
         self.quiet_after = quiet_after
         self.batch_lines = batch_lines
-        self.dropped = 0
-        self._queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(UDP_QUEUE_DATAGRAMS)
+        self._drop_what = "datagrams"
+        self._queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(max_queued)
         self._transport: asyncio.DatagramTransport | None = None
         self._watch: _QuietWatch | None = None
 
@@ -471,12 +499,6 @@ class UdpSource(Source):
         """(host, port) actually bound; useful with port 0."""
         assert self._transport is not None, "use 'async with' to bind the socket"
         return self._transport.get_extra_info("sockname")[:2]
-
-    def _dropped_datagram(self) -> None:
-        self.dropped += 1
-        if self.dropped in (1, 10, 100, 1000) or self.dropped % 10_000 == 0:
-            log.warning("feed %s: pipeline behind, %d datagrams dropped so far",
-                        self.name, self.dropped)
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -510,14 +532,35 @@ class UdpSource(Source):
                 yield LineBatch(self.name, lines, recv_ts)
 
 
+def _dropping_queue(on_drop: Callable[[], None]) -> type[asyncio.Queue]:
+    """A queue class for aiomqtt's ``queue_type``: when full, ``put_nowait`` calls
+    ``on_drop`` and discards the item (instead of raising, which aiomqtt would log once
+    for every message)."""
+
+    class DroppingQueue(asyncio.Queue):
+        def put_nowait(self, item: object) -> None:
+            if self.full():
+                on_drop()
+                return
+            super().put_nowait(item)
+
+    return DroppingQueue
+
+
 class MqttSource(Source):
-    """Subscribes to a topic filter with aiomqtt and reconnects with backoff."""
+    """Subscribes to a topic filter with aiomqtt and reconnects with backoff.
+
+    A subscription cannot push back (messages are acknowledged on receipt): when the pipeline falls behind by more than
+    ``max_queued`` messages the newest are dropped, counted in ``dropped`` and logged.
+    """
 
     def __init__(self, host: str, port: int, topic: str, name: str, *,
                  username: str | None = None, password: str | None = None,
                  tls: bool = False, quiet_after: float = 60.0, reconnect_min: float = 0.5,
-                 reconnect_max: float = 30.0, batch_lines: int = 1000) -> None:
+                 reconnect_max: float = 30.0, batch_lines: int = 1000,
+                 max_queued: int = MQTT_QUEUE_MESSAGES) -> None:
         super().__init__(name)
+        self.max_queued = max_queued
         self.host = host
         self.port = port
         self.topic = topic
@@ -538,9 +581,10 @@ class MqttSource(Source):
                 async with aiomqtt.Client(
                     self.host, self.port, username=self.username, password=self.password,
                     tls_context=ssl.create_default_context() if self.tls else None,
-                    # Bounded, so a stalled pipeline cannot eat memory; aiomqtt logs
-                    # what it has to discard past this.
-                    max_queued_incoming_messages=100_000,
+                    # Bounded, so a stalled pipeline cannot eat memory; what does not
+                    # fit is counted in ``dropped`` and logged (rate-limited).
+                    max_queued_incoming_messages=self.max_queued,
+                    queue_type=_dropping_queue(self._drop),
                 ) as client, _QuietWatch(self.name, self.quiet_after) as watch:
                     await client.subscribe(self.topic)
                     self.connections += 1

@@ -23,14 +23,18 @@ __all__ = ["IngestStats", "REASONS"]
 REASONS: dict[str, str] = {
     "empty": "blank line",
     "too_long": "longer than any AIS line can be (junk or a stuck stream)",
-    "binary": "bytes outside ASCII",
+    "binary": "bytes outside ASCII, or a control character (NUL, tab, ESC ...) inside the line",
     "not_nmea": "does not start like an NMEA sentence or tag block (!, $ or \\)",
     "not_ais": "an NMEA sentence that is not AIS (VDM/VDO) or a $PGHP timestamp",
     "malformed": "AIS sentence with wrong fields, fragment numbers, fill bits or payload "
-                 "characters, no *hh, or a second sentence glued on after the checksum",
+                 "characters, no *hh, a second sentence glued on after the checksum or a "
+                 "CR inside the line",
     "empty_payload": "AIS sentence without payload",
     "bad_checksum": "sentence checksum does not match",
     "bad_tag_block": "tag block checksum does not match, missing, or a field is unreadable",
+    "bad_time": "the line states an event time before 1990 (a receiver clock that was never set)",
+    "future_time": "the line states an event time more than max_clock_lead (60 s by default) "
+                   "after its arrival (a receiver clock running ahead, or a corrupt c: field)",
     "orphan_fragment": "part of a multi-sentence message whose other parts did not fit",
     "expired_fragment": "part of a multi-sentence message whose next part never came in time",
     "orphan_timestamp": "$PGHP line not followed by an AIS sentence from its source",
@@ -46,7 +50,11 @@ REASONS: dict[str, str] = {
 class IngestStats:
     """Counters since the decoder was made. ``rejected`` counts lines by reason;
     ``messages``, ``positions``, ``statics``, ``other`` and ``duplicates`` count
-    messages (a type 19 or 21 message gives one position and one static record)."""
+    messages (a type 19 or 21 message gives one position and one static record).
+    ``untimed`` counts the emitted messages (of ``messages``) whose event time is their
+    arrival time because no line of theirs states one (no tag block ``c:``, USCG epoch
+    or ``$PGHP``): not a rejection, but a log where it equals ``messages`` has no
+    timestamps of its own."""
 
     lines: int = 0
     messages: int = 0
@@ -54,6 +62,7 @@ class IngestStats:
     statics: int = 0
     other: int = 0
     duplicates: int = 0
+    untimed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     message_lines: int = 0
     duplicate_lines: int = 0
@@ -75,6 +84,7 @@ class IngestStats:
             "statics": self.statics,
             "other": self.other,
             "duplicates": self.duplicates,
+            "untimed": self.untimed,
             "message_lines": self.message_lines,
             "duplicate_lines": self.duplicate_lines,
             "rejected_lines": self.rejected_lines,
@@ -82,15 +92,22 @@ class IngestStats:
         }
 
     def summary_lines(self) -> list[str]:
-        """Human-readable lines for a CLI summary."""
+        """Human-readable lines for a CLI summary: one count per line, labels left and
+        numbers right-aligned; rejection reasons that occurred, most frequent first."""
+        def row(label: str, value: int, note: str = "") -> str:
+            return f"{label:<20}{value:>12,}" + (f"  {note}" if note else "")
+
         out = [
-            f"lines       {self.lines:>12,}",
-            f"messages    {self.messages:>12,}  (positions {self.positions:,}, "
-            f"static {self.statics:,}, other {self.other:,})",
-            f"duplicates  {self.duplicates:>12,}  ({self.duplicate_lines:,} lines)",
-            f"rejected    {self.rejected_lines:>12,}  lines",
+            row("lines", self.lines),
+            row("messages", self.messages),
+            row("  positions", self.positions),
+            row("  statics", self.statics),
+            row("  other", self.other),
+            row("duplicates", self.duplicates, f"({self.duplicate_lines:,} lines)"),
+            row("untimed", self.untimed, "(messages timed by their arrival)"),
+            row("rejected", self.rejected_lines, "(lines)"),
         ]
-        for reason, count in self.rejected.most_common():
+        for reason, count in sorted(self.rejected.items(), key=lambda rc: (-rc[1], rc[0])):
             if count:
-                out.append(f"  {reason:<18}{count:>10,}")
+                out.append(row(f"  {reason}", count))
         return out

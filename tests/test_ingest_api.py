@@ -43,3 +43,33 @@ def test_decoder_api_shape():
     assert any("not_nmea" in line for line in decoder.stats.summary_lines())
     (p,) = batch.positions
     assert p.time.isoformat() == "2023-11-14T22:13:20+00:00"
+
+
+def test_summary_lines_show_every_count_and_each_reason():
+    stats = IngestStats(lines=1234567, messages=1000, positions=900, statics=80, other=30,
+                        duplicates=12, untimed=1000, message_lines=1010, duplicate_lines=14)
+    stats.rejected.update({"not_ais": 5, "bad_checksum": 7, "binary": 5, "empty": 0})
+    assert stats.summary_lines() == [
+        "lines                  1,234,567",
+        "messages                   1,000",
+        "  positions                  900",
+        "  statics                     80",
+        "  other                       30",
+        "duplicates                    12  (14 lines)",
+        "untimed                    1,000  (messages timed by their arrival)",
+        "rejected                      17  (lines)",
+        "  bad_checksum                 7",
+        "  binary                       5",
+        "  not_ais                      5",
+    ]
+    assert stats.as_dict()["untimed"] == 1000
+
+
+def test_every_source_counts_what_it_drops():
+    from ingest.sources import FileSource, MqttSource, StdinSource, TcpSource, UdpSource
+
+    for uri in ("x.nmea", "-", "tcp://h:1", "udp://:0", "mqtt://h/t"):
+        src = ingest.open_source(uri)
+        assert isinstance(src, (FileSource, StdinSource, TcpSource, UdpSource, MqttSource))
+        assert src.dropped == 0, uri
+    assert "`.dropped`" in README.read_text()

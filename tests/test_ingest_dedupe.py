@@ -111,3 +111,17 @@ def test_a_quiet_feed_does_not_hold_memory():
     assert len(decoder._dedupe.seen) == 1
     decoder.feed(["$GPGGA,1*00"], T + 61, "other")
     assert len(decoder._dedupe.seen) == 0
+
+
+def test_receivers_are_added_in_one_place_only():
+    # The decoder names further receivers on the kept record itself (before any
+    # decoding); the Deduplicator had an unused copy of that logic.
+    from ingest.dedupe import Deduplicator
+
+    assert not hasattr(Deduplicator, "add_receiver")
+    decoder = Decoder()
+    (p,) = decoder.feed([TYPE1], T, "rx1").positions
+    decoder.feed([TYPE1], T, "rx2")
+    decoder.feed([TYPE1], T, "rx2")
+    decoder.feed([TYPE1], T, "rx1")
+    assert p.receivers == ("rx1", "rx2")

@@ -198,3 +198,33 @@ def test_line_event_time_for_replay_pacing():
     assert line_event_time(TYPE1 + ",d-080,r003669946,1325394060") == 1325394060.0
     assert line_event_time(TYPE1) is None
     assert line_event_time("garbage \xff") is None
+
+
+# --------------------------------------------------------------------------- control characters
+# A NUL in an archived line makes PostgreSQL refuse the whole COPY batch; ESC, tab and
+# the like have no place in NMEA either. Whitespace around the line is stripped.
+
+@pytest.mark.parametrize("line", [
+    TYPE1 + "\x00",                                  # after the checksum: was ignored
+    TYPE1 + "\x00,s22,d-080,r003669946,1325394060",  # inside USCG metadata
+    TYPE1 + ",s22,d-080,r0036\x1b69946,1325394060",  # ESC in the station
+    tag("s:rx\x007,c:1418169601") + TYPE1,           # NUL in the tag-block station
+    "\x00" + TYPE1,
+    TYPE1.replace(",,A,", ",\x00,A,"),               # in the (unchecked) sequence id
+    TYPE1 + "\tjunk",
+    TYPE1 + "\x7f",
+    nmea("PGHP,1,2010,6,11,11,46,11,390,231,45,992\x00,1,4A", "$"),
+])
+def test_control_characters_are_binary_and_never_reach_a_record(line):
+    decoder = Decoder()
+    batch = decoder.feed([line, TYPE1.replace("*4A", "*4A  ")], T, "feed")
+    assert reasons(decoder) == {"binary": 1}
+    (p,) = batch.positions  # the clean line after it is untouched
+    assert p.source == "feed" and [r.line for r in batch.raw] == [TYPE1]
+    assert decoder.stats.accounted == decoder.stats.lines == 2
+
+
+def test_surrounding_whitespace_is_not_a_control_character():
+    _, batch = one(" \t" + tag("s:rx7,c:1418169601") + TYPE1 + " \r\n")
+    (p,) = batch.positions
+    assert p.source == "feed/rx7" and batch.raw[0].line == tag("s:rx7,c:1418169601") + TYPE1

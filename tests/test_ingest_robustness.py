@@ -123,3 +123,25 @@ def test_pyais_sample_with_empty_payloads_and_lone_first_parts():
     assert s.rejected["empty_payload"] == 100
     # 20 first parts of type 5 messages whose second parts are not in the file.
     assert s.rejected["orphan_fragment"] + s.rejected["expired_fragment"] == 20
+
+
+def test_no_control_character_reaches_a_record():
+    # Real sentences with a control character or junk put at a random place: whatever
+    # comes out (records, raw archive) is free of them (NUL would break PostgreSQL COPY).
+    rnd = random.Random(11)
+    base = (DATA / "libais/tagblock.nmea").read_text().splitlines()
+    base += (DATA / "gpsd/sample.aivdm").read_text(encoding="latin-1").splitlines()
+    base = [line for line in base if line[:1] in "!\\$"]
+    lines = []
+    for _ in range(5_000):
+        line = rnd.choice(base)
+        i = rnd.randrange(len(line) + 1)
+        lines.append(line[:i] + rnd.choice(["\x00", "\x01", "\x1b", "\t", "\x7f", "\x00\x00x"])
+                     + line[i:])
+    decoder = Decoder(dedupe_window=0)
+    batch = decoder.feed(lines, T, "fuzz")
+    check_accounting(decoder, len(lines))
+    assert decoder.stats.rejected["binary"] > 4_000
+    texts = [r.line.replace("\n", "") for r in batch.raw]
+    texts += [p.source for p in batch.positions] + [s.source for s in batch.statics]
+    assert all(t.isprintable() for t in texts)

@@ -33,7 +33,7 @@ def position_keys(positions) -> Counter:
 
 def expected_positions(path: Path) -> Counter:
     decoder = Decoder()
-    return position_keys(decoder.feed(lines_of(path), 0.0, "x").positions)
+    return position_keys(decoder.feed(lines_of(path), time.time(), "x").positions)
 
 
 async def collect(src, n_lines: int, timeout: float = 15.0) -> list:
@@ -320,3 +320,68 @@ async def test_mqtt_broker_down_is_retried(caplog):
         with pytest.raises(TimeoutError):
             await task
     assert caplog.text.count("reconnect in") >= 2
+
+
+# --------------------------------------------------------------------------- overload
+
+
+def drop_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "pipeline behind" in r.getMessage()]
+
+
+async def wait_for_drops(src, n: int) -> None:
+    async with asyncio.timeout(10):
+        while src.dropped < n:
+            await asyncio.sleep(0.01)
+
+
+async def test_udp_overload_drops_the_newest_counts_and_logs_rate_limited(caplog):
+    from ingest.sources import UdpSource
+
+    caplog.set_level(logging.WARNING, logger="ingest")
+    src = UdpSource("127.0.0.1", 0, "udp-rx", max_queued=5)
+    async with src:
+        host, port = src.local_address
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for i in range(20):  # nobody reads the feed meanwhile
+                sender.sendto(f"line {i}\n".encode(), (host, port))
+                await asyncio.sleep(0)
+        await wait_for_drops(src, 15)
+        batches = await collect(src, 5)
+    assert [line for b in batches for line in b.lines] == [f"line {i}" for i in range(5)]
+    assert src.dropped == 15
+    # The first drop at once, the rest (within 10 s) when the feed closes.
+    assert drop_warnings(caplog) == [
+        "feed udp-rx: pipeline behind, dropped 1 datagrams (1 in all)",
+        "feed udp-rx: pipeline behind, dropped 14 datagrams (15 in all)",
+    ]
+
+
+async def test_mqtt_overload_drops_the_newest_counts_and_logs_rate_limited(
+        mqtt_broker, mqtt_topic, caplog):
+    import aiomqtt
+
+    from ingest.sources import MqttSource
+
+    caplog.set_level(logging.WARNING)
+    src = MqttSource(mqtt_broker.host, mqtt_broker.port, f"{mqtt_topic}/#", "mqtt-rx",
+                     max_queued=5)
+    async with src:
+        batches = src.__aiter__()
+        first = asyncio.create_task(anext(batches), name="test-mqtt-first")
+        async with asyncio.timeout(10):
+            await src.subscribed.wait()
+        async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as pub:
+            await pub.publish(f"{mqtt_topic}/rx", b"line 0", qos=1)
+            assert (await first).lines == ["line 0"]
+            for i in range(1, 21):  # the feed is not read meanwhile
+                await pub.publish(f"{mqtt_topic}/rx", f"line {i}".encode(), qos=1)
+        await wait_for_drops(src, 15)
+        rest = await collect(src, 5)
+    assert [line for b in rest for line in b.lines] == [f"line {i}" for i in range(1, 6)]
+    assert src.dropped == 15
+    assert drop_warnings(caplog) == [
+        "feed mqtt-rx: pipeline behind, dropped 1 messages (1 in all)",
+        "feed mqtt-rx: pipeline behind, dropped 14 messages (15 in all)",
+    ]
+    assert "queue is full" not in caplog.text  # aiomqtt's own warning, once per message
