@@ -85,7 +85,8 @@ class Pipeline:
         self.listeners = list(listeners)
         self.decoder = Decoder(dedupe_window=settings.dedupe_window_s,
                                multipart_timeout=settings.multipart_timeout_s,
-                               keep_raw=settings.raw_archive)
+                               keep_raw=settings.raw_archive,
+                               max_clock_lead=settings.max_clock_lead_s or None)
         self.decoder.expect_feeds(len(self.sources))
         self.feeds: dict[str, FeedStatus] = {}
         self.open_sources: dict[str, Any] = {}  # name -> ingest Source, while it runs

@@ -61,6 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dedupe_window_s", float, 10.0,
             "The same sentence heard by several receivers within this many seconds is stored once."),
     Setting("multipart_timeout_s", float, 10.0, "Fragments of a multipart message older than this are dropped."),
+    Setting("max_clock_lead_s", float, 60.0,
+            "Messages stamped more than this many seconds after they arrived are rejected "
+            "(future_time). 0 turns the check off, for replays of accelerated or simulated time."),
     Setting("batch_rows", int, 20000,
             "Rows per COPY batch written to the database (bigger batches cost the server less per row)."),
     Setting("batch_max_delay_s", float, 0.5, "Longest time a record waits before its batch is written."),

@@ -100,3 +100,34 @@ def test_unreadable_log_is_named(tmp_path, make):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     assert str(path) in r.stderr
+
+
+def test_untimed_lines_are_warned_about(log, tmp_path):
+    """A log whose lines carry no time of their own (no tag block c:, no $PGHP) takes the
+    file's modification time: said on standard error, and only then."""
+    gz, _, _ = log
+    with gzip.open(gz, "rt") as src:
+        lines = [next(src) for _ in range(3000)]
+    bare = tmp_path / "bare.nmea"
+    bare.write_text("".join(line.split("\\", 2)[-1] if line.startswith("\\") else line
+                            for line in lines))
+    assert not bare.read_text().startswith("\\")
+    r = _analyze(str(bare))
+    assert r.returncode == 0, r.stderr
+    warning = [x for x in r.stderr.splitlines() if "carried no timestamp" in x]
+    assert len(warning) == 1, r.stderr
+    assert "modification time" in warning[0] and "cannot be trusted" in warning[0]
+    assert int(warning[0].split(":")[2].split()[0].replace(",", "")) > 0
+    timed = _analyze(str(gz))
+    assert "carried no timestamp" not in timed.stderr
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_map_that_cannot_be_written_is_named_before_the_work(log, tmp_path, where):
+    gz, _, _ = log
+    target = tmp_path / "nowhere" / "map.html" if where == "missing folder" else tmp_path
+    r = _analyze(str(gz), "--map", str(target))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert str(target) in r.stderr
+    assert r.stdout == ""  # refused before any alert was printed

@@ -56,10 +56,11 @@ def test_mda_ingest_stores_each_position_once_and_prints_the_summary(db_url, fee
     assert _count(db_url, "SELECT count(*) FROM positions") == feed.unique_positions
     assert _count(db_url, "SELECT count(*) FROM (SELECT mmsi, time, lat, lon FROM positions "
                           "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d") == 0
-    summary = r.stderr
-    assert f"lines:       {len(feed.lines):,}" in summary
-    assert f"positions:   {feed.unique_positions:,} stored" in summary
-    assert "duplicates:" in summary and "not_ais" in summary
+    summary = {line[:20].strip(): line[20:].split()[0] for line in r.stderr.splitlines()
+               if len(line) > 20 and not line.startswith(" " * 20)}
+    assert summary["lines"] == f"{len(feed.lines):,}"
+    assert summary["stored"] == f"{feed.unique_positions:,}"
+    assert int(summary["duplicates"].replace(",", "")) > 0 and "not_ais" in r.stderr
     assert _count(db_url, "SELECT count(DISTINCT mmsi) FROM vessels WHERE name IS NOT NULL") > 0
     # The raw archive keeps every AIS sentence that was not a duplicate.
     assert _count(db_url, "SELECT count(*) FROM raw_sentences") >= feed.unique_positions
@@ -73,10 +74,10 @@ def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     lines = r.stderr
-    assert "lines:       " in lines and "rejected:" in lines
+    assert "rejected" in lines
     assert "bad_checksum" in lines or "not_ais" in lines
     stored = _count(db_url, "SELECT count(*) FROM positions")
-    reported = int(next(l for l in lines.splitlines() if l.startswith("positions:"))
+    reported = int(next(l for l in lines.splitlines() if l.startswith("stored"))
                    .split()[1].replace(",", ""))
     assert stored == reported > 20_000
 

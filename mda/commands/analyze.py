@@ -21,16 +21,18 @@ def register(sub) -> None:
                    help="GeoJSON zones file added to the built-in zones (repeatable)")
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl",
                    help="jsonl: one JSON object per alert (default); table: aligned columns")
+    p.add_argument("--map", metavar="REPORT.html",
+                   help="also write an incident map: one self-contained HTML file (no network "
+                        "needed) with the alerts, their vessels' tracks, the zones and the inputs' "
+                        "SHA-256; the same input always gives the same file")
     p.set_defaults(run=run)
 
 
-async def _analyze(files, analyzer, decoder) -> dict:
-    """Feed every file through ingest and the detectors; returns the final state of every
-    alert by episode key."""
+async def _decode(files, decoder, handle) -> None:
+    """Feed every file through ingest's decoder, handing each decoded batch to ``handle``."""
     from ingest import open_source
     from ingest.errors import SourceError
 
-    final: dict = {}
     for path in files:
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise SourceError(f"{path}: cannot read the file"
@@ -39,12 +41,70 @@ async def _analyze(files, analyzer, decoder) -> dict:
         fixed_ts = float(int(os.path.getmtime(path)))
         async with open_source(path, name=os.path.basename(path)) as src:
             async for batch in src:
-                decoded = decoder.feed(batch.lines, fixed_ts, batch.source)
-                for change in analyzer.process(decoded.statics + decoded.positions):
-                    final[change.alert.key] = change.alert
+                handle(decoder.feed(batch.lines, fixed_ts, batch.source))
+
+
+async def _analyze(files, analyzer, decoder) -> tuple[dict, tuple[float, float] | None]:
+    """Run the detectors over every file; returns the final state of every alert by episode
+    key, and the time span of the positions (None without any)."""
+    final: dict = {}
+    span = [None, None]
+
+    def handle(decoded) -> None:
+        if decoded.positions:
+            t0 = min(p.ts for p in decoded.positions)
+            t1 = max(p.ts for p in decoded.positions)
+            span[0] = t0 if span[0] is None else min(span[0], t0)
+            span[1] = t1 if span[1] is None else max(span[1], t1)
+        for change in analyzer.process(decoded.statics + decoded.positions):
+            final[change.alert.key] = change.alert
+
+    await _decode(files, decoder, handle)
     for change in analyzer.finish():
         final[change.alert.key] = change.alert
-    return final
+    return final, (None if span[0] is None else (span[0], span[1]))
+
+
+async def _tracks(files, alerts, decoder) -> dict:
+    """A second pass over the files for the positions of the alerted vessels around their
+    alerts (thinned): memory is bounded by the alerts, not by the log."""
+    from ..report import TrackCollector
+
+    collector = TrackCollector(alerts)
+    await _decode(files, decoder, lambda decoded: collector.add_positions(decoded.positions))
+    return collector.tracks()
+
+
+def _write_map(args, alerts, zones, span, settings) -> int:
+    from ..errors import MdaError
+    from ..report import build_report, describe_file
+
+    tracks = asyncio.run(_tracks(args.files, alerts, _decoder(settings)))
+    inputs = [describe_file(f) for f in args.files]
+    inputs += [describe_file(f, "zones") for f in args.zones]
+    page = build_report(alerts, tracks, zones, inputs, span=span).encode("utf-8")
+    target = os.path.abspath(args.map)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(page)
+        os.replace(tmp, target)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise MdaError(f"{args.map}: cannot write the map ({e.strerror or e})") from None
+    return len(page)
+
+
+def _decoder(settings):
+    from ingest import Decoder
+
+    # A recording has no live clock to compare its times with: no future-time check.
+    return Decoder(dedupe_window=settings.dedupe_window_s,
+                   multipart_timeout=settings.multipart_timeout_s, keep_raw=False,
+                   max_clock_lead=None)
 
 
 def _row(alert) -> dict:
@@ -55,16 +115,23 @@ def _row(alert) -> dict:
 
 def run(args, settings) -> int:
     from analytics import Analyzer
-    from ingest import Decoder
 
     from ..service import analytics_config, load_zones
 
+    if args.map:  # before the work, not after it
+        from ..errors import MdaError
+
+        folder = os.path.dirname(os.path.abspath(args.map))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise MdaError(f"{args.map}: cannot write the map there (no such folder, "
+                           "or not writable)")
+        if os.path.isdir(args.map):
+            raise MdaError(f"{args.map}: is a folder; give the map's file name")
     zones = load_zones(args.zones)
     analyzer = Analyzer(analytics_config(settings), zones)
-    decoder = Decoder(dedupe_window=settings.dedupe_window_s,
-                      multipart_timeout=settings.multipart_timeout_s, keep_raw=False)
+    decoder = _decoder(settings)
     started = time.monotonic()
-    final = asyncio.run(_analyze(args.files, analyzer, decoder))
+    final, span = asyncio.run(_analyze(args.files, analyzer, decoder))
     elapsed = time.monotonic() - started
     alerts = sorted(final.values(), key=lambda a: (a.start, a.mmsi or 0, a.kind, a.key))
     out = sys.stdout
@@ -87,4 +154,13 @@ def run(args, settings) -> int:
           f"{sum(s.rejected.values()):,} rejected in {elapsed:.2f} s "
           f"({s.lines / max(elapsed, 1e-9):,.0f} lines/s); {len(alerts)} alerts"
           + (f" ({kinds})" if kinds else ""), file=sys.stderr)
+    untimed = getattr(s, "untimed", 0)
+    if untimed > 0:
+        print(f"mda analyze: warning: {untimed:,} messages carried no timestamp: they were given "
+              "the file's modification time, so time-based rules (loitering, encounters, gaps, "
+              "speeds) cannot be trusted for them", file=sys.stderr)
+    if args.map:
+        out.flush()
+        size = _write_map(args, alerts, zones, span, settings)
+        print(f"mda analyze: map written to {args.map} ({size / 1024:,.0f} kB)", file=sys.stderr)
     return 0

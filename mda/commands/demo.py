@@ -99,13 +99,17 @@ def run(args, settings) -> int:
         async with ScenarioServer(lambda i: first if i == 0 else segments(i), args.speed) as feed:
             if zones_path.exists():
                 zone_files.append(str(zones_path))
-            service = Service(settings, url, [SourceSpec(feed.uri, "demo")],
-                              zone_files=zone_files, on_ready=ready)
+            # Accelerated time runs ahead of the clock: the future-time check would reject
+            # the scenario after a minute.
+            service = Service(settings.replace(max_clock_lead_s=0), url,
+                              [SourceSpec(feed.uri, "demo")], zone_files=zone_files,
+                              on_ready=ready)
             await service.run()
 
     with database_url(settings) as url:
         try:
             asyncio.run(main(url))
-        except KeyboardInterrupt:
-            print("mda demo: stopped", file=sys.stderr)
+        except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stop at once
+            pass
+    print("mda demo: stopped", file=sys.stderr)
     return 0

@@ -56,7 +56,8 @@ async def _progress(pipeline, started: float) -> None:
         sys.stderr.flush()
 
 
-async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool) -> dict:
+async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
+    """Run the feeds into the database; returns (pipeline, seconds taken)."""
     from store.db import connect_sync
     from store.migrate import upgrade
     from store.writer import StoreWriter
@@ -75,33 +76,26 @@ async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool) ->
             if ticker:
                 ticker.cancel()
                 sys.stderr.write("\n")
-    elapsed = time.monotonic() - started
-    stats = pipeline.stats()
-    stats["elapsed_s"] = elapsed
-    stats["feeds"] = {name: f.as_dict() for name, f in pipeline.feeds.items()}
-    return stats
+    return pipeline, time.monotonic() - started
 
 
-def summary_lines(stats: dict) -> list[str]:
-    rate = stats["lines"] / max(stats["elapsed_s"], 1e-9)
-    out = [f"lines:       {stats['lines']:,}",
-           f"messages:    {stats['messages']:,}",
-           f"positions:   {stats['positions_stored']:,} stored",
-           f"static:      {stats['statics_stored']:,} stored",
-           f"other:       {stats.get('other', 0):,} (decoded, not positions or static data)",
-           f"duplicates:  {stats['duplicates']:,}",
-           f"rejected:    {sum(stats['rejected'].values()):,}"]
-    for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1]):
-        out.append(f"  {reason:<22} {n:,}")
-    if stats.get("positions_refused"):
-        out.append(f"refused:     {stats['positions_refused']:,} positions in "
-                   f"{stats['batches_refused']} batches the database would not take (see the log)")
-    if stats.get("feed_dropped"):
-        out.append(f"dropped:     {stats['feed_dropped']:,} by feeds under overload")
-    out.append(f"elapsed:     {stats['elapsed_s']:.2f} s ({rate:,.0f} lines/s)")
-    for name, f in stats.get("feeds", {}).items():
-        if f["state"] == "failed":
-            out.append(f"feed {name} failed: {f['error']}")
+def summary_lines(pipeline, elapsed: float) -> list[str]:
+    """The decoder's own account of every line, then what the store did with it."""
+    out = list(pipeline.decoder.stats.summary_lines())
+    w = pipeline.writer.stats
+    out.append(f"{'stored':<20}{w.positions:>12,}  (positions; {w.statics:,} static reports, "
+               f"{w.raw:,} raw sentences)")
+    if w.refused_positions:
+        out.append(f"{'refused':<20}{w.refused_positions:>12,}  (positions in "
+                   f"{sum(w.errors.values())} batches the database would not take; see the log)")
+    dropped = sum(f.dropped for f in pipeline.feeds.values())
+    if dropped:
+        out.append(f"{'dropped':<20}{dropped:>12,}  (by feeds under overload)")
+    lines = pipeline.decoder.stats.lines
+    out.append(f"{'elapsed':<20}{elapsed:>12.2f}  s ({lines / max(elapsed, 1e-9):,.0f} lines/s)")
+    for name, f in pipeline.feeds.items():
+        if f.state == "failed":
+            out.append(f"feed {name} failed: {f.error}")
     return out
 
 
@@ -113,8 +107,8 @@ def run(args, settings) -> int:
     specs = [SourceSpec(uri, args.name, args.speed) for uri in args.sources]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with database_url(settings, args.database) as url:
-        stats = asyncio.run(ingest(settings, url, specs, progress))
-    for line in summary_lines(stats):
+        pipeline, elapsed = asyncio.run(ingest(settings, url, specs, progress))
+    for line in summary_lines(pipeline, elapsed):
         print(line, file=sys.stderr)
-    failed = [f for f in stats["feeds"].values() if f["state"] == "failed"]
+    failed = [f for f in pipeline.feeds.values() if f.state == "failed"]
     return 1 if failed and len(failed) == len(specs) else 0

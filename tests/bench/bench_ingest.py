@@ -101,7 +101,9 @@ def main() -> int:
         t = time.perf_counter()
         from mda.settings import SourceSpec
 
-        stats = asyncio.run(ingest(settings, url, [SourceSpec(str(path), "bench")], progress=False))
+        pipeline, _ = asyncio.run(ingest(settings, url, [SourceSpec(str(path), "bench")],
+                                         progress=False))
+        stats = pipeline.stats()
         ours = time.perf_counter() - t
         sampler.stop.set()
         sampler.join()
