@@ -215,10 +215,6 @@ _ALERT_JSON = """json_build_object(
     'closed_by', a.closed_by, 'closed_at', a.closed_at, 'note', a.note,
     'vessel_name', (SELECT name FROM vessels v WHERE v.mmsi = a.mmsi))"""
 
-ALERT_FIELDS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
-                "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
-                "acknowledged_at", "closed_by", "closed_at", "note", "vessel_name")
-
 
 async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = (),
                       kind: Sequence[str] = (), since: datetime | None = None,

@@ -65,7 +65,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ROLES = ("viewer", "officer", "supervisor", "admin")
+from .roles import ROLES
 _RANK = {r: i for i, r in enumerate(ROLES)}
 DEMO_TOKEN_ROLE = "supervisor"
 DEMO_TOKEN_TTL = timedelta(hours=24)  # from each start of the service that installs it
