@@ -10,7 +10,7 @@ from datetime import timezone
 from ..database import database_url
 from ..errors import MdaError
 
-from web.roles import ROLES  # noqa: E402  (the one list; web.auth uses it too)
+from web.roles import ROLES  # the one list; web.auth uses it too
 
 
 def register(sub) -> None:
