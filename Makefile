@@ -35,8 +35,8 @@ test: system-packages venv services
 run-packages:
 	deploy/system-packages.sh --run-only $(PYTHON)
 
-demo: run-packages venv
-	$(VENV)/bin/mda demo
+demo:
+	PYTHON=$(PYTHON) deploy/demo.sh
 
 serve: run-packages venv
 	$(VENV)/bin/mda serve
