@@ -9,6 +9,7 @@ web (uvicorn) reads the store and the hub; a retention job runs hourly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -252,8 +253,9 @@ class Service:
         config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.http_port,
                                 log_level="warning", lifespan="on")
         self.web_server = uvicorn.Server(config)
-        # The TaskGroup owns shutdown; uvicorn must not install its own signal handlers.
-        self.web_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The service owns shutdown (stop()); uvicorn must not take SIGINT/SIGTERM for itself,
+        # nor raise them again when it ends, or one signal would stop us twice.
+        self.web_server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         host, port = self.settings.http_host, self.settings.http_port
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -56,6 +56,8 @@ def test_sigterm_stops_everything_cleanly(tmp_path):
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     assert "mda: stopped" in out
+    # One signal, one orderly stop (no second, hard stop from a re-raised signal).
+    assert out.count("stopping: ending feeds") == 1 and "stopping now" not in out
     assert not (data / "postgres" / "postmaster.pid").exists(), "embedded PostgreSQL still up"
 
 

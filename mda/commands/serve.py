@@ -50,9 +50,16 @@ def run(args, settings) -> int:
     settings = apply_service_options(args, settings)
     sources = list(settings.sources) + [SourceSpec(u) for u in args.source]
 
-    def ready(service) -> None:
+    async def ready(service) -> None:
+        from store.db import connect
+
         print(f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
               f"({len(sources)} feed{'s' if len(sources) != 1 else ''})", file=sys.stderr)
+        async with await connect(service.url) as conn:
+            users = await (await conn.execute("SELECT count(*) FROM users")).fetchone()
+        if not users[0]:
+            print("mda: nobody can log in yet: add a user with "
+                  "`mda user add NAME --role admin` (same settings/--data-dir)", file=sys.stderr)
 
     with database_url(settings) as url:
         service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready)
