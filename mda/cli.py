@@ -9,6 +9,7 @@ import gc
 import importlib
 import inspect
 import logging
+import signal
 import sys
 
 from .errors import MdaError
@@ -50,6 +51,10 @@ def _error_roots() -> tuple[type[BaseException], ...]:
     return tuple(roots)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
     out: list[BaseException] = []
     for e in group.exceptions:
@@ -66,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     from .settings import load_settings
 
     roots = _error_roots()
+    # SIGTERM (systemd, docker stop) unwinds like Ctrl-C, so the embedded database and
+    # other resources are released even before a command installs its own handlers.
+    signal.signal(signal.SIGTERM, _interrupt)
     # The pipeline allocates millions of short-lived records that hold no reference cycles;
     # the default collector thresholds spend a fifth of ingest's time scanning them.
     gc.set_threshold(50_000, 20, 100)

@@ -35,7 +35,7 @@ POSITION_COLUMNS = ("time", "mmsi", "lat", "lon", "sog", "cog", "heading", "nav_
 POSITION_TYPES = ("timestamptz", "int4", "float8", "float8", "float4", "float4", "int2", "int2",
                   "float4", "bool", "int2", "text")
 RAW_COLUMNS = ("time", "time_end", "source", "n", "ts", "mmsis", "msg_types", "lines")
-RAW_TYPES = ("timestamptz", "timestamptz", "text", "int4", "float8[]", "int4[]", "int2[]", "text")
+RAW_TYPES = ("timestamptz", "timestamptz", "text", "int4", "float8[]", "int4[]", "int2[]", "text[]")
 
 _COPY_POSITIONS = f"COPY positions ({', '.join(POSITION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _COPY_RAW = f"COPY raw_chunks ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -110,10 +110,11 @@ def _raw_chunks(raw: Sequence[RawSentence]) -> list[tuple]:
     rows = []
     for source, group in by_source.items():
         ts = [r.ts for r in group]
-        # PostgreSQL text cannot hold NUL; nothing else in a line is changed.
-        lines = "\n".join([r.line for r in group]).replace("\x00", "")
+        # One element per record: a multipart message or a $PGHP line with its sentence
+        # stays one element (they hold newlines), so the arrays stay aligned.
         rows.append((_fromts(min(ts), UTC), _fromts(max(ts), UTC), source, len(group), ts,
-                     [r.mmsi for r in group], [r.msg_type for r in group], lines))
+                     [r.mmsi for r in group], [r.msg_type for r in group],
+                     [r.line for r in group]))
     return rows
 
 

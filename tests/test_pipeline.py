@@ -62,8 +62,14 @@ def test_mda_ingest_stores_each_position_once_and_prints_the_summary(db_url, fee
     assert summary["stored"] == f"{feed.unique_positions:,}"
     assert int(summary["duplicates"].replace(",", "")) > 0 and "not_ais" in r.stderr
     assert _count(db_url, "SELECT count(DISTINCT mmsi) FROM vessels WHERE name IS NOT NULL") > 0
-    # The raw archive keeps every AIS sentence that was not a duplicate.
-    assert _count(db_url, "SELECT count(*) FROM raw_sentences") >= feed.unique_positions
+    # The raw archive keeps every AIS message that was not a duplicate, one row each, with
+    # its vessel and time lined up.
+    stored_line = next(l for l in r.stderr.splitlines() if l.startswith("stored"))
+    raw_stored = int(stored_line.split("static reports, ")[1].split()[0].replace(",", ""))
+    assert raw_stored > feed.unique_positions
+    assert _count(db_url, "SELECT count(*) FROM raw_sentences") == raw_stored
+    assert _count(db_url, "SELECT count(*) FROM raw_sentences WHERE time IS NULL "
+                          "OR (mmsi IS NULL AND line LIKE '%!AIVDM%')") == 0
 
 
 def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_path):

@@ -73,3 +73,20 @@ def test_port_in_use_is_one_clear_line(tmp_path):
     assert f"mda: error: cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+
+
+def test_sigterm_while_starting_leaves_no_database_running(tmp_path):
+    """Stopped while the embedded database starts or the schema is migrated: nothing of it
+    stays running, and the next start is clean."""
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "mda", "serve", "--port", str(_free_port()),
+                             "--data-dir", str(data)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env())
+    deadline = time.monotonic() + 60
+    while not (data / "postgres" / "PG_VERSION").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert "Traceback" not in out, out
+    time.sleep(1)
+    assert not (data / "postgres" / "postmaster.pid").exists(), out

@@ -231,6 +231,9 @@ async def test_raw_archive_gives_back_every_sentence_as_received(db_url):
                        line=f"\\s:rx{'AB'[i % 2]},c:{int(T0) + i}*00\\!AIVDM,1,1,,A,line{i},0*00",
                        mmsi=None if i == 3 else 419_000_000 + i, msg_type=1)
            for i in range(10)]
+    # A two-part message (and a $PGHP line with its sentence) is one record of two lines.
+    raw[4].line = "!AIVDM,2,1,7,A,part1,0*00\n!AIVDM,2,2,7,A,part2,2*00"
+    raw[4].msg_type = 5
     async with StoreWriter(db_url) as writer:
         await writer.write([], [], raw)
     with psycopg.connect(db_url) as conn:

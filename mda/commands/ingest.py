@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 
@@ -69,10 +70,16 @@ async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
     started = time.monotonic()
     async with StoreWriter(url, raw_archive=settings.raw_archive) as writer:
         pipeline = Pipeline(settings, writer, specs)
+        # Ctrl-C or SIGTERM ends the feeds; what they delivered is written and summed up.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, pipeline.stop)
         ticker = asyncio.create_task(_progress(pipeline, started), name="progress") if progress else None
         try:
             await pipeline.run()
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             if ticker:
                 ticker.cancel()
                 sys.stderr.write("\n")

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS raw_chunks (
     ts         double precision[] NOT NULL,  -- event time of each sentence (epoch seconds)
     mmsis      integer[]          NOT NULL,  -- MMSI of each sentence's message (NULL unknown)
     msg_types  smallint[]         NOT NULL,  -- AIS message type of each sentence
-    lines      text               NOT NULL   -- the sentences, newline-separated, as received
+    lines      text[]             NOT NULL   -- the sentences as received ($PGHP + its sentence: one)
 );
 CREATE INDEX IF NOT EXISTS raw_chunks_time_brin ON raw_chunks USING brin (time);
 CREATE INDEX IF NOT EXISTS raw_chunks_time_end_brin ON raw_chunks USING brin (time_end);
@@ -42,7 +42,7 @@ CREATE INDEX IF NOT EXISTS raw_chunks_time_end_brin ON raw_chunks USING brin (ti
 CREATE OR REPLACE VIEW raw_sentences AS
 SELECT to_timestamp(u.ts) AS time, c.source, u.mmsi, u.msg_type, u.line
 FROM raw_chunks AS c,
-     unnest(c.ts, c.mmsis, c.msg_types, string_to_array(c.lines, E'\n'))
+     unnest(c.ts, c.mmsis, c.msg_types, c.lines)
          AS u (ts, mmsi, msg_type, line);
 
 -- The latest state of each vessel: static data (types 5 and 24) and latest position.
