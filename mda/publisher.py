@@ -83,6 +83,23 @@ class MqttPublisher:
             log.warning("MQTT buffer full and no spool: alert dropped")
         self._wake.set()
 
+    async def close(self, timeout: float = 3.0) -> None:
+        """At a stop: give the broker a moment for what is waiting, then keep the rest in
+        the spool, in order, for the next start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._memory and self.connected and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._memory and self._spool is not None:
+            for item in reversed(self._memory):  # newest first, so the oldest ends up first
+                try:
+                    self._spool.put_front(item)
+                except SpoolFull as e:
+                    self.dropped += 1
+                    log.error("MQTT alert dropped at stop: %s", e)
+            self._spooled += len(self._memory)
+            self._memory.clear()
+
     async def run(self) -> None:
         """Connect, send, reconnect; runs until cancelled."""
         delay = self._retry_initial
@@ -123,7 +140,7 @@ class MqttPublisher:
                     continue
                 path, item = pending
                 await client.publish(*item, qos=1, timeout=10)
-                path.unlink()
+                self._spool.done(path)
                 self._spooled -= 1
                 self.sent += 1
             else:

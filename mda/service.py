@@ -217,11 +217,14 @@ class Service:
                             tg.create_task(self.publisher.run(), name="mqtt-publisher")
                         tg.create_task(self._retention_job(), name="retention")
                         tg.create_task(self._sync_zones(), name="zones-sync")
-                        await self.pipeline.run()  # returns when feeds end or on stop()
+                        if not self._stopping.is_set():  # a stop may come during start-up
+                            await self.pipeline.run()  # returns when feeds end or on stop()
                         await self.alert_stage.finish()
                         if self.web and not self._stopping.is_set():
                             # Finite feeds ended; keep serving the map until stopped.
                             await self._stopping.wait()
+                        if self.publisher:
+                            await self.publisher.close()
                         raise _Done
                 except* _Done:
                     pass

@@ -108,10 +108,14 @@ async def close(conn: psycopg.AsyncConnection, alert_id: int, user: str,
 
 def end_open_episodes(conn: psycopg.Connection) -> int:
     """At start-up: end the episodes a previous run left open (their detectors' memory is
-    gone), at their last update, noting why in the history. Returns how many."""
+    gone) at the last evidence they reported (start + duration, in event time, not the
+    wall clock), noting why in the history. Returns how many."""
     with conn.transaction():
         rows = conn.execute("""
-            UPDATE alerts SET "end" = greatest(start, updated_at), updated_at = now()
+            UPDATE alerts SET
+                "end" = start + coalesce((details ->> 'duration_min')::float8, 0)
+                                * interval '1 minute',
+                updated_at = now()
             WHERE "end" IS NULL RETURNING id""").fetchall()
         if rows:
             conn.cursor().executemany(

@@ -306,7 +306,7 @@ class StoreWriter:
             except psycopg.OperationalError as e:
                 self._went_away(e)
                 return False
-            path.unlink()
+            self._spool.done(path)
         return True
 
     def _went_away(self, e: Exception) -> None:

@@ -133,3 +133,25 @@ def test_bad_mqtt_url_is_named():
 
     with pytest.raises(SettingsError, match="mqtt_url http://x: expected mqtt://"):
         MqttPublisher("http://x")
+
+
+async def test_alerts_waiting_at_a_stop_are_sent_by_the_next_run(tmp_path, mqtt_broker, mqtt_topic):
+    """Broker unreachable, service stops: what waited in memory is spooled in order, and the
+    next run (with the broker back) sends it, oldest first."""
+    dead = f"mqtt://127.0.0.1:{_free_port()}/{mqtt_topic}"
+    pub = MqttPublisher(dead, spool_dir=tmp_path / "spool", memory=10,
+                        retry_initial=0.05, retry_max=0.1)
+    runner = asyncio.create_task(pub.run())
+    for i in range(1, 4):
+        await pub.publish_alert(_row(i))
+    await pub.close(timeout=0.2)
+    runner.cancel()
+    assert len(list((tmp_path / "spool").glob("*.spool"))) == 3
+    live = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
+        await sub.subscribe(f"{mqtt_topic}/alerts/#", qos=1)
+        runner = asyncio.create_task(live.run())
+        await live.publish_alert(_row(4))
+        got = await _collect(sub, 4)
+        runner.cancel()
+    assert [p["id"] for _, p in got] == [1, 2, 3, 4]

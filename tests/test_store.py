@@ -250,13 +250,40 @@ def test_episodes_left_open_by_a_previous_run_are_ended_at_start(embedded_db_url
 
     with psycopg.connect(embedded_db_url) as conn:
         upgrade(conn)
-        conn.execute("""INSERT INTO alerts (key, kind, severity, mmsi, start, "end")
-                        VALUES ('a', 'loitering', 'medium', 1, now() - interval '2 h', NULL),
+        conn.execute("""INSERT INTO alerts (key, kind, severity, mmsi, start, "end", details)
+                        VALUES ('a', 'loitering', 'medium', 1, '2010-06-11T10:00Z', NULL,
+                                '{"duration_min": 75}'),
                                ('b', 'encounter', 'high', 2, now() - interval '3 h',
-                                now() - interval '1 h')""")
+                                now() - interval '1 h', '{}')""")
         conn.commit()
         assert end_open_episodes(conn) == 1
+        # Ended at its last evidence (event time), not at the wall clock of the restart.
+        assert conn.execute("""SELECT "end" - start FROM alerts WHERE key = 'a'""").fetchone()[0] \
+            .total_seconds() == 75 * 60
         assert conn.execute('SELECT count(*) FROM alerts WHERE "end" IS NULL').fetchone()[0] == 0
         assert conn.execute("SELECT actor, action FROM alert_history").fetchall() == [
             ("system", "ended")]
         assert end_open_episodes(conn) == 0
+
+
+def test_spool_replays_in_order_puts_older_items_in_front_and_sets_damage_aside(tmp_path):
+    from store.spool import Spool
+
+    spool = Spool(tmp_path / "spool")
+    for i in range(5):
+        spool.put(("item", i))
+    first, item = spool.oldest()
+    assert item == ("item", 0)
+    assert spool.oldest()[0] == first  # stays oldest until done
+    spool.done(first)
+    spool.put_front(("older", -1))
+    (tmp_path / "spool" / sorted(p.name for p in (tmp_path / "spool").glob("*.spool"))[2]).write_bytes(b"junk")
+    got = []
+    while (nxt := spool.oldest()) is not None:
+        got.append(nxt[1])
+        spool.done(nxt[0])
+    assert got == [("older", -1), ("item", 1), ("item", 3), ("item", 4)]
+    assert spool.quarantined == 1 and len(list((tmp_path / "spool" / "bad").iterdir())) == 1
+    # A new process finds what an earlier one left, in order.
+    spool.put(("later", 9))
+    assert Spool(tmp_path / "spool").oldest()[1] == ("later", 9)
