@@ -33,15 +33,23 @@ def _ts(v: float | None) -> datetime | None:
     return None if v is None else datetime.fromtimestamp(v, timezone.utc)
 
 
+# An episode that had ended and goes on again (the analytics' cooldown merges a new episode
+# into the last one) is the situation coming back: it returns to the desk as open, even if
+# an officer had acknowledged or closed it.
 _UPSERT = f"""
-INSERT INTO alerts (key, kind, severity, mmsi, other_mmsi, start, "end", lat, lon, zone, details)
+WITH before AS (SELECT "end" IS NOT NULL AS ended FROM alerts WHERE key = %(key)s)
+INSERT INTO alerts AS a (key, kind, severity, mmsi, other_mmsi, start, "end", lat, lon, zone,
+                         details)
 VALUES (%(key)s, %(kind)s, %(severity)s, %(mmsi)s, %(other_mmsi)s, %(start)s, %(end)s,
         %(lat)s, %(lon)s, %(zone)s, %(details)s)
 ON CONFLICT (key) DO UPDATE SET
     severity = EXCLUDED.severity, "end" = EXCLUDED."end", lat = EXCLUDED.lat,
     lon = EXCLUDED.lon, zone = EXCLUDED.zone, details = EXCLUDED.details,
-    other_mmsi = EXCLUDED.other_mmsi, updated_at = now()
-RETURNING {_SELECT}, (xmax = 0) AS inserted
+    other_mmsi = EXCLUDED.other_mmsi, updated_at = now(),
+    status = CASE WHEN a."end" IS NOT NULL AND EXCLUDED."end" IS NULL THEN 'open'
+                  ELSE a.status END
+RETURNING {", ".join(f'a."{c}"' for c in ALERT_COLUMNS)}, (xmax = 0) AS inserted,
+          coalesce((SELECT ended FROM before), false) AND "end" IS NULL AS reopened
 """
 
 
@@ -58,8 +66,9 @@ async def save_changes(conn: psycopg.AsyncConnection, changes: Iterable[Any]) ->
                     "other_mmsi": a.other_mmsi, "start": _ts(a.start), "end": _ts(a.end),
                     "lat": a.lat, "lon": a.lon, "zone": a.zone, "details": Jsonb(a.details)})
                 row = await cur.fetchone()
+                reopened = row.pop("reopened")
                 action = "opened" if row.pop("inserted") else (
-                    "ended" if ch.change == "closed" else "updated")
+                    "reopened" if reopened else "ended" if ch.change == "closed" else "updated")
                 # Every opening and ending goes in the history; growth updates would flood
                 # it, so only the first and last state of an episode are kept there.
                 if action != "updated":

@@ -191,6 +191,13 @@ async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_d
                                  "ORDER BY id", (first[0]["id"],))
         assert await cur.fetchall() == [("opened", "analytics"), ("ended", "analytics"),
                                         ("acknowledged", "officer1"), ("closed", "officer2")]
+        # The same situation comes back within the cooldown: the episode goes on, and the
+        # officers see it again.
+        a.end = None
+        again = await save_changes(conn, [_Change("updated", a)])
+        assert again[0]["change"] == "reopened" and again[0]["status"] == "open"
+        growing = await save_changes(conn, [_Change("updated", a)])
+        assert growing[0]["change"] == "updated" and growing[0]["status"] == "open"
     finally:
         await conn.close()
 
