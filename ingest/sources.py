@@ -28,6 +28,7 @@ reaches the decoder and is counted there, it never stops a feed.
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import gzip
 import logging
@@ -508,6 +509,15 @@ class UdpSource(Source):
         except OSError as exc:
             raise SourceError(f"cannot bind udp://{self.host}:{self.port}: "
                               f"{exc.strerror or exc}") from None
+        # The kernel's default receive buffer (about 200 kB) overflows in a burst before the
+        # loop gets to read it, and those losses are invisible to us: ask for 8 MB (the
+        # kernel caps it at net.core.rmem_max).
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 2**20)
+            except OSError:
+                pass
         self._watch = _QuietWatch(self.name, self.quiet_after)
         await self._watch.__aenter__()
 

@@ -99,9 +99,11 @@ class IngestStats:
 
         out = [
             row("lines", self.lines),
-            row("messages", self.messages),
+            # Lines add up: message lines + duplicate lines + rejected lines (+ any still
+            # waiting for their other parts) = lines.
+            row("messages", self.messages, f"({self.message_lines:,} lines)"),
             row("  positions", self.positions),
-            row("  statics", self.statics),
+            row("  statics", self.statics, "(types 19 and 21 give a position and a static)"),
             row("  other", self.other),
             row("duplicates", self.duplicates, f"({self.duplicate_lines:,} lines)"),
             row("untimed", self.untimed, "(messages timed by their arrival)"),

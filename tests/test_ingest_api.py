@@ -51,9 +51,9 @@ def test_summary_lines_show_every_count_and_each_reason():
     stats.rejected.update({"not_ais": 5, "bad_checksum": 7, "binary": 5, "empty": 0})
     assert stats.summary_lines() == [
         "lines                  1,234,567",
-        "messages                   1,000",
+        "messages                   1,000  (1,010 lines)",
         "  positions                  900",
-        "  statics                     80",
+        "  statics                     80  (types 19 and 21 give a position and a static)",
         "  other                       30",
         "duplicates                    12  (14 lines)",
         "untimed                    1,000  (messages timed by their arrival)",
