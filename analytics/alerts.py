@@ -170,6 +170,27 @@ class AlertBook:
         self._recent.pop(handle.ident, None)
         self._recent[handle.ident] = alert
 
+    def supersede(self, handle: OpenAlert, by: Alert, note: str) -> None:
+        """A closed alert turned out to be part of a larger situation that ``by`` reports:
+        re-publish it (an ``updated`` change; it stays closed) with ``superseded_by`` (the
+        kind) and ``superseded_by_key`` in its details and ``note`` added to its text. It is
+        no longer reopened: a later episode of its kind rings as a new alert."""
+        alert = handle.alert
+        describe = handle.describe
+        by_kind, by_key = by.kind, by.key
+
+        def superseded(a: Alert) -> dict:
+            details = describe(a)
+            details["text"] = f"{details['text']}; {note}"
+            details["superseded_by"] = by_kind
+            details["superseded_by_key"] = by_key
+            return details
+
+        handle.describe = superseded
+        if self._recent.get(handle.ident) is alert:
+            del self._recent[handle.ident]
+        self._publish(handle, "updated")
+
     def flush(self) -> None:
         """Publish the latest state of every open alert that grew since its last change."""
         for handle in self._open.values():

@@ -72,6 +72,11 @@ class AnalyticsConfig:
         50.0, "position_jump: ... implying more than this speed ...")
     position_jump_sog_factor: float = _setting(
         3.0, "position_jump: ... and more than this many times the reported SOG")
+    position_jump_hold_min: float = _setting(
+        10.0, "position_jump: a jump is published once this long passed without the jumps going "
+              "on back and forth, so the first jumps of an identity clash do not ring as well; a "
+              "jump already published when its clash is recognised is marked superseded "
+              "(0: publish at once)")
     identity_clash_window_min: float = _setting(
         30.0, "identity_clash: impossible jumps back and forth, each within this long of the "
               "previous one ...")

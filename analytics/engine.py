@@ -119,6 +119,7 @@ class Analyzer:
         latest state of open alerts. Alerts still open stay open (``end`` None)."""
         if self._feed_ts is not None:
             self._sweep()
+        self._jumps.flush()
         self.book.flush()
         return self._drain()
 
@@ -184,8 +185,8 @@ class Analyzer:
                     self.stats["jumps"] += 1
                     if v.history is not None:
                         v.history.clear()  # speeds across the jump mean nothing
-            elif v.clash is not None:
-                self._jumps.check_clash_end(v, ts)
+            elif v.jumps is not None:
+                self._jumps.on_quiet_fix(v, ts)  # held jumps, open clash
 
         active = v.active_at = self._active
         if v.silent:
@@ -305,6 +306,7 @@ class Analyzer:
             self._forget(v, now)
         if self._distress is not None:
             self._distress.sweep(active)
+        self._jumps.sweep(now)
         if self._enc is not None:
             self._enc.sweep(now)
         self.book.forget_before(now)

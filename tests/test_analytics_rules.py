@@ -7,7 +7,7 @@ import json
 
 from shapely.geometry import box, mapping
 
-from analytics import AnalyticsConfig, ZoneSet, analyze_records
+from analytics import Analyzer, AnalyticsConfig, ZoneSet, analyze_records
 from analytics.geo import destination
 from analytics.landmask import shared_land_mask
 from analytics.testing import T0, Track, merge
@@ -57,7 +57,7 @@ def test_loitering_from_first_to_last_slow_fix():
     assert a.details["threshold_sog_kn"] == 2.0 and a.details["threshold_min"] == 60.0
     assert a.details["duration_min"] == 90
     assert a.details["text"].startswith("SOG under 2 kn for 90 min, ")
-    assert "nm from the nearest port" in a.details["text"]
+    assert ", the nearest port or anchorage" in a.details["text"]
 
 
 def test_slow_for_less_than_the_threshold_is_silent():
@@ -75,6 +75,19 @@ def test_port_stay_is_silent():
 def test_at_anchor_in_an_anchorage_is_silent():
     t = Track(419000004, 25.25, 56.45, interval_s=180).stop(12 * 60, nav_status=1)
     assert run(t.records) == []
+
+
+def test_loitering_text_reads_well_whatever_the_zone_name():
+    # A zone name with parentheses of its own is not wrapped in another pair.
+    lat, lon = OPEN_SEA
+    zones = zone_set(feature("Duqm anchorage (simulator)", "anchorage",
+                             box(lon + 0.5, lat - 0.1, lon + 0.7, lat + 0.1)))
+    t = Track(419000002, lat, lon).sail(30, 12, 270).sail(90, 0.8, 200)
+    a = one(run(t.records, zones), "loitering")
+    nm = a.details["nearest_port_nm"]
+    assert 30 < nm < 50 and a.details["nearest_port"] == "Duqm anchorage (simulator)"
+    assert a.details["text"] == (f"SOG under 2 kn for 90 min, {nm:.0f} nm from Duqm anchorage "
+                                 "(simulator), the nearest port or anchorage")
 
 
 # ------------------------------------------------------------------------- encounter
@@ -206,12 +219,143 @@ def test_two_transmitters_sharing_an_mmsi_are_an_identity_clash():
     a.sail(60, 10, 0)  # the second transmitter falls silent: the clash ends
     alerts = run(merge(a, b))
     clash = one(alerts, "identity_clash")
-    assert set(kinds(alerts)) <= {"identity_clash", "position_jump"}
-    assert len([x for x in alerts if x.kind == "position_jump"]) <= 1
+    assert kinds(alerts) == ["identity_clash"]  # one situation, one alert: no position_jump
     assert clash.mmsi == 419000040 and clash.severity == "high"
     assert T0 <= clash.start <= T0 + 3 * MIN  # from the first alternation
     assert T0 + 39 * MIN <= clash.end <= T0 + 41 * MIN  # the last alternation
     assert 38 <= clash.details["apart_nm"] <= 45
+
+
+def changes_of(records, **settings):
+    analyzer = Analyzer(AnalyticsConfig(**settings), ZoneSet.builtin())
+    return analyzer.process(records) + analyzer.finish()
+
+
+def test_a_clash_never_publishes_a_position_jump_on_the_way():
+    # The first jumps of a clash cannot be told from a bad fix, so they are held, and the
+    # clash, once recognised, takes them over: not one position_jump change goes out.
+    lat, lon = OPEN_SEA
+    a = Track(419000041, lat, lon, interval_s=60).sail(40, 10, 0)
+    b = Track(419000041, *destination(lat, lon, 90.0, 40.0), start=T0 + 30,
+              interval_s=60).sail(40, 8, 180)
+    a.sail(60, 10, 0)
+    changes = changes_of(merge(a, b))
+    assert {c.alert.kind for c in changes} == {"identity_clash"}
+    assert [c.change for c in changes][0] == "opened" and changes[-1].change == "closed"
+
+
+def _slow_clash(mmsi, clone_every_min=15):
+    """A vessel reporting every minute, and a second transmitter 40 nm east of it with the
+    same MMSI reporting only every ``clone_every_min`` minutes, four times from T0 + 5 min."""
+    lat, lon = OPEN_SEA
+    a = Track(mmsi, lat, lon, interval_s=60).sail(120, 10, 0)
+    b = Track(mmsi, *destination(lat, lon, 90.0, 40.0), start=T0 + 5 * MIN + 30,
+              interval_s=clone_every_min * MIN).sail(4 * clone_every_min, 4, 180)
+    return merge(a, b)
+
+
+def test_a_jump_published_before_its_clash_is_recognised_is_superseded():
+    # The second transmitter reports every 15 min: the first out-and-back is held 10 min
+    # (position_jump_hold_min), rings as a position_jump, and is then taken over by the clash.
+    changes = changes_of(_slow_clash(419000042))
+    jumps = [c for c in changes if c.alert.kind == "position_jump"]
+    clashes = [c for c in changes if c.alert.kind == "identity_clash"]
+    assert [c.change for c in jumps] == ["opened", "closed", "updated"]
+    assert len({c.alert.key for c in jumps}) == 1  # no new position_jump while the clash runs
+    clash = clashes[0].alert
+    final = jumps[-1].alert
+    assert final.end is not None and final.end == jumps[1].alert.end  # stays closed
+    assert final.details["superseded_by"] == "identity_clash"
+    assert final.details["superseded_by_key"] == clash.key
+    assert "identity clash" in final.details["text"]
+    assert changes.index(jumps[-1]) == changes.index(clashes[0]) + 1  # right after it opens
+    assert "superseded_by" not in jumps[0].alert.details
+    assert clashes[-1].change == "closed" and clashes[-1].alert.details["alternations"] >= 6
+    alerts = analyze_records(_slow_clash(419000042))
+    assert kinds(alerts) == ["identity_clash", "position_jump"]
+    assert one(alerts, "position_jump").details["superseded_by"] == "identity_clash"
+
+
+def test_a_slow_clash_within_the_hold_is_one_alert():
+    # Held for 20 min, the jumps of the same slow clash never ring.
+    changes = changes_of(_slow_clash(419000043), position_jump_hold_min=20.0)
+    assert {c.alert.kind for c in changes} == {"identity_clash"}
+
+
+def _bad_fix(mmsi, after_min=30.0):
+    """Sails 20 min, one fix 30 nm north, then back on the track for ``after_min``. Returns
+    the track and the time of the fix back on it (the end of the jump)."""
+    t = Track(mmsi, *OPEN_SEA).sail(20, 12, 90)
+    here = (t.lat, t.lon)
+    t.move_to(*destination(*here, 0.0, 30.0)).report(sog=12.0, cog=90.0)
+    back = t.t
+    t.move_to(*destination(*here, 90.0, 12.0 * 20 / 3600))
+    if after_min:
+        t.sail(after_min, 12, 90)
+    return t, back
+
+
+def test_a_single_bad_fix_rings_once_the_hold_has_passed():
+    t, back = _bad_fix(419000033)
+    analyzer = Analyzer()
+    rang = []
+    for rec in t.records:
+        for c in analyzer.process([rec]):
+            rang.append((rec.ts, c.change, c.alert.kind))
+    assert [x[1:] for x in rang] == [("opened", "position_jump"), ("closed", "position_jump")]
+    assert back + 10 * MIN < rang[0][0] <= back + 10 * MIN + 10  # the vessel's next fix
+    assert "superseded_by" not in analyze_records(t.records)[0].details
+
+
+def test_a_bad_fix_of_a_vessel_that_then_falls_silent_still_rings():
+    t, back = _bad_fix(419000034, after_min=0)
+    t.report(sog=12.0, cog=90.0)  # one fix back on the track, then silence
+    feed = Track(419000035, OPEN_SEA[0] + 1, OPEN_SEA[1], interval_s=30).sail(60, 12, 0)
+    analyzer = Analyzer()
+    rang = []
+    for rec in merge(t, feed):
+        for c in analyzer.process([rec]):
+            rang.append((rec.ts, c.change, c.alert.kind, c.alert.mmsi))
+    assert [x[1:] for x in rang] == [("opened", "position_jump", 419000034),
+                                     ("closed", "position_jump", 419000034)]
+    # released by the once-a-minute sweep, on the other vessel's fixes
+    assert back + 10 * MIN < rang[0][0] <= back + 10 * MIN + 60 + 30
+
+
+def test_a_bad_fix_at_the_end_of_the_input_rings_at_finish():
+    t, _ = _bad_fix(419000036, after_min=1)
+    analyzer = Analyzer()
+    assert analyzer.process(t.records) == []
+    assert [c.change for c in analyzer.finish()] == ["opened", "closed"]
+
+
+def test_without_a_hold_a_jump_rings_at_once_and_a_clash_supersedes_it():
+    t, back = _bad_fix(419000037)
+    analyzer = Analyzer(AnalyticsConfig(position_jump_hold_min=0.0))
+    early = [r for r in t.records if r.ts <= back]
+    assert [c.change for c in analyzer.process(early)] == ["opened", "closed", "updated",
+                                                           "closed"]  # out, and back
+    lat, lon = OPEN_SEA
+    a = Track(419000044, lat, lon, interval_s=60).sail(40, 10, 0)
+    b = Track(419000044, *destination(lat, lon, 90.0, 40.0), start=T0 + 30,
+              interval_s=60).sail(40, 8, 180)
+    alerts = run(merge(a, b), position_jump_hold_min=0.0)
+    assert kinds(alerts) == ["identity_clash", "position_jump"]
+    assert one(alerts, "position_jump").details["superseded_by"] == "identity_clash"
+
+
+def test_jumps_and_clashes_do_not_depend_on_batching():
+    records = merge(_slow_clash(419000045), _bad_fix(419000046)[0].records)
+    runs = []
+    for batch in (len(records), 1, 37):
+        analyzer = Analyzer()
+        changes = []
+        for i in range(0, len(records), batch):
+            changes += analyzer.process(records[i:i + batch])
+        changes += analyzer.finish()
+        runs.append([(c.change, c.alert.to_json()) for c in changes])
+    assert runs[0] == runs[1] == runs[2]
+    assert {json.loads(j)["kind"] for _, j in runs[0]} == {"position_jump", "identity_clash"}
 
 
 # ------------------------------------------------------------------------- on_land

@@ -13,6 +13,19 @@ the jump itself allows for a coincidence: within half of it. The clash runs from
 the last alternation; it closes when a window passes without one. While it is open, jumps
 feed it instead of opening position_jump alerts.
 
+One alert per situation: the first jumps of a clash look like a bad fix until the clash is
+recognised, so a jump is *held* (not published) while the jumps may still go on back and forth:
+until ``position_jump_hold_min`` passes without a further alternating jump (on the vessel's
+next fix, or on the engine's sweep if it falls silent), until a jump that does not alternate
+starts a new chain, or until the end of the input (``flush``). The held jumps of one chain are
+then published as one position_jump episode (``opened`` and ``closed``, or a reopening within
+the cooldown). If the chain reaches ``identity_clash_min_jumps`` first, the clash opens and
+the held jumps are dropped: they were its first alternations. A clash recognised only after
+the hold (transmitters reporting less often than the hold) finds its first jump published
+already; that alert is re-published closed, marked ``superseded_by: identity_clash`` with the
+clash's key, and is no longer reopened. Without identity_clash, or with a hold of 0, jumps are
+published at once.
+
 Vessel slots: ``jumps`` (_JumpState or None), ``clash`` (open clash, or None).
 """
 
@@ -36,13 +49,17 @@ class _Jump:
 
 
 class _JumpState:
-    __slots__ = ("last", "chain", "chain_start", "episode_jumps")
+    __slots__ = ("last", "chain", "chain_start", "episode_jumps", "held", "published",
+                 "published_t1")
 
     def __init__(self):
         self.last: _Jump | None = None
         self.chain = 0  # alternating jumps in a row, ending with ``last``
         self.chain_start = 0.0
         self.episode_jumps = 0
+        self.held: list[_Jump] = []  # jumps of the current chain not published yet
+        self.published = None  # handle of the latest published position_jump episode ...
+        self.published_t1 = 0.0  # ... and the time of its latest jump's landing fix
 
 
 class _Clash:
@@ -65,17 +82,21 @@ class PositionJumps:
         self.min_chain = config.identity_clash_min_jumps
         self.jump_on = jump_on
         self.clash_on = clash_on
+        # Past the window no chain goes on, so a longer hold would only delay the alert.
+        self.hold = min(config.position_jump_hold_min * 60.0, self.window) if (
+            jump_on and clash_on) else 0.0
+        self.holding: dict[int, object] = {}  # vessels with held jumps, by MMSI
 
     def on_move(self, v, ts: float, lat: float, lon: float, sog: float | None) -> bool:
         """A fix far enough from the last one to be a jump; True when it is one."""
         nm = distance_nm(v.lat, v.lon, lat, lon)
         if nm <= self.min_nm:
-            self.check_clash_end(v, ts)
+            self.on_quiet_fix(v, ts)
             return False
         dt = ts - v.ts
         kn = nm / (dt / 3600.0) if dt > 0 else float("inf")
         if kn <= self.min_kn or (sog is not None and kn <= self.factor * sog):
-            self.check_clash_end(v, ts)
+            self.on_quiet_fix(v, ts)
             return False
         jump = _Jump(v.ts, v.lat, v.lon, ts, lat, lon, nm, kn, sog)
         state = v.jumps
@@ -90,6 +111,8 @@ class PositionJumps:
             state.chain_start = jump.t1
         state.last = jump
 
+        if state.chain == 1 and state.held:
+            self._release(v)  # the back-and-forth stopped: the held jumps were no clash
         if v.clash is not None and state.chain == 1:
             self._end_clash(v)  # the back-and-forth stopped; this is a jump of its own
         if v.clash is not None:
@@ -102,44 +125,92 @@ class PositionJumps:
                                      (lat, lon), state.chain)
             clash.handle = self.book.open("identity_clash", v.mmsi, clash.first, lat, lon,
                                           lambda a: self._describe_clash(clash, a), last=ts)
+            self._absorb(v, state, clash)
         elif self.jump_on:
-            self._ring_jump(v, state, jump)
+            if self.hold > 0.0:
+                state.held.append(jump)
+                self.holding[v.mmsi] = v
+            else:
+                self._ring(v, state, [jump])
         return True
 
-    def _ring_jump(self, v, state: _JumpState, jump: _Jump) -> None:
-        if self.book.reopens("position_jump", v.mmsi, jump.t0):
-            state.episode_jumps += 1  # within the cooldown: the same episode goes on
-        else:
-            state.episode_jumps = 1
-        handle = self.book.open("position_jump", v.mmsi, jump.t0, jump.lat1, jump.lon1,
-                                lambda a: self._describe_jump(state, jump), last=jump.t1)
-        self.book.close(handle, jump.t1)
-
-    def check_clash_end(self, v, ts: float) -> None:
-        """A fix that is not a jump: the clash ends once a window passes with no alternation."""
+    def on_quiet_fix(self, v, ts: float) -> None:
+        """A fix of a vessel that jumped before, not itself a jump: held jumps are published
+        once the hold passed, and a clash ends once a window passes with no alternation."""
+        state = v.jumps
+        if state is None:
+            return
+        held = state.held
+        if held and ts - held[-1].t1 > self.hold:
+            self._release(v)
         clash = v.clash
         if clash is not None and ts - clash.last > self.window:
             self._end_clash(v)
 
+    def sweep(self, now: float) -> None:
+        """Publish the held jumps of vessels silent since the hold passed (feed time)."""
+        if self.holding:
+            hold = self.hold
+            for v in [v for v in self.holding.values() if now - v.jumps.held[-1].t1 > hold]:
+                self._release(v)
+
+    def flush(self) -> None:
+        """End of input: publish every held jump (in the order the vessels first held one)."""
+        for v in list(self.holding.values()):
+            self._release(v)
+
+    def _release(self, v) -> None:
+        state = v.jumps
+        held, state.held = state.held, []
+        del self.holding[v.mmsi]
+        self._ring(v, state, held)
+
+    def _absorb(self, v, state: _JumpState, clash: _Clash) -> None:
+        """A clash opened: its first alternations are not position jumps of their own."""
+        if state.held:
+            state.held = []
+            del self.holding[v.mmsi]
+        if state.published is not None and state.published_t1 >= clash.first:
+            self.book.supersede(state.published, clash.handle.alert,
+                                "superseded: the first jumps of an identity clash of this MMSI")
+            state.published = None
+
+    def _ring(self, v, state: _JumpState, jumps: list[_Jump]) -> None:
+        """Publish jumps as one position_jump episode, from the first jump's last fix before to
+        the last jump's landing fix, described by the last jump."""
+        first, last = jumps[0], jumps[-1]
+        if self.book.reopens("position_jump", v.mmsi, first.t0):
+            state.episode_jumps += len(jumps)  # within the cooldown: the same episode goes on
+        else:
+            state.episode_jumps = len(jumps)
+        n = state.episode_jumps
+        handle = self.book.open("position_jump", v.mmsi, first.t0, first.lat1, first.lon1,
+                                lambda a: self._describe_jump(n, last), last=last.t1)
+        self.book.close(handle, last.t1)
+        state.published = handle
+        state.published_t1 = last.t1
+
     def _end_clash(self, v) -> None:
+        # The chain is left as it is: a clash ends when a window passes without an
+        # alternation (the next jump starts a new chain anyway) or on a jump that starts one.
         clash = v.clash
         v.clash = None
-        if v.jumps is not None:
-            v.jumps.chain = 0
         self.book.close(clash.handle, clash.last)
 
     def forget(self, v) -> None:
+        if v.jumps is not None and v.jumps.held:
+            self._release(v)
         if v.clash is not None:
             self._end_clash(v)
 
-    def _describe_jump(self, state: _JumpState, jump: _Jump) -> dict:
+    def _describe_jump(self, episode_jumps: int, jump: _Jump) -> dict:
         sog = "no SOG reported" if jump.sog is None else f"{jump.sog:.1f} kn reported"
         return {
             "distance_nm": r1(jump.nm), "implied_sog_kn": r1(min(jump.kn, 1e6)),
             "reported_sog_kn": r1(jump.sog), "from": [round(jump.lat0, 5), round(jump.lon0, 5)],
             "to": [round(jump.lat1, 5), round(jump.lon1, 5)],
             "from_time": iso_utc(jump.t0), "to_time": iso_utc(jump.t1),
-            "jumps": state.episode_jumps,
+            "jumps": episode_jumps,
             "threshold_nm": self.min_nm, "threshold_sog_kn": self.min_kn,
             "threshold_factor": self.factor,
             "text": (f"Jumped {jump.nm:.1f} nm in {max(jump.t1 - jump.t0, 0):.0f} s "

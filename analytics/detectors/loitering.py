@@ -79,7 +79,8 @@ class Loitering:
         }
         if run.near is not None:
             name, nm = run.near
-            text += f", {nm:.0f} nm from the nearest port ({name})"
+            # The name stands on its own between commas: zone names may hold parentheses.
+            text += f", {nm:.0f} nm from {name}, the nearest port or anchorage"
             details["nearest_port"] = name
             details["nearest_port_nm"] = round(nm, 1)
         details["text"] = text

@@ -33,7 +33,7 @@ GAP_S = 2 * 3600 + 42 * 60  # silent 2 h 42 min (rule: 2 h)
 JUMP_NM = 6.0  # one fix 6 nm off, 10 s apart: ~2000 kn (rule: > 1 nm and > 50 kn)
 CLASH_MIN = 40  # two transmitters ~70 nm apart alternate for 40 min (rule: within 30 min)
 WRONG_WAY_MIN = 15  # on 072 in the westbound lane for 15 min + ~5 min crossing (rule: 10 min)
-DEVIATION_FOLLOW_MIN = 45  # follows the eastbound lane 45 min (rule: 30) then leaves 12 nm
+DEVIATION_FOLLOW_MIN = 45  # follows the eastbound lane 45 min (rule: 30), ends ~9 nm off (rule: 3)
 SPOOF_MAX_NM = 12.0  # positions dragged up to 12 nm inland, ~40 min on land
 SART_DRIFT_KN = 1.0
 
@@ -167,8 +167,8 @@ def lane_deviation(c: Cycle):
     t_exit, la, lo = inside[-1]
     return [v], [_truth("lane_deviation", v.mmsi, None, t_exit, far, la, lo,
                         f"follows the IRTC eastbound lane for {DEVIATION_FOLLOW_MIN} min, leaves "
-                        f"through its southern side on 140 and ends 12 nm from it "
-                        f"({la_far:.3f}, {lo_far:.3f})")]
+                        f"through its southern side and sails 12 nm on 140, ending about 9 nm "
+                        f"from it ({la_far:.3f}, {lo_far:.3f})")]
 
 
 def identity_clash(c: Cycle):

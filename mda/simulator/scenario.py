@@ -208,8 +208,9 @@ def demo_scenario(start: str | float | datetime | None = None, seed: int = 1, ho
     """The built-in demo for ``hours`` from ``start`` (default: now), all lines at once.
 
     Played at 60x: the distress beacon rings 2 min (scenario time) after the start, identity
-    clash and wrong way within ~15 min, position jump, zone entry and on-land spoofing within
-    ~20 min, the encounter within ~45 min, loitering and lane deviation within ~75 min, so
+    clash and wrong way within ~15 min, zone entry and on-land spoofing within ~20 min, the
+    position jump within ~36 min (the analytics hold a jump 10 min to tell it from a clash), the
+    encounter within ~45 min, loitering and lane deviation within ~75 min, so
     five kinds show within 20 s of wall time and nine within 2 minutes (the AIS gap needs
     2 h 8 min). It relies on ``zones`` (the restricted zone, the anchorages).
     """
