@@ -8,6 +8,7 @@ httpx's ASGI transport with the app's lifespan running (pool open, hub task star
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -1121,3 +1122,54 @@ async def test_live_alert_times_are_sent_in_utc():
         assert frame["alert"]["created_at"] == frame["alert"]["updated_at"] == frame["alert"]["start"]
     finally:
         task.cancel()
+
+
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_a_stop_that_cancels_the_lifespan_is_quiet_and_closes_the_pool(migrated, tmp_path, caplog, when):
+    """SIGTERM to `mda demo` while the web server starts (the database not answering yet)
+    ends the event loop with the lifespan still running: asyncio cancels it. It must shut
+    down in order (tasks, pool) without uvicorn's 'lifespan' traceback."""
+    import logging
+    import socket
+    import threading
+    from urllib.parse import urlsplit, urlunsplit
+
+    import uvicorn
+
+    db = migrated
+    if when == "starting":  # a database that is not there yet: the demo token cannot be installed
+        db = urlunsplit(urlsplit(migrated)._replace(path="/mda_not_created_yet"))
+    app = create_app(make_settings(tmp_path, demo_token="demo-token-for-scripts-0123456789"), db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_config=None, log_level="info"))
+    server.capture_signals = contextlib.nullcontext  # as mda.service does: it owns the signals
+
+    async def main():
+        asyncio.create_task(server.serve(), name="uvicorn")
+        deadline = time.monotonic() + 20
+        if when == "starting":
+            await asyncio.sleep(1.5)
+            assert not server.started  # still waiting for the database
+        else:
+            while not server.started:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        # returning ends asyncio.run, which cancels what is left: uvicorn and the lifespan
+
+    caplog.set_level(logging.INFO)
+    done = threading.Event()
+
+    def run():
+        asyncio.run(main())
+        done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert done.is_set(), "the event loop did not finish: the lifespan hangs"
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert loud == [], [r.getMessage()[:2000] for r in loud]
+    assert app.state.pool.closed

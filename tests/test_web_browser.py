@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -130,15 +131,22 @@ def _alert(key, kind, severity, mmsi, lat, lon, start=NOW - 1800, details=None):
     return SimpleNamespace(alert=a, change="opened")
 
 
-def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=()) -> Served:
+def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=(), shift: float = 0.0) -> Served:
+    """``shift``: seconds added to every event time (a simulation running ahead of the
+    wall clock, as ``mda demo`` does)."""
     with psycopg.connect(db_url) as conn:
         upgrade(conn)
     positions, statics = traffic(n_vessels)
+    for p in positions:
+        p.ts += shift
+    for st in statics:
+        st.ts += shift
     # Playwright's sync API keeps an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
         token, rows = pool.submit(asyncio.run, _seed(db_url, positions, statics, list(alerts))).result()
     feeds = {"feeds": [{"name": "udp-kochi", "uri": "udp://0.0.0.0:10110", "state": "running",
-                        "last_message_age_s": 1.2, "lines": 99},
+                        "last_message_age_s": 1.2, "lines": 99,
+                        "last_event_ts": max(p.ts for p in positions)},
                        {"name": "tcp-colombo", "uri": "tcp://127.0.0.1:9", "state": "quiet",
                         "last_message_age_s": 420.0, "lines": 5}], "stats": {}}
     hub = LiveHub(interval=0.5, status_interval=1.0)
@@ -361,6 +369,194 @@ def test_password_login_search_and_vessel_panel(db_url, tmp_path, browser):
         assert actions == ["login.password", "logout"]
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def _hhmm(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%MZ")
+
+
+def _card(page, row):
+    return page.locator(f'#alerts .alert[data-id="{row["id"]}"]')
+
+
+def _gone(row) -> str:
+    return f"() => !document.querySelector('#alerts .alert[data-id=\"{row['id']}\"]')"
+
+
+def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, tmp_path, browser):
+    ended_at = NOW - 600
+    gone = _alert("gone", "distress_beacon", "critical", 419_100_003, 0, 0, start=NOW - 1800,
+                  details={"nav_status": 14})
+    gone.alert.end = ended_at  # the beacon stopped ten minutes ago; nobody acknowledged it
+    ringing = _alert("ringing", "distress_beacon", "critical", 419_100_004, 0, 0, start=NOW - 900,
+                     details={"nav_status": 14})
+    s = serve(db_url, tmp_path, 60, [gone, ringing])
+    gone_row, ringing_row = s.alerts
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        # the ended alarm: in the desk, steady, saying when it ended (UTC)
+        card = _card(p.page, gone_row)
+        cls = card.get_attribute("class").split()
+        assert "alarm" in cls and "ended" in cls and "flash" not in cls, cls
+        assert f"ended {_hhmm(ended_at)}" in card.inner_text()
+        assert "flash" in _card(p.page, ringing_row).get_attribute("class").split()
+        # only the alarm still going on counts: banner, ring, sound
+        assert p.page.locator("#alarm-banner").inner_text() == "⚠ 1 ALARM UNACKNOWLEDGED"
+        assert p.page.evaluate("window.mdaMap.alarmRings()") == {"419100004": "alarm-open"}
+        p.page.wait_for_function("() => window.mdaMap.stats().beeps >= 1")
+
+        # the other one ends too, still unacknowledged: calm at once, and no more beeps
+        async def end_it():
+            async with await psycopg.AsyncConnection.connect(s.db_url, autocommit=True) as c:
+                ringing.alert.end = NOW - 60
+                ringing.change = "closed"  # what the analytics say when a condition clears
+                [row] = await store_alerts.save_changes(c, [ringing])
+            assert row["change"] == "ended"
+            await s.hub.publish_alert(row)
+
+        s.run(end_it())
+        sel = f'#alerts .alert[data-id="{ringing_row["id"]}"]'
+        p.page.wait_for_function(f"() => document.querySelector('{sel}').classList.contains('ended')",
+                                 timeout=5000)
+        assert "flash" not in _card(p.page, ringing_row).get_attribute("class").split()
+        assert f"ended {_hhmm(NOW - 60)}" in _card(p.page, ringing_row).inner_text()
+        assert p.page.locator("#alarm-banner").is_hidden()
+        assert p.page.evaluate("window.mdaMap.alarmRings()") == {}
+        beeps = p.page.evaluate("window.mdaMap.stats().beeps")
+        p.page.wait_for_timeout(5600)  # an unacknowledged alarm beeps again every 5 s
+        assert p.page.evaluate("window.mdaMap.stats().beeps") == beeps
+        assert p.page.locator("#alert-count").inner_text() == "2"  # both still on the desk
+        p.shot("alarms-ended")
+
+        # acknowledged, an ended alarm leaves the desk for History; so does a closed one
+        card.locator("button.ack").click()
+        p.page.wait_for_function(_gone(gone_row), timeout=5000)
+        _card(p.page, ringing_row).locator("button[data-act=close]").click()
+        p.page.fill("#note-text", "beacon switched off by the crew")
+        p.page.click("#note-ok")
+        p.page.wait_for_function(_gone(ringing_row), timeout=5000)
+        assert p.page.locator("#alert-count").inner_text() == "0"
+        assert p.page.locator("#alerts-empty").is_visible()
+        p.page.click("#desk .tabs button[data-view=history]")
+        _card(p.page, gone_row).wait_for(timeout=5000)
+        _card(p.page, ringing_row).wait_for(timeout=5000)
+        text = _card(p.page, gone_row).inner_text()
+        assert "Acknowledged by watch-officer" in text and f"ended {_hhmm(ended_at)}" in text
+        assert "Closed by watch-officer" in _card(p.page, ringing_row).inner_text()
+        assert "flash" not in _card(p.page, gone_row).get_attribute("class").split()
+        p.shot("alert-history")
+        assert [st for (st,) in s.sql("SELECT status FROM alerts ORDER BY id")] == ["acknowledged", "closed"]
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tmp_path, browser):
+    shift = 2 * 3600  # a simulation two hours ahead of the wall clock (mda demo at 60x)
+    alert = _alert("ahead", "loitering", "medium", 419_100_010, 0, 0, start=NOW + shift - 600,
+                   details={"sog_max_kn": 1.4, "minutes": 75})
+    s = serve(db_url, tmp_path, 120, [alert], shift=shift)
+    newest = max(q.ts for q in s.positions)
+    old = max((q for q in s.positions if newest - q.ts > 3600), key=lambda q: q.ts)  # still ahead of the clock
+    assert old.ts > time.time()
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        # the alert began ten minutes before the newest fix, not "0 s ago"
+        assert _card(p.page, s.alerts[0]).locator(".when").inner_text() == "10 min ago"
+        # the status bar says the data time is ahead of the wall clock
+        data_clock = p.page.locator("#data-clock")
+        assert data_clock.is_visible()
+        assert data_clock.inner_text() == f"data time {_hhmm(newest)} (ahead of clock)"
+        # feed chips: the last event's age on the same clock
+        chip = p.page.locator("#feeds .feed", has_text="udp-kochi")
+        title = chip.get_attribute("title")
+        stamp = datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        assert f"last event {stamp}" in title and title.endswith(" s ago)"), title
+        # a vessel silent for an hour reads so, in search and in its panel (not in the future)
+        i = old.mmsi - 419_100_000
+        p.page.fill("#search", f"V{i:05d}")
+        sub = p.page.locator(f'#search-results li[data-mmsi="{old.mmsi}"] .sub')
+        sub.wait_for(timeout=5000)
+        assert sub.inner_text().startswith("1 h "), sub.inner_text()
+        p.page.keyboard.press("Escape")
+        p.page.evaluate(f"window.mdaMap.selectVessel({old.mmsi})")
+        p.page.wait_for_function("() => document.getElementById('track-info') !== null")
+        seen = p.page.locator("#vp-last-seen").inner_text()
+        assert seen.endswith("min ago") and " · 1 h " in seen, seen
+        # a live fix further ahead moves the data clock on
+        later = PositionReport(ts=NOW + 3 * 3600, mmsi=419_100_001, lat=10.0, lon=70.0, sog=12.0,
+                               cog=90.0, heading=90, msg_type=1, source="live")
+        s.call(s.hub.on_batch, [later], [])
+        p.page.wait_for_function(
+            f"() => document.getElementById('data-clock').textContent.includes('{_hhmm(later.ts)}')",
+            timeout=5000)
+        p.page.wait_for_timeout(1200)  # the fly to the vessel
+        p.shot("data-clock-ahead")
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def test_the_data_clock_stays_out_of_sight_when_the_data_is_live(db_url, tmp_path, browser):
+    s = serve(db_url, tmp_path, 30)
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        p.page.wait_for_timeout(1100)  # a tick of the clock
+        assert p.page.locator("#data-clock").is_hidden()
+        assert p.errors == [], p.errors
+    finally:
+        p.close()
+        stop(s)
+
+
+LEGEND_TOTAL = """() => [...document.querySelectorAll('#legend [data-count]')]
+    .reduce((n, e) => n + Number(e.textContent.replace(/,/g, '')), 0)"""
+
+
+def test_the_legend_counts_follow_live_updates_at_most_once_a_second(db_url, tmp_path, browser):
+    s = serve(db_url, tmp_path, 50)
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        assert p.page.evaluate(LEGEND_TOTAL) == 50
+        tankers = int(p.page.locator('#legend [data-count="tanker"]').inner_text())
+        before = p.page.evaluate("window.mdaMap.stats()")
+        # new tankers arrive over about 2.5 s, in several live frames
+        started = time.monotonic()
+        for k in range(8):
+            t = time.time()
+            new = [PositionReport(ts=t, mmsi=419_200_000 + 10 * k + j, lat=10 + 0.01 * j, lon=70 + 0.1 * k,
+                                  sog=12.0, cog=90.0, heading=90, msg_type=1, source="live")
+                   for j in range(5)]
+            statics = [VesselInfo(ts=t, mmsi=q.mmsi, name=f"NEW {q.mmsi}", ship_type=80) for q in new]
+            s.call(s.hub.on_batch, new, statics)
+            time.sleep(0.3)
+        p.page.wait_for_function(f"() => ({LEGEND_TOTAL})() === 90 && window.mdaMap.totalVessels() === 90",
+                                 timeout=5000)
+        assert int(p.page.locator('#legend [data-count="tanker"]').inner_text()) == tankers + 40
+        elapsed = time.monotonic() - started
+        after = p.page.evaluate("window.mdaMap.stats()")
+        frames = after["frames"] - before["frames"]
+        done = after["legendUpdates"] - before["legendUpdates"]
+        print(f"\nlegend: {done} recounts for {frames} live frames in {elapsed:.1f} s")
+        # throttled: at most one recount a second, fewer than the frames that changed it
+        assert 1 <= done <= int(elapsed) + 1 and done < frames, (done, frames, elapsed)
+        p.shot("legend-live")
+        assert p.errors == [], p.errors
     finally:
         p.close()
         stop(s)

@@ -192,28 +192,39 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         pool = AsyncConnectionPool(db_url, min_size=1, max_size=pool_max, open=False,
                                    configure=q.configure_connection, name="web",
                                    kwargs={"connect_timeout": 10})
-        # Open without waiting: the map comes up (and /healthz says why) even while the
-        # database is still starting.
-        await pool.open(wait=False)
         app.state.pool = pool
-        tasks = [asyncio.create_task(hub.run(), name="live-hub"),
-                 asyncio.create_task(_housekeeping(pool, settings.demo_token),
-                                     name="web-housekeeping")]
-        if settings.demo_token:
-            try:
-                async with pool.connection(timeout=30) as conn:
-                    await _auth.ensure_demo_token(conn, settings.demo_token)
-            except Exception as e:  # the app still serves password logins
-                log.error("could not install the demo token: %s", e)
+        tasks: list[asyncio.Task] = []
+        try:
+            # Open without waiting: the map comes up (and /healthz says why) even while the
+            # database is still starting.
+            await pool.open(wait=False)
+            tasks += [asyncio.create_task(hub.run(), name="live-hub"),
+                      asyncio.create_task(_housekeeping(pool, settings.demo_token),
+                                          name="web-housekeeping")]
+            if settings.demo_token:
+                try:
+                    async with pool.connection(timeout=30) as conn:
+                        await _auth.ensure_demo_token(conn, settings.demo_token)
+                except Exception as e:  # the app still serves password logins
+                    log.error("could not install the demo token: %s", e)
+        except asyncio.CancelledError:
+            # Stopped while starting (SIGTERM to `mda demo` before its database answers:
+            # the event loop ends and cancels us). Raising here would make Starlette report
+            # a failed start-up with a traceback; instead finish the start-up and take the
+            # cancellation again at the next await, the wait for shutdown, below.
+            log.debug("web: stopped during start-up")
+            task = asyncio.current_task()
+            if task is not None:
+                task.cancel()
         try:
             yield
+        except asyncio.CancelledError:
+            # Cancelled instead of told to shut down (the event loop is ending): shut down
+            # in order all the same, and quietly; re-raising would only print uvicorn's
+            # "Exception in 'lifespan' protocol" traceback on an otherwise clean exit.
+            log.debug("web: lifespan cancelled; shutting down")
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
-            await pool.close()
+            await _shutdown(tasks, pool)
 
     app = FastAPI(
         title="mda", version="0.1.0", lifespan=lifespan,
@@ -451,6 +462,22 @@ def _page(name: str, principal: Principal, cfg: AuthConfig, config: dict[str, An
         role=html.escape(principal.role),
         config=json.dumps(config).replace("<", "\\u003c").replace("&", "\\u0026"))
     return HTMLResponse(text, headers={"Cache-Control": "no-store"})
+
+
+async def _shutdown(tasks: list[asyncio.Task], pool) -> None:
+    """Stop the app's tasks and close the pool; a cancellation meanwhile (a second stop)
+    cuts it short without a traceback: the process is ending anyway."""
+    for t in tasks:
+        t.cancel()
+    try:
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                log.warning("web: task %s had failed: %s", t.get_name(), t.exception())
+        await pool.close()
+    except asyncio.CancelledError:
+        log.debug("web: shutdown cut short by a cancellation")
 
 
 async def _housekeeping(pool, demo_token: str = "", interval: float = 3600.0) -> None:

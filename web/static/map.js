@@ -104,6 +104,10 @@
     return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
       pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + "Z";
   }
+  function hhmm(t) { // Date|ms|ISO -> "12:34Z"
+    var d = t instanceof Date ? t : new Date(t);
+    return isNaN(d) ? "—" : pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + "Z";
+  }
   function localTitle(t) { var d = new Date(t); return isNaN(d) ? "" : "local: " + d.toString(); }
   function ago(ms) {
     var s = Math.max(0, Math.round(ms / 1000));
@@ -235,6 +239,12 @@
   var alarmVessels = new Map(); // mmsi -> "alarm-open" | "alarm" | "warning"
   var dataClock = 0;            // newest fix time (ms): "now" for staleness, also on replays
 
+  // "Now" for the age of an event time (a fix, an alert's start or end, a feed's last
+  // event): the wall clock, or the data clock when the data runs ahead of it (a scenario
+  // or replay faster than real time), so a new alert never reads "0 s ago" for an hour
+  // and a last fix never lies in the future. Acknowledgements and closings are wall clock.
+  function eventNow() { return Math.max(Date.now(), dataClock); }
+
   function upsertVessel(mmsi, lat, lon, sog, cog, hdg, nav, tsMs) {
     var v = vessels.get(mmsi);
     if (!v) { v = { mmsi: mmsi, name: null, callsign: null, type: null }; vessels.set(mmsi, v); }
@@ -257,7 +267,7 @@
       });
       vessels.forEach(function (v, m) { if (!seen.has(m)) vessels.delete(m); });
       stats.loadMs = performance.now() - t0;
-      legendCounts();
+      legendCounts(); renderDataClock();
       layer.redraw();
     });
   }
@@ -510,7 +520,7 @@
     ctx.stroke();
   }
 
-  var stats = { drawn: 0, drawMs: 0, draws: 0, loadMs: 0, frames: 0, alertsPushed: 0 };
+  var stats = { drawn: 0, drawMs: 0, draws: 0, loadMs: 0, frames: 0, alertsPushed: 0, beeps: 0, legendUpdates: 0 };
   var layer = new VesselLayer();
   layer.addTo(map);
 
@@ -576,7 +586,16 @@
     var id = e.target.getAttribute("data-class");
     if (id) { hidden[id] = !e.target.checked; hiddenIdx[CLASS_INDEX[id]] = hidden[id]; layer.redraw(); }
   });
+  // Live frames add vessels and change types many times a second: recount at most once a
+  // second (a full pass over the vessels), the first change at once.
+  var legendTimer = null, legendAt = 0;
+  function scheduleLegendCounts() {
+    if (legendTimer) return;
+    legendTimer = setTimeout(function () { legendTimer = null; legendCounts(); },
+      Math.max(0, legendAt + 1000 - Date.now()));
+  }
   function legendCounts() {
+    legendAt = Date.now(); stats.legendUpdates++;
     var n = {};
     vessels.forEach(function (v) { var c = classOf(v); n[c] = (n[c] || 0) + 1; });
     CLASSES.forEach(function (c) {
@@ -627,7 +646,8 @@
       "<dt>Heading</dt><dd class=num>" + (p.heading != null ? p.heading + "°" : "—") + "</dd>" +
       "<dt>Destination</dt><dd>" + esc(d.destination || "—") + (d.eta ? " · ETA " + esc(d.eta) : "") + "</dd>" +
       "<dt>Position</dt><dd class=num>" + (p.lat != null ? latlonText(p.lat, p.lon) : "—") + "</dd>" +
-      '<dt>Last seen</dt><dd class=num title="' + esc(localTitle(p.time)) + '">' + (p.time ? utc(p.time) : "—") + "</dd>" +
+      '<dt>Last seen</dt><dd class=num id="vp-last-seen" title="' + esc(localTitle(p.time)) + '">' +
+        (p.time ? utc(p.time) + " · " + ago(eventNow() - Date.parse(p.time)) : "—") + "</dd>" +
       "<dt>Source</dt><dd>" + esc(p.source || "—") + "</dd></dl>" +
       '<div id="vp-alerts"></div>' +
       '<h4>Track</h4><div class="presets" id="track-presets">' +
@@ -651,7 +671,7 @@
     var box = document.getElementById("vp-alerts");
     if (!box || selected == null) return;
     var n = 0;
-    alerts.forEach(function (a) { if (a.status !== "closed" && (a.mmsi === selected || a.other_mmsi === selected)) n++; });
+    alerts.forEach(function (a) { if (!inHistory(a) && (a.mmsi === selected || a.other_mmsi === selected)) n++; });
     box.innerHTML = n ? '<h4>Alerts</h4><p><span class="badge alarm">' + n + " active</span></p>" : "";
   }
 
@@ -714,7 +734,7 @@
           var li = el("li", { "data-mmsi": r.mmsi, role: "option" },
             '<span class="swatch" style="background:' + cls.color + '"></span><b>' + esc(r.name || "—") + "</b> " +
             '<span class="mono">' + r.mmsi + "</span>" + (r.callsign ? " · " + esc(r.callsign) : "") +
-            '<span class="sub">' + (r.last_seen ? ago(Date.now() - Date.parse(r.last_seen)) : "") + "</span>");
+            '<span class="sub">' + (r.last_seen ? ago(eventNow() - Date.parse(r.last_seen)) : "") + "</span>");
           if (i === 0) li.classList.add("active");
           results.appendChild(li);
         });
@@ -741,6 +761,14 @@
   var selectedAlert = null;
 
   function prioOf(a) { return SEVERITY_PRIO[a.severity] || "caution"; }
+  // The desk's two views. Active: what still needs the officer, i.e. every open alert
+  // (also one whose episode has ended: it must be seen and acknowledged) and acknowledged
+  // ones whose condition persists. History: closed alerts, and acknowledged ones whose
+  // episode has ended (nothing left to do but close them).
+  function inHistory(a) { return a.status === "closed" || (a.status === "acknowledged" && a.end != null); }
+  // Red, flashing, the vessel ring, the banner and the sound: only for an unacknowledged
+  // alarm whose condition is still there.
+  function ringing(a) { return a.status === "open" && a.end == null && prioOf(a) === "alarm"; }
   // What fired, in the analytics' own words when it gives them (details.text), else the
   // first few measured values.
   function criteria(a) {
@@ -760,7 +788,7 @@
     return a.vessel_name || (v && v.name) || null;
   }
   function loadAlerts() {
-    var q = deskView === "active" ? "?status=open,acknowledged&limit=500" : "?status=closed&limit=200";
+    var q = deskView === "active" ? "?status=open,acknowledged&limit=500" : "?status=closed,acknowledged&limit=500";
     return api("/api/alerts" + q).then(function (body) {
       if (deskView === "active") {
         alerts.forEach(function (a, id) { if (a.status !== "closed") alerts.delete(id); });
@@ -772,18 +800,25 @@
   function renderAlerts() {
     var list = [];
     alerts.forEach(function (a) {
-      if (deskView === "active" ? a.status !== "closed" : a.status === "closed") list.push(a);
+      if (deskView === "active" ? !inHistory(a) : inHistory(a)) list.push(a);
     });
     list.sort(function (x, y) { return Date.parse(y.start) - Date.parse(x.start) || y.id - x.id; });
     alertList.innerHTML = "";
-    var now = Date.now();
+    var now = eventNow(), wall = Date.now();
     list.forEach(function (a) {
       var prio = prioOf(a);
-      var li = el("li", { "class": "alert " + prio + " " + a.status + (prio === "alarm" && a.status === "open" ? " flash" : "") +
-        (a.id === selectedAlert ? " selected" : ""), "data-id": a.id });
+      var li = el("li", { "class": "alert " + prio + " " + a.status + (a.end != null ? " ended" : "") +
+        (ringing(a) ? " flash" : "") + (a.id === selectedAlert ? " selected" : ""), "data-id": a.id });
       var name = alertVesselName(a), flag = a.mmsi ? flagOf(a.mmsi) : "";
-      var stateLine = a.status === "acknowledged" ? "Acknowledged by " + esc(a.acknowledged_by) + " · " + ago(now - Date.parse(a.acknowledged_at)) :
-        a.status === "closed" ? "Closed by " + esc(a.closed_by) + (a.note ? ": “" + esc(a.note) + "”" : "") : "";
+      var state = [];
+      if (a.end != null) {
+        state.push('<span class="ended-at" title="' + esc(utc(a.end) + " · " + ago(now - Date.parse(a.end)) + " · " +
+          localTitle(a.end)) + '">ended ' + hhmm(a.end) + "</span>");
+      }
+      if (a.status === "acknowledged") state.push("Acknowledged by " + esc(a.acknowledged_by) + " · " + ago(wall - Date.parse(a.acknowledged_at)));
+      else if (a.status === "closed") state.push("Closed by " + esc(a.closed_by) + (a.note ? ": “" + esc(a.note) + "”" : ""));
+      else if (a.end != null) state.push("not acknowledged");
+      var stateLine = state.join(" · ");
       li.innerHTML =
         '<div class="row1"><span class="prio">' + PRIO_LABEL[prio] + '</span><span class="kind">' +
         esc(KIND_TEXT[a.kind] || a.kind) + '</span><span class="when" title="' + esc(utc(a.start) + " · " + localTitle(a.start)) + '">' +
@@ -800,8 +835,9 @@
       alertList.appendChild(li);
     });
     document.getElementById("alerts-empty").hidden = list.length > 0;
-    document.getElementById("alerts-empty").textContent = deskView === "active" ? "No active alerts." : "No closed alerts.";
-    var active = 0; alerts.forEach(function (a) { if (a.status !== "closed") active++; });
+    document.getElementById("alerts-empty").textContent = deskView === "active" ? "No active alerts." :
+      "Nothing in history (closed, or ended and acknowledged).";
+    var active = 0; alerts.forEach(function (a) { if (!inHistory(a)) active++; });
     document.getElementById("alert-count").textContent = active;
     panelAlerts();
   }
@@ -863,15 +899,16 @@
     var isNew = !old;
     alerts.set(a.id, a);
     renderAlerts(); updateAlarmState();
-    if (isNew && change === "opened" && prioOf(a) === "alarm" && a.status === "open") beepNow();
+    if (isNew && change === "opened" && ringing(a)) beepNow();
   }
 
   // Vessels in alarm get a ring on the map; the header shows a banner while alarms are open.
+  // An alert whose episode has ended rings nothing: it waits, calm, on the desk.
   function updateAlarmState() {
     alarmVessels.clear();
     var open = 0, acked = 0;
     alerts.forEach(function (a) {
-      if (a.status === "closed" || !a.mmsi) return;
+      if (a.status === "closed" || a.end != null || !a.mmsi) return;
       var prio = prioOf(a);
       var st = prio === "alarm" ? (a.status === "open" ? "alarm-open" : "alarm") : "warning";
       var cur = alarmVessels.get(a.mmsi);
@@ -886,7 +923,7 @@
   }
   document.getElementById("alarm-banner").addEventListener("click", function () {
     var first = null;
-    alerts.forEach(function (a) { if (a.status === "open" && prioOf(a) === "alarm" && (!first || a.start > first.start)) first = a; });
+    alerts.forEach(function (a) { if (ringing(a) && (!first || a.start > first.start)) first = a; });
     if (first) showAlert(first);
   });
 
@@ -936,21 +973,37 @@
     feeds.forEach(function (f) {
       var a = f.last_message_age_s == null ? null : f.last_message_age_s + (f.state === "running" || f.state === "quiet" ? since : 0);
       var cls = f.state === "failed" || a == null || a > 900 ? "dead" : a > 120 || f.state === "quiet" ? "quiet" : "";
-      var e = el("span", { "class": "feed " + cls, title: f.uri ? f.name + " · " + f.state + (f.error ? " · " + f.error : "") : f.name },
+      var last = f.last_event_ts != null ? " · last event " + utc(f.last_event_ts * 1000) + " (" + ago(eventNow() - f.last_event_ts * 1000) + ")" : "";
+      var e = el("span", { "class": "feed " + cls, title: (f.uri ? f.name + " · " + f.state + (f.error ? " · " + f.error : "") : f.name) + last },
         '<span class="dot"></span>' + esc(f.name) + ' <span class="age">' + age(a) + "</span>");
       box.appendChild(e);
     });
   }
-  function tick() {
+  // The data time, shown only when it runs ahead of the wall clock by more than a minute
+  // (a scenario or replay faster than real time), so relative ages are not misread.
+  var dataClockBox = document.getElementById("data-clock");
+  function renderDataClock() {
+    var ahead = dataClock - Date.now() > 60e3;
+    dataClockBox.hidden = !ahead;
+    if (!ahead) return;
+    dataClockBox.textContent = "data time " + hhmm(dataClock) + " (ahead of clock)";
+    dataClockBox.title = "Newest fix " + utc(dataClock) + ", " + Math.round((dataClock - Date.now()) / 60e3) +
+      " min ahead of this computer's clock: ages of fixes and alerts are measured from it.";
+  }
+  function updateClock() {
     var d = new Date();
     document.getElementById("clock").textContent = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
-    renderFeeds(); updateSilence();
+  }
+  function tick() {
+    updateClock();
+    renderFeeds(); updateSilence(); renderDataClock();
     var anyOpen = false;
-    alerts.forEach(function (a) { if (a.status === "open" && prioOf(a) === "alarm") anyOpen = true; });
+    alerts.forEach(function (a) { if (ringing(a)) anyOpen = true; });
     if (anyOpen && Date.now() - lastBeep > 5000) beepNow();  // repeats until acknowledged, unless silenced
     if (anyOpen) layer.redraw();  // flashing rings
   }
   setInterval(tick, 1000);
+  updateClock();  // at once, not a second after the page opens
   setInterval(function () { if (deskView === "active") renderAlerts(); }, 20000);  // relative times
 
   // ------------------------------------------------------------------ theme
@@ -988,13 +1041,16 @@
       var msg = JSON.parse(ev.data);
       if (msg.type === "positions") {
         stats.frames++;
+        var known = vessels.size, retyped = false;
         msg.vessels.forEach(function (r) { upsertVessel(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] * 1000); });
         Object.keys(msg.statics || {}).forEach(function (k) {
           var v = vessels.get(Number(k)), s = msg.statics[k];
           if (!v) return;
           if (s.name != null) v.name = s.name; if (s.callsign != null) v.callsign = s.callsign;
-          if (s.ship_type != null) v.type = s.ship_type;
+          if (s.ship_type != null && s.ship_type !== v.type) { v.type = s.ship_type; retyped = true; }
         });
+        if (vessels.size !== known || retyped) scheduleLegendCounts();
+        renderDataClock();
         layer.redraw();
       } else if (msg.type === "alert") {
         stats.alertsPushed++;
@@ -1036,6 +1092,8 @@
     vesselPosition: function (mmsi) { var v = vessels.get(mmsi); return v ? { lat: v.lat, lon: v.lon, ts: v.ts } : null; },
     selectVessel: function (mmsi) { return selectVessel(mmsi, { fly: true }); },
     alerts: function () { return Array.from(alerts.values()); },
+    alarmRings: function () { var o = {}; alarmVessels.forEach(function (st, m) { o[m] = st; }); return o; },
+    dataClock: function () { return dataClock; },
     redraw: function () { layer.redraw(); },
     reload: function () { return loadVessels(); },
     stats: function () { return Object.assign({ live: liveState }, stats); },
