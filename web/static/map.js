@@ -899,7 +899,8 @@
     var isNew = !old;
     alerts.set(a.id, a);
     renderAlerts(); updateAlarmState();
-    if (isNew && change === "opened" && ringing(a)) beepNow();
+    // A new alarm sounds, and so does one whose situation came back (reopened).
+    if (((isNew && change === "opened") || change === "reopened") && ringing(a)) beepNow();
   }
 
   // Vessels in alarm get a ring on the map; the header shows a banner while alarms are open.
