@@ -9,6 +9,7 @@ import random
 import psycopg
 import pytest
 
+from analytics import Alert, AlertChange
 from ingest.records import PositionReport, RawSentence, VesselInfo
 from store.alerts import acknowledge, close, InvalidTransition
 from store.migrate import SCHEMA_VERSION, detect, upgrade
@@ -155,30 +156,20 @@ async def test_writer_spools_during_an_outage_and_writes_everything_after(embedd
         assert conn.execute("SELECT count(*) FROM positions").fetchone()[0] == 3000
 
 
-class _Change:
-    def __init__(self, change, alert):
-        self.change, self.alert = change, alert
-
-
-class _Alert:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
 async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_db_url):
     from store.alerts import save_changes
     from store.db import connect
 
     with psycopg.connect(embedded_db_url) as conn:
         upgrade(conn)
-    a = _Alert(key="loitering:1:None:1700000000", kind="loitering", severity="medium",
+    a = Alert(key="loitering:1:None:1700000000", kind="loitering", severity="medium",
                mmsi=1, other_mmsi=None, start=T0, end=None, lat=1.0, lon=60.0, zone=None,
                details={"text": "SOG under 2.0 kn for 61 min"})
     conn = await connect(embedded_db_url)
     try:
-        first = await save_changes(conn, [_Change("opened", a)])
+        first = await save_changes(conn, [AlertChange("opened", a)])
         a.end, a.details = T0 + 7200, {"text": "SOG under 2.0 kn for 120 min"}
-        second = await save_changes(conn, [_Change("closed", a)])
+        second = await save_changes(conn, [AlertChange("closed", a)])
         assert first[0]["id"] == second[0]["id"]
         assert [first[0]["change"], second[0]["change"]] == ["opened", "ended"]
         acked = await acknowledge(conn, first[0]["id"], "officer1", "seen")
@@ -194,9 +185,9 @@ async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_d
         # The same situation comes back within the cooldown: the episode goes on, and the
         # officers see it again.
         a.end = None
-        again = await save_changes(conn, [_Change("updated", a)])
+        again = await save_changes(conn, [AlertChange("updated", a)])
         assert again[0]["change"] == "reopened" and again[0]["status"] == "open"
-        growing = await save_changes(conn, [_Change("updated", a)])
+        growing = await save_changes(conn, [AlertChange("updated", a)])
         assert growing[0]["change"] == "updated" and growing[0]["status"] == "open"
     finally:
         await conn.close()
