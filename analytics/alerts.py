@@ -60,9 +60,16 @@ class Alert:
 
     @staticmethod
     def make_key(kind: str, mmsi: int, other_mmsi: int | None, start: float,
-                 zone: str | None) -> str:
+                 zone: str | None, notice: bool = False) -> str:
         key = f"{kind}:{mmsi}:{'' if other_mmsi is None else other_mmsi}:{int(start)}"
-        return key if zone is None else f"{key}:{zone}"
+        if zone is not None:
+            key = f"{key}:{zone}"
+        return f"{key}:info" if notice else key
+
+    @property
+    def notice(self) -> bool:
+        """A data-quality notice (severity info): never rings on a desk."""
+        return self.severity == "info"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC strings, ``end`` null while open."""
@@ -115,7 +122,7 @@ class AlertBook:
         # cooldown but reach its rule's duration (and call ``open``) much later.
         self.retain_s = cooldown_s + retain_s
         self.changes: list[AlertChange] = []
-        self.counts = {"opened": 0, "updated": 0, "closed": 0, "reopened": 0}
+        self.counts = {"opened": 0, "updated": 0, "closed": 0, "reopened": 0, "notices": 0}
         self._open: dict[str, OpenAlert] = {}
         # Recently closed alerts by (kind, mmsi, other, zone), in closing order, kept for
         # the cooldown.
@@ -124,7 +131,10 @@ class AlertBook:
     def open(self, kind: str, mmsi: int, start: float, lat: float, lon: float,
              describe: Callable[[Alert], dict], *, last: float, other_mmsi: int | None = None,
              zone: str | None = None, severity: str | None = None) -> OpenAlert:
-        ident = (kind, mmsi, other_mmsi, zone)
+        # Notices and alerts of one kind are separate episodes: a corrupted fix must not
+        # reopen (and downgrade) an alert, nor an alert turn a notice into a ring.
+        notice = severity == "info"
+        ident = (kind, mmsi, other_mmsi, zone, notice)
         previous = self._recent.pop(ident, None)
         if previous is not None and start - previous.end <= self.cooldown_s:
             # The same situation again after a short pause: one episode, one ring.
@@ -136,18 +146,20 @@ class AlertBook:
             self.counts["reopened"] += 1
             self._publish(handle, "updated")
             return handle
-        alert = Alert(key=Alert.make_key(kind, mmsi, other_mmsi, start, zone), kind=kind,
+        alert = Alert(key=Alert.make_key(kind, mmsi, other_mmsi, start, zone, notice), kind=kind,
                       severity=severity or DEFAULT_SEVERITY[kind], mmsi=mmsi,
                       other_mmsi=other_mmsi, start=start, end=None, lat=lat, lon=lon, zone=zone)
         handle = OpenAlert(alert, describe, last, ident)
         self._open[alert.key] = handle
+        if notice:
+            self.counts["notices"] += 1
         self._publish(handle, "opened")
         return handle
 
     def reopens(self, kind: str, mmsi: int, start: float, other_mmsi: int | None = None,
-                zone: str | None = None) -> bool:
+                zone: str | None = None, notice: bool = False) -> bool:
         """Would ``open`` with these values reopen a recently closed alert?"""
-        previous = self._recent.get((kind, mmsi, other_mmsi, zone))
+        previous = self._recent.get((kind, mmsi, other_mmsi, zone, notice))
         return previous is not None and start - previous.end <= self.cooldown_s
 
     def update(self, handle: OpenAlert, last: float, force: bool = False) -> None:

@@ -13,12 +13,21 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["AnalyticsConfig", "KINDS", "SEVERITIES", "settings_table"]
+__all__ = ["AnalyticsConfig", "KINDS", "SEVERITIES", "DESK_SEVERITIES", "settings_table"]
 
 # Every kind of alert the package can raise, in the order of events.md.
 KINDS = ("loitering", "encounter", "ais_gap", "position_jump", "identity_clash", "on_land",
          "wrong_way", "lane_deviation", "zone_entry", "distress_beacon")
-SEVERITIES = ("critical", "high", "medium", "low")
+# "info" marks data-quality notices (a lone corrupted fix, garbled copies of one transmitter):
+# facts about the feed that never ring on a desk; the others are for an officer to look at.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+DESK_SEVERITIES = ("critical", "high", "medium", "low")
+
+# AIS ship types (ITU-R M.1371 table 53) of craft whose work is to wait, escort, fish or lie
+# alongside others: tugs and towing (31, 32, 52), dredging (33), diving (34), military (35),
+# sailing and pleasure craft (36, 37), pilots (50), search and rescue (51), port tenders (53),
+# anti-pollution (54), law enforcement (55), medical transport (58).
+_SERVICE_TYPES = "31,32,33,34,35,50,51,52,53,54,55,58"
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -39,6 +48,16 @@ class AnalyticsConfig:
         2.0, "loitering: a vessel slower than this ...")
     loitering_min_duration_min: float = _setting(
         60.0, "loitering: ... for at least this long, outside port and anchorage zones")
+    loitering_quiet_nav_status: str = _setting(
+        "1,5,7", "loitering: navigational statuses that explain a slow vessel (1 at anchor, "
+                 "5 moored, 7 engaged in fishing): no loitering while reported")
+    loitering_ignore_ship_types: str = _setting(
+        "30,36,37," + _SERVICE_TYPES,
+        "loitering: AIS ship types whose work is to wait or go slowly (fishing 30, sailing and "
+        "pleasure craft 36-37, tugs, pilots, SAR, dredgers, law enforcement, military...)")
+    loitering_min_shore_nm: float = _setting(
+        2.0, "loitering: a vessel closer than this to the coast is at an anchorage, a berth or "
+             "waiting for a pilot, not loitering (0: anywhere)")
 
     # --- encounter
     encounter_max_distance_m: float = _setting(
@@ -48,10 +67,20 @@ class AnalyticsConfig:
     encounter_min_duration_min: float = _setting(
         30.0, "encounter: ... for at least this long, outside port and anchorage zones")
     encounter_max_fix_age_min: float = _setting(
-        15.0, "encounter: the other vessel's last fix counts as its present position for this "
-              "long (older positions are too uncertain to measure 500 m)")
-    encounter_max_silence_min: float = _setting(
-        120.0, "encounter: a pair not seen together for this long ends its episode")
+        15.0, "encounter: a neighbour's last fix counts towards a crowd (below) for this long")
+    encounter_sample_min: float = _setting(
+        1.0, "encounter: the two tracks are compared every this many minutes, each position "
+             "interpolated between the vessel's fixes, so sparse (satellite) tracks meet too")
+    encounter_max_interpolation_h: float = _setting(
+        12.0, "encounter and loitering: fixes of one vessel further apart than this are not "
+              "joined: the episode ends at the first and a new one may start at the second")
+    encounter_ignore_ship_types: str = _setting(
+        _SERVICE_TYPES, "encounter: pairs in which either vessel is of one of these AIS types "
+                        "(tugs, pilots, SAR, port tenders, law enforcement...) raise nothing: "
+                        "lying alongside others is their work")
+    encounter_min_shore_nm: float = _setting(
+        1.0, "encounter: two vessels closer than this to the coast are at a berth or an "
+             "anchorage, not meeting at sea (0: anywhere)")
     encounter_crowd_neighbours: int = _setting(
         3, "encounter: a vessel with this many slow vessels or more within the distance is in a "
            "crowd (an anchorage missing from the zones, a fishing fleet): pairs in a crowd "
@@ -64,6 +93,29 @@ class AnalyticsConfig:
     feed_max_step_min: float = _setting(
         10.0, "ais_gap: a jump of the feed's event time counts as 'the feed kept delivering' for "
               "at most this long; longer jumps are outages of the feed, not of the vessel")
+    feed_outage_min_vessels: int = _setting(
+        20, "a silence of the whole feed longer than feed_max_step_min ends every episode "
+            "(loitering, encounters, on land, lanes) when the feed carried at least this many "
+            "vessels in the hour before: a receiver or link outage, not the vessels' doing. A "
+            "feed of a handful of vessels (a satellite extract) is silent between its fixes")
+    ais_gap_interval_factor: float = _setting(
+        2.0, "ais_gap: a vessel that normally reports sparsely is silent only after this many "
+             "times its longest recent interval between reports (fading over 12 h), if that is "
+             "longer than ais_gap_min_duration_min")
+    ais_gap_satellite_sources: str = _setting(
+        "", "ais_gap: comma-separated source names (or name prefixes ending in '*') of "
+            "satellite feeds, whose vessels are silent only after "
+            "ais_gap_satellite_min_duration_min and whose coverage is the whole ocean")
+    ais_gap_satellite_min_duration_min: float = _setting(
+        360.0, "ais_gap: the silence threshold for vessels last heard by a satellite source")
+    ais_gap_coverage_recent_min: float = _setting(
+        60.0, "ais_gap: a silent vessel is dark only where its receiver still hears other "
+              "vessels: the place it would have reached (dead reckoning) was heard by that "
+              "source within this many minutes; elsewhere it left coverage (0: no check)")
+    ais_gap_class_b: bool = _setting(
+        False, "ais_gap: also alert on class B transponders (small craft, switched off at will)")
+    ais_gap_ignore_ship_types: str = _setting(
+        "36,37", "ais_gap: AIS ship types whose silence is no alert (sailing, pleasure craft)")
 
     # --- position jump and identity clash
     position_jump_min_distance_nm: float = _setting(
@@ -82,11 +134,34 @@ class AnalyticsConfig:
               "previous one ...")
     identity_clash_min_jumps: int = _setting(
         3, "identity_clash: ... at least this many in a row (2 is one bad fix: out and back)")
+    identity_clash_min_fixes: int = _setting(
+        3, "identity_clash: ... with at least this many fixes from the second place, in seconds "
+           "of their own and joined at a speed a ship can make: a second transmitter. Scattered "
+           "or same-second copies are one transmitter's garbled positions: a notice (info)")
+    glitch_max_fixes: int = _setting(
+        2, "position_jump: a jump out and back with at most this many fixes at the far place "
+           "(within glitch_max_min) is a corrupted fix: a data-quality notice (info), not an "
+           "alert")
+    glitch_max_min: float = _setting(
+        3.0, "position_jump: ... the far fixes lasting at most this long")
 
     # --- on land
     on_land_margin_cells: int = _setting(
         1, "on_land: the 1 km land-mask cells around the position that must be land too "
            "(0 = the position's own cell only; 1 keeps river and quay-side fixes quiet)")
+    on_land_min_inland_km: float = _setting(
+        2.0, "on_land: the position must lie at least this far from the mask's water (quays, "
+             "harbour basins and narrow fjords lie within a cell or two of it)")
+    on_land_min_fixes: int = _setting(
+        3, "on_land: ... on at least this many fixes in a row (one corrupted fix is not a "
+           "vessel on land)")
+    on_land_min_duration_min: float = _setting(
+        5.0, "on_land: ... over at least this long")
+    on_land_min_inconsistent: int = _setting(
+        2, "on_land: ... and the positions contradict the vessel's own speed and course on at "
+           "least this many steps (moving much faster, or not at all while reporting way on): a "
+           "ship steaming along a river or canal, or lying at a quay the mask calls land, "
+           "reports what its positions show")
 
     # --- lanes
     wrong_way_min_angle_deg: float = _setting(
@@ -123,6 +198,22 @@ class AnalyticsConfig:
         True, "distress_beacon: a beacon MMSI reporting nav status 15 is a self-test; stay quiet")
     distress_close_after_min: float = _setting(
         30.0, "distress_beacon: the episode ends after this long without a transmission")
+
+    # --- places learned from the traffic
+    stop_place_min_vessels: int = _setting(
+        3, "a place where at least this many other vessels stopped (slow for "
+           "stop_place_min_stop_min, or reporting at anchor or moored) is an anchorage, a berth "
+           "or a queue: loitering, encounters and gaps there raise nothing")
+    stop_place_radius_nm: float = _setting(
+        1.5, "... within this distance of the place")
+    stop_place_min_stop_min: float = _setting(
+        30.0, "... a vessel slow for this long counts as stopping there")
+    stop_place_memory_days: float = _setting(
+        30.0, "... stops (and passages, below) are remembered this long (event time)")
+    fairway_min_vessels: int = _setting(
+        10, "loitering: a place within 0.5 nm of which at least this many vessels passed under "
+            "way is a fairway: a vessel stopped there is not explained by the nearby coast "
+            "(a grounding or a breakdown in a canal or a channel)")
 
     # --- alert lifecycle
     cooldown_min: float = _setting(
@@ -174,6 +265,16 @@ class AnalyticsConfig:
         if self.zone_entry_default_severity not in SEVERITIES:
             raise ConfigError(f"analytics setting 'zone_entry_default_severity' must be one of "
                               f"{', '.join(SEVERITIES)}, got {self.zone_entry_default_severity!r}")
+        for name in ("loitering_quiet_nav_status", "loitering_ignore_ship_types",
+                     "encounter_ignore_ship_types", "ais_gap_ignore_ship_types"):
+            try:
+                _ints(getattr(self, name))
+            except ValueError:
+                raise ConfigError(f"analytics setting {name!r} wants comma-separated numbers, "
+                                  f"got {getattr(self, name)!r}") from None
+        for name in ("encounter_sample_min", "stop_place_radius_nm", "on_land_min_fixes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"analytics setting {name!r} must be positive")
         try:
             self.beacon_prefixes
         except ValueError:
@@ -199,9 +300,27 @@ class AnalyticsConfig:
     def enabled(self, kind: str) -> bool:
         return kind not in self.disabled
 
+    def ints(self, name: str) -> frozenset[int]:
+        """A comma-separated list of numbers, parsed (e.g. ``ints('loitering_quiet_nav_status')``)."""
+        return frozenset(_ints(getattr(self, name)))
+
+    def is_satellite(self, source: str) -> bool:
+        """Is ``source`` (a feed name, or 'feed/station') one of ``ais_gap_satellite_sources``?"""
+        for pattern in _split(self.ais_gap_satellite_sources):
+            if pattern.endswith("*"):
+                if source.startswith(pattern[:-1]):
+                    return True
+            elif source == pattern or source.startswith(pattern + "/"):
+                return True
+        return False
+
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in _split(text)]
 
 
 def settings_table() -> list[tuple[str, Any, str]]:

@@ -23,6 +23,7 @@ last fix (a second receiver) is counted as a duplicate.
 from __future__ import annotations
 
 from collections import OrderedDict
+from math import exp
 from typing import Iterable
 
 from ingest.records import PositionReport, VesselInfo
@@ -33,12 +34,19 @@ from .detectors import (AisGap, DistressBeacon, Encounters, LaneDeviation, Loite
                         PositionJumps, WrongWay, ZoneEntry)
 from .detectors.lanes import rule_lanes
 from .landmask import shared_land_mask
+from .places import Coverage, StopPlaces
 from .track import Vessel, derived_motion, is_ship_mmsi, start_history
 from .zones import ZoneSet
 
 __all__ = ["Analyzer", "analyze_records"]
 
 _BUCKET_S = 60.0  # width of the live buckets on the active clock
+_INTERVAL_FADE_S = 12 * 3600.0  # a vessel's longest recent report interval fades this fast
+_COVERAGE_EVERY_S = 60.0  # a vessel marks its receiver's coverage at most this often
+_STOP_EVERY_S = 3600.0  # a vessel reporting at anchor or moored is recorded this often
+_PASS_EVERY_S = 120.0  # a vessel under way is recorded passing at most this often (1 nm cells)
+_UNDER_WAY_KN = 5.0  # ... when at least this fast
+_CLASS_B = (18, 19)
 
 
 class Analyzer:
@@ -52,12 +60,19 @@ class Analyzer:
                               cfg.update_min_growth)
         on = cfg.enabled
         book = self.book
-        self._loiter = Loitering(cfg, book, self.zones) if on("loitering") else None
-        self._enc = Encounters(cfg, book) if on("encounter") else None
-        self._gap = AisGap(cfg, book, self.zones) if on("ais_gap") else None
+        # What the traffic teaches: where vessels stop, where each receiver hears them.
+        self.places = StopPlaces(cfg.stop_place_min_vessels, cfg.stop_place_radius_nm,
+                                 cfg.stop_place_memory_days)
+        self.coverage = Coverage()
+        mask = shared_land_mask()
+        self._loiter = Loitering(cfg, book, self.zones, self.places, mask) if on(
+            "loitering") else None
+        self._enc = Encounters(cfg, book, self.places, mask) if on("encounter") else None
+        self._gap = AisGap(cfg, book, self.zones, self.places, mask, self.coverage) if on(
+            "ais_gap") else None
         self._jumps = PositionJumps(cfg, book, on("position_jump"), on("identity_clash"))
-        self._onland = OnLand(cfg, book) if on("on_land") else None
-        self._land = shared_land_mask() if on("on_land") else None
+        self._onland = OnLand(cfg, book, mask) if on("on_land") else None
+        self._land = mask if on("on_land") else None
         self._wrong = WrongWay(cfg, book) if on("wrong_way") else None
         self._dev = LaneDeviation(cfg, book) if on("lane_deviation") else None
         self._entry = ZoneEntry(cfg, book) if on("zone_entry") else None
@@ -71,6 +86,12 @@ class Analyzer:
         self._feed_ts: float | None = None
         self._active = 0.0
         self._next_sweep = float("-inf")
+        self._source_ts: dict[str, float] = {}  # latest event time delivered by each source
+        self._outage_vessels = cfg.feed_outage_min_vessels
+        # Report intervals below this cannot move a gap threshold (threshold / factor).
+        self._interval_floor = (cfg.ais_gap_min_duration_min * 60.0
+                                / max(cfg.ais_gap_interval_factor, 1e-9))
+        self._stop_status = frozenset((1, 5))
 
         # Thresholds copied once for the hot path.
         self._step_cap = cfg.feed_max_step_min * 60.0
@@ -92,7 +113,9 @@ class Analyzer:
             "bad_positions": 0, "not_vessels": 0, "out_of_order": 0, "duplicates": 0,
             "jumps": 0, "feed_outages": 0, "vessels": 0, "vessels_forgotten": 0,
             "beacon_tests": 0, "alerts_opened": 0, "alerts_updated": 0, "alerts_closed": 0,
-            "alerts_reopened": 0, "alerts_open": 0,
+            "alerts_reopened": 0, "alerts_open": 0, "episode_cuts": 0, "jump_fixes_skipped": 0,
+            "explained_loitering": 0, "explained_encounter": 0, "explained_on_land": 0,
+            "explained_ais_gap": 0, "gaps_left_coverage": 0, "notices": 0,
         }
 
     # ----- public surface
@@ -146,6 +169,8 @@ class Analyzer:
             else:
                 self._active += self._step_cap
                 self.stats["feed_outages"] += 1
+                if len(self._vessels) - len(self._silent) >= self._outage_vessels:
+                    self._cut_episodes()
             self._feed_ts = ts
             if ts >= self._next_sweep:
                 self._sweep()
@@ -168,7 +193,10 @@ class Analyzer:
             self.stats["not_vessels"] += 1  # base stations, aids to navigation, placeholders
             return
 
+        source = rec.source
+        self._source_ts[source] = ts
         v = self._vessels.get(mmsi)
+        jumped = False
         if v is None:
             v = self._new_vessel(mmsi)
         elif v.ts is not None:
@@ -180,8 +208,17 @@ class Analyzer:
                 if abs(lat - v.lat) + abs(lon - v.lon) <= self._jump_deg:
                     self.stats["duplicates"] += 1  # a second receiver, or a repeat
                     return
+            dt = ts - last
+            if dt >= self._interval_floor:
+                # The longest recent interval between reports, fading over hours: what
+                # silence means for this vessel. Shorter intervals than the floor can never
+                # raise its gap threshold, so most fixes skip this.
+                fade = v.long_interval * exp(-(ts - v.long_ts) / _INTERVAL_FADE_S)
+                if dt > fade:
+                    v.long_interval, v.long_ts = dt, ts
             if abs(lat - v.lat) + abs(lon - v.lon) > self._jump_deg:
-                if self._jumps.on_move(v, ts, lat, lon, rec.sog):
+                if self._jumps.on_move(v, ts, lat, lon, rec.sog, source):
+                    jumped = True
                     self.stats["jumps"] += 1
                     if v.history is not None:
                         v.history.clear()  # speeds across the jump mean nothing
@@ -214,8 +251,33 @@ class Analyzer:
         v.lon = lon
         v.sog = sog
         v.cog = cog
-        v.nav_status = rec.nav_status
+        status = v.nav_status = rec.nav_status
+        v.source = source
+        v.class_b = rec.msg_type in _CLASS_B
         hit = v.hit = self.zones.lookup(lat, lon)
+        if ts - v.cov_ts >= _COVERAGE_EVERY_S and not jumped:
+            v.cov_ts = ts
+            self.coverage.heard(source, Coverage.cell(lat, lon), ts)
+        if not jumped:
+            if status in self._stop_status:
+                if ts - v.stop_ts >= _STOP_EVERY_S:
+                    v.stop_ts = ts  # reporting at anchor or moored: a place vessels stop
+                    self.places.add(mmsi, lat, lon, ts)
+            elif sog is not None and sog >= _UNDER_WAY_KN and ts - v.pass_ts >= _PASS_EVERY_S:
+                v.pass_ts = ts  # under way through here: a fairway, if many do
+                self.places.add_pass(mmsi, lat, lon, ts)
+        land = self._land
+        if land is not None:
+            # A run on land that begins with an impossible jump is the plainest spoof there
+            # is; the rule sees jump fixes for that, and a lone one never makes a run.
+            on_land = not hit.quiet and land.is_land(lat, lon, self._margin)
+            if on_land or v.land is not None:
+                self._onland.on_fix(v, ts, on_land, jumped)
+        if jumped:
+            # A fix no ship could have reached says nothing about where the ship is: the
+            # other rules wait for the next fix.
+            self.stats["jump_fixes_skipped"] += 1
+            return
 
         if sog is not None:
             if sog < self._loiter_sog or v.loiter is not None:
@@ -224,11 +286,6 @@ class Analyzer:
             if sog < self._enc_sog or v.enc_cell is not None:
                 if self._enc is not None:
                     self._enc.on_fix(v, ts)
-        land = self._land
-        if land is not None:
-            on_land = not hit.quiet and land.is_land(lat, lon, self._margin)
-            if on_land or v.land is not None:
-                self._onland.on_fix(v, ts, on_land)
         if hit.zones or v.follow is not None or v.deviation is not None or v.wrong is not None \
                 or v.zone_eps is not None:
             self._zone_rules(v, ts, hit)
@@ -291,7 +348,7 @@ class Analyzer:
                     v.silent = True
                     self._silent[v.mmsi] = v
                     if gap is not None:
-                        gap.on_silent(v, now)
+                        gap.on_silent(v, now, active, self._source_ts)
                 if bucket:
                     break  # the bucket straddling the limit: the rest are not silent yet
                 del buckets[b]
@@ -304,6 +361,8 @@ class Analyzer:
                 break
             del silent[v.mmsi]
             self._forget(v, now)
+        if gap is not None and gap.pending:
+            gap.sweep(now, active, self._source_ts)
         if self._distress is not None:
             self._distress.sweep(active)
         self._jumps.sweep(now)
@@ -311,11 +370,41 @@ class Analyzer:
             self._enc.sweep(now)
         self.book.forget_before(now)
 
+    def _cut_episodes(self) -> None:
+        """The whole feed fell silent (a receiver, a link or a capture ended): no episode may
+        span that, so every running one ends at its last evidence before it."""
+        self.stats["episode_cuts"] += 1
+        for v in self._vessels.values():
+            if v.loiter is not None and self._loiter is not None:
+                self._loiter.end(v)
+            if v.land is not None and self._onland is not None:
+                self._onland.end(v)
+            if v.wrong is not None and self._wrong is not None:
+                self._wrong.end(v)
+            if (v.follow is not None or v.deviation is not None) and self._dev is not None:
+                self._dev.end(v, "the feed stopped")
+            if v.zone_eps is not None and self._entry is not None:
+                self._entry.end_all(v)
+            if v.history is not None:
+                v.history.clear()  # no speed is derived across the outage either
+        if self._enc is not None:
+            self._enc.cut()
+
+    # ----- what the traffic taught, as plain data (a database or a file keeps it)
+    def export_places(self, since: float = float("-inf")) -> list[tuple]:
+        """The stops and passages learned so far (at or after ``since``), as
+        (kind, mmsi, ts, lat, lon): see ``places.StopPlaces``."""
+        return self.places.export(since)
+
+    def load_places(self, rows) -> None:
+        """Start from places learned before (by an earlier run, or another process)."""
+        self.places.load(rows)
+
     def _revive(self, v: Vessel, ts: float, lat: float, lon: float) -> None:
         del self._silent[v.mmsi]
         v.silent = False
         self._rebucket(v)
-        if v.gap is not None:
+        if self._gap is not None:
             self._gap.on_return(v, ts, lat, lon)
 
     def _forget(self, v: Vessel, now: float) -> None:
@@ -351,6 +440,16 @@ class Analyzer:
         st["vessels"] = len(self._vessels)
         if self._distress is not None:
             st["beacon_tests"] = self._distress.test_reports
+        if self._loiter is not None:
+            st["explained_loitering"] = self._loiter.explained
+        if self._enc is not None:
+            st["explained_encounter"] = self._enc.explained
+        if self._onland is not None:
+            st["explained_on_land"] = self._onland.explained
+        if self._gap is not None:
+            st["explained_ais_gap"] = self._gap.counts["explained"]
+            st["gaps_left_coverage"] = self._gap.counts["left_coverage"]
+        st["notices"] = counts["notices"]
         return changes
 
 

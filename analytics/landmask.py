@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import gzip
 import threading
+from functools import lru_cache
 from importlib import resources
+from math import cos, radians
 
 from .errors import AnalyticsError
 
-__all__ = ["LandMask", "shared_land_mask", "MASK_FILE", "MAGIC"]
+__all__ = ["LandMask", "shared_land_mask", "MASK_FILE", "MAGIC", "CELL_KM"]
 
 MASK_FILE = "landmask.bin.gz"
 MAGIC = b"MDALAND1"
@@ -36,6 +38,8 @@ BLOCK_BYTES = BLOCK * BLOCK // 8 + 1  # 900 bits packed: 113 bytes
 _SEA = 0
 _LAND = 1
 _MIXED = 2
+CELL_KM = 6371.0088 * 3.141592653589793 / 180.0 / CELLS_PER_DEG  # one cell of latitude, 0.93 km
+_DISTANCE_CACHE = 65536  # cells whose distance to land or water is remembered
 
 
 class LandMask:
@@ -46,6 +50,7 @@ class LandMask:
         self._rank = None  # index of each mixed block among the mixed blocks
         self._globe = None  # fallback: global_land_mask.globe.is_land
         self._lock = threading.Lock()
+        self._distances: dict[tuple[int, int, bool, float], float] = {}
 
     # ----- loading
     def _ensure_loaded(self) -> None:
@@ -102,6 +107,26 @@ class LandMask:
                     return False
         return True
 
+    def distance_km(self, lat: float, lon: float, to_land: bool, max_km: float) -> float:
+        """Distance (km, to the centre of the nearest cell) from the position to the nearest
+        mask cell of land (``to_land``) or of water, up to ``max_km``: ``max_km`` when there
+        is none that near. Resolution is the mask's (0.93 km of latitude). Cached per cell:
+        asked for fixes on land and for alerts about to open, never on the hot path."""
+        row, col = self.cell(lat, lon)
+        key = (row, col, to_land, max_km)
+        found = self._distances.get(key)
+        if found is not None:
+            return found
+        best = max_km
+        for d, dr, dc in _offsets(int(abs(lat)), max_km):
+            if self.cell_is_land(row + dr, (col + dc) % COLS) is to_land:
+                best = d
+                break
+        if len(self._distances) >= _DISTANCE_CACHE:
+            self._distances.clear()
+        self._distances[key] = best
+        return best
+
     def cell_is_land(self, row: int, col: int) -> bool:
         if row < 0 or row >= ROWS:
             return True  # beyond the poles: nothing sails there
@@ -125,6 +150,24 @@ class LandMask:
             off = int(self._rank[k]) * BLOCK_BYTES
             return bytes(self._bits[off:off + BLOCK_BYTES])
         return classify_block(self._globe, brow, bcol)
+
+
+@lru_cache(maxsize=64)
+def _offsets(abs_lat: int, max_km: float) -> tuple[tuple[float, int, int], ...]:
+    """Cell offsets (distance km, drow, dcol) within ``max_km``, nearest first, for a latitude
+    band of one degree (cells narrow towards the poles; the band's poleward edge is used, so
+    distances are never overstated)."""
+    col_km = CELL_KM * max(cos(radians(min(abs_lat + 1, 89))), 0.01)
+    rows = int(max_km / CELL_KM) + 1
+    cols = min(int(max_km / col_km) + 1, COLS // 2)
+    out = []
+    for dr in range(-rows, rows + 1):
+        for dc in range(-cols, cols + 1):
+            d = ((dr * CELL_KM) ** 2 + (dc * col_km) ** 2) ** 0.5
+            if d <= max_km:
+                out.append((d, dr, dc))
+    out.sort()
+    return tuple(out)
 
 
 def classify_block(is_land, brow: int, bcol: int) -> int | bytes:

@@ -27,10 +27,11 @@ class Vessel:
     __slots__ = (
         # engine: the latest accepted fix and what it implies
         "ts", "lat", "lon", "sog", "cog", "silent", "bucket", "active_at", "history",
-        "sog_derived", "nav_status", "hit", "mmsi", "ship_type",
+        "sog_derived", "nav_status", "hit", "mmsi", "ship_type", "source", "class_b",
+        "long_interval", "long_ts", "cov_ts", "stop_ts", "pass_ts", "disc_ts",
         # rules (None while the rule has nothing going on for this vessel)
         "loiter", "enc_cell", "land", "follow", "deviation", "wrong", "zone_eps", "clash",
-        "pairs", "jumps", "gap",
+        "pairs", "jumps", "gap", "trail",
     )
 
     def __init__(self, mmsi: int):
@@ -50,6 +51,16 @@ class Vessel:
         self.bucket = -1  # the engine's live bucket holding the vessel, while not silent
         self.silent = False  # moved from the engine's live buckets to its silent list
         self.ship_type: int | None = None  # from static reports
+        self.source = ""  # the receiver of the latest fix
+        self.class_b = False  # the latest fix came from a class B transponder (types 18, 19)
+        # The longest recent interval between two fixes, fading with a 12 h time constant: what
+        # "silent" means for this vessel (a satellite-tracked ship reports every hour or two).
+        self.long_interval = 0.0
+        self.long_ts = 0.0  # when that interval ended: it fades from then
+        self.disc_ts = float("-inf")  # encounters: when partners were last searched for
+        self.cov_ts = float("-inf")  # when this vessel last marked its receiver's coverage
+        self.stop_ts = float("-inf")  # when it was last recorded stopping (at anchor, moored)
+        self.pass_ts = float("-inf")  # ... and passing under way
         self.loiter = None
         self.enc_cell: int | None = None
         self.pairs: dict | None = None
@@ -61,6 +72,7 @@ class Vessel:
         self.deviation = None
         self.zone_eps: dict | None = None
         self.gap = None
+        self.trail = None  # encounters: thinned recent fixes while the vessel is slow
 
 
 def start_history(v: Vessel, max_fixes: int) -> None:

@@ -2,6 +2,9 @@
 
 Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1); the prefix is the URL's
 path, by default ``mda/internal``, which the example broker ACL lets operators' tools read.
+Data-quality notices (severity ``info``) are not alerts for a partner's desk: they are not
+published unless ``notices`` is set (setting ``mqtt_notices``), and then on their own topics,
+``<prefix>/notices/<kind>``, so subscribers to the alert topics never receive them.
 The broker may go away: alerts then wait in memory, and past that in a spool on disk, and
 are sent in order when the connection returns. Reconnects back off exponentially with jitter.
 """
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
+from store.alerts import NOTICE
 from store.spool import Spool, SpoolFull
 
 from .errors import SettingsError
@@ -47,7 +51,7 @@ class MqttPublisher:
     anything is in the spool, newer alerts go there too, so the order holds."""
 
     def __init__(self, url: str, *, spool_dir: Path | None = None, memory: int = 1000,
-                 retry_initial: float = 0.5, retry_max: float = 30.0):
+                 retry_initial: float = 0.5, retry_max: float = 30.0, notices: bool = False):
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
             raise SettingsError(f"mqtt_url {mask_url(url)}: expected mqtt://[user:pass@]host[:port][/prefix]")
@@ -65,10 +69,19 @@ class MqttPublisher:
         self._retry_initial, self._retry_max = retry_initial, retry_max
         self.sent = 0
         self.dropped = 0  # only without room: no spool, or a full disk
+        self.notices = notices
+        self.notices_skipped = 0  # notices not published (the default)
         self.connected = False
 
     async def publish_alert(self, row: dict) -> None:
-        item = (f"{self.prefix}/alerts/{row.get('kind', 'unknown')}", alert_payload(row))
+        if row.get("severity") == NOTICE:
+            if not self.notices:
+                self.notices_skipped += 1
+                return
+            topic = f"{self.prefix}/notices/{row.get('kind', 'unknown')}"
+        else:
+            topic = f"{self.prefix}/alerts/{row.get('kind', 'unknown')}"
+        item = (topic, alert_payload(row))
         if not self._spooled and len(self._memory) < self._memory_max:
             self._memory.append(item)
         elif self._spool is not None:

@@ -26,6 +26,7 @@ from store.alerts import end_open_episodes, save_changes
 from store.db import connect, connect_sync
 from store.errors import StoreError
 from store.migrate import upgrade
+from store.places import forget_places_before, load_places, save_places
 from store.retention import apply_retention
 from store.writer import StoreWriter
 
@@ -167,6 +168,7 @@ class Service:
         if self.publisher:
             out["mqtt_sent"] = self.publisher.sent
             out["mqtt_connected"] = self.publisher.connected
+            out["mqtt_notices_skipped"] = self.publisher.notices_skipped
         return out
 
     def prepare(self) -> None:
@@ -194,11 +196,13 @@ class Service:
         if s.mqtt_url:
             from .publisher import MqttPublisher
 
-            self.publisher = MqttPublisher(s.mqtt_url, spool_dir=s.data_path / "spool-mqtt")
+            self.publisher = MqttPublisher(s.mqtt_url, spool_dir=s.data_path / "spool-mqtt",
+                                           notices=s.mqtt_notices)
             sinks.append(self.publisher.publish_alert)
         from analytics import Analyzer
 
         analyzer = Analyzer(analytics_config(s), self.zones)
+        await self._load_places(analyzer)
         self.alert_stage = AlertStage(analyzer, self.url, sinks)
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -217,12 +221,15 @@ class Service:
                             tg.create_task(self.publisher.run(), name="mqtt-publisher")
                         tg.create_task(self._retention_job(), name="retention")
                         tg.create_task(self._sync_zones(), name="zones-sync")
+                        places = tg.create_task(self._places_job(analyzer), name="places")
                         if not self._stopping.is_set():  # a stop may come during start-up
                             await self.pipeline.run()  # returns when feeds end or on stop()
                         await self.alert_stage.finish()
                         if self.web and not self._stopping.is_set():
                             # Finite feeds ended; keep serving the map until stopped.
                             await self._stopping.wait()
+                        places.cancel()
+                        await self._save_places(analyzer)  # what this run learned last
                         if self.publisher:
                             await self.publisher.close()
                         raise _Done
@@ -312,6 +319,43 @@ class Service:
                          sorted(z.ship_types) if z.ship_types else None, z.severity, z.origin,
                          Jsonb(mapping(z.geometry)), Jsonb(z.properties)))
         self.zones_synced = True
+
+    async def _load_places(self, analyzer) -> None:
+        """Start the analytics from the places (anchorages, fairways) learned by earlier
+        runs, as far back as they remember."""
+        memory_s = analyzer.config.stop_place_memory_days * 86400.0
+        try:
+            async with await connect(self.url) as conn:
+                rows = await load_places(conn, time.time() - memory_s)
+        except (psycopg.Error, StoreError) as e:
+            log.warning("learned places not loaded: %s", e)
+            return
+        analyzer.load_places(rows)
+        self._places_saved = max((r[2] for r in rows), default=float("-inf"))
+        if rows:
+            log.info("analytics: %d stops and passages learned by earlier runs", len(rows))
+
+    async def _save_places(self, analyzer) -> None:
+        # An hour back: a feed running late may add stops older than the last one saved.
+        since = getattr(self, "_places_saved", float("-inf")) - 3600.0
+        rows = analyzer.export_places(since)
+        if not rows:
+            return
+        try:
+            async with await connect(self.url) as conn:
+                await save_places(conn, rows)
+                await forget_places_before(
+                    conn, time.time() - analyzer.config.stop_place_memory_days * 86400.0)
+        except (psycopg.Error, StoreError) as e:  # next time: nothing is lost in memory
+            log.warning("learned places not saved: %s", e)
+            return
+        self._places_saved = max(r[2] for r in rows)
+
+    async def _places_job(self, analyzer, every_s: float = 600.0) -> None:
+        """Save what the analytics learned about places every few minutes."""
+        while True:
+            await asyncio.sleep(every_s)
+            await self._save_places(analyzer)
 
     async def _retention_job(self) -> None:
         def run_once() -> dict:

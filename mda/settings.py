@@ -47,6 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mqtt_url", str, "",
             "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no publishing.",
             secret=True),
+    Setting("mqtt_notices", bool, False,
+            "Also publish data-quality notices (severity info) to MQTT, on <prefix>/notices/<kind>; "
+            "off: only desk alerts are published (on <prefix>/alerts/<kind>)."),
     Setting("data_dir", str, "",
             "Where the service keeps its files (embedded database, spool files, secrets). "
             "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda."),

@@ -1,5 +1,11 @@
 """Alerts in the database: the analytics' changes upserted by episode key, and the
-officers' lifecycle actions (acknowledge, close), each written to ``alert_history``."""
+officers' lifecycle actions (acknowledge, close), each written to ``alert_history``.
+
+Severities ``critical``, ``high``, ``medium`` and ``low`` are desk alerts; ``info`` is a
+data-quality notice (``details["source"]`` names the feed that delivered the bad data): it
+never rings and stays off the desk unless asked for. Closing a desk alert takes an
+``outcome`` (``OUTCOMES``), what the officer found, so each rule's false-alarm share can be
+measured; for a notice it is optional."""
 
 from __future__ import annotations
 
@@ -13,11 +19,23 @@ from psycopg.types.json import Jsonb
 from .errors import StoreError
 
 __all__ = ["save_changes", "acknowledge", "close", "end_open_episodes", "AlertNotFound",
-           "InvalidTransition", "ALERT_COLUMNS"]
+           "InvalidTransition", "InvalidOutcome", "ALERT_COLUMNS", "SEVERITIES",
+           "DESK_SEVERITIES", "NOTICE", "OUTCOMES"]
 
 ALERT_COLUMNS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
                  "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
-                 "acknowledged_at", "closed_by", "closed_at", "note")
+                 "acknowledged_at", "closed_by", "closed_at", "note", "outcome")
+
+# As the alerts.severity CHECK has them (migration 0003), highest first.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+NOTICE = "info"  # a data-quality notice, not an alert for the desk
+DESK_SEVERITIES = tuple(s for s in SEVERITIES if s != NOTICE)
+
+# What an officer found when closing an alert, as the alerts.outcome CHECK has them:
+# false_alarm: nothing was there as the rule said (bad data, or normal behaviour misread);
+# confirmed: the situation was real and needed attention (acted on, reported, watched);
+# no_action: real as described, but legitimate or known: nothing to do.
+OUTCOMES = ("false_alarm", "confirmed", "no_action")
 _SELECT = ", ".join(f'"{c}"' for c in ALERT_COLUMNS)
 
 
@@ -27,6 +45,10 @@ class AlertNotFound(StoreError):
 
 class InvalidTransition(StoreError):
     pass
+
+
+class InvalidOutcome(StoreError):
+    """A closing without the outcome a desk alert needs, or with one not in OUTCOMES."""
 
 
 def _ts(v: float | None) -> datetime | None:
@@ -82,24 +104,40 @@ async def save_changes(conn: psycopg.AsyncConnection, changes: Iterable[Any]) ->
 
 
 async def _transition(conn: psycopg.AsyncConnection, alert_id: int, user: str, note: str | None,
-                      action: str, allowed_from: tuple[str, ...], sets: str) -> dict:
+                      action: str, allowed_from: tuple[str, ...], sets: str,
+                      outcome: str | None = None) -> dict:
     async with conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT status FROM alerts WHERE id = %s FOR UPDATE", (alert_id,))
+            await cur.execute("SELECT status, severity FROM alerts WHERE id = %s FOR UPDATE",
+                              (alert_id,))
             row = await cur.fetchone()
             if row is None:
                 raise AlertNotFound(f"alert {alert_id} not found")
             if row["status"] not in allowed_from:
                 raise InvalidTransition(f"alert {alert_id} is {row['status']}; cannot {action[:-2]} it")
+            if action == "closed":
+                _check_outcome(alert_id, row["severity"], outcome)
             await cur.execute(
                 f"UPDATE alerts SET {sets}, note = coalesce(%(note)s, note), updated_at = now() "
                 f"WHERE id = %(id)s RETURNING {_SELECT}",
-                {"id": alert_id, "user": user, "note": note})
+                {"id": alert_id, "user": user, "note": note, "outcome": outcome})
             updated = await cur.fetchone()
             await cur.execute(
-                "INSERT INTO alert_history (alert_id, action, actor, note) VALUES (%s, %s, %s, %s)",
-                (alert_id, action, user, note))
+                "INSERT INTO alert_history (alert_id, action, actor, note, outcome) "
+                "VALUES (%s, %s, %s, %s, %s)", (alert_id, action, user, note, outcome))
     return updated
+
+
+def _check_outcome(alert_id: int, severity: str, outcome: str | None) -> None:
+    """A desk alert is closed with what the officer found (the false-alarm share of its
+    rule is measured from these); a data-quality notice may be closed without one."""
+    choices = ", ".join(OUTCOMES)
+    if outcome is None:
+        if severity != NOTICE:
+            raise InvalidOutcome(f"outcome: required to close alert {alert_id} "
+                                 f"(severity {severity}); one of {choices}")
+    elif outcome not in OUTCOMES:
+        raise InvalidOutcome(f"outcome: unknown {outcome!r}; one of {choices}")
 
 
 async def acknowledge(conn: psycopg.AsyncConnection, alert_id: int, user: str,
@@ -110,9 +148,12 @@ async def acknowledge(conn: psycopg.AsyncConnection, alert_id: int, user: str,
 
 
 async def close(conn: psycopg.AsyncConnection, alert_id: int, user: str,
-                note: str | None = None) -> dict:
+                note: str | None = None, outcome: str | None = None) -> dict:
+    """Close an open or acknowledged alert. ``outcome`` (one of ``OUTCOMES``) is required
+    unless the alert is a notice (severity ``info``): InvalidOutcome otherwise."""
     return await _transition(conn, alert_id, user, note, "closed", ("open", "acknowledged"),
-                             "status = 'closed', closed_by = %(user)s, closed_at = now()")
+                             "status = 'closed', closed_by = %(user)s, closed_at = now(), "
+                             "outcome = %(outcome)s", outcome)
 
 
 def end_open_episodes(conn: psycopg.Connection) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 import psycopg
@@ -22,10 +22,14 @@ from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from .alerts import NOTICE, OUTCOMES
+
 __all__ = [
     "configure_connection", "BBox",
     "vessels_geojson", "vessel_detail", "vessel_track_geojson", "search_vessels",
     "alerts_json", "alert_detail", "alerts_open_by_kind", "zones_geojson", "ping",
+    "NOTICE_WINDOW", "CLOSURE_WINDOW", "window_text", "data_quality_json", "notice_counts",
+    "alerts_not_closed", "closure_counts", "false_alarm_shares",
     "insert_user", "user_by_name", "set_password_hash", "list_users",
     "insert_token", "upsert_token", "extend_token", "token_by_hash", "touch_token", "list_tokens",
     "revoke_token",
@@ -146,8 +150,10 @@ async def vessel_detail(conn: psycopg.AsyncConnection, mmsi: int) -> str | None:
                 'time', v.time, 'lat', v.lat, 'lon', v.lon, 'sog', v.sog, 'cog', v.cog,
                 'heading', v.heading, 'nav_status', v.nav_status, 'msg_type', v.msg_type,
                 'source', v.source) END,
+            -- desk alerts only: a notice about a garbled fix does not put a vessel in alert
             'open_alerts', (SELECT count(*) FROM alerts a
-                            WHERE a.mmsi = v.mmsi AND a.status <> 'closed'))::text
+                            WHERE a.mmsi = v.mmsi AND a.status <> 'closed'
+                              AND a.severity <> 'info'))::text
         FROM vessels v WHERE v.mmsi = %s"""
     cur = await conn.execute(sql, (mmsi,))
     row = await cur.fetchone()
@@ -212,23 +218,28 @@ _ALERT_JSON = """json_build_object(
     'lat', a.lat, 'lon', a.lon, 'zone', a.zone, 'details', a.details,
     'created_at', a.created_at, 'updated_at', a.updated_at,
     'acknowledged_by', a.acknowledged_by, 'acknowledged_at', a.acknowledged_at,
-    'closed_by', a.closed_by, 'closed_at', a.closed_at, 'note', a.note,
+    'closed_by', a.closed_by, 'closed_at', a.closed_at, 'note', a.note, 'outcome', a.outcome,
     'vessel_name', (SELECT name FROM vessels v WHERE v.mmsi = a.mmsi))"""
 
 
 async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = (),
-                      kind: Sequence[str] = (), since: datetime | None = None,
+                      kind: Sequence[str] = (), severity: Sequence[str] = (),
+                      since: datetime | None = None,
                       until: datetime | None = None, bbox: BBox | None = None,
                       mmsi: int | None = None, limit: int = 500) -> bytes:
     """Alerts newest first (by start), as ``{"alerts": [...], "count": n}``.
 
     ``since``/``until`` select episodes that overlap the interval: an alert that started
-    before ``since`` but is still going on (or ended after it) is included."""
+    before ``since`` but is still going on (or ended after it) is included. Empty
+    ``status``, ``kind`` or ``severity`` means any."""
     where: list[str] = []
     params: list[Any] = []
     if status:
         where.append("a.status = ANY(%s)")
         params.append(list(status))
+    if severity:
+        where.append("a.severity = ANY(%s)")
+        params.append(list(severity))
     if kind:
         where.append("a.kind = ANY(%s)")
         params.append(list(kind))
@@ -261,6 +272,7 @@ async def alert_detail(conn: psycopg.AsyncConnection, alert_id: int) -> str | No
         SELECT ({_ALERT_JSON}::jsonb || jsonb_build_object('history', coalesce((
             SELECT jsonb_agg(jsonb_build_object('time', h.time, 'action', h.action,
                                                 'actor', h.actor, 'note', h.note,
+                                                'outcome', h.outcome,
                                                 'details', h.details) ORDER BY h.time, h.id)
             FROM alert_history h WHERE h.alert_id = a.id), '[]'::jsonb)))::text
         FROM alerts a WHERE a.id = %s"""
@@ -270,11 +282,120 @@ async def alert_detail(conn: psycopg.AsyncConnection, alert_id: int) -> str | No
 
 
 async def alerts_open_by_kind(conn: psycopg.AsyncConnection) -> list[tuple[str, str, int]]:
-    """(kind, status, count) for alerts not closed, for /metrics."""
+    """(kind, status, count) for desk alerts not closed, for /metrics. Notices are left out:
+    nobody acknowledges them, so they would pile up as 'open' for ever."""
     cur = await conn.execute(
         "SELECT kind, status, count(*) FROM alerts WHERE status <> 'closed' "
-        "GROUP BY kind, status ORDER BY kind, status")
+        "AND severity <> %s GROUP BY kind, status ORDER BY kind, status", (NOTICE,))
     return [(k, s, n) for k, s, n in await cur.fetchall()]
+
+
+# ------------------------------------------------------------------------------ alert quality
+#
+# Data-quality notices (severity info) by the source that delivered the bad data, and the
+# outcomes officers record when they close desk alerts. /metrics, GET /api/data-quality and
+# `mda status` all read them here, over the same windows.
+
+NOTICE_WINDOW = timedelta(hours=24)  # notices counted over the last 24 h of event time
+CLOSURE_WINDOW = timedelta(days=30)  # a rule's false-alarm share: closures of the last 30 days
+
+
+def window_text(t: timedelta) -> str:
+    """A window as people read it: '24 h', '30 days' (for help texts and summaries)."""
+    h = t.total_seconds() / 3600
+    return f"{h / 24:g} days" if h >= 48 else f"{h:g} h"
+
+# The feed that delivered a notice's bad data; 'unknown' when the analytics did not say.
+_SOURCE = "coalesce(nullif(a.details ->> 'source', ''), 'unknown')"
+
+
+async def notice_counts(conn: psycopg.AsyncConnection, window: timedelta = NOTICE_WINDOW
+                        ) -> list[tuple[str, str, int, datetime]]:
+    """(source, kind, count, latest start) of the notices whose episode started within
+    ``window`` before now (event time), by source then kind."""
+    cur = await conn.execute(f"""
+        SELECT {_SOURCE} AS source, a.kind, count(*), max(a.start)
+        FROM alerts a WHERE a.severity = %s AND a.start >= now() - %s::interval
+        GROUP BY 1, 2 ORDER BY 1, 2""", (NOTICE, window))
+    return [(src, kind, n, latest) for src, kind, n, latest in await cur.fetchall()]
+
+
+async def data_quality_json(conn: psycopg.AsyncConnection, since: datetime,
+                            examples: int = 5) -> bytes:
+    """Notices whose episode started at or after ``since`` (event time), counted by source
+    and by kind, with the latest ``examples`` of each kind, as
+    ``{"since", "total", "sources": [{"source", "count", "kinds": [{"kind", "count",
+    "first", "latest", "examples": [...]}]}]}``, the busiest source first."""
+    sql = f"""
+        WITH n AS (
+            SELECT a.id, a.kind, {_SOURCE} AS source, a.mmsi, a.start, a."end", a.lat, a.lon,
+                   a.status, a.details ->> 'text' AS text,
+                   row_number() OVER (PARTITION BY {_SOURCE}, a.kind
+                                      ORDER BY a.start DESC, a.id DESC) AS rank
+            FROM alerts a WHERE a.severity = %(notice)s AND a.start >= %(since)s),
+        k AS (
+            SELECT source, kind, count(*) AS count, min(start) AS first, max(start) AS latest,
+                   coalesce(json_agg(json_build_object(
+                       'id', id, 'mmsi', mmsi,
+                       'vessel_name', (SELECT name FROM vessels v WHERE v.mmsi = n.mmsi),
+                       'start', start, 'end', "end", 'lat', lat, 'lon', lon, 'status', status,
+                       'text', text) ORDER BY start DESC, id DESC)
+                       FILTER (WHERE rank <= %(examples)s), '[]') AS examples
+            FROM n GROUP BY source, kind),
+        s AS (
+            SELECT source, sum(count) AS count,
+                   json_agg(json_build_object('kind', kind, 'count', count, 'first', first,
+                                              'latest', latest, 'examples', examples)
+                            ORDER BY count DESC, kind) AS kinds
+            FROM k GROUP BY source)
+        SELECT json_build_object(
+            'since', %(since)s::timestamptz, 'total', coalesce(sum(count), 0),
+            'sources', coalesce(json_agg(json_build_object('source', source, 'count', count,
+                                                           'kinds', kinds)
+                                         ORDER BY count DESC, source), '[]'))::text
+        FROM s"""
+    return await _raw(conn, sql, {"notice": NOTICE, "since": since, "examples": examples})
+
+
+async def alerts_not_closed(conn: psycopg.AsyncConnection) -> list[tuple[str, str, str, int]]:
+    """(kind, severity, status, count) of the desk alerts not closed (open or
+    acknowledged), for ``mda status``."""
+    cur = await conn.execute(
+        "SELECT kind, severity, status, count(*) FROM alerts "
+        "WHERE status <> 'closed' AND severity <> %s "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", (NOTICE,))
+    return [tuple(r) for r in await cur.fetchall()]
+
+
+async def closure_counts(conn: psycopg.AsyncConnection, window: timedelta = CLOSURE_WINDOW
+                         ) -> list[tuple[str, str, int, int]]:
+    """(kind, outcome, closures ever, closures within ``window`` before now) of desk alerts
+    closed by a person with an outcome, one closure per ``closed`` row of the history (an
+    episode that came back and was closed again counts twice), by the closing time (wall
+    clock). Closures recorded before outcomes existed, and of notices, are left out. The
+    severity is the alert's present one."""
+    cur = await conn.execute("""
+        SELECT a.kind, h.outcome, count(*),
+               count(*) FILTER (WHERE h.time >= now() - %s::interval)
+        FROM alert_history h JOIN alerts a ON a.id = h.alert_id
+        WHERE h.action = 'closed' AND h.outcome IS NOT NULL AND a.severity <> %s
+        GROUP BY 1, 2 ORDER BY 1, 2""", (window, NOTICE))
+    return [tuple(r) for r in await cur.fetchall()]
+
+
+def false_alarm_shares(closures: Sequence[tuple[str, str, int, int]]
+                       ) -> dict[str, tuple[int, int]]:
+    """kind -> (false alarms, closures with an outcome) within the window, from
+    ``closure_counts`` rows; kinds without a closure in the window are left out (a share
+    of nothing is no figure)."""
+    out: dict[str, list[int]] = {}
+    for kind, outcome, _ever, recent in closures:
+        if recent and outcome in OUTCOMES:
+            pair = out.setdefault(kind, [0, 0])
+            pair[1] += recent
+            if outcome == "false_alarm":
+                pair[0] += recent
+    return {k: (f, n) for k, (f, n) in sorted(out.items())}
 
 
 # ------------------------------------------------------------------------------ zones

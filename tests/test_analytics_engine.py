@@ -75,15 +75,25 @@ def test_open_alerts_stay_open_at_the_end_of_input():
     assert [a.kind for a in analyzer.open_alerts()] == ["loitering"]
 
 
+def _patrol(mmsi, lat, lon, minutes):
+    """A vessel going back and forth (4 nm legs) at 12 kn: the receiver keeps hearing there."""
+    t = Track(mmsi, lat, lon, interval_s=30)
+    for leg in range(int(minutes // 20) + 1):
+        t.sail(min(20, minutes - 20 * leg), 12, 0 if leg % 2 == 0 else 180)
+    return t
+
+
 def _scene():
     lat, lon = OPEN_SEA
     a = Track(419000110, lat, lon).sail(20, 12, 90)
     b = Track(419000111, a.lat + 0.001, a.lon, start=a.t).sail(120, 0.5, 0)  # 110 m away
     a.sail(120, 0.5, 0)
-    c = Track(419000112, lat - 1, lon, interval_s=30).sail(60, 14, 270).silence(200)
+    c = Track(419000112, lat - 0.5, lon, interval_s=30).sail(60, 14, 270).silence(200)
     c.sail(30, 14, 270)
-    d = Track(419000113, lat + 1, lon, interval_s=30).sail(330, 12, 45)  # keeps the feed going
-    return merge(a, b, c, d)
+    # Two vessels keep the feed going where a, b and c are, or would be.
+    d = _patrol(419000113, lat + 0.1, lon + 0.1, 330)
+    e = _patrol(419000114, lat - 0.5, lon - 0.9, 330)
+    return merge(a, b, c, d, e)
 
 
 def test_the_same_input_gives_the_same_output_however_it_is_batched():
@@ -130,13 +140,13 @@ def test_counters():
     assert st["positions"] == len(records) + 52
     assert st["out_of_order"] == 50
     assert st["not_vessels"] == 1 and st["bad_positions"] == 1 and st["ignored_records"] == 1
-    assert st["vessels"] == 4
+    assert st["vessels"] == 5
     assert st["alerts_opened"] >= 3
 
 
 def test_forgotten_vessels_free_their_state_and_close_their_gap():
     gone = Track(419000130, *OPEN_SEA).sail(30, 12, 90)
-    feed = Track(419000131, -20.0, 80.0, interval_s=120).sail(30 * 60, 10, 45)
+    feed = _patrol(419000131, OPEN_SEA[0], OPEN_SEA[1] + 0.5, 30 * 60)  # where it would be
     analyzer = Analyzer()
     changes = analyzer.process(merge(gone, feed)) + analyzer.finish()
     gap = [c for c in changes if c.alert.kind == "ais_gap"]
@@ -155,9 +165,12 @@ def test_zones_default_to_the_built_in_ones():
     assert len(Analyzer().zones) == len(ZoneSet.builtin())
     empty = Analyzer(zones=ZoneSet())
     assert len(empty.zones) == 0
-    # Without zones, a stay in Colombo is just a slow vessel at sea.
-    t = Track(419000140, 6.95, 79.83, interval_s=180).stop(3 * 60, nav_status=5)
-    assert [a.kind for a in analyze_records(t.records, zones=ZoneSet())] == ["loitering"]
+    # Without zones, a stay in Colombo's outer harbour is just a slow vessel near the coast;
+    # with the coast counted as nowhere special, it loiters.
+    t = Track(419000140, 6.95, 79.80, interval_s=180).stop(3 * 60, nav_status=0)
+    cfg = AnalyticsConfig(loitering_min_shore_nm=0)
+    assert analyze_records(t.records, cfg) == []  # inside the built-in Colombo circle
+    assert [a.kind for a in analyze_records(t.records, cfg, zones=ZoneSet())] == ["loitering"]
 
 
 class Collector:

@@ -376,7 +376,7 @@ def test_cli_writes_the_three_files(tmp_path, capsys):
     kinds = {json.loads(x)["kind"] for x in truth.read_text().splitlines()}
     assert {"distress_beacon", "wrong_way", "position_jump"} <= kinds and "ais_gap" not in kinds
     z = json.loads(zones.read_text())
-    assert {f["properties"]["kind"] for f in z["features"]} == {"restricted", "anchorage"}
+    assert {f["properties"]["kind"] for f in z["features"]} == {"restricted", "anchorage", "coverage"}
     assert "--zones" in capsys.readouterr().err
     assert main(["simulate", "--hours", "1", "--out", str(out), "--start", "yesterday"]) == 2
     assert "ISO 8601" in capsys.readouterr().err

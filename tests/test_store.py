@@ -11,7 +11,7 @@ import pytest
 
 from analytics import Alert, AlertChange
 from ingest.records import PositionReport, RawSentence, VesselInfo
-from store.alerts import acknowledge, close, InvalidTransition
+from store.alerts import acknowledge, close, InvalidOutcome, InvalidTransition
 from store.migrate import SCHEMA_VERSION, detect, upgrade
 from store.writer import StoreWriter, write_batch
 
@@ -176,8 +176,9 @@ async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_d
         assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "officer1"
         with pytest.raises(InvalidTransition):
             await acknowledge(conn, first[0]["id"], "officer1")
-        closed = await close(conn, first[0]["id"], "officer2", "fishing vessel, known")
+        closed = await close(conn, first[0]["id"], "officer2", "fishing vessel, known", "no_action")
         assert closed["status"] == "closed" and closed["note"] == "fishing vessel, known"
+        assert closed["outcome"] == "no_action"
         cur = await conn.execute("SELECT action, actor FROM alert_history WHERE alert_id = %s "
                                  "ORDER BY id", (first[0]["id"],))
         assert await cur.fetchall() == [("opened", "analytics"), ("ended", "analytics"),
@@ -189,6 +190,48 @@ async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_d
         assert again[0]["change"] == "reopened" and again[0]["status"] == "open"
         growing = await save_changes(conn, [AlertChange("updated", a)])
         assert growing[0]["change"] == "updated" and growing[0]["status"] == "open"
+    finally:
+        await conn.close()
+
+
+async def test_notices_are_stored_and_closing_a_desk_alert_takes_an_outcome(embedded_db_url):
+    """Migration 0003: severity info is accepted; a desk alert is closed only with one of
+    the outcomes, which lands on the alert and on its history row; a notice may be closed
+    without one; the database itself refuses values outside the lists."""
+    from store.alerts import save_changes
+    from store.db import connect
+
+    with psycopg.connect(embedded_db_url) as conn:
+        upgrade(conn)
+    jump = Alert(key="position_jump:2:None:1700000000", kind="position_jump", severity="info",
+                 mmsi=2, other_mmsi=None, start=T0, end=T0, lat=1.0, lon=60.0, zone=None,
+                 details={"text": "one fix 60 nm off its track", "source": "feed-a/station-1"})
+    loiter = Alert(key="loitering:3:None:1700000000", kind="loitering", severity="medium",
+                   mmsi=3, other_mmsi=None, start=T0, end=None, lat=1.0, lon=60.0, zone=None,
+                   details={"text": "SOG under 2.0 kn for 61 min"})
+    conn = await connect(embedded_db_url)
+    try:
+        notice, desk = await save_changes(conn, [AlertChange("opened", jump),
+                                                 AlertChange("opened", loiter)])
+        assert notice["severity"] == "info" and notice["outcome"] is None
+        with pytest.raises(InvalidOutcome, match="required"):
+            await close(conn, desk["id"], "officer1", "looked")
+        with pytest.raises(InvalidOutcome, match="unknown 'bogus'"):
+            await close(conn, desk["id"], "officer1", "looked", "bogus")
+        cur = await conn.execute("SELECT status FROM alerts WHERE id = %s", (desk["id"],))
+        assert (await cur.fetchone())[0] == "open"  # refused: nothing changed
+        closed = await close(conn, desk["id"], "officer1", "a buoy tender", "false_alarm")
+        assert (closed["status"], closed["outcome"]) == ("closed", "false_alarm")
+        quiet = await close(conn, notice["id"], "officer1", None)
+        assert (quiet["status"], quiet["outcome"]) == ("closed", None)
+        cur = await conn.execute("SELECT alert_id, outcome FROM alert_history "
+                                 "WHERE action = 'closed' ORDER BY id")
+        assert await cur.fetchall() == [(desk["id"], "false_alarm"), (notice["id"], None)]
+        for sql in ("UPDATE alerts SET severity = 'urgent' WHERE id = %s",
+                    "UPDATE alerts SET outcome = 'maybe' WHERE id = %s"):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                async with conn.transaction():
+                    await conn.execute(sql, (desk["id"],))
     finally:
         await conn.close()
 

@@ -15,7 +15,6 @@ import re
 import stat
 import time
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -24,6 +23,7 @@ from asgi_lifespan import LifespanManager
 from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
+from analytics import Alert, AlertChange
 from ingest.records import PositionReport, VesselInfo
 from mda.settings import load_settings
 from store import alerts as store_alerts
@@ -103,11 +103,12 @@ class Web:
 
 def alert_change(key: str, kind: str = "loitering", severity: str = "medium", mmsi: int = 419000001,
                  start: float = NOW - 3600, end: float | None = None, lat: float = 12.0,
-                 lon: float = 70.0, change: str = "opened", details: dict | None = None):
-    a = SimpleNamespace(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None,
-                        start=start, end=end, lat=lat, lon=lon, zone=None,
-                        details=details or {"rule": kind, "sog_max_kn": 1.2})
-    return SimpleNamespace(alert=a, change=change)
+                 lon: float = 70.0, change: str = "opened", details: dict | None = None) -> AlertChange:
+    """The analytics' own change record, as the service stores it."""
+    a = Alert(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None, start=start,
+              end=end, lat=lat, lon=lon, zone=None,
+              details=details or {"rule": kind, "sog_max_kn": 1.2})
+    return AlertChange(change, a)
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ async def seed_vessels(web: Web) -> None:
 
 PROTECTED_GET = ["/api/vessels", "/api/vessels/419000001", "/api/vessels/419000001/track",
                  "/api/alerts", "/api/alerts/1", "/api/zones", "/api/search?q=MUM", "/metrics",
-                 "/api/openapi.json", "/api/me", "/api/audit", "/api/users"]
+                 "/api/openapi.json", "/api/me", "/api/audit", "/api/users", "/api/data-quality"]
 
 
 async def test_healthz_needs_no_login_and_checks_the_database(web):
@@ -362,7 +363,8 @@ async def test_every_state_change_is_audited(web):
     h = {"X-CSRF-Token": csrf}
     assert (await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "on it"},
                                   headers=h)).status_code == 200
-    assert (await web.client.post(f"/api/alerts/{a2['id']}/close", json={"note": "false alarm"},
+    assert (await web.client.post(f"/api/alerts/{a2['id']}/close",
+                                  json={"note": "fishing fleet", "outcome": "no_action"},
                                   headers=h)).status_code == 200
     assert (await web.client.post("/logout", headers=h)).status_code == 303
     rows = await web.sql("SELECT actor, role, via, action, target, ip, details, time FROM audit_log "
@@ -374,7 +376,8 @@ async def test_every_state_change_is_audited(web):
     assert ack[:5] == ("gina", "officer", "session", "alert.acknowledge", f"alert:{a1['id']}")
     assert ack[6]["note"] == "on it" and ack[5] is not None
     close = by_action["alert.close"]
-    assert close[4] == f"alert:{a2['id']}" and close[6]["note"] == "false alarm"
+    assert close[4] == f"alert:{a2['id']}" and close[6]["note"] == "fishing fleet"
+    assert close[6]["outcome"] == "no_action"
     assert by_action["logout"][0] == "gina"
     assert all(isinstance(r[7], datetime) for r in rows)
     # supervisors read it through the API
@@ -532,20 +535,167 @@ async def test_acknowledge_and_close_lifecycle_with_history(web):
     assert r.json()["status"] == "acknowledged" and r.json()["acknowledged_by"] == "oscar"
     r = await web.client.post(f"/api/alerts/{aid}/ack", json={}, headers=officer)
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
-    r = await web.client.post(f"/api/alerts/{aid}/close", json={"note": "fishing, legitimate"},
+    r = await web.client.post(f"/api/alerts/{aid}/close",
+                              json={"note": "fishing, legitimate", "outcome": "no_action"},
                               headers=officer)
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "closed" and body["closed_by"] == "oscar"
-    assert body["note"] == "fishing, legitimate"
-    assert [(h["action"], h["actor"]) for h in body["history"]] == [
-        ("opened", "analytics"), ("acknowledged", "oscar"), ("closed", "oscar")]
+    assert body["note"] == "fishing, legitimate" and body["outcome"] == "no_action"
+    assert [(h["action"], h["actor"], h["outcome"]) for h in body["history"]] == [
+        ("opened", "analytics", None), ("acknowledged", "oscar", None),
+        ("closed", "oscar", "no_action")]
     r = await web.client.post(f"/api/alerts/{aid}/close", headers=officer)
     assert r.status_code == 409
     r = await web.client.post("/api/alerts/999999/ack", headers=officer)
     assert r.status_code == 404
     r = await web.client.post(f"/api/alerts/{aid}/close", json={"note": "x" * 3000}, headers=officer)
     assert r.status_code == 422
+
+
+# --------------------------------------------------------------------------- alert quality
+
+
+def notice(key: str, source: str, kind: str = "position_jump", mmsi: int = 419000001,
+           start: float = NOW - 1800, text: str = "one fix 40 nm off the track, back in 10 s"
+           ) -> AlertChange:
+    """A data-quality notice as the analytics emit it: severity info, the feed in details."""
+    return alert_change(key, kind=kind, severity="info", mmsi=mmsi, start=start, end=start,
+                        details={"text": text, "source": source})
+
+
+def metric_lines(text: str, name: str) -> dict[str, float]:
+    """{'{labels}': value} of one metric's samples."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(rf"^{name}(\{{.*\}})? (\S+)$", line)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+async def test_notices_stay_off_the_desk_and_are_counted_by_source(web):
+    await seed_vessels(web)
+    h = await web.token("viewer")
+    await web.alerts(
+        alert_change("desk-1", mmsi=419000001), alert_change("desk-2", mmsi=419000002),
+        notice("n-1", "feed-a/kochi", start=NOW - 3600, text="latitude off by 1.0 deg"),
+        notice("n-2", "feed-a/kochi", start=NOW - 600, text="latitude off by 2.0 deg"),
+        notice("n-3", "feed-b", kind="identity_clash", start=NOW - 1200,
+               text="two transmitters as 419000001: garbled copies of one"),
+        notice("n-old", "feed-a/kochi", start=NOW - 3 * 86400))
+    # stored as they came, severity info
+    assert await web.sql("SELECT count(*) FROM alerts WHERE severity = 'info'") == [(4,)]
+
+    async def keys(**params) -> list[str]:
+        r = await web.client.get("/api/alerts", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return [a["key"] for a in r.json()["alerts"]]
+
+    # the desk's default query leaves notices out; asked for, they are there
+    assert sorted(await keys()) == ["desk-1", "desk-2"]
+    assert await keys(severity="info", since="-24h") == ["n-2", "n-3", "n-1"]
+    assert len(await keys(severity="medium,info")) == 6
+    r = await web.client.get("/api/alerts?severity=urgent", headers=h)
+    assert r.status_code == 422 and "severity: unknown urgent" in r.json()["error"]["message"]
+    # a notice does not put its vessel in alert
+    assert (await web.client.get("/api/vessels/419000001", headers=h)).json()["open_alerts"] == 1
+
+    # the data-quality view: by source, then kind, the busiest first, with the latest examples
+    r = await web.client.get("/api/data-quality", headers=h)
+    assert r.status_code == 200, r.text
+    dq = r.json()
+    assert dq["total"] == 3  # the 3-day-old notice is outside the default 24 h
+    since = datetime.fromisoformat(dq["since"])
+    assert abs((datetime.now(timezone.utc) - since) - timedelta(hours=24)) < timedelta(minutes=1)
+    assert [(src["source"], src["count"]) for src in dq["sources"]] == [("feed-a/kochi", 2),
+                                                                       ("feed-b", 1)]
+    [jumps] = dq["sources"][0]["kinds"]
+    assert (jumps["kind"], jumps["count"]) == ("position_jump", 2)
+    assert [e["text"] for e in jumps["examples"]] == ["latitude off by 2.0 deg",
+                                                      "latitude off by 1.0 deg"]
+    assert jumps["examples"][0]["vessel_name"] == "MUMBAI STAR"
+    assert datetime.fromisoformat(jumps["latest"]).timestamp() == pytest.approx(NOW - 600, abs=1)
+    one = (await web.client.get("/api/data-quality?examples=1&since=-7d", headers=h)).json()
+    assert one["total"] == 4 and len(one["sources"][0]["kinds"][0]["examples"]) == 1
+    r = await web.client.get("/api/data-quality?since=yesterday", headers=h)
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("since: not a time")
+    r = await web.client.get("/api/data-quality?examples=500", headers=h)
+    assert r.status_code == 422 and "examples" in r.json()["error"]["message"]
+
+    # /metrics: notices per source and kind over the last 24 h; the desk's gauges without them
+    text = (await web.client.get("/metrics", headers=h)).text
+    assert metric_lines(text, "mda_notices") == {
+        '{source="feed-a/kochi",kind="position_jump"}': 2,
+        '{source="feed-b",kind="identity_clash"}': 1}
+    assert "# TYPE mda_notices gauge" in text
+    assert metric_lines(text, "mda_alerts_open") == {'{kind="loitering"}': 2}
+
+
+async def test_closing_takes_an_outcome_that_feeds_the_false_alarm_ratio(web):
+    officer = await web.token("officer", owner="olga")
+    viewer = await web.token("viewer")
+    rows = await web.alerts(*(alert_change(f"c{i}") for i in range(3)),
+                            alert_change("enc", kind="encounter", severity="high"),
+                            notice("quiet", "feed-a"))
+    c0, c1, c2, enc, quiet = (r["id"] for r in rows)
+
+    async def close(aid, body):
+        return await web.client.post(f"/api/alerts/{aid}/close", json=body, headers=officer)
+
+    async def metrics() -> str:
+        return (await web.client.get("/metrics", headers=viewer)).text
+
+    # refused, with a message that says what to send, and nothing changes
+    for body, message in (
+            (None, "outcome: required to close alert"),
+            ({"note": "looked at it"}, "outcome: required to close alert"),
+            ({"note": "x", "outcome": "maybe"}, "outcome: Input should be 'false_alarm', "
+                                                 "'confirmed' or 'no_action'")):
+        r = await web.client.post(f"/api/alerts/{c0}/close", headers=officer,
+                                  **({} if body is None else {"json": body}))
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["code"] == "invalid" and err["message"].startswith(message), err
+    assert await web.sql("SELECT status, outcome FROM alerts WHERE id = %s", (c0,)) == [("open", None)]
+    assert await web.sql("SELECT count(*) FROM audit_log WHERE action = 'alert.close'") == [(0,)]
+    assert metric_lines(await metrics(), "mda_alert_false_alarm_ratio") == {}
+
+    r = await close(c0, {"note": "buoy tender on station", "outcome": "false_alarm"})
+    assert r.status_code == 200 and r.json()["outcome"] == "false_alarm"
+    assert r.json()["history"][-1]["outcome"] == "false_alarm"
+    assert (await close(c1, {"outcome": "confirmed"})).status_code == 200
+    assert (await close(enc, {"outcome": "no_action", "note": "STS transfer, notified"})).status_code == 200
+    text = await metrics()
+    assert metric_lines(text, "mda_alert_false_alarm_ratio") == {'{kind="loitering"}': 0.5,
+                                                                 '{kind="encounter"}': 0.0}
+    assert metric_lines(text, "mda_alert_closures_total") == {
+        '{kind="encounter",outcome="no_action"}': 1,
+        '{kind="loitering",outcome="confirmed"}': 1,
+        '{kind="loitering",outcome="false_alarm"}': 1}
+    assert "# TYPE mda_alert_closures_total counter" in text
+    assert "# HELP mda_alert_false_alarm_ratio per kind (rule), false_alarm closures divided by " \
+           "all closures with an outcome, of desk alerts closed in the last 30 days" in text
+
+    assert (await close(c2, {"outcome": "false_alarm"})).status_code == 200
+    ratio = metric_lines(await metrics(), "mda_alert_false_alarm_ratio")
+    assert ratio['{kind="loitering"}'] == pytest.approx(2 / 3, abs=1e-6)
+    # a notice closes without an outcome, and is no closure of a rule
+    r = await close(quiet, {"note": "known bad receiver"})
+    assert r.status_code == 200 and r.json()["status"] == "closed" and r.json()["outcome"] is None
+    # the share covers the last 30 days of closures; the counter every one
+    await web.sql("UPDATE alert_history SET time = now() - interval '40 days' "
+                  "WHERE alert_id = %s AND action = 'closed'", (c2,))
+    text = await metrics()
+    assert metric_lines(text, "mda_alert_false_alarm_ratio")['{kind="loitering"}'] == 0.5
+    assert metric_lines(text, "mda_alert_closures_total")['{kind="loitering",outcome="false_alarm"}'] == 2
+    assert metric_lines(text, "mda_alert_closures_recent") == {
+        '{kind="encounter",outcome="no_action"}': 1,
+        '{kind="loitering",outcome="confirmed"}': 1,
+        '{kind="loitering",outcome="false_alarm"}': 1}
+    audit = await web.sql("SELECT details FROM audit_log WHERE action = 'alert.close' ORDER BY id")
+    assert [d["outcome"] for (d,) in audit] == ["false_alarm", "confirmed", "no_action",
+                                                "false_alarm", None]
 
 
 # --------------------------------------------------------------------------- zones, metrics
@@ -626,7 +776,8 @@ async def test_openapi_docs_are_behind_the_login_and_offline(web):
     spec = (await web.client.get("/api/openapi.json", headers=h)).json()
     for path in ("/api/vessels", "/api/vessels/{mmsi}", "/api/vessels/{mmsi}/track", "/api/alerts",
                  "/api/alerts/{alert_id}", "/api/alerts/{alert_id}/ack",
-                 "/api/alerts/{alert_id}/close", "/api/zones", "/api/search", "/healthz", "/metrics"):
+                 "/api/alerts/{alert_id}/close", "/api/data-quality", "/api/zones", "/api/search",
+                 "/healthz", "/metrics"):
         assert path in spec["paths"], path
     page = await web.client.get("/api/docs", headers={**h, "accept": "text/html"})
     assert page.status_code == 200

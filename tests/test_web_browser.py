@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import uvicorn
 
+from analytics import Alert, AlertChange
 from ingest.records import PositionReport, VesselInfo
 from mda.settings import load_settings
 from store import alerts as store_alerts
@@ -124,11 +125,11 @@ async def _seed(db_url: str, positions, statics, alerts) -> tuple[str, list[dict
     return token, rows
 
 
-def _alert(key, kind, severity, mmsi, lat, lon, start=NOW - 1800, details=None):
-    a = SimpleNamespace(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None,
-                        start=start, end=None, lat=lat, lon=lon, zone=None,
-                        details=details or {"rule": kind})
-    return SimpleNamespace(alert=a, change="opened")
+def _alert(key, kind, severity, mmsi, lat, lon, start=NOW - 1800, details=None) -> AlertChange:
+    """The analytics' own change record, as the service stores it."""
+    a = Alert(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None, start=start,
+              end=None, lat=lat, lon=lon, zone=None, details=details or {"rule": kind})
+    return AlertChange("opened", a)
 
 
 def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=(), shift: float = 0.0) -> Served:
@@ -311,14 +312,17 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         assert (status, by) == ("acknowledged", "watch-officer")
         p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'steady'")
 
-        # close it with a note through the dialog
+        # close it with its outcome and a note through the dialog
         item.locator("button[data-act=close]").click()
+        p.page.check("#note-dialog input[name=outcome][value=no_action]")
         p.page.fill("#note-text", "SART test by vessel, confirmed by radio")
         p.page.click("#note-ok")
         p.page.wait_for_function(f"() => !document.querySelector('{selector}')", timeout=5000)
-        [(status, note)] = s.sql("SELECT status, note FROM alerts WHERE id = %s", (row["id"],))
+        [(status, note, outcome)] = s.sql("SELECT status, note, outcome FROM alerts WHERE id = %s",
+                                          (row["id"],))
         assert p.page.locator("#vp-alerts").inner_text() == ""  # the panel follows the desk
-        assert (status, note) == ("closed", "SART test by vessel, confirmed by radio")
+        assert (status, note, outcome) == ("closed", "SART test by vessel, confirmed by radio",
+                                           "no_action")
         audit = [a for (a,) in s.sql(
             "SELECT action FROM audit_log WHERE actor = 'watch-officer' ORDER BY id")]
         assert audit == ["login.token", "alert.acknowledge", "alert.close"]
@@ -437,6 +441,7 @@ def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, 
         card.locator("button.ack").click()
         p.page.wait_for_function(_gone(gone_row), timeout=5000)
         _card(p.page, ringing_row).locator("button[data-act=close]").click()
+        p.page.check("#note-dialog input[name=outcome][value=confirmed]")
         p.page.fill("#note-text", "beacon switched off by the crew")
         p.page.click("#note-ok")
         p.page.wait_for_function(_gone(ringing_row), timeout=5000)
@@ -447,10 +452,122 @@ def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, 
         _card(p.page, ringing_row).wait_for(timeout=5000)
         text = _card(p.page, gone_row).inner_text()
         assert "Acknowledged by watch-officer" in text and f"ended {_hhmm(ended_at)}" in text
-        assert "Closed by watch-officer" in _card(p.page, ringing_row).inner_text()
+        assert "Closed by watch-officer · Confirmed" in _card(p.page, ringing_row).inner_text()
         assert "flash" not in _card(p.page, gone_row).get_attribute("class").split()
         p.shot("alert-history")
         assert [st for (st,) in s.sql("SELECT status FROM alerts ORDER BY id")] == ["acknowledged", "closed"]
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
+    finally:
+        p.close()
+        stop(s)
+
+
+def _notice(key, mmsi, source, start, kind="position_jump", text="one fix 40 nm off its track"):
+    """A data-quality notice as the analytics emit it: severity info, the feed in details."""
+    change = _alert(key, kind, "info", mmsi, 0, 0, start=start,
+                    details={"text": text, "source": source})
+    change.alert.end = start
+    return change
+
+
+def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(db_url, tmp_path,
+                                                                              browser):
+    desk = _alert("desk", "encounter", "high", 419_100_010, 0, 0, start=NOW - 1200,
+                  details={"text": "within 300 m of 419100011 for 45 min"})
+    jump = _notice("jump", 419_100_003, "feed-a/kochi", NOW - 600)
+    s = serve(db_url, tmp_path, 60, [desk, jump])
+    desk_row, jump_row = s.alerts
+    p = Page(browser)
+    try:
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        # by default the desk shows the alarm only; the toggle counts the notice
+        assert p.page.locator("#alerts .alert").count() == 1
+        assert _card(p.page, desk_row).count() == 1 and _card(p.page, jump_row).count() == 0
+        toggle = p.page.locator("#dq-toggle")
+        assert toggle.is_visible() and toggle.inner_text() == "Data quality (1)"
+        assert toggle.get_attribute("aria-pressed") == "false"
+        assert p.page.locator("#dq-panel").is_hidden()
+        assert p.page.locator("#alert-count").inner_text() == "1"
+        assert p.page.evaluate("window.mdaMap.alarmRings()") == {"419100010": "alarm-open"}
+
+        # a live notice: counted, but no card, no ring, no banner, no beep
+        async def raise_notice():
+            async with await psycopg.AsyncConnection.connect(s.db_url, autocommit=True) as c:
+                [row] = await store_alerts.save_changes(c, [_notice(
+                    "clash", 419_100_004, "feed-b", NOW - 300, kind="identity_clash",
+                    text="two transmitters as 419100004: garbled copies of one")])
+            await s.hub.publish_alert(row)
+            return row
+
+        p.page.click("#desk .tabs button[data-view=active]")  # a click: the page may play sound
+        p.page.locator("#alerts .alert").first.locator("button.ack").click()  # silence the alarm
+        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'steady'")
+        beeps = p.page.evaluate("window.mdaMap.stats().beeps")
+        clash_row = s.run(raise_notice())
+        p.page.wait_for_function("() => document.getElementById('dq-toggle').innerText === "
+                                 "'Data quality (2)'", timeout=5000)
+        assert _card(p.page, clash_row).count() == 0
+        assert p.page.locator("#alarm-banner").get_attribute("class") == "steady"
+        assert p.page.evaluate("window.mdaMap.alarmRings()") == {"419100010": "alarm"}
+        p.page.wait_for_timeout(1100)
+        assert p.page.evaluate("window.mdaMap.stats().beeps") == beeps
+
+        # the toggle shows them, calm, with the feed that delivered the bad data, and the
+        # count by source and kind above them
+        toggle.click()
+        assert toggle.get_attribute("aria-pressed") == "true"
+        card = _card(p.page, jump_row)
+        card.wait_for(timeout=5000)
+        cls = card.get_attribute("class").split()
+        assert "notice" in cls and "flash" not in cls and "alarm" not in cls, cls
+        assert "NOTICE" in card.inner_text() and "from feed-a/kochi" in card.inner_text()
+        assert card.locator("button.ack").count() == 0  # nothing to acknowledge
+        assert "from feed-b" in _card(p.page, clash_row).inner_text()
+        assert p.page.locator("#alert-count").inner_text() == "1"  # still one alert on the desk
+        panel = p.page.locator("#dq-panel")
+        assert panel.is_visible()
+        p.page.wait_for_function("() => document.getElementById('dq-total').textContent"
+                                 ".startsWith('2 notices from 2 sources')", timeout=5000)
+        rows = [r.split("\t") for r in panel.locator("tbody tr").all_inner_texts()]
+        assert [r[:3] for r in rows] == [["feed-a/kochi", "Position jump", "1"],
+                                         ["feed-b", "Identity clash", "1"]], rows
+        p.shot("data-quality")
+
+        # closing a desk alert: the dialog will not close it without an outcome
+        _card(p.page, desk_row).locator("button[data-act=close]").click()
+        dialog = p.page.locator("#note-dialog")
+        assert dialog.is_visible() and "(required)" in dialog.inner_text()
+        p.page.fill("#note-text", "two fishing boats pair-trawling")
+        p.page.click("#note-ok")
+        p.page.wait_for_timeout(300)
+        assert dialog.is_visible() and p.page.locator("#outcome-hint").is_visible()
+        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s",
+                     (desk_row["id"],)) == [("acknowledged", None)]
+        p.shot("close-needs-outcome")
+        p.page.check("#note-dialog input[name=outcome][value=false_alarm]")
+        assert p.page.locator("#outcome-hint").is_hidden()
+        p.page.click("#note-ok")
+        p.page.wait_for_function(_gone(desk_row), timeout=5000)
+        assert s.sql("SELECT status, outcome, note FROM alerts WHERE id = %s", (desk_row["id"],)) == [
+            ("closed", "false_alarm", "two fishing boats pair-trawling")]
+
+        # a notice closes without one (optional), and Cancel never needs one
+        _card(p.page, clash_row).locator("button[data-act=close]").click()
+        assert "(optional for a notice)" in dialog.inner_text()
+        p.page.click("#note-dialog button[value=cancel]")
+        assert dialog.is_hidden()
+        _card(p.page, jump_row).locator("button[data-act=close]").click()
+        p.page.click("#note-ok")
+        p.page.wait_for_function(_gone(jump_row), timeout=5000)
+        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s",
+                     (jump_row["id"],)) == [("closed", None)]
+
+        # History says what was found
+        p.page.click("#desk .tabs button[data-view=history]")
+        _card(p.page, desk_row).wait_for(timeout=5000)
+        assert "Closed by watch-officer · False alarm" in _card(p.page, desk_row).inner_text()
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
     finally:

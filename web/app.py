@@ -19,7 +19,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from string import Template
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from store import queries as q
+from store.alerts import DESK_SEVERITIES, OUTCOMES, SEVERITIES
 
 from . import auth as _auth
 from .auth import AuthConfig, Principal, db_conn, require
@@ -106,6 +107,15 @@ def _json(text: str | bytes, media_type: str = "application/json") -> Response:
 class NoteIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000,
                              description="why: kept with the alert and in its history")
+
+
+class CloseIn(NoteIn):
+    outcome: Literal[OUTCOMES] | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="what the officer found: false_alarm (nothing was there as the rule said: "
+                    "bad data, or normal behaviour misread), confirmed (real, needed attention), "
+                    "no_action (real as described, but legitimate or known). Required for desk "
+                    "alerts; optional for data-quality notices (severity info).")
 
 
 # ------------------------------------------------------------------------------ middleware
@@ -335,6 +345,9 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         status_: str | None = Query(None, alias="status",
                                     description="comma list of open, acknowledged, closed"),
         kind: str | None = Query(None, description="comma list of alert kinds"),
+        severity: str | None = Query(
+            None, description="comma list of critical, high, medium, low, info; default: the "
+                              "desk's (all but info, the data-quality notices)"),
         since: str | None = Query(None, description="alerts going on at or after this time"),
         until: str | None = Query(None, description="alerts that started at or before this time"),
         bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat"),
@@ -345,7 +358,13 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         bad = [s for s in statuses if s not in ("open", "acknowledged", "closed")]
         if bad:
             raise WebError(422, "invalid", f"status: unknown {', '.join(bad)}")
-        return _json(await q.alerts_json(db, status=statuses, kind=_csv(kind),
+        # Notices stay off the desk unless asked for: they never need an officer.
+        severities = _csv(severity) or list(DESK_SEVERITIES)
+        bad = [s for s in severities if s not in SEVERITIES]
+        if bad:
+            raise WebError(422, "invalid", f"severity: unknown {', '.join(bad)}; "
+                                           f"one of {', '.join(SEVERITIES)}")
+        return _json(await q.alerts_json(db, status=statuses, kind=_csv(kind), severity=severities,
                                          since=parse_time(since, "since"),
                                          until=parse_time(until, "until"),
                                          bbox=parse_bbox(bbox), mmsi=mmsi, limit=limit))
@@ -364,13 +383,18 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         from store import alerts as store_alerts
 
         note = ((body.note or "").strip() or None) if body else None
-        fn = store_alerts.acknowledge if action == "acknowledged" else store_alerts.close
+        outcome = getattr(body, "outcome", None)
         async with db.transaction():
-            row = await fn(db, alert_id, principal.name, note)
+            if action == "acknowledged":
+                row = await store_alerts.acknowledge(db, alert_id, principal.name, note)
+                details = {"note": note}
+            else:
+                row = await store_alerts.close(db, alert_id, principal.name, note, outcome)
+                details = {"note": note, "outcome": outcome}
             await _auth.audit_request(db, request, principal,
                                       "alert.acknowledge" if action == "acknowledged" else "alert.close",
                                       target=f"alert:{alert_id}",
-                                      details={"note": note, "kind": row["kind"], "mmsi": row["mmsi"]})
+                                      details={**details, "kind": row["kind"], "mmsi": row["mmsi"]})
         text = await q.alert_detail(db, alert_id)
         payload = json.loads(text)
         await hub.publish_alert({**alert_payload(payload), "change": action})
@@ -383,10 +407,23 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
         return await _transition(request, alert_id, body, principal, db, "acknowledged")
 
     @app.post("/api/alerts/{alert_id}/close", tags=["alerts"], response_class=Response,
-              summary="Close an open or acknowledged alert with a note (officer or higher)")
-    async def close(request: Request, alert_id: int = ALERT_ID, body: NoteIn | None = None,
+              summary="Close an open or acknowledged alert with its outcome and a note "
+                      "(officer or higher)")
+    async def close(request: Request, alert_id: int = ALERT_ID, body: CloseIn | None = None,
                     principal: Principal = Depends(officer), db=Depends(db_conn)) -> Response:
         return await _transition(request, alert_id, body, principal, db, "closed")
+
+    @app.get("/api/data-quality", tags=["alerts"], response_class=Response,
+             summary="Data-quality notices (severity info) counted by source and kind, with "
+                     "the latest examples")
+    async def data_quality(
+        since: str | None = Query(None, description="notices that started at or after this "
+                                                    "time (event time); default -24h"),
+        examples: int = Query(5, ge=0, le=50, description="latest notices shown per source "
+                                                           "and kind"),
+        principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
+        t = parse_time(since, "since") or datetime.now(timezone.utc) - q.NOTICE_WINDOW
+        return _json(await q.data_quality_json(db, t, examples))
 
     # -------------------------------------------------------------------- zones
     @app.get("/api/zones", tags=["zones"], response_class=Response,
@@ -439,7 +476,8 @@ def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
             except Exception:
                 log.exception("status callback failed")
         text = render(status=st, alerts=await q.alerts_open_by_kind(db), http=http_counters,
-                      live=hub.stats, live_clients=hub.client_count)
+                      live=hub.stats, live_clients=hub.client_count,
+                      notices=await q.notice_counts(db), closures=await q.closure_counts(db))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # Added last = outermost: security headers on everything; the counters see the status.

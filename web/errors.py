@@ -55,11 +55,13 @@ def translate(exc: Exception) -> WebError:
                         str(exc.detail), headers=dict(exc.headers or {}))
     from psycopg_pool import PoolTimeout
 
-    from store.alerts import AlertNotFound, InvalidTransition
+    from store.alerts import AlertNotFound, InvalidOutcome, InvalidTransition
     from store.errors import DatabaseUnavailable, StoreError
 
     if isinstance(exc, AlertNotFound):
         return WebError(404, "not_found", str(exc))
+    if isinstance(exc, InvalidOutcome):
+        return WebError(422, "invalid", str(exc))
     if isinstance(exc, InvalidTransition):
         return WebError(409, "conflict", str(exc))
     if isinstance(exc, (PoolTimeout, DatabaseUnavailable)):

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 POSITION_FIELDS = ("mmsi", "lat", "lon", "sog", "cog", "heading", "nav_status", "ts")
 _ALERT_KEYS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
                "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
-               "acknowledged_at", "closed_by", "closed_at", "note", "vessel_name")
+               "acknowledged_at", "closed_by", "closed_at", "note", "outcome", "vessel_name")
 
 
 CLOSE_UNAUTHENTICATED = 4401  # the login behind the socket is no longer valid

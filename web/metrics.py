@@ -11,7 +11,9 @@ import math
 import re
 import time
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from store.queries import CLOSURE_WINDOW, NOTICE_WINDOW, false_alarm_shares, window_text
 
 __all__ = ["HttpCounters", "HttpMetrics", "render"]
 
@@ -93,7 +95,10 @@ class _Out:
 
 
 def render(*, status: dict | None, alerts: list[tuple[str, str, int]], http: HttpCounters | None,
-           live: dict[str, Any], live_clients: int) -> str:
+           live: dict[str, Any], live_clients: int,
+           notices: Sequence[tuple] = (), closures: Sequence[tuple[str, str, int, int]] = ()) -> str:
+    """``notices``: ``store.queries.notice_counts`` rows; ``closures``: ``closure_counts``
+    rows (both over the windows those functions default to)."""
     out = _Out()
     status = status or {}
     # Pipeline counters: every numeric entry of status() (top level, as Service.status()
@@ -123,10 +128,35 @@ def render(*, status: dict | None, alerts: list[tuple[str, str, int]], http: Htt
     ack_by_kind: dict[str, int] = defaultdict(int)
     for kind, st, n in alerts:
         (open_by_kind if st == "open" else ack_by_kind)[kind] += n
-    out.metric("mda_alerts_open", "gauge", "alerts open (not yet acknowledged) by kind",
+    out.metric("mda_alerts_open", "gauge",
+               "desk alerts open (not yet acknowledged) by kind; notices (severity info) not counted",
                (({"kind": k}, n) for k, n in sorted(open_by_kind.items())))
-    out.metric("mda_alerts_acknowledged", "gauge", "alerts acknowledged but not closed, by kind",
+    out.metric("mda_alerts_acknowledged", "gauge",
+               "desk alerts acknowledged but not closed, by kind; notices not counted",
                (({"kind": k}, n) for k, n in sorted(ack_by_kind.items())))
+    # Alert quality. Notices (severity info) are data-quality facts, counted apart from
+    # the desk's alerts: a feed that delivers garbled fixes shows up here, not as alarms.
+    out.metric("mda_notices", "gauge",
+               f"data-quality notices (severity info) whose episode started in the last "
+               f"{window_text(NOTICE_WINDOW)} of event time, by the source (receiver or feed) that "
+               f"delivered the bad data and by kind",
+               (({"source": src, "kind": kind}, n) for src, kind, n, *_ in notices))
+    out.metric("mda_alert_closures_total", "counter",
+               "desk alerts (not notices) closed by an officer with an outcome (false_alarm, "
+               "confirmed, no_action), by kind and outcome: every closure since outcomes were "
+               "recorded, an episode closed again after it came back counting again",
+               (({"kind": kind, "outcome": oc}, ever) for kind, oc, ever, _ in closures))
+    out.metric("mda_alert_closures_recent", "gauge",
+               f"the same closures made in the last {window_text(CLOSURE_WINDOW)} (wall clock), by "
+               f"kind and outcome: the counts mda_alert_false_alarm_ratio is based on",
+               (({"kind": kind, "outcome": oc}, recent) for kind, oc, _, recent in closures
+                if recent))
+    out.metric("mda_alert_false_alarm_ratio", "gauge",
+               f"per kind (rule), false_alarm closures divided by all closures with an outcome, "
+               f"of desk alerts closed in the last {window_text(CLOSURE_WINDOW)} (wall clock); "
+               f"absent for a kind with no such closure",
+               (({"kind": kind}, round(f / n, 6)) for kind, (f, n)
+                in false_alarm_shares(closures).items()))
     if http is not None:
         out.metric("mda_http_requests_total", "counter", "HTTP requests by method, route and status",
                    (({"method": m, "route": r, "status": s}, n)

@@ -26,6 +26,19 @@ already; that alert is re-published closed, marked ``superseded_by: identity_cla
 clash's key, and is no longer reopened. Without identity_clash, or with a hold of 0, jumps are
 published at once.
 
+Real feeds carry corrupted fixes (about one per vessel-day): a latitude off by a fixed amount,
+often in the same second as a good fix. They are data-quality facts, not incidents, so:
+
+* a jump out and straight back (at most ``glitch_max_fixes`` fixes at the far place, within
+  ``glitch_max_min``) is published as a *notice*: the same position_jump episode with severity
+  ``info``, which never rings on a desk;
+* a clash needs a second transmitter: at least ``identity_clash_min_fixes`` fixes from the
+  second place in seconds of their own (a copy stamped the same second as a good fix is a
+  garbled copy) and joined at a speed a ship can make. Alternation without that is one
+  transmitter's garbled positions: an ``identity_clash`` notice (``info``).
+
+Every notice names the ``source`` (receiver) of the bad position, for the per-source counts.
+
 Vessel slots: ``jumps`` (_JumpState or None), ``clash`` (open clash, or None).
 """
 
@@ -39,18 +52,25 @@ from ._text import iso_utc, position, r1
 __all__ = ["PositionJumps"]
 
 
-class _Jump:
-    __slots__ = ("t0", "lat0", "lon0", "t1", "lat1", "lon1", "nm", "kn", "sog")
+_MAX_HELD = 64  # jumps held in one chain before it is published anyway (bounded memory)
 
-    def __init__(self, t0, lat0, lon0, t1, lat1, lon1, nm, kn, sog):
+
+class _Jump:
+    __slots__ = ("t0", "lat0", "lon0", "t1", "lat1", "lon1", "nm", "kn", "sog", "stayed",
+                 "source")
+
+    def __init__(self, t0, lat0, lon0, t1, lat1, lon1, nm, kn, sog, stayed, source):
         self.t0, self.lat0, self.lon0 = t0, lat0, lon0
         self.t1, self.lat1, self.lon1 = t1, lat1, lon1
         self.nm, self.kn, self.sog = nm, kn, sog
+        self.stayed = stayed  # quiet fixes at the place this jump left, since the last jump
+        self.source = source  # receiver of the landing fix
 
 
 class _JumpState:
     __slots__ = ("last", "chain", "chain_start", "episode_jumps", "held", "published",
-                 "published_t1")
+                 "published_t1", "since", "at_far", "far_fixes", "far_last", "far_ok",
+                 "far_same_second")
 
     def __init__(self):
         self.last: _Jump | None = None
@@ -60,6 +80,13 @@ class _JumpState:
         self.held: list[_Jump] = []  # jumps of the current chain not published yet
         self.published = None  # handle of the latest published position_jump episode ...
         self.published_t1 = 0.0  # ... and the time of its latest jump's landing fix
+        self.since = 0  # quiet fixes since the latest jump
+        # The chain's far place (where its first jump landed): is it a second transmitter?
+        self.at_far = False  # the latest jump landed there
+        self.far_fixes = 0  # fixes from there in seconds of their own
+        self.far_last: tuple[float, float, float] | None = None  # (t, lat, lon)
+        self.far_ok = True  # consecutive far fixes joined at a speed a ship can make
+        self.far_same_second = 0  # far fixes stamped the same second as the fix before
 
 
 class _Clash:
@@ -85,9 +112,13 @@ class PositionJumps:
         # Past the window no chain goes on, so a longer hold would only delay the alert.
         self.hold = min(config.position_jump_hold_min * 60.0, self.window) if (
             jump_on and clash_on) else 0.0
+        self.min_far_fixes = config.identity_clash_min_fixes
+        self.glitch_fixes = config.glitch_max_fixes
+        self.glitch_s = config.glitch_max_min * 60.0
         self.holding: dict[int, object] = {}  # vessels with held jumps, by MMSI
 
-    def on_move(self, v, ts: float, lat: float, lon: float, sog: float | None) -> bool:
+    def on_move(self, v, ts: float, lat: float, lon: float, sog: float | None,
+                source: str = "") -> bool:
         """A fix far enough from the last one to be a jump; True when it is one."""
         nm = distance_nm(v.lat, v.lon, lat, lon)
         if nm <= self.min_nm:
@@ -98,17 +129,24 @@ class PositionJumps:
         if kn <= self.min_kn or (sog is not None and kn <= self.factor * sog):
             self.on_quiet_fix(v, ts)
             return False
-        jump = _Jump(v.ts, v.lat, v.lon, ts, lat, lon, nm, kn, sog)
         state = v.jumps
         if state is None:
             state = v.jumps = _JumpState()
+        jump = _Jump(v.ts, v.lat, v.lon, ts, lat, lon, nm, kn, sog, state.since, source)
+        state.since = 0
         prev = state.last
         if (prev is not None and ts - prev.t1 <= self.window
                 and distance_nm(lat, lon, prev.lat0, prev.lon0) < 0.5 * nm):
             state.chain += 1
+            self._far_evidence(state, jump, dt)
         else:
             state.chain = 1
             state.chain_start = jump.t1
+            state.at_far = False
+            state.far_fixes = state.far_same_second = 0
+            state.far_last = None
+            state.far_ok = True
+            self._far_evidence(state, jump, dt)
         state.last = jump
 
         if state.chain == 1 and state.held:
@@ -120,7 +158,7 @@ class PositionJumps:
             clash.last = ts
             clash.jumps += 1
             self.book.update(clash.handle, ts)
-        elif self.clash_on and state.chain >= self.min_chain:
+        elif self.clash_on and state.chain >= self.min_chain and self._second_transmitter(state):
             clash = v.clash = _Clash(state.chain_start, ts, (jump.lat0, jump.lon0),
                                      (lat, lon), state.chain)
             clash.handle = self.book.open("identity_clash", v.mmsi, clash.first, lat, lon,
@@ -130,9 +168,33 @@ class PositionJumps:
             if self.hold > 0.0:
                 state.held.append(jump)
                 self.holding[v.mmsi] = v
+                if len(state.held) >= _MAX_HELD:
+                    self._release(v)
             else:
                 self._ring(v, state, [jump])
         return True
+
+    def _far_evidence(self, state: _JumpState, jump: _Jump, dt: float) -> None:
+        """Account a jump of the chain for the question "is the far place a second
+        transmitter?": fixes from there, in their own seconds, joined at ship speeds."""
+        state.at_far = not state.at_far
+        if state.at_far:  # landed at the far place
+            if dt <= 0.0:
+                state.far_same_second += 1
+            else:
+                state.far_fixes += 1
+            last = state.far_last
+            if last is not None and jump.t1 > last[0]:
+                kn = distance_nm(last[1], last[2], jump.lat1, jump.lon1) / (
+                    (jump.t1 - last[0]) / 3600.0)
+                if kn > self.min_kn:
+                    state.far_ok = False
+            state.far_last = (jump.t1, jump.lat1, jump.lon1)
+        else:  # left it: the quiet fixes it made there count as its own
+            state.far_fixes += jump.stayed
+
+    def _second_transmitter(self, state: _JumpState) -> bool:
+        return state.far_ok and state.far_fixes >= self.min_far_fixes
 
     def on_quiet_fix(self, v, ts: float) -> None:
         """A fix of a vessel that jumped before, not itself a jump: held jumps are published
@@ -140,6 +202,7 @@ class PositionJumps:
         state = v.jumps
         if state is None:
             return
+        state.since += 1
         held = state.held
         if held and ts - held[-1].t1 > self.hold:
             self._release(v)
@@ -177,18 +240,39 @@ class PositionJumps:
 
     def _ring(self, v, state: _JumpState, jumps: list[_Jump]) -> None:
         """Publish jumps as one position_jump episode, from the first jump's last fix before to
-        the last jump's landing fix, described by the last jump."""
+        the last jump's landing fix, described by the last jump. A lone corrupted fix (out and
+        straight back) is a notice; back and forth more often without a second transmitter is
+        an identity_clash notice (garbled copies)."""
         first, last = jumps[0], jumps[-1]
-        if self.book.reopens("position_jump", v.mmsi, first.t0):
+        if len(jumps) >= 3 and self.clash_on and len(jumps) >= self.min_chain:
+            self._garbled(v, jumps)
+            return
+        # Out and straight back: the far fixes are the first jump's landing fix and the quiet
+        # fixes after it, the last of which the jump back left from.
+        glitch = (len(jumps) == 2 and last.stayed + 1 <= self.glitch_fixes
+                  and last.t0 - first.t1 <= self.glitch_s)
+        severity = "info" if glitch else None
+        if self.book.reopens("position_jump", v.mmsi, first.t0, notice=glitch):
             state.episode_jumps += len(jumps)  # within the cooldown: the same episode goes on
         else:
             state.episode_jumps = len(jumps)
         n = state.episode_jumps
         handle = self.book.open("position_jump", v.mmsi, first.t0, first.lat1, first.lon1,
-                                lambda a: self._describe_jump(n, last), last=last.t1)
+                                lambda a: self._describe_jump(n, last, first if glitch else None),
+                                last=last.t1, severity=severity)
         self.book.close(handle, last.t1)
-        state.published = handle
-        state.published_t1 = last.t1
+        if not glitch:
+            state.published = handle
+            state.published_t1 = last.t1
+
+    def _garbled(self, v, jumps: list[_Jump]) -> None:
+        """Back and forth with no second transmitter behind the far positions: one notice."""
+        first, last = jumps[0], jumps[-1]
+        far = [(j.lat1, j.lon1) for j in jumps[0::2]]
+        handle = self.book.open(
+            "identity_clash", v.mmsi, first.t0, first.lat1, first.lon1,
+            lambda a: self._describe_garbled(jumps, far, a), last=last.t1, severity="info")
+        self.book.close(handle, last.t1)
 
     def _end_clash(self, v) -> None:
         # The chain is left as it is: a clash ends when a window passes without an
@@ -203,19 +287,47 @@ class PositionJumps:
         if v.clash is not None:
             self._end_clash(v)
 
-    def _describe_jump(self, episode_jumps: int, jump: _Jump) -> dict:
+    def _describe_jump(self, episode_jumps: int, jump: _Jump, glitch: _Jump | None = None) -> dict:
+        if glitch is not None:
+            return {
+                "distance_nm": r1(glitch.nm), "implied_sog_kn": r1(min(glitch.kn, 1e6)),
+                "reported_sog_kn": r1(glitch.sog),
+                "bad_position": [round(glitch.lat1, 5), round(glitch.lon1, 5)],
+                "bad_time": iso_utc(glitch.t1), "jumps": episode_jumps,
+                "source": glitch.source, "notice": "corrupted fix",
+                "threshold_fixes": self.glitch_fixes,
+                "text": (f"One corrupted fix: reported {glitch.nm:.1f} nm away at "
+                         f"{position(glitch.lat1, glitch.lon1)}"
+                         + (" in the same second as a good fix" if glitch.t1 <= glitch.t0
+                            else "") + f", then back on its track (from "
+                         f"{glitch.source or 'an unnamed source'}); a data-quality notice"),
+            }
         sog = "no SOG reported" if jump.sog is None else f"{jump.sog:.1f} kn reported"
         return {
             "distance_nm": r1(jump.nm), "implied_sog_kn": r1(min(jump.kn, 1e6)),
             "reported_sog_kn": r1(jump.sog), "from": [round(jump.lat0, 5), round(jump.lon0, 5)],
             "to": [round(jump.lat1, 5), round(jump.lon1, 5)],
             "from_time": iso_utc(jump.t0), "to_time": iso_utc(jump.t1),
-            "jumps": episode_jumps,
+            "jumps": episode_jumps, "source": jump.source,
             "threshold_nm": self.min_nm, "threshold_sog_kn": self.min_kn,
             "threshold_factor": self.factor,
             "text": (f"Jumped {jump.nm:.1f} nm in {max(jump.t1 - jump.t0, 0):.0f} s "
                      f"(implied {min(jump.kn, 99999):.0f} kn, {sog}) from "
                      f"{position(jump.lat0, jump.lon0)} to {position(jump.lat1, jump.lon1)}"),
+        }
+
+    def _describe_garbled(self, jumps: list[_Jump], far: list, alert) -> dict:
+        sources = sorted({j.source for j in jumps if j.source})
+        spread = max(distance_nm(*far[0], *p) for p in far)
+        return {
+            "alternations": len(jumps), "far_positions": len(far), "far_spread_nm": r1(spread),
+            "duration_min": round((jumps[-1].t1 - alert.start) / 60.0),
+            "source": sources[0] if len(sources) == 1 else ",".join(sources),
+            "notice": "garbled positions", "threshold_fixes": self.min_far_fixes,
+            "text": (f"{len(jumps)} impossible jumps back and forth, but the far positions do "
+                     f"not form the track of a second transmitter ({len(far)} positions, "
+                     f"{spread:.0f} nm apart, or stamped the same second as good fixes): one "
+                     f"transmitter's garbled positions; a data-quality notice"),
         }
 
     def _describe_clash(self, clash: _Clash, alert) -> dict:

@@ -68,6 +68,9 @@ IRTC_SLOPE = (_WB_E[0] - _WB_W[0]) / (_WB_E[1] - _WB_W[1])  # deg lat per deg lo
 
 # A fictional restricted area (a naval firing practice area) west of the Konkan coast, away
 # from every leg of the graph. Written to FILE.zones.geojson; the zone_entry actor crosses it.
+# Where the simulated receivers hear (rcvA and rcvB together): the simulated sea.
+COVERAGE_RING = ((35.0, 30.0), (35.0, 110.0), (-40.0, 110.0), (-40.0, 30.0))
+
 RESTRICTED_ZONE = {
     "name": "SIM firing practice area K-1 (fictional)",
     "ring": ((13.67, 72.83), (13.67, 72.97), (13.53, 72.97), (13.53, 72.83)),
@@ -295,8 +298,15 @@ def _ring_lonlat(ring) -> list[list[float]]:
 
 def zones_geojson() -> dict:
     """The zones the simulated traffic relies on: an anchorage around each port's anchorage
-    point (so ships waiting there are in a quiet zone) and the restricted practice area."""
+    point (so ships waiting there are in a quiet zone), the restricted practice area, and the
+    coverage of the simulated receivers (they hear the whole simulated sea, which real coastal
+    receivers never do: declared, so that the gap rule need not learn it from sparse traffic)."""
     features = [{
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(COVERAGE_RING)]},
+        "properties": {"name": "Simulated receivers' coverage", "kind": "coverage",
+                       "source": "mda simulator"},
+    }, {
         "type": "Feature",
         "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(RESTRICTED_ZONE["ring"])]},
         "properties": {"name": RESTRICTED_ZONE["name"], "kind": "restricted",

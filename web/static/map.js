@@ -88,8 +88,12 @@
     return MID[mid] || "";
   }
 
-  var SEVERITY_PRIO = { critical: "alarm", high: "alarm", medium: "warning", low: "caution" };
-  var PRIO_LABEL = { alarm: "ALARM", warning: "WARNING", caution: "CAUTION" };
+  // info is a data-quality notice, not a bridge priority: it never rings, and stays off
+  // the desk unless the officer asks for it ("Data quality (N)").
+  var SEVERITY_PRIO = { critical: "alarm", high: "alarm", medium: "warning", low: "caution", info: "notice" };
+  var PRIO_LABEL = { alarm: "ALARM", warning: "WARNING", caution: "CAUTION", notice: "NOTICE" };
+  // What the officer found when closing (store.alerts.OUTCOMES).
+  var OUTCOME_TEXT = { false_alarm: "False alarm", confirmed: "Confirmed", no_action: "No action" };
   var KIND_TEXT = { loitering: "Loitering", encounter: "Encounter", ais_gap: "AIS gap",
     position_jump: "Position jump", identity_clash: "Identity clash", on_land: "Position on land",
     wrong_way: "Wrong way in lane", lane_deviation: "Lane deviation", zone_entry: "Zone entry",
@@ -671,7 +675,9 @@
     var box = document.getElementById("vp-alerts");
     if (!box || selected == null) return;
     var n = 0;
-    alerts.forEach(function (a) { if (!inHistory(a) && (a.mmsi === selected || a.other_mmsi === selected)) n++; });
+    alerts.forEach(function (a) {
+      if (!inHistory(a) && !isNotice(a) && (a.mmsi === selected || a.other_mmsi === selected)) n++;
+    });
     box.innerHTML = n ? '<h4>Alerts</h4><p><span class="badge alarm">' + n + " active</span></p>" : "";
   }
 
@@ -755,12 +761,14 @@
 
   // ------------------------------------------------------------------ alerts
 
-  var alerts = new Map(); // id -> alert
+  var alerts = new Map(); // id -> alert (desk alerts and data-quality notices)
   var deskView = "active";
+  var showNotices = false; // the "Data quality (N)" toggle
   var alertList = document.getElementById("alerts");
   var selectedAlert = null;
 
   function prioOf(a) { return SEVERITY_PRIO[a.severity] || "caution"; }
+  function isNotice(a) { return a.severity === "info"; }
   // The desk's two views. Active: what still needs the officer, i.e. every open alert
   // (also one whose episode has ended: it must be seen and acknowledged) and acknowledged
   // ones whose condition persists. History: closed alerts, and acknowledged ones whose
@@ -768,7 +776,7 @@
   function inHistory(a) { return a.status === "closed" || (a.status === "acknowledged" && a.end != null); }
   // Red, flashing, the vessel ring, the banner and the sound: only for an unacknowledged
   // alarm whose condition is still there.
-  function ringing(a) { return a.status === "open" && a.end == null && prioOf(a) === "alarm"; }
+  function ringing(a) { return a.status === "open" && a.end == null && prioOf(a) === "alarm" && !isNotice(a); }
   // What fired, in the analytics' own words when it gives them (details.text), else the
   // first few measured values.
   function criteria(a) {
@@ -788,20 +796,28 @@
     return a.vessel_name || (v && v.name) || null;
   }
   function loadAlerts() {
-    var q = deskView === "active" ? "?status=open,acknowledged&limit=500" : "?status=closed,acknowledged&limit=500";
-    return api("/api/alerts" + q).then(function (body) {
-      if (deskView === "active") {
-        alerts.forEach(function (a, id) { if (a.status !== "closed") alerts.delete(id); });
-      }
-      body.alerts.forEach(function (a) { alerts.set(a.id, a); });
-      renderAlerts(); updateAlarmState();
-    });
+    var st = deskView === "active" ? "open,acknowledged" : "closed,acknowledged";
+    // The desk's alerts (the API leaves notices out by default), and the notices of the
+    // last 24 h apart, for the "Data quality (N)" toggle.
+    return Promise.all([api("/api/alerts?status=" + st + "&limit=500"),
+                        api("/api/alerts?severity=info&status=" + st + "&since=-24h&limit=500")])
+      .then(function (bodies) {
+        if (deskView === "active") {
+          alerts.forEach(function (a, id) { if (a.status !== "closed") alerts.delete(id); });
+        }
+        bodies.forEach(function (body) { body.alerts.forEach(function (a) { alerts.set(a.id, a); }); });
+        renderAlerts(); updateAlarmState();
+        if (showNotices) loadDataQuality();
+      });
   }
   function renderAlerts() {
-    var list = [];
+    var list = [], notices = 0;
     alerts.forEach(function (a) {
-      if (deskView === "active" ? !inHistory(a) : inHistory(a)) list.push(a);
+      if (deskView === "active" ? inHistory(a) : !inHistory(a)) return;
+      if (isNotice(a)) { notices++; if (!showNotices) return; }
+      list.push(a);
     });
+    document.getElementById("dq-count").textContent = notices;
     list.sort(function (x, y) { return Date.parse(y.start) - Date.parse(x.start) || y.id - x.id; });
     alertList.innerHTML = "";
     var now = eventNow(), wall = Date.now();
@@ -810,14 +826,19 @@
       var li = el("li", { "class": "alert " + prio + " " + a.status + (a.end != null ? " ended" : "") +
         (ringing(a) ? " flash" : "") + (a.id === selectedAlert ? " selected" : ""), "data-id": a.id });
       var name = alertVesselName(a), flag = a.mmsi ? flagOf(a.mmsi) : "";
-      var state = [];
-      if (a.end != null) {
+      var state = [], notice = isNotice(a);
+      // A notice is a fact about the data, mostly of one instant: no "ended" unless it
+      // lasted, and never "not acknowledged" (nobody needs to).
+      if (a.end != null && !(notice && a.end === a.start)) {
         state.push('<span class="ended-at" title="' + esc(utc(a.end) + " · " + ago(now - Date.parse(a.end)) + " · " +
           localTitle(a.end)) + '">ended ' + hhmm(a.end) + "</span>");
       }
       if (a.status === "acknowledged") state.push("Acknowledged by " + esc(a.acknowledged_by) + " · " + ago(wall - Date.parse(a.acknowledged_at)));
-      else if (a.status === "closed") state.push("Closed by " + esc(a.closed_by) + (a.note ? ": “" + esc(a.note) + "”" : ""));
-      else if (a.end != null) state.push("not acknowledged");
+      else if (a.status === "closed") {
+        state.push("Closed by " + esc(a.closed_by) + (a.outcome ? ' · <span class="outcome ' + esc(a.outcome) + '">' +
+          esc(OUTCOME_TEXT[a.outcome] || a.outcome) + "</span>" : "") + (a.note ? ": “" + esc(a.note) + "”" : ""));
+      }
+      else if (a.end != null && !notice) state.push("not acknowledged");
       var stateLine = state.join(" · ");
       li.innerHTML =
         '<div class="row1"><span class="prio">' + PRIO_LABEL[prio] + '</span><span class="kind">' +
@@ -827,9 +848,10 @@
         (flag ? '<span class="flag">' + flag + "</span>" : "") + (a.other_mmsi ? " ⇄ " + a.other_mmsi : "") +
         (a.zone ? " · " + esc(a.zone) : "") + "</div>" +
         (criteria(a) ? '<div class="criteria">' + esc(criteria(a)) + "</div>" : "") +
+        (isNotice(a) && a.details && a.details.source ? '<div class="source">from ' + esc(a.details.source) + "</div>" : "") +
         (stateLine ? '<div class="state">' + stateLine + "</div>" : "") +
         (a.status !== "closed" && CONFIG.can_acknowledge ? '<div class="actions">' +
-          (a.status === "open" ? '<button type="button" class="ack" data-act="ack">Acknowledge</button>' : "") +
+          (a.status === "open" && !isNotice(a) ? '<button type="button" class="ack" data-act="ack">Acknowledge</button>' : "") +
           '<button type="button" data-act="close">Close…</button><button type="button" data-act="show">Show</button></div>' :
           '<div class="actions"><button type="button" data-act="show">Show</button></div>');
       alertList.appendChild(li);
@@ -837,7 +859,7 @@
     document.getElementById("alerts-empty").hidden = list.length > 0;
     document.getElementById("alerts-empty").textContent = deskView === "active" ? "No active alerts." :
       "Nothing in history (closed, or ended and acknowledged).";
-    var active = 0; alerts.forEach(function (a) { if (!inHistory(a)) active++; });
+    var active = 0; alerts.forEach(function (a) { if (!inHistory(a) && !isNotice(a)) active++; });
     document.getElementById("alert-count").textContent = active;
     panelAlerts();
   }
@@ -850,6 +872,50 @@
     if (act === "close") { e.stopPropagation(); askNote(a); return; }
     showAlert(a);
   });
+  // Data quality: the notices (never ringing) in the desk's list on request, and above it
+  // their count by source and kind over the last 24 h (GET /api/data-quality).
+  var dqToggle = document.getElementById("dq-toggle"), dqPanel = document.getElementById("dq-panel");
+  dqToggle.addEventListener("click", function () {
+    showNotices = !showNotices;
+    dqToggle.setAttribute("aria-pressed", String(showNotices));
+    dqPanel.hidden = !showNotices;
+    if (showNotices) loadDataQuality();
+    renderAlerts();
+  });
+  var dqTimer = null;
+  function scheduleDataQuality() {  // a live notice: recount, at most every 2 s
+    if (!showNotices || dqTimer) return;
+    dqTimer = setTimeout(function () { dqTimer = null; loadDataQuality(); }, 2000);
+  }
+  function loadDataQuality() {
+    return api("/api/data-quality?since=-24h&examples=1").then(function (dq) {
+      var body = dqPanel.querySelector("tbody"), n = 0;
+      body.innerHTML = "";
+      dq.sources.forEach(function (src) {
+        src.kinds.forEach(function (k, i) {
+          var ex = k.examples[0];
+          var tr = el("tr", ex ? { "data-id": ex.id, title: "Show the latest: " + (ex.text || "") } : null,
+            (i === 0 ? '<th rowspan="' + src.kinds.length + '">' + esc(src.source) + "</th>" : "") +
+            "<td>" + esc(KIND_TEXT[k.kind] || k.kind) + '</td><td class="num">' + k.count + "</td>" +
+            '<td class="num" title="' + esc(utc(k.latest)) + '">' + ago(eventNow() - Date.parse(k.latest)) + "</td>");
+          body.appendChild(tr);
+        });
+        n++;
+      });
+      var total = document.getElementById("dq-total");
+      total.textContent = dq.total ?
+        dq.total + " notice" + (dq.total > 1 ? "s" : "") + " from " + n + " source" + (n > 1 ? "s" : "") :
+        "No data-quality notices.";
+      total.title = "Notices that started since " + utc(dq.since) + " (event time)";
+    }).catch(function (e) { document.getElementById("dq-total").textContent = "Data quality: " + e.message; });
+  }
+  dqPanel.addEventListener("click", function (e) {
+    var tr = e.target.closest("tr[data-id]"); if (!tr) return;
+    var id = Number(tr.getAttribute("data-id"));
+    (alerts.get(id) ? Promise.resolve(alerts.get(id)) : api("/api/alerts/" + id)).then(showAlert)
+      .catch(function (err) { toast("Notice: " + err.message); });
+  });
+
   document.querySelector("#desk .tabs").addEventListener("click", function (e) {
     var v = e.target.getAttribute("data-view"); if (!v) return;
     deskView = v;
@@ -865,8 +931,8 @@
     if (!where && vessels.get(a.mmsi)) where = [vessels.get(a.mmsi).lat, vessels.get(a.mmsi).lon];
     if (where) map.flyTo(where, Math.max(map.getZoom(), 10), { duration: 0.8 });
     if (a.mmsi) {
-      var color = prioOf(a) === "alarm" ? getComputedStyle(document.documentElement).getPropertyValue("--alarm").trim() :
-        getComputedStyle(document.documentElement).getPropertyValue("--warning").trim();
+      var color = getComputedStyle(document.documentElement).getPropertyValue(
+        prioOf(a) === "alarm" ? "--alarm" : isNotice(a) ? "--notice" : "--warning").trim();
       selectVessel(a.mmsi, { fly: false, track: { start: new Date(start - pad_).toISOString(),
         end: new Date(end + pad_).toISOString(), highlight: [start, end, color], fit: true } });
     }
@@ -877,17 +943,34 @@
       .then(function (updated) { mergeAlert(updated); })
       .catch(function (e) { toast("Acknowledge failed: " + e.message); });
   }
+  // Closing asks what the officer found (the outcome: how each rule's false alarms are
+  // counted) and a note. The choice is required for a desk alert (the form will not submit
+  // without it; the API refuses too), optional for a data-quality notice.
   var dialog = document.getElementById("note-dialog"), noteTarget = null;
+  var outcomeInputs = dialog.querySelectorAll('input[name="outcome"]');
+  var outcomeHint = document.getElementById("outcome-hint");
   function askNote(a) {
     noteTarget = a;
-    document.getElementById("note-title").textContent = "Close: " + (KIND_TEXT[a.kind] || a.kind) + " · " + (alertVesselName(a) || a.mmsi || "");
+    var notice = isNotice(a);
+    document.getElementById("note-title").textContent = (notice ? "Close notice: " : "Close: ") +
+      (KIND_TEXT[a.kind] || a.kind) + " · " + (alertVesselName(a) || a.mmsi || "");
+    outcomeInputs.forEach(function (i) { i.checked = false; i.required = !notice; });
+    document.getElementById("outcome-need").textContent = notice ? "(optional for a notice)" : "(required)";
+    outcomeHint.hidden = true;
     document.getElementById("note-text").value = "";
     dialog.showModal();
   }
+  // The browser refuses to submit without a choice; say why beside the choices as well.
+  outcomeInputs.forEach(function (i) {
+    i.addEventListener("invalid", function () { outcomeHint.hidden = false; });
+    i.addEventListener("change", function () { outcomeHint.hidden = true; });
+  });
   dialog.addEventListener("close", function () {
     if (dialog.returnValue !== "ok" || !noteTarget) return;
     var a = noteTarget; noteTarget = null;
-    api("/api/alerts/" + a.id + "/close", { method: "POST", body: { note: document.getElementById("note-text").value } })
+    var chosen = dialog.querySelector('input[name="outcome"]:checked');
+    api("/api/alerts/" + a.id + "/close", { method: "POST", body: {
+      note: document.getElementById("note-text").value, outcome: chosen ? chosen.value : null } })
       .then(function (updated) { mergeAlert(updated); })
       .catch(function (e) { toast("Close failed: " + e.message); });
   });
@@ -899,6 +982,7 @@
     var isNew = !old;
     alerts.set(a.id, a);
     renderAlerts(); updateAlarmState();
+    if (isNotice(a)) { scheduleDataQuality(); return; }  // a notice never sounds
     // A new alarm sounds, and so does one whose situation came back (reopened).
     if (((isNew && change === "opened") || change === "reopened") && ringing(a)) beepNow();
   }
@@ -909,7 +993,7 @@
     alarmVessels.clear();
     var open = 0, acked = 0;
     alerts.forEach(function (a) {
-      if (a.status === "closed" || a.end != null || !a.mmsi) return;
+      if (a.status === "closed" || a.end != null || !a.mmsi || isNotice(a)) return;  // notices never ring
       var prio = prioOf(a);
       var st = prio === "alarm" ? (a.status === "open" ? "alarm-open" : "alarm") : "warning";
       var cur = alarmVessels.get(a.mmsi);
@@ -1093,6 +1177,7 @@
     vesselPosition: function (mmsi) { var v = vessels.get(mmsi); return v ? { lat: v.lat, lon: v.lon, ts: v.ts } : null; },
     selectVessel: function (mmsi) { return selectVessel(mmsi, { fly: true }); },
     alerts: function () { return Array.from(alerts.values()); },
+    showingNotices: function () { return showNotices; },
     alarmRings: function () { var o = {}; alarmVessels.forEach(function (st, m) { o[m] = st; }); return o; },
     dataClock: function () { return dataClock; },
     redraw: function () { layer.redraw(); },
