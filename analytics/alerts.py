@@ -16,21 +16,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
+from .config import KIND_TABLE
+
 __all__ = ["Alert", "AlertChange", "AlertBook", "DEFAULT_SEVERITY", "iso_utc"]
 
 # Severity of each kind as events.md sets it; zone_entry takes the zone's own when it has one.
-DEFAULT_SEVERITY = {
-    "loitering": "medium",
-    "encounter": "high",
-    "ais_gap": "medium",
-    "position_jump": "medium",
-    "identity_clash": "high",
-    "on_land": "medium",
-    "wrong_way": "high",
-    "lane_deviation": "medium",
-    "zone_entry": "high",
-    "distress_beacon": "critical",
-}
+DEFAULT_SEVERITY = {k.kind: k.severity for k in KIND_TABLE}
 
 
 def iso_utc(ts: float | None) -> str | None:

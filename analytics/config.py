@@ -13,11 +13,35 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["AnalyticsConfig", "KINDS", "SEVERITIES", "DESK_SEVERITIES", "settings_table"]
+__all__ = ["AnalyticsConfig", "KINDS", "KIND_TABLE", "KIND_INFO", "KindInfo", "SEVERITIES",
+           "DESK_SEVERITIES", "settings_table"]
+
+@dataclass(frozen=True)
+class KindInfo:
+    """One alert kind as everyone shows it: the map's desk (through the page's config), the
+    offline report, the docs and the extracts take it from here."""
+
+    kind: str
+    label: str  # as an officer reads it
+    severity: str  # default severity (zone_entry takes its zone's)
+    cise: str  # the EU CISE AnomalyType it is shared as
+
 
 # Every kind of alert the package can raise, in the order of events.md.
-KINDS = ("loitering", "encounter", "ais_gap", "position_jump", "identity_clash", "on_land",
-         "wrong_way", "lane_deviation", "zone_entry", "distress_beacon")
+KIND_TABLE = (
+    KindInfo("loitering", "Loitering", "medium", "Other"),
+    KindInfo("encounter", "Encounter", "high", "Other"),
+    KindInfo("ais_gap", "AIS gap", "medium", "WithoutAISTransmission"),
+    KindInfo("position_jump", "Position jump", "medium", "PerformingAISSpoofing"),
+    KindInfo("identity_clash", "Identity clash", "high", "PerformingAISSpoofing"),
+    KindInfo("on_land", "Position on land", "medium", "PerformingAISSpoofing"),
+    KindInfo("wrong_way", "Wrong way in lane", "high", "VesselOutOfTrafficLanes"),
+    KindInfo("lane_deviation", "Lane deviation", "medium", "VesselOutOfTrafficLanes"),
+    KindInfo("zone_entry", "Zone entry", "high", "Other"),
+    KindInfo("distress_beacon", "Distress beacon", "critical", "Other"),
+)
+KINDS = tuple(k.kind for k in KIND_TABLE)
+KIND_INFO = {k.kind: k for k in KIND_TABLE}
 # "info" marks data-quality notices (a lone corrupted fix, garbled copies of one transmitter):
 # facts about the feed that never ring on a desk; the others are for an officer to look at.
 SEVERITIES = ("critical", "high", "medium", "low", "info")

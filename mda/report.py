@@ -38,6 +38,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from analytics import KIND_TABLE
+
 __all__ = ["InputFile", "TrackCollector", "build_report", "describe_file", "track_windows",
            "PAD_S", "THIN_S", "GAP_S"]
 
@@ -57,13 +59,7 @@ PRIORITY_RANK = {"alarm": 0, "warning": 1, "caution": 2}
 PRIORITY_LABEL = {"alarm": "ALARM", "warning": "WARNING", "caution": "CAUTION"}
 PRIORITY_COLOR = {"alarm": "#e8202a", "warning": "#f5b700", "caution": "#7489a3"}
 PRIORITY_TEXT_COLOR = {"alarm": "#ffffff", "warning": "#1b1400", "caution": "#ffffff"}
-KIND_TEXT = {
-    "loitering": "Loitering", "encounter": "Encounter", "ais_gap": "AIS gap",
-    "position_jump": "Position jump", "identity_clash": "Identity clash",
-    "on_land": "Position on land", "wrong_way": "Wrong way in lane",
-    "lane_deviation": "Lane deviation", "zone_entry": "Zone entry",
-    "distress_beacon": "Distress beacon",
-}
+KIND_TEXT = {k.kind: k.label for k in KIND_TABLE}  # the one table of kinds (analytics)
 # The watch console's day theme (web/static/map.css) and its zone colours.
 SEA, LAND = "#cfe3f1", "#e6dcc0"
 TRACK = "#1f2933"

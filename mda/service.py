@@ -30,11 +30,11 @@ from store.places import forget_places_before, load_places, save_places
 from store.retention import apply_retention
 from store.writer import StoreWriter
 
-from .errors import MdaError
+from .errors import MdaError, SettingsError
 from .pipeline import Pipeline
 from .settings import Settings, SourceSpec
 
-__all__ = ["AlertStage", "Service", "load_zones"]
+__all__ = ["AlertStage", "Service", "load_zones", "mqtt_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,20 @@ def analytics_config(settings: Settings):
     from analytics import AnalyticsConfig
 
     return AnalyticsConfig(**settings.analytics)
+
+
+def mqtt_publisher(settings: Settings):
+    """The MQTT publisher the settings ask for (``web.publish``), None without ``mqtt_url``;
+    a bad URL is a SettingsError naming the setting."""
+    if not settings.mqtt_url:
+        return None
+    from web.publish import BrokerUrlError, MqttPublisher
+
+    try:
+        return MqttPublisher(settings.mqtt_url, spool_dir=settings.data_path / "spool-mqtt",
+                             notices=settings.mqtt_notices)
+    except BrokerUrlError as e:
+        raise SettingsError(f"mqtt_url {e.message}") from None
 
 
 class AlertStage:
@@ -193,11 +207,8 @@ class Service:
 
             self.hub = LiveHub()
             sinks.append(self.hub.publish_alert)
-        if s.mqtt_url:
-            from .publisher import MqttPublisher
-
-            self.publisher = MqttPublisher(s.mqtt_url, spool_dir=s.data_path / "spool-mqtt",
-                                           notices=s.mqtt_notices)
+        self.publisher = mqtt_publisher(s)
+        if self.publisher:
             sinks.append(self.publisher.publish_alert)
         from analytics import Analyzer
 

@@ -1,5 +1,6 @@
 """Alerts in the database: the analytics' changes upserted by episode key, and the
-officers' lifecycle actions (acknowledge, close), each written to ``alert_history``.
+officers' lifecycle actions (acknowledge, close), each written to ``alert_history``; and
+``AlertMessage``, the one format in which an alert leaves mda (WebSocket and MQTT).
 
 Severities ``critical``, ``high``, ``medium`` and ``low`` are desk alerts; ``info`` is a
 data-quality notice (``details["source"]`` names the feed that delivered the bad data): it
@@ -9,8 +10,9 @@ measured; for a notice it is optional."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import psycopg
 from psycopg.rows import dict_row
@@ -20,7 +22,7 @@ from .errors import StoreError
 
 __all__ = ["save_changes", "acknowledge", "close", "end_open_episodes", "AlertNotFound",
            "InvalidTransition", "InvalidOutcome", "ALERT_COLUMNS", "SEVERITIES",
-           "DESK_SEVERITIES", "NOTICE", "OUTCOMES"]
+           "DESK_SEVERITIES", "NOTICE", "OUTCOMES", "AlertMessage", "alert_message"]
 
 ALERT_COLUMNS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
                  "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
@@ -173,3 +175,75 @@ def end_open_episodes(conn: psycopg.Connection) -> int:
                 "VALUES (%s, 'ended', 'system', 'service restarted; episode ended at its last update')",
                 rows)
     return len(rows)
+
+
+# ------------------------------------------------------------------------------ the wire format
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """An alert as it leaves mda: the live WebSocket's ``alert`` frames and the MQTT
+    payloads partners receive are both made here, so the format is set by this class and
+    not by whichever query produced the row.
+
+    The fields are the alerts table's columns (``ALERT_COLUMNS``), the vessel's name when
+    the row carries it, and ``change``: what just happened (``opened``, ``updated``,
+    ``ended``, ``reopened``, ``acknowledged``, ``closed``)."""
+
+    id: int | None = None
+    key: str | None = None
+    kind: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    mmsi: int | None = None
+    other_mmsi: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    zone: str | None = None
+    details: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    note: str | None = None
+    outcome: str | None = None
+    vessel_name: str | None = None
+    change: str | None = None
+
+    def to_dict(self, *, zulu: bool = False) -> dict[str, Any]:
+        """The alert's fields (those ``GET /api/alerts`` gives, without ``change``), ready
+        for ``json.dumps``: times as ISO 8601 in UTC, ending ``+00:00`` (as PostgreSQL
+        writes them in the REST answers the map compares them with) or, with ``zulu``,
+        ``Z`` (the MQTT payloads, as partners have always received them)."""
+        out: dict[str, Any] = {}
+        for name in _ALERT_FIELDS:
+            v = getattr(self, name)
+            out[name] = _utc_text(v, zulu) if isinstance(v, datetime) else v
+        return out
+
+    def to_event(self, *, zulu: bool = False) -> dict[str, Any]:
+        """``to_dict`` and ``change``: a message that stands alone (the MQTT payload)."""
+        return {**self.to_dict(zulu=zulu), "change": self.change}
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(AlertMessage) if f.name != "change")
+
+
+def alert_message(row: Mapping[str, Any], change: str | None = None) -> AlertMessage:
+    """The message for a stored alert row (``save_changes``, ``acknowledge``, ``close``;
+    with ``vessel_name`` when it has one). ``change`` defaults to the row's own. Keys the
+    row lacks are None; keys the format does not have are left out."""
+    values = {name: row.get(name) for name in _ALERT_FIELDS}
+    return AlertMessage(**values, change=change if change is not None else row.get("change"))
+
+
+def _utc_text(t: datetime, zulu: bool) -> str:
+    # Always UTC, whatever time zone the connection that read the row ran in; naive
+    # times are the store's UTC.
+    t = t.astimezone(timezone.utc) if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+    text = t.isoformat()
+    return text[:-6] + "Z" if zulu else text

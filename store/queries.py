@@ -1,5 +1,5 @@
-"""Read queries for the web tier, and the SQL of the web's own tables (users, tokens,
-sessions, login attempts, audit log).
+"""The map's read model: what the web and ``mda status`` read about vessels, tracks,
+alerts, zones and alert quality.
 
 The hot read paths (vessels, tracks, alert lists, zones) build their JSON inside
 PostgreSQL with ``json_build_object``/``json_agg`` and return it as one text value, so the
@@ -7,36 +7,29 @@ web tier streams it out without decoding and re-encoding tens of thousands of ro
 Times come out as ISO 8601 in UTC: connections used here must run with ``TimeZone=UTC``
 (``configure_connection`` does that for the web's pool).
 
-All functions take an open ``psycopg.AsyncConnection``; none commits or opens a pool.
+Accounts, sessions and the audit log have their own modules (``accounts``, ``sessions``,
+``audit``). All functions take an open ``psycopg.AsyncConnection``; none commits or opens
+a pool.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 import psycopg
-from psycopg.adapt import Loader
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
+from ._raw import fetch_raw as _raw
 from .alerts import NOTICE, OUTCOMES
 
 __all__ = [
-    "configure_connection", "BBox",
-    "vessels_geojson", "vessel_detail", "vessel_track_geojson", "search_vessels",
-    "alerts_json", "alert_detail", "alerts_open_by_kind", "zones_geojson", "ping",
+    "configure_connection", "BBox", "ping",
+    "vessels_geojson", "vessel_detail", "vessel_last_fix", "vessel_track_geojson",
+    "search_vessels",
+    "alerts_json", "alert_detail", "alerts_open_by_kind", "zones_geojson",
     "NOTICE_WINDOW", "CLOSURE_WINDOW", "window_text", "data_quality_json", "notice_counts",
     "alerts_not_closed", "closure_counts", "false_alarm_shares",
-    "insert_user", "user_by_name", "set_password_hash", "list_users",
-    "insert_token", "upsert_token", "extend_token", "token_by_hash", "touch_token", "list_tokens",
-    "revoke_token",
-    "insert_session", "session_by_hash", "delete_session", "delete_expired_sessions",
-    "record_login_attempt", "recent_login_failures", "reserve_login_attempt",
-    "mark_login_success",
-    "audit", "audit_json",
 ]
 
 
@@ -61,22 +54,6 @@ class BBox:
                     [self.min_lon, self.max_lon, self.min_lat, self.max_lat])
         return (f"({lon} >= %s OR {lon} <= %s) AND {lat} BETWEEN %s AND %s",
                 [self.min_lon, self.max_lon, self.min_lat, self.max_lat])
-
-
-class _BytesLoader(Loader):
-    """text columns as the raw UTF-8 bytes the server sent: no decode, no re-encode."""
-
-    def load(self, data) -> bytes:
-        return bytes(data)
-
-
-async def _raw(conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] = ()) -> bytes:
-    """The first column of the first row of a query returning text, as bytes."""
-    cur = conn.cursor()
-    cur.adapters.register_loader("text", _BytesLoader)
-    await cur.execute(sql, params)
-    row = await cur.fetchone()
-    return row[0]
 
 
 async def ping(conn: psycopg.AsyncConnection) -> dict:
@@ -156,6 +133,13 @@ async def vessel_detail(conn: psycopg.AsyncConnection, mmsi: int) -> str | None:
                               AND a.severity <> 'info'))::text
         FROM vessels v WHERE v.mmsi = %s"""
     cur = await conn.execute(sql, (mmsi,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def vessel_last_fix(conn: psycopg.AsyncConnection, mmsi: int) -> datetime | None:
+    """The time of the vessel's latest fix, or None (unknown vessel, or no position yet)."""
+    cur = await conn.execute("SELECT time FROM vessels WHERE mmsi = %s", (mmsi,))
     row = await cur.fetchone()
     return row[0] if row else None
 
@@ -413,271 +397,3 @@ async def zones_geojson(conn: psycopg.AsyncConnection) -> tuple[str, int]:
     cur = await conn.execute(sql)
     text, n = await cur.fetchone()
     return text, n
-
-
-# ------------------------------------------------------------------------------ users
-
-async def insert_user(conn: psycopg.AsyncConnection, name: str, password_hash: str,
-                      role: str) -> int:
-    cur = await conn.execute(
-        "INSERT INTO users (name, password_hash, role) VALUES (%s, %s, %s) RETURNING id",
-        (name, password_hash, role))
-    return (await cur.fetchone())[0]
-
-
-async def user_by_name(conn: psycopg.AsyncConnection, name: str) -> dict | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT id, name, password_hash, role, disabled FROM users "
-                          "WHERE lower(name) = lower(%s)", (name,))
-        return await cur.fetchone()
-
-
-async def set_password_hash(conn: psycopg.AsyncConnection, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                       (password_hash, user_id))
-
-
-async def list_users(conn: psycopg.AsyncConnection) -> bytes:
-    return await _raw(conn, """
-        SELECT coalesce(json_agg(json_build_object('name', name, 'role', role,
-            'disabled', disabled, 'created_at', created_at) ORDER BY name), '[]')::text
-        FROM users""")
-
-
-# ------------------------------------------------------------------------------ tokens
-
-async def insert_token(conn: psycopg.AsyncConnection, token_sha256: bytes, owner: str, role: str,
-                       expires_at: datetime | None, user_id: int | None = None) -> int:
-    cur = await conn.execute(
-        "INSERT INTO api_tokens (token_sha256, owner, role, expires_at, user_id) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (token_sha256, owner, role, expires_at, user_id))
-    return (await cur.fetchone())[0]
-
-
-async def upsert_token(conn: psycopg.AsyncConnection, token_sha256: bytes, owner: str,
-                       role: str, ttl_s: float | None = None) -> tuple[int, bool]:
-    """Make this token valid (again) for ``owner`` with ``role`` for ``ttl_s`` seconds from
-    now (None: no expiry); (id, created)."""
-    cur = await conn.execute(
-        "INSERT INTO api_tokens (token_sha256, owner, role, expires_at) "
-        "VALUES (%(h)s, %(o)s, %(r)s, now() + make_interval(secs => %(ttl)s)) "
-        "ON CONFLICT (token_sha256) DO UPDATE SET owner = EXCLUDED.owner, role = EXCLUDED.role, "
-        "revoked_at = NULL, expires_at = EXCLUDED.expires_at RETURNING id, (xmax = 0)",
-        {"h": token_sha256, "o": owner, "r": role, "ttl": ttl_s})
-    row = await cur.fetchone()
-    return row[0], row[1]
-
-
-async def extend_token(conn: psycopg.AsyncConnection, token_sha256: bytes, ttl_s: float) -> bool:
-    """Push a still valid token's expiry to ``ttl_s`` seconds from now; never revives a
-    revoked or expired token. True if it was extended."""
-    cur = await conn.execute(
-        "UPDATE api_tokens SET expires_at = now() + make_interval(secs => %s) "
-        "WHERE token_sha256 = %s AND revoked_at IS NULL AND expires_at > now()",
-        (ttl_s, token_sha256))
-    return cur.rowcount == 1
-
-
-_ROLE_ORDER = "ARRAY['viewer','officer','supervisor','admin']"
-
-
-def _capped_role(role: str, user_role: str) -> str:
-    """SQL: ``role``, but never more than ``user_role`` (when there is a user)."""
-    return (f"CASE WHEN {user_role} IS NULL THEN {role} "
-            f"WHEN array_position({_ROLE_ORDER}, {role}) > array_position({_ROLE_ORDER}, {user_role}) "
-            f"THEN {user_role} ELSE {role} END")
-
-
-async def token_by_hash(conn: psycopg.AsyncConnection, token_sha256: bytes) -> dict | None:
-    """A usable token (not revoked, not expired, its user not disabled), or None."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"""
-            SELECT t.id, t.owner, coalesce(u.name, t.owner) AS principal,
-                   -- a user's token never carries more than the user's current role
-                   {_capped_role("t.role", "u.role")} AS role,
-                   t.user_id, t.last_used_at < now() - interval '1 minute'
-                              OR t.last_used_at IS NULL AS stale
-            FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
-            WHERE t.token_sha256 = %s AND t.revoked_at IS NULL
-              AND (t.expires_at IS NULL OR t.expires_at > now())
-              AND (u.id IS NULL OR NOT u.disabled)""", (token_sha256,))
-        return await cur.fetchone()
-
-
-async def touch_token(conn: psycopg.AsyncConnection, token_id: int) -> None:
-    await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (token_id,))
-
-
-# ------------------------------------------------------------------------------ sessions
-
-async def insert_session(conn: psycopg.AsyncConnection, id_sha256: bytes, principal: str,
-                         role: str, hours: float, *, user_id: int | None = None,
-                         token_id: int | None = None, ip: str | None = None,
-                         user_agent: str | None = None) -> None:
-    await conn.execute(
-        "INSERT INTO sessions (id_sha256, principal, role, user_id, token_id, expires_at, ip, "
-        "user_agent) VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s, %s)",
-        (id_sha256, principal, role, user_id, token_id, hours * 3600.0, ip,
-         (user_agent or "")[:300] or None))
-
-
-async def session_by_hash(conn: psycopg.AsyncConnection, id_sha256: bytes) -> dict | None:
-    """The live session, with the current role of its user or token, touching
-    ``last_seen_at`` at most once a minute; or None.
-
-    A password session lives while its user is enabled and takes the user's current role.
-    A session made from a token lives while the token is unrevoked and unexpired and, for a
-    user's token, while that user is enabled; its role is the token's, capped at the
-    token user's current role (as for the token itself)."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"""
-            WITH s AS (
-                SELECT s.id_sha256, s.principal,
-                       CASE WHEN s.user_id IS NOT NULL THEN u.role
-                            WHEN s.token_id IS NOT NULL THEN {_capped_role("t.role", "tu.role")}
-                            ELSE s.role END AS role,
-                       s.user_id, s.token_id, s.expires_at, s.last_seen_at
-                FROM sessions s
-                LEFT JOIN users u ON u.id = s.user_id
-                LEFT JOIN api_tokens t ON t.id = s.token_id
-                LEFT JOIN users tu ON tu.id = t.user_id
-                WHERE s.id_sha256 = %(h)s AND s.expires_at > now()
-                  AND (s.user_id IS NULL OR (u.id IS NOT NULL AND NOT u.disabled))
-                  AND (s.token_id IS NULL OR (t.id IS NOT NULL AND t.revoked_at IS NULL
-                       AND (t.expires_at IS NULL OR t.expires_at > now())
-                       AND (t.user_id IS NULL OR (tu.id IS NOT NULL AND NOT tu.disabled))))),
-            touched AS (
-                UPDATE sessions x SET last_seen_at = now() FROM s
-                WHERE x.id_sha256 = s.id_sha256 AND s.last_seen_at < now() - interval '1 minute')
-            SELECT principal, role, user_id, token_id, expires_at FROM s""", {"h": id_sha256})
-        return await cur.fetchone()
-
-
-async def delete_session(conn: psycopg.AsyncConnection, id_sha256: bytes) -> None:
-    await conn.execute("DELETE FROM sessions WHERE id_sha256 = %s", (id_sha256,))
-
-
-async def delete_expired_sessions(conn: psycopg.AsyncConnection) -> int:
-    cur = await conn.execute("DELETE FROM sessions WHERE expires_at <= now()")
-    return cur.rowcount
-
-
-# ------------------------------------------------------------------------------ login attempts
-
-def _attempt_name(username: str | None) -> str | None:
-    return (username or "")[:64] or None
-
-
-async def record_login_attempt(conn: psycopg.AsyncConnection, username: str | None, ip: str | None,
-                               success: bool) -> None:
-    await conn.execute("INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, %s)",
-                       (_attempt_name(username), ip, success))
-
-
-def _lock_key(kind: str, value: str) -> int:
-    """A signed 64-bit advisory lock key for one rate-limit bucket."""
-    digest = hashlib.sha256(f"mda-login:{kind}:{value}".encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-async def reserve_login_attempt(conn: psycopg.AsyncConnection, username: str | None,
-                                ip: str | None, window_s: float, limit_user: int,
-                                limit_ip: int) -> tuple[int | None, float]:
-    """Check the rate limits and count this attempt in one step: (attempt id, 0) when the
-    attempt may go ahead, recorded as a failure until ``mark_login_success``; (None,
-    seconds to wait) when a limit is reached (nothing recorded).
-
-    The check and the insert run under transaction-scoped advisory locks on the user
-    name's and the address's buckets, so parallel attempts are counted one after the
-    other: no more than the limit ever get through, however many arrive at once."""
-    name = _attempt_name(username)
-    keys = sorted({_lock_key("ip", ip or "")} |
-                  ({_lock_key("user", name.lower())} if name else set()))
-    async with conn.transaction():
-        for key in keys:  # always in the same order: no deadlock between two attempts
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        per_user, per_ip, retry = await recent_login_failures(conn, name, ip, window_s)
-        if (name and per_user >= limit_user) or per_ip >= limit_ip:
-            return None, retry
-        cur = await conn.execute(
-            "INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, false) "
-            "RETURNING id", (name, ip))
-        return (await cur.fetchone())[0], 0.0
-
-
-async def mark_login_success(conn: psycopg.AsyncConnection, attempt_id: int,
-                             username: str | None = None) -> None:
-    """A reserved attempt succeeded (which resets the per-user count)."""
-    await conn.execute("UPDATE login_attempts SET success = true, "
-                       "username = coalesce(%s, username) WHERE id = %s",
-                       (_attempt_name(username), attempt_id))
-
-
-async def recent_login_failures(conn: psycopg.AsyncConnection, username: str | None,
-                                ip: str | None, window_s: float) -> tuple[int, int, float]:
-    """(failures for this user name, failures from this address, seconds until the oldest
-    of them leaves the window) within the last ``window_s`` seconds, counted since the
-    last success for that user name."""
-    cur = await conn.execute("""
-        WITH w AS (SELECT now() - make_interval(secs => %(w)s) AS t0),
-        last_ok AS (SELECT max(time) AS t FROM login_attempts, w
-                    WHERE success AND lower(username) = lower(%(u)s) AND time > w.t0)
-        SELECT
-          (SELECT count(*) FROM login_attempts, w, last_ok
-           WHERE NOT success AND lower(username) = lower(%(u)s) AND time > w.t0
-             AND (last_ok.t IS NULL OR time > last_ok.t)),
-          (SELECT count(*) FROM login_attempts, w WHERE NOT success AND ip = %(ip)s
-             AND time > w.t0),
-          (SELECT extract(epoch FROM min(time) + make_interval(secs => %(w)s) - now())
-           FROM login_attempts, w WHERE NOT success AND time > w.t0
-             AND (lower(username) = lower(%(u)s) OR ip = %(ip)s))""",
-        {"w": window_s, "u": username or "", "ip": ip or ""})
-    per_user, per_ip, retry = await cur.fetchone()
-    return per_user, per_ip, float(retry or 0.0)
-
-
-# ------------------------------------------------------------------------------ audit
-
-async def audit(conn: psycopg.AsyncConnection, *, actor: str, via: str, action: str,
-                role: str | None = None, target: str | None = None, ip: str | None = None,
-                details: dict | None = None) -> None:
-    """Append one row to the audit log: who (actor, role, via, ip), what (action, target,
-    details), when (now)."""
-    await conn.execute(
-        "INSERT INTO audit_log (actor, role, via, action, target, ip, details) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (actor, role, via, action, target, ip, Jsonb(details or {})))
-
-
-async def audit_json(conn: psycopg.AsyncConnection, *, limit: int = 200, actor: str | None = None,
-                     action: str | None = None, since: datetime | None = None) -> bytes:
-    where, params = [], []
-    if actor:
-        where.append("actor = %s")
-        params.append(actor)
-    if action:
-        where.append("action LIKE %s")
-        params.append(action.replace("%", "\\%") + "%")
-    if since is not None:
-        where.append("time >= %s")
-        params.append(since)
-    params.append(limit)
-    return await _raw(conn, f"""
-        SELECT coalesce(json_agg(row_to_json(q) ORDER BY q.time DESC, q.id DESC), '[]')::text
-        FROM (SELECT id, time, actor, role, via, action, target, ip, details FROM audit_log
-              {'WHERE ' + ' AND '.join(where) if where else ''}
-              ORDER BY time DESC, id DESC LIMIT %s) q""", params)
-
-
-async def list_tokens(conn: psycopg.AsyncConnection) -> list[dict]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT id, owner, role, created_at, expires_at, revoked_at, last_used_at "
-                          "FROM api_tokens ORDER BY id")
-        return await cur.fetchall()
-
-
-async def revoke_token(conn: psycopg.AsyncConnection, token_id: int) -> bool:
-    cur = await conn.execute("UPDATE api_tokens SET revoked_at = now() "
-                             "WHERE id = %s AND revoked_at IS NULL", (token_id,))
-    return cur.rowcount == 1

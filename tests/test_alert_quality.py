@@ -2,7 +2,7 @@
 data-quality notices kept off the MQTT alert topics on a real Mosquitto.
 
 The web side (the desk query, ``/api/data-quality``, closing with an outcome, ``/metrics``)
-is in ``test_web_api.py``; the map's toggle and close dialog in ``test_web_browser.py``.
+is in ``test_web_alerts.py``; the map's toggle and close dialog in ``test_web_browser.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import psycopg
 import pytest
 
 from analytics import Alert, AlertChange
-from mda.publisher import MqttPublisher
 from store import alerts as store_alerts
 from store.migrate import upgrade
+from web.publish import MqttPublisher
 
 pytestmark = pytest.mark.integration
 

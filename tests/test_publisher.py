@@ -13,7 +13,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from mda.publisher import MqttPublisher
+from web.publish import MqttPublisher
 
 
 def _row(i: int, kind: str = "loitering") -> dict:
@@ -128,11 +128,15 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tm
             broker.stop()
 
 
-def test_bad_mqtt_url_is_named():
+def test_bad_mqtt_url_is_named(tmp_path):
+    """The publisher refuses the URL; the shell, which wires it, names the setting."""
     from mda.errors import SettingsError
+    from mda.service import mqtt_publisher
+    from mda.settings import load_settings
 
+    settings = load_settings(environ={"MDA_MQTT_URL": "http://x", "MDA_DATA_DIR": str(tmp_path)})
     with pytest.raises(SettingsError, match="mqtt_url http://x: expected mqtt://"):
-        MqttPublisher("http://x")
+        mqtt_publisher(settings)
 
 
 async def test_alerts_waiting_at_a_stop_are_sent_by_the_next_run(tmp_path, mqtt_broker, mqtt_topic):

@@ -8,6 +8,7 @@ were none. Screenshots go to ``test-artifacts/`` (gitignored) for people to look
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import socket
@@ -27,10 +28,10 @@ from analytics import Alert, AlertChange
 from ingest.records import PositionReport, VesselInfo
 from mda.settings import load_settings
 from store import alerts as store_alerts
+from store.accounts import create_token, create_user
 from store.migrate import upgrade
 from store.writer import write_batch
 from web.app import create_app
-from web.auth import create_token, create_user
 from web.live import LiveHub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -587,8 +588,12 @@ def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tm
     try:
         p.page.goto(f"{s.url}/?token={s.token}")
         _ready(p.page)
-        # the alert began ten minutes before the newest fix, not "0 s ago"
-        assert _card(p.page, s.alerts[0]).locator(".when").inner_text() == "10 min ago"
+        # the alert began ten minutes before the newest fix, not "0 s ago" (the card reads
+        # so once the vessels, and with them the data clock, have loaded: within a tick)
+        from playwright.sync_api import expect
+
+        expect(_card(p.page, s.alerts[0]).locator(".when")).to_have_text("10 min ago",
+                                                                          timeout=5000)
         # the status bar says the data time is ahead of the wall clock
         data_clock = p.page.locator("#data-clock")
         assert data_clock.is_visible()
@@ -634,6 +639,56 @@ def test_the_data_clock_stays_out_of_sight_when_the_data_is_live(db_url, tmp_pat
         p.page.wait_for_timeout(1100)  # a tick of the clock
         assert p.page.locator("#data-clock").is_hidden()
         assert p.errors == [], p.errors
+    finally:
+        p.close()
+        stop(s)
+
+
+def _with_kinds(kinds) -> str:
+    """An init script giving the map page's config ``kinds`` as its table of alert kinds,
+    whatever the server put there. It runs as parsing ends ("interactive"), before the
+    page's module scripts read the config."""
+    return ("document.addEventListener('readystatechange', () => {"
+            " const block = document.getElementById('mda-config');"
+            " if (document.readyState !== 'interactive' || !block) return;"
+            " const config = JSON.parse(block.textContent || '{}');"
+            f" config.kinds = {json.dumps(kinds)};"
+            " block.textContent = JSON.stringify(config); });")
+
+
+def test_alert_kind_labels_come_from_the_page_config(db_url, tmp_path, browser):
+    # The console keeps no table of kinds of its own: the labels come from the page's
+    # config.kinds, and a kind missing from it reads as its own name.
+    gap = _alert("k-gap", "ais_gap", "high", 419_100_003, 0, 0, start=NOW - 900,
+                 details={"text": "silent for 3 h"})
+    land = _alert("k-land", "on_land", "medium", 419_100_004, 0, 0, start=NOW - 1800)
+    jump = _notice("k-jump", 419_100_005, "feed-a", NOW - 600)
+    s = serve(db_url, tmp_path, 30, [gap, land, jump])
+    gap_row, land_row, _ = s.alerts
+    p = Page(browser)
+    try:
+        p.page.add_init_script(script=_with_kinds([
+            {"kind": "ais_gap", "label": "AIS gap", "severity": "high"},
+            {"kind": "position_jump", "label": "Jump in position", "severity": "medium"}]))
+        p.page.goto(f"{s.url}/?token={s.token}")
+        _ready(p.page)
+        assert _card(p.page, gap_row).locator(".kind").inner_text() == "AIS gap"
+        assert _card(p.page, land_row).locator(".kind").inner_text() == "On land"  # not in the table
+        p.page.click("#dq-toggle")
+        p.page.wait_for_function("() => document.querySelectorAll('#dq-table tbody tr').length === 1")
+        assert p.page.locator("#dq-table tbody td").first.inner_text() == "Jump in position"
+        _card(p.page, gap_row).locator("button[data-act=close]").click()
+        assert p.page.locator("#note-title").text_content().startswith("Close: AIS gap · ")
+        p.page.click("#note-dialog button[value=cancel]")
+
+        # each concern is a module of its own, loadable alone (here the formatting)
+        texts = p.page.evaluate("""() => import('/static/map/format.js').then((f) => [
+            f.latlonText(-8.5, 72.25), f.latlonText(0.99999999, -0.0001),
+            f.ago(3 * 3600e3 + 5 * 60e3), f.age(30), f.utc(0)])""")
+        assert texts == ["08°30.000′S 072°15.000′E", "01°00.000′N 000°00.006′W", "3 h 05 min ago", "30 s",
+                         "1970-01-01 00:00:00Z"]
+        assert p.errors == [], p.errors
+        assert p.offsite == [], p.offsite
     finally:
         p.close()
         stop(s)

@@ -3,7 +3,8 @@
 Routes raise ``WebError`` (or let a ``StoreError`` through); ``handle_error`` turns it into
 JSON for API clients and into an HTML page, or a redirect to the login page, for people.
 FastAPI's own validation errors, Starlette's 404/405, the pool's time-outs and the
-store's errors are all translated here, so every failure has the same shape:
+store's errors (alerts, accounts) are all translated here, so every failure has the same
+shape:
 ``{"error": {"status": 404, "code": "not_found", "message": "..."}}``.
 """
 
@@ -55,9 +56,16 @@ def translate(exc: Exception) -> WebError:
                         str(exc.detail), headers=dict(exc.headers or {}))
     from psycopg_pool import PoolTimeout
 
+    from store.accounts import AccountError, DuplicateUser, UnknownUser
     from store.alerts import AlertNotFound, InvalidOutcome, InvalidTransition
     from store.errors import DatabaseUnavailable, StoreError
 
+    if isinstance(exc, DuplicateUser):
+        return WebError(409, "conflict", str(exc))
+    if isinstance(exc, UnknownUser):
+        return WebError(404, "not_found", str(exc))
+    if isinstance(exc, AccountError):  # a bad name, role, password or demo token
+        return WebError(400, "bad_request", str(exc))
     if isinstance(exc, AlertNotFound):
         return WebError(404, "not_found", str(exc))
     if isinstance(exc, InvalidOutcome):

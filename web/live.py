@@ -21,10 +21,12 @@ Messages (JSON text frames), all with ``type``:
 - ``positions``: ``t`` (server time), ``vessels``: ``[[mmsi, lat, lon, sog, cog, heading,
   nav_status, ts], ...]``, ``statics``: ``{mmsi: {name, callsign, ship_type}}`` for
   vessels whose static data changed
-- ``alert``: ``change`` (opened, updated, ended, acknowledged, closed), ``alert`` (the
-  same fields as ``GET /api/alerts``)
+- ``alert``: ``change`` (opened, updated, ended, reopened, acknowledged, closed), ``alert``
+  (``store.alerts.AlertMessage.to_dict()``: the same fields as ``GET /api/alerts``)
 - ``status``: ``feeds`` (per feed: name, state, last_message_age_s, ...), ``t``
 - ``resync``: positions were dropped for this client; reload ``/api/vessels``
+
+The socket's route (``WS /api/live``, with its login checks) is ``routes/live.py``.
 """
 
 from __future__ import annotations
@@ -37,19 +39,17 @@ import time
 from collections import deque
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.responses import JSONResponse
+from fastapi import WebSocket, WebSocketDisconnect
 
-__all__ = ["LiveHub", "router", "alert_payload", "POSITION_FIELDS"]
+from store.alerts import alert_message
+
+__all__ = ["LiveHub", "POSITION_FIELDS", "CLOSE_UNAUTHENTICATED"]
 
 log = logging.getLogger(__name__)
 
 POSITION_FIELDS = ("mmsi", "lat", "lon", "sog", "cog", "heading", "nav_status", "ts")
-_ALERT_KEYS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
-               "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
-               "acknowledged_at", "closed_by", "closed_at", "note", "outcome", "vessel_name")
 
 
 CLOSE_UNAUTHENTICATED = 4401  # the login behind the socket is no longer valid
@@ -70,11 +70,6 @@ def _default(v: Any) -> Any:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_default, separators=(",", ":"), allow_nan=False)
-
-
-def alert_payload(row: dict) -> dict:
-    """An alert row (store.alerts' dict) in the shape ``GET /api/alerts`` gives."""
-    return {k: row.get(k) for k in _ALERT_KEYS}
 
 
 def _r(v: float | None, nd: int) -> float | None:
@@ -183,10 +178,11 @@ class LiveHub:
         self.stats["batches"] += 1
         self.stats["positions_in"] += len(positions)
 
-    async def publish_alert(self, row: dict) -> None:
+    async def publish_alert(self, row: Mapping[str, Any]) -> None:
         """Push a new or changed alert (a row with the alerts table's columns and
         ``change``) to every browser. Never dropped for a slow browser."""
-        frame = _dumps({"type": "alert", "change": row.get("change"), "alert": alert_payload(row)})
+        message = alert_message(row)
+        frame = _dumps({"type": "alert", "change": message.change, "alert": message.to_dict()})
         for c in list(self._clients):
             c.push_alert(frame)
         self.stats["alerts_pushed"] += 1
@@ -318,45 +314,3 @@ class LiveHub:
                 return
             if msg.get("text") == "ping":
                 await ws.send_text('{"type":"pong"}')
-
-
-router = APIRouter()
-
-
-@router.websocket("/api/live")
-async def live(websocket: WebSocket) -> None:
-    """Live updates: positions (coalesced per vessel, at most 1/s), alerts, feed status.
-    Needs a session cookie (same origin) or a bearer token."""
-    from .auth import _same_origin, authenticate
-    from .errors import WebError, translate
-
-    app = websocket.app
-    try:
-        async with app.state.pool.connection(timeout=10) as db:
-            principal = await authenticate(websocket, db, method="GET")
-        if principal.via == "session" and not _same_origin(websocket):
-            raise WebError(403, "csrf", "cross-origin WebSocket refused")
-    except Exception as exc:  # refused (401/403) or the database is away (503)
-        e = translate(exc)
-        body = {"error": {"status": e.status, "code": e.code, "message": e.message}}
-        if "websocket.http.response" in websocket.scope.get("extensions", {}):
-            await websocket.send_denial_response(JSONResponse(body, status_code=e.status))
-        else:
-            await websocket.close(code=4000 + e.status, reason=e.message[:100])
-        return
-    await websocket.accept()
-
-    async def still_valid() -> bool:
-        """The same credentials (cookie or bearer token) still authenticate someone who may
-        watch the live feed."""
-        try:
-            async with app.state.pool.connection(timeout=10) as db:
-                now = await authenticate(websocket, db, method="GET")
-        except WebError as e:
-            if e.status in (401, 403):
-                return False
-            raise
-        return now.can("viewer")
-
-    await app.state.hub.serve(websocket, {"user": principal.name, "role": principal.role},
-                              still_valid)

@@ -76,8 +76,8 @@ def run(args, settings) -> int:
     token = settings.demo_token
 
     async def ready(service) -> None:
+        from store.accounts import ensure_demo_token
         from store.db import connect
-        from web.auth import ensure_demo_token
 
         async with await connect(service.url) as conn:  # TimeZone=UTC (store.db)
             await ensure_demo_token(conn, token)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+from store.accounts import ROLES
+
 from ..database import database_url
 from ..errors import MdaError
-from .user import ROLES, _upgraded
+from .user import _upgraded
 
 
 def register(sub) -> None:
@@ -40,17 +42,14 @@ def _utc(t: datetime) -> str:
 
 async def _with_conn(url: str, fn):
     from store.db import connect
-    from web.errors import WebError
 
+    # An AccountError (a role above the user's, ...) is a StoreError: the CLI prints it.
     async with await connect(url, autocommit=True) as conn:
-        try:
-            return await fn(conn)
-        except WebError as e:
-            raise MdaError(e.message) from None
+        return await fn(conn)
 
 
 def run_create(args, settings) -> int:
-    from web.auth import create_token
+    from store.accounts import create_token, user_by_name
 
     if args.expires_days is not None and args.expires_days <= 0:
         raise MdaError("--expires-days must be positive")
@@ -58,8 +57,6 @@ def run_create(args, settings) -> int:
 
     async def create(conn):
         if args.user:
-            from store.queries import user_by_name
-
             user = await user_by_name(conn, args.user)
             if user is None:
                 raise MdaError(f"no user {args.user!r}: add one with mda user add")
@@ -75,11 +72,11 @@ def run_create(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
-    from store.queries import list_tokens
+    from store.accounts import tokens
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)
-        rows = asyncio.run(_with_conn(url, list_tokens))
+        rows = asyncio.run(_with_conn(url, tokens))
     for t in rows:
         state = ("revoked" if t["revoked_at"] else
                  f"expires {_utc(t['expires_at'])}" if t["expires_at"] else "no expiry")
@@ -91,15 +88,10 @@ def run_list(args, settings) -> int:
 
 
 def run_revoke(args, settings) -> int:
-    from store import queries as q
+    from store.accounts import revoke_token
 
     async def revoke(conn):
-        async with conn.transaction():
-            ok = await q.revoke_token(conn, args.id)
-            if ok:
-                await q.audit(conn, actor="cli", via="cli", action="token.revoke",
-                              target=f"token:{args.id}")
-        return ok
+        return await revoke_token(conn, args.id, actor="cli", via="cli")
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)

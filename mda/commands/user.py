@@ -7,10 +7,10 @@ import getpass
 import sys
 from datetime import timezone
 
+from store.accounts import ROLES
+
 from ..database import database_url
 from ..errors import MdaError
-
-from web.roles import ROLES  # the one list; web.auth uses it too
 
 
 def register(sub) -> None:
@@ -54,15 +54,13 @@ def run_add(args, settings) -> int:
     password = _read_password(args)
 
     async def add(url: str) -> None:
+        from store.accounts import create_user
         from store.db import connect
-        from web.auth import create_user
-        from web.errors import WebError
 
+        # An AccountError (taken name, bad name, short password) is a StoreError: the CLI
+        # prints its message as one line.
         async with await connect(url, autocommit=True) as conn:
-            try:
-                await create_user(conn, args.name, password, args.role, actor="cli")
-            except WebError as e:
-                raise MdaError(e.message) from None
+            await create_user(conn, args.name, password, args.role, actor="cli")
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)
@@ -73,14 +71,11 @@ def run_add(args, settings) -> int:
 
 def run_list(args, settings) -> int:
     async def rows(url: str) -> list:
-        from psycopg.rows import dict_row
-
+        from store.accounts import users
         from store.db import connect
 
         async with await connect(url, autocommit=True) as conn:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute("SELECT name, role, disabled, created_at FROM users ORDER BY name")
-                return await cur.fetchall()
+            return await users(conn)
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)

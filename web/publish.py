@@ -1,7 +1,9 @@
 """Alerts to an MQTT broker, for other systems and partner agencies.
 
-Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1); the prefix is the URL's
-path, by default ``mda/internal``, which the example broker ACL lets operators' tools read.
+Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1): the payload is
+``store.alerts.AlertMessage.to_event(zulu=True)``, the fields the live WebSocket sends and
+``change``, times in UTC ending ``Z``. The prefix is the URL's path, by default
+``mda/internal``, which the example broker ACL lets operators' tools read.
 Data-quality notices (severity ``info``) are not alerts for a partner's desk: they are not
 published unless ``notices`` is set (setting ``mqtt_notices``), and then on their own topics,
 ``<prefix>/notices/<kind>``, so subscribers to the alert topics never receive them.
@@ -16,32 +18,45 @@ import json
 import logging
 import random
 from collections import deque
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
 
-from store.alerts import NOTICE
+from store.alerts import NOTICE, AlertMessage, alert_message
 from store.spool import Spool, SpoolFull
 
-from .errors import SettingsError
-from .settings import mask_url
+from .errors import WebError
 
-__all__ = ["MqttPublisher", "alert_payload"]
+__all__ = ["MqttPublisher", "BrokerUrlError", "mqtt_payload"]
 
 log = logging.getLogger(__name__)
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.isoformat().replace("+00:00", "Z")
-    raise TypeError(type(v).__name__)
+class BrokerUrlError(WebError):
+    """The broker URL is not ``mqtt://[user:pass@]host[:port][/prefix]``: a settings
+    mistake, which the shell reports naming the setting."""
+
+    def __init__(self, message: str):
+        super().__init__(500, "bad_broker_url", message)
 
 
-def alert_payload(row: dict) -> bytes:
-    return json.dumps(row, default=_json_default, sort_keys=True).encode()
+def mqtt_payload(message: AlertMessage) -> bytes:
+    """The JSON a partner receives for one alert."""
+    return json.dumps(message.to_event(zulu=True), sort_keys=True).encode()
+
+
+def _masked(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class MqttPublisher:
@@ -54,7 +69,7 @@ class MqttPublisher:
                  retry_initial: float = 0.5, retry_max: float = 30.0, notices: bool = False):
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise SettingsError(f"mqtt_url {mask_url(url)}: expected mqtt://[user:pass@]host[:port][/prefix]")
+            raise BrokerUrlError(f"{_masked(url)}: expected mqtt://[user:pass@]host[:port][/prefix]")
         self.url = url
         self.host = parts.hostname
         self.port = parts.port or 1883
@@ -73,15 +88,17 @@ class MqttPublisher:
         self.notices_skipped = 0  # notices not published (the default)
         self.connected = False
 
-    async def publish_alert(self, row: dict) -> None:
-        if row.get("severity") == NOTICE:
+    async def publish_alert(self, row: Mapping[str, Any]) -> None:
+        """Queue a stored alert row (with ``change``) for the broker, in order."""
+        message = alert_message(row)
+        if message.severity == NOTICE:
             if not self.notices:
                 self.notices_skipped += 1
                 return
-            topic = f"{self.prefix}/notices/{row.get('kind', 'unknown')}"
+            topic = f"{self.prefix}/notices/{message.kind or 'unknown'}"
         else:
-            topic = f"{self.prefix}/alerts/{row.get('kind', 'unknown')}"
-        item = (topic, alert_payload(row))
+            topic = f"{self.prefix}/alerts/{message.kind or 'unknown'}"
+        item = (topic, mqtt_payload(message))
         if not self._spooled and len(self._memory) < self._memory_max:
             self._memory.append(item)
         elif self._spool is not None:
@@ -122,14 +139,14 @@ class MqttPublisher:
                                           password=self.password) as client:
                     self.connected = True
                     delay = self._retry_initial
-                    log.info("MQTT publisher connected to %s", mask_url(self.url))
+                    log.info("MQTT publisher connected to %s", _masked(self.url))
                     async with asyncio.TaskGroup() as tg:
                         # The watcher notices a lost connection even while nothing is sent.
                         tg.create_task(self._watch(client), name="mqtt-watch")
                         tg.create_task(self._send(client), name="mqtt-send")
             except* aiomqtt.MqttError as eg:
                 if self.connected:
-                    log.warning("MQTT broker %s went away: %s", mask_url(self.url), eg.exceptions[0])
+                    log.warning("MQTT broker %s went away: %s", _masked(self.url), eg.exceptions[0])
             self.connected = False
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self._retry_max)

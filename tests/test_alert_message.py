@@ -1,0 +1,72 @@
+"""One wire format for an alert: the live WebSocket's frames and the MQTT payloads are both
+``store.alerts.AlertMessage``, whatever query produced the row."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+from store.alerts import ALERT_COLUMNS, AlertMessage, alert_message
+from web.live import LiveHub, _Client
+from web.publish import mqtt_payload
+
+KOLKATA = timezone(timedelta(hours=5, minutes=30))
+
+
+def _row() -> dict:
+    """A row as ``save_changes`` returns it, read by a connection in another time zone, with
+    a column the format does not carry."""
+    t = datetime(2031, 1, 1, 3, 30, tzinfo=KOLKATA)
+    return {"id": 7, "key": "loitering:419000001:1", "kind": "loitering", "severity": "medium",
+            "status": "open", "mmsi": 419000001, "other_mmsi": None, "start": t, "end": None,
+            "lat": 12.5, "lon": 70.25, "zone": None, "details": {"text": "loitering 2 h"},
+            "created_at": t, "updated_at": t, "acknowledged_by": None, "acknowledged_at": None,
+            "closed_by": None, "closed_at": None, "note": None, "outcome": None,
+            "change": "opened", "inserted": True}
+
+
+def test_the_message_has_every_column_of_an_alert_the_vessel_name_and_the_change():
+    names = [f for f in AlertMessage.__dataclass_fields__]
+    assert names == [*ALERT_COLUMNS, "vessel_name", "change"]
+    m = alert_message(_row())
+    assert m.change == "opened" and m.vessel_name is None
+    assert alert_message(_row(), change="acknowledged").change == "acknowledged"
+    assert "inserted" not in m.to_event()
+
+
+class _Socket:
+    def __init__(self):
+        self.sent: list[str] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+
+async def _live_frame(row: dict) -> dict:
+    hub = LiveHub()
+    ws = _Socket()
+    client = _Client(ws, backlog=4, max_alerts=10)
+    hub._clients.add(client)
+    task = asyncio.create_task(client.send_loop())
+    try:
+        await hub.publish_alert(row)
+        await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    [frame] = [json.loads(m) for m in ws.sent]
+    return frame
+
+
+async def test_the_websocket_and_mqtt_carry_the_same_alert():
+    row = _row()
+    frame = await _live_frame(row)
+    mqtt = json.loads(mqtt_payload(alert_message(row)))
+    assert frame["type"] == "alert" and frame["change"] == mqtt["change"] == "opened"
+    assert set(mqtt) == set(frame["alert"]) | {"change"}
+    # the same values; times in UTC, written +00:00 on the web and Z on MQTT
+    assert frame["alert"]["start"] == "2030-12-31T22:00:00+00:00"
+    assert mqtt["start"] == "2030-12-31T22:00:00Z"
+    web_side = {k: v.replace("+00:00", "Z") if isinstance(v, str) else v
+                for k, v in frame["alert"].items()}
+    assert web_side == {k: v for k, v in mqtt.items() if k != "change"}

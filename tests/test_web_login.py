@@ -1,0 +1,208 @@
+"""Logging in: the password form and its hardened cookie, the rate limits (also under
+parallel attempts), bounded argon2 work, the one-click token link and the demo token."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+
+from web.app import create_app
+from web_support import BASE, make_settings, migrated, web  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_password_login_sets_a_hardened_session_cookie(web):
+    await web.user("alice", "officer")
+    r = await web.login("alice")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("mda_session="))
+    attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
+    assert {"httponly", "secure", "samesite", "path", "max-age"} <= attrs
+    assert "samesite=lax" in cookie.lower()
+    page = await web.client.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert '<meta name="csrf-token" content="' in page.text
+    assert "alice" in page.text
+    me = (await web.client.get("/api/me")).json()
+    assert me == {"name": "alice", "role": "officer", "via": "session", "can_acknowledge": True,
+                  "csrf_token": me["csrf_token"]}
+    # the password is stored as an argon2id hash only
+    [(pw_hash,)] = await web.sql("SELECT password_hash FROM users WHERE name = 'alice'")
+    assert pw_hash.startswith("$argon2id$") and "correct horse" not in pw_hash
+
+
+async def test_wrong_password_and_unknown_user_fail_alike(web):
+    await web.user("bob", "viewer")
+    r1 = await web.login("bob", "wrong password")
+    r2 = await web.login("nobody", "wrong password")
+    assert r1.status_code == r2.status_code == 401
+    assert "Wrong user name or password" in r1.text and "Wrong user name or password" in r2.text
+    assert "mda_session" not in web.client.cookies
+
+
+async def test_failed_logins_are_rate_limited_per_user_and_per_address(web):
+    await web.user("erin", "officer")
+    await web.user("frank", "officer")
+    for _ in range(3):  # MDA_LOGIN_RATE_LIMIT=3
+        assert (await web.login("erin", "nope")).status_code == 401
+    r = await web.login("erin")  # right password, but locked for now
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) > 0
+    assert "mda_session" not in web.client.cookies
+    # another user from the same address still gets in, until the address's limit
+    assert (await web.login("frank")).status_code == 303
+    web.client.cookies.clear()
+    for name in ("x1", "x2", "x3"):  # 6 failures from this address in all
+        assert (await web.login(name, "nope")).status_code == 401
+    assert (await web.login("frank")).status_code == 429
+    [(fails,)] = await web.sql("SELECT count(*) FROM login_attempts WHERE NOT success")
+    assert fails == 6
+    # the one-click link is limited per address too
+    r = await web.client.get("/?token=mda_guess", headers={"accept": "text/html"})
+    assert r.status_code == 429
+
+
+async def test_parallel_logins_cannot_slip_past_the_rate_limit(web):
+    """Each attempt is counted before its password is checked, atomically: however many
+    arrive at once, only the limit reach argon2 (MDA_LOGIN_RATE_LIMIT=3, _IP=6)."""
+    await web.user("ivan", "officer")
+    page = await web.client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+    async def attempt(name: str, password: str = "wrong password") -> int:
+        # each its own client: every answer sets a new form cookie
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web.app), base_url=BASE,
+                                     cookies={"mda_login_csrf": csrf}) as client:
+            r = await client.post("/login", data={"username": name, "password": password,
+                                                  "csrf": csrf, "next": "/"})
+        return r.status_code
+
+    codes = await asyncio.gather(*(attempt("ivan") for _ in range(15)))
+    assert sorted(codes) == [401] * 3 + [429] * 12, codes
+    # the right password too: ivan is locked for now
+    assert await attempt("ivan", "correct horse") == 429
+    # many names from one address: the address's limit holds as well (3 used, 3 left)
+    codes = await asyncio.gather(*(attempt(f"guess{i}") for i in range(15)))
+    assert sorted(codes) == [401] * 3 + [429] * 12, codes
+    [(fails, ok)] = await web.sql("SELECT count(*) FILTER (WHERE NOT success), "
+                                  "count(*) FILTER (WHERE success) FROM login_attempts")
+    assert (fails, ok) == (6, 0)
+
+
+async def test_a_success_is_recorded_as_such_and_resets_the_user_count(web):
+    await web.user("jill", "viewer")
+    for _ in range(2):
+        assert (await web.login("jill", "nope")).status_code == 401
+    assert (await web.login("jill")).status_code == 303
+    web.client.cookies.clear()
+    for _ in range(3):  # a fresh allowance of 3 after the success
+        assert (await web.login("jill", "nope")).status_code == 401
+    assert (await web.login("jill")).status_code == 429
+    rows = await web.sql("SELECT username, success FROM login_attempts ORDER BY id")
+    assert rows == [("jill", False)] * 2 + [("jill", True)] + [("jill", False)] * 3
+
+
+async def test_argon2_work_is_bounded_whatever_the_number_of_requests():
+    from store.accounts import verify_password
+    from web.errors import WebError
+    from web.login import Argon2Gate
+
+    gate = Argon2Gate(slots=2, queue=4)
+    h = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$" + "A" * 43  # a wrong hash
+
+    def slow(x):
+        time.sleep(0.1)
+        return verify_password(h, x)
+
+    results = await asyncio.gather(*(gate.run(slow, "pw") for _ in range(8)),
+                                   return_exceptions=True)
+    busy = [r for r in results if isinstance(r, WebError)]
+    assert len(busy) == 2 and all(e.status == 503 for e in busy)  # 2 running + 4 waiting
+    assert [r for r in results if not isinstance(r, Exception)] == [False] * 6
+    assert gate.peak == 2 and gate.running == 0
+
+
+async def test_one_click_login_link_trades_a_token_for_a_session(web):
+    headers = await web.token("officer", owner="demo-script")
+    token = headers["Authorization"].split()[1]
+    r = await web.client.get(f"/?token={token}", headers={"accept": "text/html"})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "mda_session" in web.client.cookies
+    page = await web.client.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "demo-script" in page.text
+    # a session made from a token ends when the token is revoked
+    await web.sql("UPDATE api_tokens SET revoked_at = now()")
+    assert (await web.client.get("/api/me")).status_code == 401
+    web.client.cookies.clear()
+    r = await web.client.get("/?token=mda_nonsense", headers={"accept": "text/html"})
+    assert r.status_code == 401 and "not valid" in r.text
+    actions = [a for (a,) in await web.sql("SELECT action FROM audit_log ORDER BY id")]
+    assert "login.token" in actions
+
+
+async def test_parallel_token_links_cannot_slip_past_the_rate_limit(web):
+    codes = await asyncio.gather(*(web.client.get(f"/?token=mda_guess{i}") for i in range(12)))
+    assert sorted(r.status_code for r in codes) == [401] * 6 + [429] * 6
+    good = (await web.token("viewer", owner="later"))["Authorization"].split()[1]
+    assert (await web.client.get(f"/?token={good}")).status_code == 429
+
+
+async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
+    token = "demo-token-for-scripts-0123456789"
+    app = create_app(make_settings(tmp_path, demo_token=token), migrated)
+    async with LifespanManager(app) as m, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+        me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["name"] == "demo" and me.json()["role"] == "supervisor"
+        r = await client.get(f"/?token={token}", headers={"accept": "text/html"})
+        assert r.status_code == 303 and "mda_session" in client.cookies
+    # a second start does not add a second token
+    app2 = create_app(make_settings(tmp_path, demo_token=token), migrated)
+    async with LifespanManager(app2):
+        pass
+    with psycopg.connect(migrated) as conn:
+        assert conn.execute("SELECT count(*) FROM api_tokens WHERE owner = 'demo'").fetchone()[0] == 1
+
+
+async def test_demo_token_expires_and_each_start_renews_it(migrated, tmp_path):
+    from store.accounts import refresh_demo_token
+
+    token = "demo-token-for-scripts-0123456789"
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    async def start_and_call() -> int:
+        app = create_app(make_settings(tmp_path, demo_token=token), migrated)
+        async with LifespanManager(app) as m, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+            return (await client.get("/api/me", headers=bearer)).status_code
+
+    def hours_left() -> float:
+        with psycopg.connect(migrated) as conn:
+            return conn.execute("SELECT extract(epoch FROM expires_at - now()) / 3600 "
+                                "FROM api_tokens WHERE owner = 'demo'").fetchone()[0]
+
+    assert await start_and_call() == 200
+    assert 23.9 < hours_left() <= 24.0
+    with psycopg.connect(migrated, autocommit=True) as conn:  # a day later
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 s'")
+    async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+        assert not await refresh_demo_token(c, token)  # an expired token stays expired...
+    assert hours_left() < 0
+    assert await start_and_call() == 200  # ...until the next start renews it
+    assert 23.9 < hours_left() <= 24.0
+    # while a service runs it keeps the token alive, but never revives a revoked one
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("UPDATE api_tokens SET expires_at = now() + interval '1 h'")
+    async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+        assert await refresh_demo_token(c, token)
+        assert 23.9 < hours_left() <= 24.0
+        await c.execute("UPDATE api_tokens SET revoked_at = now()")
+        assert not await refresh_demo_token(c, token)

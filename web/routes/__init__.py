@@ -1,0 +1,12 @@
+"""Every route of the app, one ``APIRouter`` per concern; ``create_app`` includes
+``ROUTERS`` in this order. Routes are thin: they parse, check the role (``web.deps``), call
+``store`` and answer; none holds SQL."""
+
+from __future__ import annotations
+
+from . import alerts, live, operations, pages, vessels, zones
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (pages.router, vessels.router, alerts.router, zones.router, operations.router,
+           live.router)

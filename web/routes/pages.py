@@ -1,0 +1,64 @@
+"""The pages people open: the map (and its one-click token link), the login form, logout,
+and the API docs (Swagger UI served locally) with their OpenAPI document."""
+
+from __future__ import annotations
+
+from analytics import KIND_TABLE
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from .. import login
+from ..auth import Principal, authenticate
+from ..deps import db_conn, viewer
+from ..errors import WebError
+from ..render import page
+from ..sessions import login_with_token
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def index(request: Request, token: str | None = None, db=Depends(db_conn)) -> Response:
+    """The map; ``/?token=T`` trades a valid token for a session and redirects to ``/``."""
+    if token:
+        try:
+            return await login_with_token(db, request, token)
+        except WebError as e:
+            return login.login_page(error="That login link is not valid (unknown, expired "
+                                    "or revoked token)." if e.status == 401 else e.message,
+                                    status=e.status, headers=e.headers)
+    principal = await authenticate(request, db)
+    settings = request.app.state.settings
+    return page("map.html", principal, request.app.state.auth, {
+        "tiles_url": settings.tiles_url or "", "user": principal.name,
+        "role": principal.role, "can_acknowledge": principal.can("officer"),
+        # The one table of alert kinds: the desk's labels come from here.
+        "kinds": [{"kind": k.kind, "label": k.label, "severity": k.severity}
+                  for k in KIND_TABLE]})
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str = "/") -> Response:
+    return login.login_page(next_=login.safe_next(next), secure=request.url.scheme == "https")
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    return await login.password_login(request)
+
+
+@router.post("/logout")
+async def logout(request: Request, db=Depends(db_conn)) -> Response:
+    return await login.logout(request, db)
+
+
+@router.get("/api/docs")
+async def docs(request: Request, principal: Principal = Depends(viewer)) -> Response:
+    return page("docs.html", principal, request.app.state.auth, {})
+
+
+@router.get("/api/openapi.json")
+async def openapi(request: Request, principal: Principal = Depends(viewer)) -> JSONResponse:
+    return JSONResponse(request.app.openapi())

@@ -1,0 +1,63 @@
+/* What an alert means on this console: its bridge priority, which desk view it belongs
+ * to, whether it rings, what fired, and the words for its kind and outcome. No DOM. */
+
+import { config } from "./config.js";
+import { store } from "./store.js";
+
+// Severities onto bridge alert priorities (ux.md, IMO MSC.302(87)). info is a data-quality
+// notice, not a bridge priority: it never rings, and stays off the desk unless the officer
+// asks for it ("Data quality (N)").
+const SEVERITY_PRIORITY = { critical: "alarm", high: "alarm", medium: "warning", low: "caution", info: "notice" };
+export const PRIORITY_LABEL = { alarm: "ALARM", warning: "WARNING", caution: "CAUTION", notice: "NOTICE" };
+// What the officer found when closing (store.alerts.OUTCOMES on the server).
+export const OUTCOME_TEXT = { false_alarm: "False alarm", confirmed: "Confirmed", no_action: "No action" };
+
+// The one table of alert kinds comes from the server (the page's config.kinds:
+// [{"kind", "label", "severity"}, ...]), so the console, the reports and the API say the
+// same. A kind the table lacks (or a page rendered without it) reads as its own name.
+const KIND_LABELS = new Map((Array.isArray(config.kinds) ? config.kinds : [])
+  .filter((k) => k && k.kind && k.label).map((k) => [k.kind, k.label]));
+
+/** "Loitering", "AIS gap", ...: the kind's label. */
+export function kindLabel(kind) {
+  if (KIND_LABELS.has(kind)) return KIND_LABELS.get(kind);
+  const words = String(kind == null ? "" : kind).replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** "alarm", "warning", "caution" or "notice". */
+export function priorityOf(a) { return SEVERITY_PRIORITY[a.severity] || "caution"; }
+
+/** A data-quality notice: a fact about the data, not a situation at sea. */
+export function isNotice(a) { return a.severity === "info"; }
+
+/** The desk's two views. Active: what still needs the officer, i.e. every open alert (also
+ *  one whose episode has ended: it must be seen and acknowledged) and acknowledged ones
+ *  whose condition persists. History: closed alerts, and acknowledged ones whose episode
+ *  has ended (nothing left to do but close them). */
+export function inHistory(a) { return a.status === "closed" || (a.status === "acknowledged" && a.end != null); }
+
+/** Red, flashing, the vessel ring, the banner and the sound: only for an unacknowledged
+ *  alarm whose condition is still there. */
+export function ringing(a) { return a.status === "open" && a.end == null && priorityOf(a) === "alarm" && !isNotice(a); }
+
+/** What fired, in the analytics' own words when it gives them (details.text), else the
+ *  first few measured values. */
+export function criteria(a) {
+  const d = a.details || {};
+  if (typeof d.text === "string" && d.text) return d.text;
+  const parts = [];
+  Object.keys(d).forEach((k) => {
+    let v = d[k];
+    if (parts.length >= 4 || v == null || typeof v === "object") return;
+    if (typeof v === "number") v = Math.round(v * 100) / 100;
+    parts.push(k.replace(/_/g, " ") + " " + v);
+  });
+  return parts.join(" · ");
+}
+
+/** The vessel's name: as the alert carries it, else as the map knows it; null if neither. */
+export function alertVesselName(a) {
+  const v = store.vessels.get(a.mmsi);
+  return a.vessel_name || (v && v.name) || null;
+}

@@ -1,0 +1,47 @@
+/* The live socket (WS /api/live): positions, alerts and feed status as the server pushes
+ * them; reconnects with backoff and jitter, catching up on alerts missed meanwhile, and
+ * sends the login page a session that has ended. Frames arrive several times a second: the
+ * handlers coalesce their work (the vessel layer draws once per animation frame, the
+ * legend recounts at most once a second). */
+
+import { toLogin } from "./api.js";
+import { byId } from "./dom.js";
+import { store } from "./store.js";
+
+const BACKOFF_FIRST_MS = 1000, BACKOFF_MAX_MS = 30000;
+const PING_EVERY_MS = 25000;        // keeps proxies from closing an idle socket
+const CLOSE_LOGGED_OUT = 4401;      // the login ended (logout, user disabled, token revoked)
+
+/** handlers: positions(frame), alert(alert, change), feeds(list), resync() when the server
+ *  dropped frames for us, reconnecting() before each new attempt.
+ *  Returns {connect(), state()}. */
+export function createLive(handlers) {
+  let ws = null, backoff = BACKOFF_FIRST_MS, state = "connecting";
+
+  function show(s) {
+    state = s;
+    const e = byId("live-state");
+    e.className = s === "live" ? "ok" : "bad";
+    e.textContent = s === "live" ? "● LIVE" : "● " + s;
+  }
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    ws = new WebSocket(proto + "//" + location.host + "/api/live");
+    ws.onopen = () => { backoff = BACKOFF_FIRST_MS; show("live"); };
+    ws.onmessage = (ev) => dispatch(JSON.parse(ev.data));
+    ws.onclose = (ev) => {
+      if (ev && ev.code === CLOSE_LOGGED_OUT) { show("logged out"); toLogin(); return; }
+      show("reconnecting");
+      setTimeout(() => { handlers.reconnecting(); connect(); }, backoff);
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS) * (0.75 + Math.random() * 0.5);
+    };
+  }
+  function dispatch(msg) {
+    if (msg.type === "positions") { store.stats.frames++; handlers.positions(msg); }
+    else if (msg.type === "alert") { store.stats.alertsPushed++; handlers.alert(msg.alert, msg.change); }
+    else if (msg.type === "status" || msg.type === "hello") handlers.feeds(msg.feeds || []);
+    else if (msg.type === "resync") handlers.resync();
+  }
+  setInterval(() => { if (ws && ws.readyState === 1) ws.send("ping"); }, PING_EVERY_MS);
+  return { connect, state: () => state };
+}
