@@ -5,9 +5,11 @@ Public surface (everything else is an implementation detail):
 - ``open_source(uri, *, name=None, speed=None)``: an async feed of line batches
   (``file:``/path, ``tcp://``, ``udp://``, ``mqtt://``, ``-``);
 - ``Decoder``: ``feed(lines, recv_ts, source) -> Batch``, ``flush()``, ``stats``;
-- the records that leave ingest: ``PositionReport``, ``VesselInfo``, ``RawSentence``.
+- the records that leave ingest: ``PositionReport``, ``VesselInfo``, ``RawSentence``;
+- ``Backoff``: the one reconnect/retry backoff, also used by store, web and the shell.
 """
 
+from ingest.backoff import Backoff
 from ingest.decoder import Batch, Decoder
 from ingest.errors import IngestError, SourceError
 from ingest.records import PositionReport, RawSentence, VesselInfo, utc
@@ -15,6 +17,7 @@ from ingest.sources import LineBatch, Source, open_source
 from ingest.stats import REASONS, IngestStats
 
 __all__ = [
+    "Backoff",
     "Batch",
     "Decoder",
     "IngestError",

@@ -33,7 +33,6 @@ import contextlib
 import gzip
 import logging
 import os
-import random
 import ssl
 import sys
 import threading
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest.backoff import Backoff
 from ingest.errors import SourceError
 from ingest.nmea import line_event_time
 
@@ -383,25 +383,6 @@ class _QuietWatch:
                 self.on_stall()
 
 
-class _Backoff:
-    """Exponential backoff with jitter: ``min_delay`` doubling up to ``max_delay``,
-    each wait drawn from the upper half of the current step so that many clients
-    cut off together do not all come back at the same instant."""
-
-    def __init__(self, min_delay: float, max_delay: float) -> None:
-        self.min_delay = min_delay
-        self.max_delay = max_delay
-        self.attempt = 0
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        step = min(self.max_delay, self.min_delay * (2 ** self.attempt))
-        self.attempt = min(self.attempt + 1, 30)
-        return step / 2 + random.uniform(0, step / 2)
-
-
 class TcpSource(Source):
     """A TCP client that reconnects with backoff until cancelled."""
 
@@ -412,7 +393,7 @@ class TcpSource(Source):
         self.host = host
         self.port = port
         self.quiet_after = quiet_after
-        self.backoff = _Backoff(reconnect_min, reconnect_max)
+        self.backoff = Backoff(reconnect_min, reconnect_max)
         self.connect_timeout = connect_timeout
         self.connections = 0  # successful connects, for tests and metrics
 
@@ -578,7 +559,7 @@ class MqttSource(Source):
         self.password = password
         self.tls = tls
         self.quiet_after = quiet_after
-        self.backoff = _Backoff(reconnect_min, reconnect_max)
+        self.backoff = Backoff(reconnect_min, reconnect_max)
         self.batch_lines = batch_lines
         self.connections = 0
         self.subscribed = asyncio.Event()  # set while subscribed; lets tests publish after

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 import socket
 import time
@@ -22,6 +21,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import psycopg
 
+from ingest.backoff import Backoff
 from store.alerts import end_open_episodes, save_changes
 from store.db import connect, connect_sync
 from store.errors import StoreError
@@ -47,9 +47,8 @@ def load_zones(files: Sequence[str | Path] = ()):
 
 
 def analytics_config(settings: Settings):
-    from analytics import AnalyticsConfig
-
-    return AnalyticsConfig(**settings.analytics)
+    """The ``[analytics]`` table, checked when the settings were loaded."""
+    return settings.analytics
 
 
 def mqtt_publisher(settings: Settings):
@@ -86,8 +85,7 @@ class AlertStage:
         self._conn: psycopg.AsyncConnection | None = None
         self._pending: list = []
         self._max_pending = max_pending
-        self._retry_initial = self._delay = retry_initial
-        self._retry_max = retry_max
+        self._backoff = Backoff(retry_initial, retry_max)
         self._next_try = 0.0
 
     async def __call__(self, positions: list, statics: list) -> None:
@@ -119,8 +117,7 @@ class AlertStage:
                 self._conn = await connect(self.url)
             rows = await save_changes(self._conn, self._pending)
         except (psycopg.OperationalError, StoreError) as e:  # an outage: back off, keep them
-            self._next_try = loop.time() + self._delay * random.uniform(0.5, 1.5)
-            self._delay = min(self._delay * 2, self._retry_max)
+            self._next_try = loop.time() + self._backoff.next_delay()
             log.warning("alerts: database unavailable (%s); %d changes wait, next try in %.0f s",
                         e, len(self._pending), self._next_try - loop.time())
             await self._drop_connection()
@@ -131,7 +128,7 @@ class AlertStage:
                       e.diag.message_primary or e)
             self._pending = []
             return
-        self._delay = self._retry_initial
+        self._backoff.reset()
         self._pending = []
         for row in rows:
             if row["change"] == "opened":

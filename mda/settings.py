@@ -1,10 +1,17 @@
 """One typed settings object, declared as data.
 
-Every setting has a name, a type, a default and a help line, in one table below. Values
-come from (later wins): the defaults, a TOML file (``--config PATH``, ``$MDA_CONFIG``, or
-``./mda.toml`` when present), then ``MDA_*`` environment variables (``MDA_DATABASE_URL``,
-``MDA_ANALYTICS__LOITERING_MIN_DURATION_MIN`` for a nested table). Nothing else in the code reads
-the environment.
+Frozen dataclasses, one per table, each field with its type, default and help line:
+
+- ``Settings``: the top-level keys. The shell's own are declared here; the web's (login,
+  sessions, the map page) in ``web.config.WebConfig``, which ``Settings`` extends;
+- ``SourceSpec``: one ``[[sources]]`` table;
+- ``analytics.AnalyticsConfig``: the ``[analytics]`` table, ``Settings.analytics``.
+
+Values come from (later wins): the defaults, a TOML file (``--config PATH``,
+``$MDA_CONFIG``, or ``./mda.toml`` when present), then ``MDA_*`` environment variables
+(``MDA_DATABASE_URL``; ``MDA_ANALYTICS__LOITERING_MIN_DURATION_MIN`` for the analytics).
+Every value goes through ``_coerce``, with one boolean parser (``parse_bool``) for every
+table. Nothing else in the code reads the environment.
 """
 
 from __future__ import annotations
@@ -12,23 +19,26 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from analytics import AnalyticsConfig, ConfigError
+from web.config import WebConfig
+
 from .errors import SettingsError
 
-__all__ = ["Settings", "Setting", "SETTINGS", "load_settings", "mask_url", "SourceSpec"]
+__all__ = ["Settings", "SourceSpec", "Setting", "SETTINGS", "ANALYTICS_SETTINGS",
+           "SOURCE_SETTINGS", "load_settings", "parse_bool", "mask_url"]
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    type: type
-    default: Any
-    help: str
-    secret: bool = False
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret})
 
 
 def _default_data_dir() -> str:
@@ -40,111 +50,140 @@ def _default_data_dir() -> str:
     return str(Path(base) / "mda")
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("database_url", str, "",
-            "PostgreSQL/TimescaleDB URL. Empty: start the embedded PostgreSQL in the data directory.",
-            secret=True),
-    Setting("mqtt_url", str, "",
-            "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no publishing.",
-            secret=True),
-    Setting("mqtt_notices", bool, False,
-            "Also publish data-quality notices (severity info) to MQTT, on <prefix>/notices/<kind>; "
-            "off: only desk alerts are published (on <prefix>/alerts/<kind>)."),
-    Setting("data_dir", str, "",
-            "Where the service keeps its files (embedded database, spool files, secrets). "
-            "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda."),
-    Setting("http_host", str, "127.0.0.1", "Address the web server listens on."),
-    Setting("http_port", int, 8080, "Port the web server listens on."),
-    Setting("secret_key", str, "",
-            "Key that signs session cookies. Empty: generated once and kept in the data directory.",
-            secret=True),
-    Setting("raw_archive", bool, True, "Keep every raw NMEA sentence in the raw_sentences table."),
-    Setting("retention_days", int, 90, "Days of positions kept; older ones are dropped. 0 keeps all."),
-    Setting("raw_retention_days", int, 30, "Days of raw sentences kept. 0 keeps all."),
-    Setting("dedupe_window_s", float, 10.0,
-            "The same sentence heard by several receivers within this many seconds is stored once."),
-    Setting("multipart_timeout_s", float, 10.0, "Fragments of a multipart message older than this are dropped."),
-    Setting("max_clock_lead_s", float, 60.0,
-            "Messages stamped more than this many seconds after they arrived are rejected "
-            "(future_time). 0 turns the check off, for replays of accelerated or simulated time."),
-    Setting("batch_rows", int, 20000,
-            "Rows per COPY batch written to the database (bigger batches cost the server less per row)."),
-    Setting("batch_max_delay_s", float, 0.5, "Longest time a record waits before its batch is written."),
-    Setting("queue_batches", int, 64, "Batches held between two stages before the feed is slowed down."),
-    Setting("feed_quiet_s", float, 300.0, "A feed silent this long is reported as quiet."),
-    Setting("tiles_url", str, "",
-            "Optional online tile layer (e.g. an internal tile server). Empty: offline basemap only."),
-    Setting("log_level", str, "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
-    Setting("session_hours", float, 12.0,
-            "Hours a web login lasts before the officer must log in again (a watch and its handover)."),
-    Setting("cookie_secure", bool, True,
-            "Mark the session cookie Secure (HTTPS only; browsers also accept it on 127.0.0.1 "
-            "and localhost). Turn off only when served over plain HTTP to other machines."),
-    Setting("demo_token", str, "",
-            "A preset API token (supervisor role) for scripts and the one-click login link "
-            "http://HOST:PORT/?token=...; empty: none.", secret=True),
-    Setting("login_rate_limit", int, 5,
-            "Failed logins allowed per user name within login_rate_window_s before further "
-            "attempts are refused (HTTP 429)."),
-    Setting("login_rate_limit_ip", int, 20,
-            "Failed logins allowed per client address within login_rate_window_s."),
-    Setting("login_rate_window_s", float, 900.0, "Window of the failed-login rate limits, seconds."),
-)
-
-_BY_NAME = {s.name: s for s in SETTINGS}
-
-
 @dataclass(frozen=True)
 class SourceSpec:
     """One feed from a ``[[sources]]`` table or a ``--source`` option."""
 
-    uri: str
-    name: str | None = None
-    speed: float | None = None
+    uri: str = field(metadata={"help": "the feed: a path or file:PATH (plain or .gz), "
+                                       "tcp://host:port, udp://:port, mqtt://host:port/topic, "
+                                       "or - for standard input"})
+    name: str | None = _setting(None, "its name in logs, metrics and stored rows; default: the "
+                                      "URI without credentials")
+    speed: float | None = _setting(None, "files only: replay at this many times real time; "
+                                         "default: as fast as possible")
 
 
-@dataclass
-class Settings:
-    values: dict[str, Any]
-    sources: list[SourceSpec] = field(default_factory=list)
-    analytics: dict[str, Any] = field(default_factory=dict)
-    origin: dict[str, str] = field(default_factory=dict)  # name -> "default" | file path | env var
+@dataclass(frozen=True)
+class Settings(WebConfig):
+    """Every setting of the service. The web's are inherited from ``WebConfig``."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    database_url: str = _setting(
+        "", "PostgreSQL/TimescaleDB URL. Empty: start the embedded PostgreSQL in the data "
+            "directory.", secret=True)
+    mqtt_url: str = _setting(
+        "", "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no "
+            "publishing.", secret=True)
+    mqtt_notices: bool = _setting(
+        False, "Also publish data-quality notices (severity info) to MQTT, on "
+               "<prefix>/notices/<kind>; off: only desk alerts are published (on "
+               "<prefix>/alerts/<kind>).")
+    data_dir: str = _setting(
+        "", "Where the service keeps its files (embedded database, spool files, secrets). "
+            "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda.")
+    http_host: str = _setting("127.0.0.1", "Address the web server listens on.")
+    http_port: int = _setting(8080, "Port the web server listens on.")
+    raw_archive: bool = _setting(True, "Keep every raw NMEA sentence in the raw_sentences table.")
+    retention_days: int = _setting(
+        90, "Days of positions kept; older ones are dropped. 0 keeps all.")
+    raw_retention_days: int = _setting(30, "Days of raw sentences kept. 0 keeps all.")
+    dedupe_window_s: float = _setting(
+        10.0, "The same sentence heard by several receivers within this many seconds is stored "
+              "once.")
+    multipart_timeout_s: float = _setting(
+        10.0, "Fragments of a multipart message older than this are dropped.")
+    max_clock_lead_s: float = _setting(
+        60.0, "Messages stamped more than this many seconds after they arrived are rejected "
+              "(future_time). 0 turns the check off, for replays of accelerated or simulated "
+              "time.")
+    batch_rows: int = _setting(
+        20000, "Rows per COPY batch written to the database (bigger batches cost the server "
+               "less per row).")
+    batch_max_delay_s: float = _setting(
+        0.5, "Longest time a record waits before its batch is written.")
+    queue_batches: int = _setting(
+        64, "Batches held between two stages before the feed is slowed down.")
+    feed_quiet_s: float = _setting(300.0, "A feed silent this long is reported as quiet.")
+    log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING, ERROR.")
+
+    # The tables.
+    sources: tuple[SourceSpec, ...] = ()
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    # Where each value came from, by name ("analytics.<name>" for the analytics); absent:
+    # the default. For ``mda config show``.
+    origin: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def data_path(self) -> Path:
-        return Path(self.values["data_dir"] or _default_data_dir()).expanduser()
+        return Path(self.data_dir or _default_data_dir()).expanduser()
 
     def replace(self, **changes: Any) -> "Settings":
-        values = dict(self.values)
+        """A copy with top-level settings changed (from the command line), checked as if
+        read from a file."""
         origin = dict(self.origin)
-        for k, v in changes.items():
-            if k not in _BY_NAME:
-                raise SettingsError(f"unknown setting {k!r}")
-            values[k] = _coerce(_BY_NAME[k], v, "command line")
-            origin[k] = "command line"
-        return dataclasses.replace(self, values=values, origin=origin)
+        values = {}
+        for name, value in changes.items():
+            if name not in _TOP:
+                raise SettingsError(f"unknown setting {name!r}")
+            values[name] = _coerce(_TOP[name], value, "command line")
+            origin[name] = "command line"
+        return dataclasses.replace(self, **values, origin=origin)
 
     def shown(self) -> list[tuple[str, str, str]]:
-        """(name, value with secrets masked, where it came from) for ``mda config show``."""
+        """(name, value with secrets masked, where it came from) for ``mda config show``:
+        every top-level setting, the analytics settings that are not defaults, the sources."""
         rows = []
         for s in SETTINGS:
-            v = self.values[s.name]
+            v = getattr(self, s.name)
             if s.name == "data_dir" and not v:
                 v = str(self.data_path)
             if s.secret and v:
                 v = mask_url(v) if "://" in str(v) else "********"
             rows.append((s.name, str(v), self.origin.get(s.name, "default")))
-        for k, v in sorted(self.analytics.items()):
-            rows.append((f"analytics.{k}", str(v), self.origin.get(f"analytics.{k}", "default")))
+        for s in sorted(ANALYTICS_SETTINGS, key=lambda s: s.name):
+            if s.name in self.origin:
+                rows.append((s.name, str(getattr(self.analytics, s.key)), self.origin[s.name]))
         for i, src in enumerate(self.sources):
-            rows.append((f"sources[{i}]", src.uri + (f" (name={src.name})" if src.name else ""), "file"))
+            rows.append((f"sources[{i}]", src.uri + (f" (name={src.name})" if src.name else ""),
+                         "file"))
         return rows
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as ``mda config help`` lists it (read from the dataclass fields)."""
+
+    name: str  # as shown: "http_port", "analytics.loitering_max_sog_kn", "sources[].uri"
+    key: str  # the field's name
+    type: type
+    default: Any
+    help: str
+    env: str | None  # its environment variable; None for [[sources]]
+    secret: bool = False
+
+
+def _declared(cls: type, prefix: str = "", env: str | None = "MDA_") -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            continue  # a table or bookkeeping, not a setting
+        t = hints[f.name]
+        t = next((a for a in typing.get_args(t) if a is not type(None)), t)  # X | None -> X
+        out.append(Setting(prefix + f.name, f.name, t, f.default, f.metadata["help"],
+                           None if env is None else env + f.name.upper(),
+                           f.metadata.get("secret", False)))
+    return tuple(out)
+
+
+_WEB_NAMES = {f.name for f in dataclasses.fields(WebConfig)}
+# The top-level settings: the shell's first, then the web's.
+SETTINGS: tuple[Setting, ...] = tuple(sorted(_declared(Settings),
+                                             key=lambda s: s.name in _WEB_NAMES))
+ANALYTICS_SETTINGS: tuple[Setting, ...] = _declared(AnalyticsConfig, "analytics.",
+                                                    "MDA_ANALYTICS__")
+SOURCE_SETTINGS: tuple[Setting, ...] = _declared(SourceSpec, "sources[].", None)
+_TOP = {s.name: s for s in SETTINGS}
+_ANALYTICS = {s.key: s for s in ANALYTICS_SETTINGS}
 
 
 def mask_url(url: str) -> str:
@@ -163,17 +202,26 @@ def mask_url(url: str) -> str:
     return mask_dsn(url)
 
 
+def parse_bool(value: Any, name: str, where: str) -> bool:
+    """The one boolean parser: true/false, yes/no, on/off, 1/0 (any case); anything else is
+    refused with a message naming the setting and where it came from."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingsError(f"{where}: setting {name!r} wants true or false (or yes/no, on/off, "
+                        f"1/0), got {value!r}")
+
+
 def _coerce(s: Setting, value: Any, where: str) -> Any:
+    if s.type is bool:
+        return parse_bool(value, s.name, where)
     try:
-        if s.type is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(value)
+        if isinstance(value, bool):  # TOML true for a number or a text
+            raise TypeError(value)
         return s.type(value)
     except (TypeError, ValueError):
         raise SettingsError(
@@ -192,82 +240,70 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML ({e})") from None
 
 
-def _analytics_fields() -> dict[str, Any]:
-    """Threshold names and defaults, from the analytics package's own declaration."""
-    try:
-        from analytics.config import AnalyticsConfig
-    except ImportError:  # analytics not built yet in this checkout
-        return {}
-    return {f.name: f for f in dataclasses.fields(AnalyticsConfig)}
+def _sources(value: Any, where: str) -> list[SourceSpec]:
+    if not isinstance(value, list):
+        raise SettingsError(f"{where}: [[sources]] must be an array of tables")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or "uri" not in item:
+            raise SettingsError(f"{where}: sources[{i}] needs a 'uri'")
+        speed = item.get("speed")
+        if speed is not None:
+            try:
+                speed = float(speed)
+            except (TypeError, ValueError):
+                raise SettingsError(f"{where}: sources[{i}].speed wants a number, "
+                                    f"got {speed!r}") from None
+        name = item.get("name")
+        out.append(SourceSpec(str(item["uri"]), str(name) if name else None, speed))
+    return out
 
 
 def load_settings(config_path: str | os.PathLike | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
-    values = {s.name: s.default for s in SETTINGS}
+    top: dict[str, Any] = {}
+    analytics: dict[str, Any] = {}
     origin: dict[str, str] = {}
     sources: list[SourceSpec] = []
-    analytics: dict[str, Any] = {}
-    afields = _analytics_fields()
+
+    def analytics_value(key: str, value: Any, where: str) -> None:
+        if key not in _ANALYTICS:
+            raise SettingsError(f"{where}: unknown analytics setting {key!r}")
+        analytics[key] = _coerce(_ANALYTICS[key], value, where)
+        origin[_ANALYTICS[key].name] = where
 
     path = config_path or env.get("MDA_CONFIG")
     if not path and Path("mda.toml").is_file():
         path = "mda.toml"
     if path:
         where = str(path)
-        data = _read_toml(Path(path))
-        for key, value in data.items():
+        for key, value in _read_toml(Path(path)).items():
             if key == "sources":
-                if not isinstance(value, list):
-                    raise SettingsError(f"{where}: [[sources]] must be an array of tables")
-                for i, item in enumerate(value):
-                    if not isinstance(item, dict) or "uri" not in item:
-                        raise SettingsError(f"{where}: sources[{i}] needs a 'uri'")
-                    speed = item.get("speed")
-                    if speed is not None:
-                        try:
-                            speed = float(speed)
-                        except (TypeError, ValueError):
-                            raise SettingsError(f"{where}: sources[{i}].speed wants a number, "
-                                                f"got {speed!r}") from None
-                    name = item.get("name")
-                    sources.append(SourceSpec(str(item["uri"]), str(name) if name else None, speed))
+                sources = _sources(value, where)
             elif key == "analytics":
                 if not isinstance(value, dict):
                     raise SettingsError(f"{where}: [analytics] must be a table")
                 for k, v in value.items():
-                    if afields and k not in afields:
-                        raise SettingsError(f"{where}: unknown analytics setting {k!r}")
-                    analytics[k] = v
-                    origin[f"analytics.{k}"] = where
-            elif key in _BY_NAME:
-                values[key] = _coerce(_BY_NAME[key], value, where)
+                    analytics_value(k, v, where)
+            elif key in _TOP:
+                top[key] = _coerce(_TOP[key], value, where)
                 origin[key] = where
             else:
                 raise SettingsError(f"{where}: unknown setting {key!r}")
 
     for s in SETTINGS:
-        var = "MDA_" + s.name.upper()
-        if var in env:
-            values[s.name] = _coerce(s, env[var], f"${var}")
-            origin[s.name] = f"${var}"
+        if s.env in env:
+            top[s.name] = _coerce(s, env[s.env], f"${s.env}")
+            origin[s.name] = f"${s.env}"
     for var, raw in env.items():
         if var.startswith("MDA_ANALYTICS__"):
-            k = var[len("MDA_ANALYTICS__"):].lower()
-            if afields and k not in afields:
-                raise SettingsError(f"${var}: unknown analytics setting {k!r}")
-            analytics[k] = raw
-            origin[f"analytics.{k}"] = f"${var}"
+            analytics_value(var[len("MDA_ANALYTICS__"):].lower(), raw, f"${var}")
 
-    # Coerce analytics values to their declared types.
-    for k, v in list(analytics.items()):
-        f = afields.get(k)
-        if f is not None and f.default is not dataclasses.MISSING:
-            t = type(f.default)
-            try:
-                analytics[k] = (str(v).lower() in ("1", "true", "yes", "on")) if t is bool else t(v)
-            except (TypeError, ValueError):
-                raise SettingsError(
-                    f"{origin.get('analytics.' + k)}: analytics setting {k!r} wants "
-                    f"{t.__name__}, got {v!r}") from None
-    return Settings(values=values, sources=sources, analytics=analytics, origin=origin)
+    try:
+        checked = AnalyticsConfig(**analytics)
+    except ConfigError as e:  # a value of the right type out of its range: say where it was
+        named = [k for k in analytics if f"'{k}'" in str(e)]
+        where = origin.get(_ANALYTICS[named[0]].name) if named else None
+        raise SettingsError(f"{where}: {e}" if where else str(e)) from None
+    return Settings(**top, sources=tuple(sources), analytics=checked, origin=origin)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Iterable, Sequence
 
 import psycopg
 
+from ingest.backoff import Backoff
 from ingest.records import PositionReport, RawSentence, VesselInfo
 
 from .db import connect, describe_connect_error
@@ -227,10 +227,8 @@ class StoreWriter:
         self.stats = WriterStats()
         self._spool = Spool(spool_dir) if spool_dir else None
         self._conn: psycopg.AsyncConnection | None = None
-        self._retry_initial = retry_initial
-        self._retry_max = retry_max
+        self._backoff = Backoff(retry_initial, retry_max)
         self._next_attempt = 0.0
-        self._delay = retry_initial
         self.last_error: str | None = None
 
     async def __aenter__(self) -> "StoreWriter":
@@ -270,7 +268,10 @@ class StoreWriter:
                     return False
                 except SpoolFull as e:  # no room on disk either: hold the feed instead
                     log.error("%s; holding the feed until the database returns", e)
-            await asyncio.sleep(self._delay)
+            # Until the next attempt at connecting (at least a moment: the database may
+            # take a connection and still fail the write).
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(self._next_attempt - loop.time(), self._backoff.initial))
 
     async def flush_spool(self) -> bool:
         """Write what the spool holds if the database is reachable; True when it is empty."""
@@ -329,11 +330,10 @@ class StoreWriter:
         except Exception as e:  # DatabaseUnavailable and friends
             self.stats.retries += 1
             self.last_error = str(e)
-            # Exponential backoff with jitter, so a fleet of writers does not stampede.
-            self._next_attempt = loop.time() + self._delay * random.uniform(0.5, 1.5)
-            self._delay = min(self._delay * 2, self._retry_max)
+            # Backoff with jitter, so a fleet of writers does not stampede.
+            self._next_attempt = loop.time() + self._backoff.next_delay()
             return False
-        self._delay = self._retry_initial
+        self._backoff.reset()
         log.info("database is back")
         return True
 

@@ -3,7 +3,9 @@ no SQL, and the command line's account commands do without the web.
 
 Layers, lowest first: ``ingest`` < ``analytics`` < ``store`` < ``web`` < ``mda`` (the
 shell). A package may import its own modules and those of lower layers, never a higher
-one. Read from the source (no imports run), so a lazy import inside a function counts too.
+one. ``simulator`` stands beside them: it may use ``ingest`` and ``analytics``, and only the
+shell uses it. Read from the source (no imports run), so a lazy import inside a function
+counts too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("ingest", "analytics", "store", "web", "mda")
+SIMULATOR = "simulator"
 
 
 def _sources(package: str) -> list[Path]:
@@ -32,7 +35,7 @@ def _imported(path: Path) -> set[str]:
             names = [node.module]
         else:
             continue
-        out |= {n.split(".")[0] for n in names if n.split(".")[0] in LAYERS}
+        out |= {n.split(".")[0] for n in names if n.split(".")[0] in (*LAYERS, SIMULATOR)}
     return out
 
 
@@ -41,6 +44,17 @@ def test_each_package_imports_only_the_layers_beneath_it(package):
     above = set(LAYERS[LAYERS.index(package) + 1:])
     wrong = {str(p.relative_to(ROOT)): sorted(_imported(p) & above) for p in _sources(package)}
     assert {k: v for k, v in wrong.items() if v} == {}
+
+
+def test_the_simulator_stands_beside_the_layers():
+    """It may use the pure packages (ingest, analytics), nothing of the store, the web or
+    the shell; of the layers, only the shell uses it."""
+    wrong = {str(p.relative_to(ROOT)): sorted(_imported(p) - {"ingest", "analytics", SIMULATOR})
+             for p in _sources(SIMULATOR)}
+    assert {k: v for k, v in wrong.items() if v} == {}
+    users = [str(p.relative_to(ROOT)) for package in LAYERS[:-1] for p in _sources(package)
+             if SIMULATOR in _imported(p)]
+    assert users == []
 
 
 def test_the_cli_commands_import_nothing_from_the_web():

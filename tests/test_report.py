@@ -22,9 +22,9 @@ import pytest
 
 from analytics import ZoneSet
 from analytics.alerts import Alert
-from mda.report import (GAP_S, KIND_TEXT, THIN_S, TrackCollector, build_report,
+from web.report import (GAP_S, KIND_TEXT, THIN_S, TrackCollector, build_report,
                         describe_file)
-from mda.simulator import output_paths, simulate
+from simulator import output_paths, simulate
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

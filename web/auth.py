@@ -32,6 +32,7 @@ from starlette.requests import HTTPConnection
 
 from store import accounts, audit, sessions
 
+from .config import WebConfig
 from .errors import WebError
 
 __all__ = ["AuthConfig", "Principal", "load_secret_key", "authenticate", "unauthenticated",
@@ -47,7 +48,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def load_secret_key(settings) -> bytes:
     """The key that signs cookies: the ``secret_key`` setting, else a random key generated
-    once into ``data_dir/secret_key`` (mode 0600) and reused after."""
+    once into ``data_path/secret_key`` (mode 0600) and reused after. ``settings`` is the
+    shell's settings object (a ``WebConfig`` with the ``data_path`` of the service)."""
     if settings.secret_key:
         return settings.secret_key.encode()
     path = Path(settings.data_path) / "secret_key"
@@ -79,22 +81,15 @@ def _b64(b: bytes) -> str:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    """The secret key and the login settings, one per app (``app.state.auth``)."""
+    """The secret key and the web settings it goes with, one per app (``app.state.auth``)."""
 
     key: bytes
-    session_hours: float = 12.0
-    cookie_secure: bool = True
-    rate_limit_user: int = 5
-    rate_limit_ip: int = 20
-    rate_window_s: float = 900.0
+    settings: WebConfig = WebConfig()
 
     @classmethod
     def from_settings(cls, settings) -> "AuthConfig":
-        return cls(key=load_secret_key(settings), session_hours=settings.session_hours,
-                   cookie_secure=settings.cookie_secure,
-                   rate_limit_user=settings.login_rate_limit,
-                   rate_limit_ip=settings.login_rate_limit_ip,
-                   rate_window_s=settings.login_rate_window_s)
+        """From the shell's settings object: its web settings as they are, and the key."""
+        return cls(key=load_secret_key(settings), settings=settings)
 
     def _mac(self, purpose: bytes, value: str) -> str:
         return _b64(hmac.new(self.key, purpose + value.encode(), hashlib.sha256).digest())

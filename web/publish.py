@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import deque
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
 
+from ingest.backoff import Backoff
 from store.alerts import NOTICE, AlertMessage, alert_message
 from store.spool import Spool, SpoolFull
 
@@ -81,7 +81,7 @@ class MqttPublisher:
         self._spool = Spool(spool_dir) if spool_dir else None
         self._spooled = len(self._spool) if self._spool else 0  # left by an earlier run too
         self._wake = asyncio.Event()
-        self._retry_initial, self._retry_max = retry_initial, retry_max
+        self._backoff = Backoff(retry_initial, retry_max)
         self.sent = 0
         self.dropped = 0  # only without room: no spool, or a full disk
         self.notices = notices
@@ -132,13 +132,13 @@ class MqttPublisher:
 
     async def run(self) -> None:
         """Connect, send, reconnect; runs until cancelled."""
-        delay = self._retry_initial
+        backoff = self._backoff
         while True:
             try:
                 async with aiomqtt.Client(self.host, self.port, username=self.username,
                                           password=self.password) as client:
                     self.connected = True
-                    delay = self._retry_initial
+                    backoff.reset()
                     log.info("MQTT publisher connected to %s", _masked(self.url))
                     async with asyncio.TaskGroup() as tg:
                         # The watcher notices a lost connection even while nothing is sent.
@@ -148,8 +148,7 @@ class MqttPublisher:
                 if self.connected:
                     log.warning("MQTT broker %s went away: %s", _masked(self.url), eg.exceptions[0])
             self.connected = False
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, self._retry_max)
+            await asyncio.sleep(backoff.next_delay())
 
     @staticmethod
     async def _watch(client: aiomqtt.Client) -> None:

@@ -25,8 +25,8 @@ __all__ = ["start_session", "set_session_cookie", "reserve_attempt", "login_with
 
 def set_session_cookie(response: Response, cfg: AuthConfig, sid: str) -> None:
     response.set_cookie(SESSION_COOKIE, cfg.sign_session(sid),
-                        max_age=int(cfg.session_hours * 3600), path="/", httponly=True,
-                        secure=cfg.cookie_secure, samesite="lax")
+                        max_age=int(cfg.settings.session_hours * 3600), path="/", httponly=True,
+                        secure=cfg.settings.cookie_secure, samesite="lax")
 
 
 async def start_session(db: psycopg.AsyncConnection, request: Request, *, principal: str,
@@ -36,7 +36,7 @@ async def start_session(db: psycopg.AsyncConnection, request: Request, *, princi
     cfg: AuthConfig = request.app.state.auth
     sid = secrets.token_urlsafe(32)
     await sessions.insert_session(db, accounts.hash_token(sid), principal, role,
-                                  cfg.session_hours, user_id=user_id, token_id=token_id,
+                                  cfg.settings.session_hours, user_id=user_id, token_id=token_id,
                                   ip=client_ip(request),
                                   user_agent=request.headers.get("user-agent"))
     return sid
@@ -48,8 +48,8 @@ async def reserve_attempt(db: psycopg.AsyncConnection, request: Request,
     (atomically: parallel attempts cannot all slip under the limit); its id, or 429."""
     cfg: AuthConfig = request.app.state.auth
     attempt, retry = await sessions.reserve_login_attempt(
-        db, username, client_ip(request), cfg.rate_window_s, cfg.rate_limit_user,
-        cfg.rate_limit_ip)
+        db, username, client_ip(request), cfg.settings.login_rate_window_s,
+        cfg.settings.login_rate_limit, cfg.settings.login_rate_limit_ip)
     if attempt is None:
         raise WebError(429, "rate_limited", "too many failed logins; wait before trying again",
                        headers={"Retry-After": str(max(1, int(retry) + 1))})

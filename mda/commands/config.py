@@ -1,8 +1,12 @@
-"""``mda config show``: the effective settings, secrets masked, and where each came from."""
+"""``mda config show``: the effective settings, secrets masked, and where each came from.
+``mda config help``: every setting (top level, ``[analytics]``, ``[[sources]]``) with its
+default, environment variable and help line, read from the settings dataclasses."""
 
 from __future__ import annotations
 
-from ..settings import SETTINGS
+import dataclasses
+
+from ..settings import ANALYTICS_SETTINGS, SETTINGS, SOURCE_SETTINGS
 
 
 def register(sub) -> None:
@@ -23,6 +27,8 @@ def run_show(args, settings) -> int:
 
 
 def run_help(args, settings) -> int:
-    for s in SETTINGS:
-        print(f"{s.name} = {s.default!r}  [MDA_{s.name.upper()}]\n    {s.help}")
+    for s in (*SETTINGS, *ANALYTICS_SETTINGS, *SOURCE_SETTINGS):
+        default = "(required)" if s.default is dataclasses.MISSING else repr(s.default)
+        where = f"[{s.env}]" if s.env else "[settings file only]"
+        print(f"{s.name} = {default}  {where}\n    {s.help}")
     return 0

@@ -36,7 +36,7 @@ def register(sub) -> None:
 def _scenario_segments(seed: int, vessels: int, start: float, zones_out):
     """One endless scenario, cut into 2-hour segments played one after the other (the
     same vessels sail on across the cuts); the first also writes the scenario's zones."""
-    from mda.simulator.scenario import demo_segments
+    from simulator.scenario import demo_segments
 
     segments = demo_segments(start=start, seed=seed, vessels=vessels, hours=2.0)
 

@@ -81,7 +81,7 @@ def gfw_to_nmea(csv_path: Path, out: Path) -> None:
     from pyais import encode_dict
 
     from analytics.geo import bearing_deg, distance_nm
-    from mda.simulator._nmea import nmea_checksum
+    from simulator._nmea import nmea_checksum
 
     rows: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     with csv_path.open(newline="") as f:
