@@ -77,13 +77,21 @@ _MAX_GROUPS = 1024
 @dataclass(slots=True)
 class Batch:
     """What one ``feed`` call produced. ``duplicates`` counts messages dropped as copies,
-    ``rejected`` counts lines rejected (during this call, for any source)."""
+    ``rejected`` counts lines rejected (during this call, for any source).
+
+    ``messages`` (only from a ``Decoder(keep_messages=True)``): every emitted message, in
+    order, as ``(ts, mmsi, payload, lines, position or None, static or None)``, the same
+    records as in ``positions`` and ``statics``. For a caller that merges the output of
+    several decoders (one per recorded file): it orders them by event time and
+    recognises a copy from another decoder by its payload, as the decoder does its own,
+    and can move its lines from the messages to the duplicates in the accounting."""
 
     positions: list[PositionReport] = field(default_factory=list)
     statics: list[VesselInfo] = field(default_factory=list)
     raw: list[RawSentence] = field(default_factory=list)
     duplicates: int = 0
     rejected: int = 0
+    messages: list[tuple] = field(default_factory=list)
 
 
 class Decoder:
@@ -96,12 +104,15 @@ class Decoder:
     ``max_clock_lead``: a line stating an event time more than this many seconds after
     its ``recv_ts`` is rejected as ``future_time``; None accepts any (for a feed played
     faster than real time, whose times run ahead of the clock by design).
+    ``keep_messages``: also return ``Batch.messages`` (see ``Batch``).
     """
 
     def __init__(self, *, dedupe_window: float = 10.0, multipart_timeout: float = 10.0,
-                 keep_raw: bool = True, max_clock_lead: float | None = MAX_CLOCK_LEAD) -> None:
+                 keep_raw: bool = True, max_clock_lead: float | None = MAX_CLOCK_LEAD,
+                 keep_messages: bool = False) -> None:
         self.stats = IngestStats()
         self.keep_raw = keep_raw
+        self.keep_messages = keep_messages
         self.max_clock_lead = max_clock_lead
         self._dedupe = Deduplicator(dedupe_window)
         self._assembler = Assembler(multipart_timeout, self.stats.rejected)
@@ -156,6 +167,7 @@ class Decoder:
         positions: list[PositionReport] = []
         statics: list[VesselInfo] = []
         raws: list[RawSentence] | None = [] if self.keep_raw else None
+        messages: list[tuple] | None = [] if self.keep_messages else None
 
         # Hot-loop locals: attribute and global lookups cost more than the work itself.
         tag_blocks = self._tag_blocks
@@ -326,11 +338,18 @@ class Decoder:
 
                 if total > 1:
                     key = (src, f[4], f[3])
-                    if num > 1 and src is not source and not assembler.has(key):
-                        # A later part naming a station whose first part named none (seen
-                        # when only some parts carry USCG metadata): same feed, same message.
-                        key = (source, f[4], f[3])
-                    done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n, raw_text)
+                    if num > 1:
+                        if not assembler.has(key):
+                            # Only some parts name the station (tag block or USCG metadata
+                            # on the first part only, or on the later ones only).
+                            key = assembler.partner(key, source)
+                            if src is source:
+                                src = key[0]  # the station the first part named, if any
+                        done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n,
+                                             raw_text)
+                    else:
+                        done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n,
+                                             raw_text, None if src is source else source)
                     if done is None:
                         continue
                     payload = done.payload
@@ -369,6 +388,7 @@ class Decoder:
                 msg_type = value >> (nbits - 6)
                 mmsi = (value >> (nbits - 38)) & 0x3FFFFFFF
                 position = None
+                static = None
                 if msg_type in bit_position_types:
                     if nbits < min_bits[msg_type]:
                         rejected["decode_error"] += n
@@ -390,7 +410,6 @@ class Decoder:
                     except Exception:  # noqa: BLE001 - any pyais failure is a decode error
                         rejected["decode_error"] += n
                         continue
-                    static = None
                     if msg_type in position_types:
                         position = to_position(msg, msg_type, ts, src)
                     if msg_type in static_types:
@@ -426,6 +445,8 @@ class Decoder:
                     seen[payload] = [ts, position, source, recv_ts]
                 if raws is not None:
                     raws.append(RawSentence(ts, src, raw_text, mmsi, msg_type))
+                if messages is not None:
+                    messages.append((ts, mmsi, payload, n, position, static))
             except Exception:  # noqa: BLE001 - a bad line must never stop a feed
                 rejected["internal_error"] += 1
                 if self._internal_errors_logged < 10:
@@ -448,4 +469,5 @@ class Decoder:
         stats.duplicate_lines += n_dup_lines
         stats.message_lines += n_msg_lines
         return Batch(positions, statics, raws if raws is not None else [], n_dup,
-                     stats.rejected_lines - rejected_before)
+                     stats.rejected_lines - rejected_before,
+                     messages if messages is not None else [])

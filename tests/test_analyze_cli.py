@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from mda.simulator import output_paths, simulate
+from simulator import output_paths, simulate
 
 FIELDS = {"kind", "mmsi", "other_mmsi", "start", "end", "lat", "lon", "severity", "details"}
 
@@ -131,3 +131,13 @@ def test_map_that_cannot_be_written_is_named_before_the_work(log, tmp_path, wher
     assert "Traceback" not in r.stderr
     assert str(target) in r.stderr
     assert r.stdout == ""  # refused before any alert was printed
+
+
+def test_a_missing_file_among_several_is_named(log, tmp_path):
+    gz, _, _ = log
+    missing = tmp_path / "rx2.nmea"
+    r = _analyze(str(gz), str(missing))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == [f"mda: error: {missing}: cannot read the file (no such file)"]
+    assert r.stdout == ""

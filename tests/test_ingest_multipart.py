@@ -147,3 +147,94 @@ def test_flush_of_one_finished_feed_leaves_the_others_in_flight():
     decoder.flush()
     assert decoder.pending_lines == 0
     assert decoder.stats.lines == decoder.stats.accounted == 3
+
+
+# Real feeds (an aggregator relaying several receivers) often put the tag block on the
+# first part only: "\s:rx1,c:1682041231*hh\!AIVDM,2,1,3,A,...*hh" then "!AIVDM,2,2,3,A,...*hh".
+
+def test_a_later_part_without_tag_block_joins_its_stations_first_part():
+    p1, p2 = type5(419000001, "ALPHA", 3)
+    decoder = Decoder()
+    batch = decoder.feed([tag("s:rx1,c:1682041231") + p1, p2], T, "agg")
+    (info,) = batch.statics
+    assert (info.mmsi, info.name, info.ts, info.source) \
+        == (419000001, "ALPHA", 1682041231, "agg/rx1")
+    assert not decoder.stats.rejected and decoder.pending_lines == 0
+    assert decoder.stats.message_lines == 2
+
+
+def test_untagged_later_parts_join_across_batches_and_other_traffic():
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    b1, b2 = type5(419000002, "BRAVO", 4, channel="B")
+    decoder = Decoder()
+    statics = decoder.feed([tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1],
+                           T, "agg").statics
+    statics += decoder.feed([b2, a2], T + 1, "agg").statics
+    assert names(statics) == {419000001: "ALPHA", 419000002: "BRAVO"}
+    assert {s.source for s in statics} == {"agg/rx1", "agg/rx2"}
+    assert not decoder.stats.rejected
+
+
+def test_an_untagged_later_part_never_guesses_between_two_stations():
+    # Two receivers have a first part pending under the same channel and sequence id: the
+    # part that names no station could belong to either, so it joins neither.
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    b1, _ = type5(419000002, "BRAVO", 3)
+    decoder = Decoder()
+    batch = decoder.feed([tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1, a2],
+                         T, "agg")
+    assert not batch.statics
+    assert decoder.stats.rejected["orphan_fragment"] == 1
+    decoder.flush()
+    assert decoder.stats.rejected["expired_fragment"] == 2
+    assert decoder.stats.lines == decoder.stats.accounted == 3
+
+
+def test_an_untagged_later_part_prefers_an_untagged_first_part():
+    # Its own key first: a receiver without tag blocks on the same feed keeps its messages.
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    b1, b2 = type5(419000002, "BRAVO", 3)
+    decoder = Decoder()
+    batch = decoder.feed([tag("s:rx1,c:1682041231") + a1, b1, b2], T, "agg")
+    (info,) = batch.statics
+    assert (info.name, info.source) == ("BRAVO", "agg")
+    assert decoder.pending_lines == 1  # rx1's first part still waits for its own part
+    (info,) = decoder.feed([a2], T, "agg").statics
+    assert (info.name, info.source) == ("ALPHA", "agg/rx1")
+
+
+def test_untagged_parts_join_nothing_of_another_feed_or_channel():
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    _, a2_on_b = type5(419000001, "ALPHA", 3, channel="B")
+    decoder = Decoder()
+    decoder.feed([tag("s:rx1,c:1682041231") + a1], T, "agg")
+    decoder.feed([a2], T, "other")      # another feed
+    decoder.feed([a2_on_b], T, "agg")   # another channel
+    assert decoder.stats.rejected["orphan_fragment"] == 2
+    (info,) = decoder.feed([a2], T, "agg").statics
+    assert info.source == "agg/rx1"
+
+
+def test_a_completed_message_leaves_nothing_for_a_stray_part_to_join():
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    decoder = Decoder()
+    lines = [tag("s:rx1,c:1682041231") + a1, tag("s:rx1,c:1682041231") + a2]
+    assert len(decoder.feed(lines, T, "agg").statics) == 1
+    decoder.feed([a2], T, "agg")  # a repeated second part: nothing pending to join
+    assert decoder.stats.rejected["orphan_fragment"] == 1
+    assert decoder.stats.lines == decoder.stats.accounted == 3
+
+
+def test_pending_first_parts_of_named_stations_expire_and_flush_by_feed():
+    a1, a2 = type5(419000001, "ALPHA", 3)
+    decoder = Decoder(multipart_timeout=10.0)
+    decoder.feed([tag("s:rx1,c:1682041231") + a1], T, "agg")
+    decoder.feed(["$GPGGA,1*00"], T + 11, "agg")  # time moves on: the first part expires
+    assert decoder.stats.rejected["expired_fragment"] == 1
+    assert not decoder.feed([a2], T + 12, "agg").statics  # nothing left to join
+    assert decoder.stats.rejected["orphan_fragment"] == 1
+    decoder.feed([tag("s:rx1,c:1682041250") + a1], T + 20, "agg")
+    decoder.flush("agg")
+    assert decoder.stats.rejected["expired_fragment"] == 2
+    assert not decoder.feed([a2], T + 21, "agg").statics
+    assert decoder.stats.lines == decoder.stats.accounted == 5
