@@ -132,15 +132,20 @@ class StopPlaces:
                 cell[mmsi] = (t, la, lo)
 
     def places(self, ts: float) -> list[tuple[float, float, int]]:
-        """Busy places for ``mda zones learn``: (lat, lon, vessels) of each cell whose own
-        stops (not counting its neighbours) reach the threshold, at ``ts``."""
+        """Busy places for ``mda zones learn``: (lat, lon, vessels) for each cell with recent
+        stops whose neighbourhood (the radius) holds at least the threshold of distinct
+        vessels, at the mean position of the cell's stops."""
         since = ts - self.memory_s
         out = []
         for stops in self.cells.values():
             recent = [(la, lo) for t, la, lo in stops.values() if t >= since]
-            if len(recent) >= self.min_vessels:
-                out.append((sum(p[0] for p in recent) / len(recent),
-                            sum(p[1] for p in recent) / len(recent), len(recent)))
+            if not recent:
+                continue
+            lat = sum(p[0] for p in recent) / len(recent)
+            lon = sum(p[1] for p in recent) / len(recent)
+            n = self.vessels_near(lat, lon, ts)
+            if n >= self.min_vessels:
+                out.append((lat, lon, n))
         return sorted(out)
 
 

@@ -17,8 +17,8 @@ from .errors import MdaError
 __all__ = ["main", "build_parser"]
 
 # Each module in mda.commands has register(subparsers); the order is the help's order.
-COMMANDS = ("demo", "serve", "status", "ingest", "analyze", "simulate", "db", "config", "user",
-            "token")
+COMMANDS = ("demo", "serve", "status", "ingest", "analyze", "zones", "simulate", "db", "config",
+            "user", "token")
 
 
 def build_parser() -> argparse.ArgumentParser:
