@@ -3,7 +3,7 @@ VesselInfo records into alerts with a lifecycle. Pure: no I/O except reading zon
 they are loaded (and the package's land mask on first use), no clock, no database, no
 sockets.
 
-    from analytics import Analyzer, AnalyticsConfig, ZoneSet
+    from mda.analytics import Analyzer, AnalyticsConfig, ZoneSet
     analyzer = Analyzer(AnalyticsConfig(), ZoneSet.from_files(["my-zones.geojson"]))
     for change in analyzer.process(records):
         ...  # change.change is 'opened', 'updated' or 'closed'; change.alert an Alert

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from math import exp
 from typing import Iterable
 
-from ingest.records import PositionReport, VesselInfo
+from mda.ingest.records import PositionReport, VesselInfo
 
 from .alerts import Alert, AlertBook, AlertChange
 from .config import AnalyticsConfig

@@ -7,7 +7,7 @@ at a coarser scale, so the package ships the same mask in a compact form,
 ``landmask.bin.gz`` (0.8 MB; 5 MB in memory, read in about 20 ms): per block of 30 x 30 mask
 cells (0.25 deg), whether it is all sea, all land, or mixed, and for the 38 000 mixed blocks
 (the coasts) their 900 cells as bits. It is written from ``globe`` by
-``python -m analytics._landmask_build``, and a test checks it answers exactly as
+``python -m mda.analytics._landmask_build``, and a test checks it answers exactly as
 ``globe.is_land`` does. Without the file, ``globe`` itself is used.
 
 Lookups are cached per block in a dict: the open sea costs one dict lookup, a coastal
@@ -67,7 +67,7 @@ class LandMask:
             data = gzip.decompress(raw)
             if not data.startswith(MAGIC):
                 raise AnalyticsError(f"{MASK_FILE}: not a land mask file (reinstall the package "
-                                     f"or run python -m analytics._landmask_build)")
+                                     f"or run python -m mda.analytics._landmask_build)")
             n = BROWS * BCOLS
             import numpy as np
 

@@ -2,7 +2,7 @@
 course, stops, falls silent, or jumps, and the builder emits the PositionReports an AIS
 transponder would have sent.
 
-    from analytics.testing import Track, merge, T0
+    from mda.analytics.testing import Track, merge, T0
     a = Track(419000001, 10.0, 60.0).sail(minutes=30, sog=12, cog=90).stop(minutes=90)
     records = merge(a, b)
 
@@ -12,7 +12,7 @@ analytics equal the speeds given here.
 
 from __future__ import annotations
 
-from ingest.records import PositionReport, VesselInfo
+from mda.ingest.records import PositionReport, VesselInfo
 
 from .geo import destination
 

@@ -9,12 +9,12 @@ Public surface (everything else is an implementation detail):
 - ``Backoff``: the one reconnect/retry backoff, also used by store, web and the shell.
 """
 
-from ingest.backoff import Backoff
-from ingest.decoder import Batch, Decoder
-from ingest.errors import IngestError, SourceError
-from ingest.records import PositionReport, RawSentence, VesselInfo, utc
-from ingest.sources import LineBatch, Source, open_source
-from ingest.stats import REASONS, IngestStats
+from mda.ingest.backoff import Backoff
+from mda.ingest.decoder import Batch, Decoder
+from mda.ingest.errors import IngestError, SourceError
+from mda.ingest.records import PositionReport, RawSentence, VesselInfo, utc
+from mda.ingest.sources import LineBatch, Source, open_source
+from mda.ingest.stats import REASONS, IngestStats
 
 __all__ = [
     "Backoff",

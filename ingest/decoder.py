@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from pyais.bit_vector import bit_vector
 from pyais.messages import MSG_CLASS
 
-from ingest.dedupe import MAX_CLOCK_LEAD, Deduplicator
-from ingest.multipart import Assembler
-from ingest.nmea import ARMOR_CHARS, MIN_EVENT_TIME, TagBlock, checksum, hex_byte, parse_pghp, \
+from mda.ingest.dedupe import MAX_CLOCK_LEAD, Deduplicator
+from mda.ingest.multipart import Assembler
+from mda.ingest.nmea import ARMOR_CHARS, MIN_EVENT_TIME, TagBlock, checksum, hex_byte, parse_pghp, \
     parse_tag_block, parse_uscg_trailer
-from ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, MIN_BITS_24B, POSITION_TYPES, \
+from mda.ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, MIN_BITS_24B, POSITION_TYPES, \
     STATIC_TYPES, position_from_bits, to_position, to_vessel_info
-from ingest.records import PositionReport, RawSentence, VesselInfo
-from ingest.stats import IngestStats
+from mda.ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.ingest.stats import IngestStats
 
 __all__ = ["Batch", "Decoder"]
 

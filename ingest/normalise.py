@@ -24,7 +24,7 @@ from typing import Any
 
 from pyais.messages import to_lat_lon, to_turn
 
-from ingest.records import PositionReport, VesselInfo
+from mda.ingest.records import PositionReport, VesselInfo
 
 __all__ = [
     "BIT_POSITION_TYPES",

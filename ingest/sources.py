@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest.backoff import Backoff
-from ingest.errors import SourceError
-from ingest.nmea import line_event_time
+from mda.ingest.backoff import Backoff
+from mda.ingest.errors import SourceError
+from mda.ingest.nmea import line_event_time
 
 __all__ = ["LineBatch", "Source", "open_source"]
 

@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error_roots() -> tuple[type[BaseException], ...]:
     roots: list[type[BaseException]] = [MdaError]
-    for mod, name in (("store.errors", "StoreError"), ("ingest.errors", "IngestError"),
-                      ("analytics.errors", "AnalyticsError")):
+    for mod, name in (("mda.store.errors", "StoreError"), ("mda.ingest.errors", "IngestError"),
+                      ("mda.analytics.errors", "AnalyticsError")):
         try:
             roots.append(getattr(importlib.import_module(mod), name))
         except (ImportError, AttributeError):

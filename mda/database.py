@@ -15,7 +15,7 @@ def database_url(settings: Settings, override: str | None = None) -> Iterator[st
     if url:
         yield url
         return
-    from store.embedded import embedded_database
+    from mda.store.embedded import embedded_database
 
     with embedded_database(settings.data_path) as embedded_url:
         yield embedded_url

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Callable, Iterable
 
-from ingest.nmea import line_event_time
+from mda.ingest.nmea import line_event_time
 
 __all__ = ["ScenarioServer"]
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from ingest import Decoder, open_source
-from ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.ingest import Decoder, open_source
+from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 
 from .settings import Settings, SourceSpec
 

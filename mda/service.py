@@ -21,14 +21,14 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import psycopg
 
-from ingest.backoff import Backoff
-from store.alerts import end_open_episodes, save_changes
-from store.db import connect, connect_sync
-from store.errors import StoreError
-from store.migrate import upgrade
-from store.places import forget_places_before, load_places, save_places
-from store.retention import apply_retention
-from store.writer import StoreWriter
+from mda.ingest.backoff import Backoff
+from mda.store.alerts import end_open_episodes, save_changes
+from mda.store.db import connect, connect_sync
+from mda.store.errors import StoreError
+from mda.store.migrate import upgrade
+from mda.store.places import forget_places_before, load_places, save_places
+from mda.store.retention import apply_retention
+from mda.store.writer import StoreWriter
 
 from .errors import MdaError, SettingsError
 from .pipeline import Pipeline
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def load_zones(files: Sequence[str | Path] = ()):
     """Built-in zones plus the given files (a clear error names a bad file)."""
-    from analytics import ZoneSet
+    from mda.analytics import ZoneSet
 
     return ZoneSet.from_files([Path(f) for f in files])
 
@@ -56,7 +56,7 @@ def mqtt_publisher(settings: Settings):
     a bad URL is a SettingsError naming the setting."""
     if not settings.mqtt_url:
         return None
-    from web.publish import BrokerUrlError, MqttPublisher
+    from mda.exchange.publish import BrokerUrlError, MqttPublisher
 
     try:
         return MqttPublisher(settings.mqtt_url, spool_dir=settings.data_path / "spool-mqtt",
@@ -200,14 +200,14 @@ class Service:
         s = self.settings
         sinks: list = []
         if self.web:
-            from web.live import LiveHub
+            from mda.web.live import LiveHub
 
             self.hub = LiveHub()
             sinks.append(self.hub.publish_alert)
         self.publisher = mqtt_publisher(s)
         if self.publisher:
             sinks.append(self.publisher.publish_alert)
-        from analytics import Analyzer
+        from mda.analytics import Analyzer
 
         analyzer = Analyzer(analytics_config(s), self.zones)
         await self._load_places(analyzer)
@@ -265,7 +265,7 @@ class Service:
     async def _serve_web(self) -> None:
         import uvicorn
 
-        from web.app import create_app
+        from mda.web.app import create_app
 
         app = create_app(self.settings, self.url, hub=self.hub, status=self.status)
         config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.http_port,

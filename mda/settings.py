@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from analytics import AnalyticsConfig, ConfigError
-from web.config import WebConfig
+from mda.analytics import AnalyticsConfig, ConfigError
+from mda.web.config import WebConfig
 
 from .errors import SettingsError
 
@@ -188,7 +188,7 @@ _ANALYTICS = {s.key: s for s in ANALYTICS_SETTINGS}
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***, for messages and logs."""
-    from store.db import mask_dsn
+    from mda.store.db import mask_dsn
 
     if "://" in url and not url.startswith(("postgres://", "postgresql://")):
         try:

@@ -1,7 +1,7 @@
 """A realistic AIS traffic simulator for the Indian Ocean with injected anomalies and their
 ground truth: the demo's feed, the tests' known truth and the benchmarks' load.
 
-    from simulator import Scenario, simulate, demo_scenario
+    from mda.simulator import Scenario, simulate, demo_scenario
 
 See README.md beside this file for the route graph, the cadence, the anomalies and the
 truth format.

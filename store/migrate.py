@@ -28,7 +28,7 @@ HYPERTABLES = {"positions": "1 day", "raw_chunks": "1 day"}
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every migration shipped with the package, in order."""
     out = []
-    for entry in resources.files("store.migrations").iterdir():
+    for entry in resources.files("mda.store.migrations").iterdir():
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             out.append((version, entry.name, entry.read_text(encoding="utf-8")))

@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 
 import psycopg
 
-from ingest.backoff import Backoff
-from ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.ingest.backoff import Backoff
+from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 
 from .db import connect, describe_connect_error
 from .spool import Spool, SpoolFull

@@ -7,9 +7,9 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
-from store.alerts import ALERT_COLUMNS, AlertMessage, alert_message
-from web.live import LiveHub, _Client
-from web.publish import mqtt_payload
+from mda.store.alerts import ALERT_COLUMNS, AlertMessage, alert_message
+from mda.web.live import LiveHub, _Client
+from mda.exchange.publish import mqtt_payload
 
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 

@@ -18,10 +18,10 @@ import aiomqtt
 import psycopg
 import pytest
 
-from analytics import Alert, AlertChange
-from store import alerts as store_alerts
-from store.migrate import upgrade
-from web.publish import MqttPublisher
+from mda.analytics import Alert, AlertChange
+from mda.store import alerts as store_alerts
+from mda.store.migrate import upgrade
+from mda.exchange.publish import MqttPublisher
 
 pytestmark = pytest.mark.integration
 

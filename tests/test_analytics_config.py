@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import analytics
-from analytics import AnalyticsConfig, ConfigError, AnalyticsError, settings_table
+from mda import analytics
+from mda.analytics import AnalyticsConfig, ConfigError, AnalyticsError, settings_table
 
 README = Path(analytics.__file__).parent / "README.md"
 

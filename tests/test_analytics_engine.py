@@ -7,10 +7,10 @@ import asyncio
 import json
 from datetime import datetime
 
-from analytics import (Alert, AlertChange, AlertSink, Analyzer, AnalyticsConfig, ZoneSet,
+from mda.analytics import (Alert, AlertChange, AlertSink, Analyzer, AnalyticsConfig, ZoneSet,
                        analyze_records)
-from analytics.testing import T0, Track, merge
-from ingest.records import PositionReport
+from mda.analytics.testing import T0, Track, merge
+from mda.ingest.records import PositionReport
 
 OPEN_SEA = (-15.0, 75.0)
 MIN = 60.0

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics import Analyzer, analyze_records
-from analytics.geo import bearing_deg, distance_nm
-from ingest.records import PositionReport
+from mda.analytics import Analyzer, analyze_records
+from mda.analytics.geo import bearing_deg, distance_nm
+from mda.ingest.records import PositionReport
 
 CSV = Path(__file__).parent / "data" / "gfw" / "encounter_441910000_563418000.csv"
 GFW_START = datetime(2015, 3, 19, 7, 40, tzinfo=timezone.utc).timestamp()

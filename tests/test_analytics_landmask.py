@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from global_land_mask import globe
 
-import analytics
-from analytics import _landmask_build
-from analytics.landmask import MASK_FILE, LandMask, classify_block
+from mda import analytics
+from mda.analytics import _landmask_build
+from mda.analytics.landmask import MASK_FILE, LandMask, classify_block
 
 
 def test_random_points_of_the_globe_agree_with_globe():

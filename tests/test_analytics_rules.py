@@ -7,11 +7,11 @@ import json
 
 from shapely.geometry import box, mapping
 
-from analytics import Analyzer, AnalyticsConfig, ZoneSet, analyze_records
-from analytics.geo import destination
-from analytics.landmask import shared_land_mask
-from analytics.testing import T0, Track, merge
-from analytics.zones import parse_zones
+from mda.analytics import Analyzer, AnalyticsConfig, ZoneSet, analyze_records
+from mda.analytics.geo import destination
+from mda.analytics.landmask import shared_land_mask
+from mda.analytics.testing import T0, Track, merge
+from mda.analytics.zones import parse_zones
 
 OPEN_SEA = (-15.0, 75.0)  # south of the Chagos, hundreds of nm from any coast or zone
 MIN = 60.0
@@ -167,7 +167,7 @@ def test_ais_gap_from_last_fix_before_to_first_fix_after():
 
 
 def test_ais_gap_is_open_while_silent():
-    from analytics import Analyzer
+    from mda.analytics import Analyzer
 
     t = Track(419000021, *OPEN_SEA).sail(60, 12, 90)
     analyzer = Analyzer()
@@ -634,7 +634,7 @@ def _loiter_and_meet():
 
 
 def test_a_second_receiver_hearing_the_same_ships_changes_nothing():
-    from analytics import Analyzer
+    from mda.analytics import Analyzer
     from dataclasses import replace
 
     records = _loiter_and_meet()
@@ -651,7 +651,7 @@ def test_a_second_receiver_hearing_the_same_ships_changes_nothing():
 
 
 def test_out_of_order_records_are_counted_and_change_nothing():
-    from analytics import Analyzer
+    from mda.analytics import Analyzer
 
     records = _loiter_and_meet()
     late = []

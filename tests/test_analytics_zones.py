@@ -11,10 +11,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box, mapping
 
-from analytics import ZoneError, ZoneSet, load_zone_file
-from analytics.landmask import shared_land_mask
-from analytics.zones import LaneShape, builtin_zones
-from analytics.zones import _generate
+from mda.analytics import ZoneError, ZoneSet, load_zone_file
+from mda.analytics.landmask import shared_land_mask
+from mda.analytics.zones import LaneShape, builtin_zones
+from mda.analytics.zones import _generate
 
 IRTC = {
     "IRTC westbound lane": (252.0, [(12.0, 45.0), (14.5, 53.0), (14 + 25 / 60, 53.0),

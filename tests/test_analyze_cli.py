@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from simulator import output_paths, simulate
+from mda.simulator import output_paths, simulate
 
 FIELDS = {"kind", "mmsi", "other_mmsi", "start", "end", "lat", "lon", "severity", "details"}
 

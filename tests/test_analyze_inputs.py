@@ -23,10 +23,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from analytics import Analyzer
-from ingest import Decoder
+from mda.analytics import Analyzer
+from mda.ingest import Decoder
 from mda.commands import analyze as analyze_cmd
-from simulator import output_paths, simulate
+from mda.simulator import output_paths, simulate
 
 
 def _analyze(*args) -> subprocess.CompletedProcess:

@@ -13,8 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from mda.settings import load_settings
-from store.accounts import create_token, create_user
-from web.app import create_app
+from mda.store.accounts import create_token, create_user
+from mda.web.app import create_app
 from web_support import BASE, make_settings, migrated, set_database_time_zone  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 from mda.service import Service
 from mda.settings import SourceSpec, load_settings
-from simulator import output_paths, simulate
+from mda.simulator import output_paths, simulate
 
 START_TOLERANCE_S = 5 * 60
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import ingest
-from ingest import REASONS, Batch, Decoder, IngestStats
+from mda import ingest
+from mda.ingest import REASONS, Batch, Decoder, IngestStats
 
 README = Path(__file__).resolve().parents[1] / "ingest" / "README.md"
 
@@ -66,7 +66,7 @@ def test_summary_lines_show_every_count_and_each_reason():
 
 
 def test_every_source_counts_what_it_drops():
-    from ingest.sources import FileSource, MqttSource, StdinSource, TcpSource, UdpSource
+    from mda.ingest.sources import FileSource, MqttSource, StdinSource, TcpSource, UdpSource
 
     for uri in ("x.nmea", "-", "tcp://h:1", "udp://:0", "mqtt://h/t"):
         src = ingest.open_source(uri)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Backoff
+from mda.ingest import Backoff
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_nonsense_bounds_are_refused(initial, maximum):
 @pytest.mark.parametrize("path, attribute", [
     ("store/writer.py", "StoreWriter"),
     ("mda/service.py", "AlertStage"),
-    ("web/publish.py", "MqttPublisher"),
+    ("exchange/publish.py", "MqttPublisher"),
     ("ingest/sources.py", "TcpSource"),
     ("ingest/sources.py", "MqttSource"),
 ])

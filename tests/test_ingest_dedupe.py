@@ -7,7 +7,7 @@ from functools import reduce
 from operator import xor
 from pathlib import Path
 
-from ingest import Decoder
+from mda.ingest import Decoder
 
 DATA = Path(__file__).parent / "data"
 T = 1_700_000_000.0
@@ -116,7 +116,7 @@ def test_a_quiet_feed_does_not_hold_memory():
 def test_receivers_are_added_in_one_place_only():
     # The decoder names further receivers on the kept record itself (before any
     # decoding); the Deduplicator had an unused copy of that logic.
-    from ingest.dedupe import Deduplicator
+    from mda.ingest.dedupe import Deduplicator
 
     assert not hasattr(Deduplicator, "add_receiver")
     decoder = Decoder()

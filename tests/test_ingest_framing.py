@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from ingest import REASONS, Decoder
-from ingest.nmea import checksum, line_event_time, parse_pghp, parse_tag_block, \
+from mda.ingest import REASONS, Decoder
+from mda.ingest.nmea import checksum, line_event_time, parse_pghp, parse_tag_block, \
     parse_uscg_trailer, tag_epoch
 
 DATA = Path(__file__).parent / "data"

@@ -7,7 +7,7 @@ from operator import xor
 
 from pyais.encode import encode_dict
 
-from ingest import Decoder
+from mda.ingest import Decoder
 
 T = 1_700_000_000.0
 

@@ -10,8 +10,8 @@ from pyais.bit_vector import bit_vector
 from pyais.encode import encode_dict
 from pyais.messages import MSG_CLASS
 
-from ingest import Decoder
-from ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, position_from_bits, to_position
+from mda.ingest import Decoder
+from mda.ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, position_from_bits, to_position
 
 DATA = Path(__file__).parent / "data"
 T = 1_700_000_000.0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Decoder, PositionReport, RawSentence, VesselInfo
+from mda.ingest import Decoder, PositionReport, RawSentence, VesselInfo
 
 DATA = Path(__file__).parent / "data"
 RECV_TS = 1_700_000_000.0  # an arrival time no test file states

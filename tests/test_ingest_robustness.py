@@ -11,7 +11,7 @@ import gzip
 import random
 from pathlib import Path
 
-from ingest import REASONS, Decoder, open_source
+from mda.ingest import REASONS, Decoder, open_source
 
 DATA = Path(__file__).parent / "data"
 T = 1_700_000_000.0

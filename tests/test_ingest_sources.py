@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Decoder, SourceError, open_source
+from mda.ingest import Decoder, SourceError, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -336,7 +336,7 @@ async def wait_for_drops(src, n: int) -> None:
 
 
 async def test_udp_overload_drops_the_newest_counts_and_logs_rate_limited(caplog):
-    from ingest.sources import UdpSource
+    from mda.ingest.sources import UdpSource
 
     caplog.set_level(logging.WARNING, logger="ingest")
     src = UdpSource("127.0.0.1", 0, "udp-rx", max_queued=5)
@@ -361,7 +361,7 @@ async def test_mqtt_overload_drops_the_newest_counts_and_logs_rate_limited(
         mqtt_broker, mqtt_topic, caplog):
     import aiomqtt
 
-    from ingest.sources import MqttSource
+    from mda.ingest.sources import MqttSource
 
     caplog.set_level(logging.WARNING)
     src = MqttSource(mqtt_broker.host, mqtt_broker.port, f"{mqtt_topic}/#", "mqtt-rx",

@@ -10,8 +10,8 @@ from operator import xor
 import pytest
 from pyais.encode import encode_dict
 
-from ingest import REASONS, Decoder
-from ingest.dedupe import MAX_CLOCK_LEAD
+from mda.ingest import REASONS, Decoder
+from mda.ingest.dedupe import MAX_CLOCK_LEAD
 
 T = 1_700_000_000.0  # arrival time of every batch below (2023-11-14)
 Y1990 = 631_152_000.0
@@ -49,7 +49,7 @@ def utc(ts: float) -> datetime:
 
 
 def test_the_limits_are_shared_and_documented():
-    from ingest.nmea import MIN_EVENT_TIME
+    from mda.ingest.nmea import MIN_EVENT_TIME
 
     assert MAX_CLOCK_LEAD == 60.0
     assert MIN_EVENT_TIME == Y1990 and utc(Y1990) == datetime(1990, 1, 1, tzinfo=timezone.utc)

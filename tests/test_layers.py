@@ -1,11 +1,13 @@
 """The structure, checked: each package imports only the layers beneath it, the web holds
 no SQL, and the command line's account commands do without the web.
 
-Layers, lowest first: ``ingest`` < ``analytics`` < ``store`` < ``web`` < ``mda`` (the
-shell). A package may import its own modules and those of lower layers, never a higher
-one. ``simulator`` stands beside them: it may use ``ingest`` and ``analytics``, and only the
-shell uses it. Read from the source (no imports run), so a lazy import inside a function
-counts too.
+Layers, lowest first: ``ingest`` < ``analytics`` < ``store`` < ``exchange`` < ``web`` <
+``mda`` (the shell). A package may import its own modules and those of lower layers, never
+a higher one. ``simulator`` stands beside them: it may use ``ingest`` and ``analytics``, and
+only the shell uses it. Each folder is installed as ``mda.<folder>`` (the shell is ``mda``
+itself). Read from the source (no imports run), so a lazy import inside a function counts
+too. The same contract, for the tool, is the import-linter configuration in pyproject.toml
+(``make test`` runs ``lint-imports``).
 """
 
 from __future__ import annotations
@@ -17,16 +19,42 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("ingest", "analytics", "store", "web", "mda")
+LAYERS = ("ingest", "analytics", "store", "exchange", "web", "mda")
 SIMULATOR = "simulator"
+FOLDERS = (*LAYERS[:-1], SIMULATOR)  # installed as mda.<folder>
 
 
 def _sources(package: str) -> list[Path]:
     return sorted(p for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def test_every_package_is_installed_under_mda():
+    """pyproject lists every package folder (the wheel would silently lack one)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = set()
+    for folder in LAYERS:
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT).parts
+            found.add(".".join(("mda", *rel[1:])) if rel[0] == "mda" else ".".join(("mda", *rel)))
+    for init in (ROOT / SIMULATOR).rglob("__init__.py"):
+        found.add(".".join(("mda", *init.parent.relative_to(ROOT).parts)))
+    assert found == listed
+
+
+def _layer(name: str) -> str | None:
+    """The layer (folder) of an absolute module name: ``mda.store.alerts`` -> ``store``,
+    ``mda.cli`` -> ``mda``; None for other distributions' modules."""
+    parts = name.split(".")
+    if parts[0] != "mda":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in FOLDERS else "mda"
+
+
 def _imported(path: Path) -> set[str]:
-    """The top-level packages of this repository a module imports (absolute imports)."""
+    """The layers of this repository a module imports (absolute imports)."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
@@ -35,7 +63,9 @@ def _imported(path: Path) -> set[str]:
             names = [node.module]
         else:
             continue
-        out |= {n.split(".")[0] for n in names if n.split(".")[0] in (*LAYERS, SIMULATOR)}
+        if isinstance(node, ast.ImportFrom) and node.module == "mda":
+            names = [f"mda.{a.name}" for a in node.names]  # from mda import analytics
+        out |= {layer for layer in map(_layer, names) if layer is not None}
     return out
 
 
@@ -84,13 +114,13 @@ def test_every_route_is_in_a_routes_module(tmp_path):
     from fastapi.routing import APIRoute, APIWebSocketRoute
 
     from mda.settings import load_settings
-    from web.app import create_app
+    from mda.web.app import create_app
 
     app = create_app(load_settings(environ={"MDA_DATA_DIR": str(tmp_path)}), "postgresql://unused")
     routes = [r for r in _flat(app.router.routes) if isinstance(r, (APIRoute, APIWebSocketRoute))]
     assert len(routes) > 20
     outside = [(r.path, r.endpoint.__module__) for r in routes
-               if not r.endpoint.__module__.startswith("web.routes.")]
+               if not r.endpoint.__module__.startswith("mda.web.routes.")]
     assert outside == []
 
 

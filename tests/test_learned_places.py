@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import psycopg
 
-from analytics import Analyzer, analyze_records
-from analytics.geo import destination
-from analytics.testing import T0, Track, merge
-from store.db import connect
-from store.migrate import upgrade
-from store.places import forget_places_before, load_places, save_places
+from mda.analytics import Analyzer, analyze_records
+from mda.analytics.geo import destination
+from mda.analytics.testing import T0, Track, merge
+from mda.store.db import connect
+from mda.store.migrate import upgrade
+from mda.store.places import forget_places_before, load_places, save_places
 
 ANCHORAGE = (-15.0, 75.0)  # open sea: no zone, no coast
 

@@ -18,8 +18,8 @@ import pytest
 from bench.feedgen import generate
 from mda.pipeline import Pipeline
 from mda.settings import SourceSpec, load_settings
-from store.migrate import upgrade
-from store.writer import StoreWriter
+from mda.store.migrate import upgrade
+from mda.store.writer import StoreWriter
 
 DATA = Path(__file__).parent / "data"
 

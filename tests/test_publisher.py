@@ -13,7 +13,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from web.publish import MqttPublisher
+from mda.exchange.publish import MqttPublisher
 
 
 def _row(i: int, kind: str = "loitering") -> dict:

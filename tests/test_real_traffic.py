@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics import DESK_SEVERITIES, Analyzer
-from ingest import Decoder
+from mda.analytics import DESK_SEVERITIES, Analyzer
+from mda.ingest import Decoder
 
 DATA = Path(__file__).parent / "data"
 NORWAY = sorted((DATA / "norway").glob("barentswatch_*.nmea.gz"))

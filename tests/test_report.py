@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from analytics import ZoneSet
-from analytics.alerts import Alert
-from web.report import (GAP_S, KIND_TEXT, THIN_S, TrackCollector, build_report,
+from mda.analytics import ZoneSet
+from mda.analytics.alerts import Alert
+from mda.exchange.report import (GAP_S, KIND_TEXT, THIN_S, TrackCollector, build_report,
                         describe_file)
-from simulator import output_paths, simulate
+from mda.simulator import output_paths, simulate
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

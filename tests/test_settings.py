@@ -11,12 +11,12 @@ import sys
 
 import pytest
 
-from analytics import AnalyticsConfig
+from mda.analytics import AnalyticsConfig
 from mda.errors import SettingsError
 from mda.settings import (ANALYTICS_SETTINGS, SETTINGS, SOURCE_SETTINGS, Settings, SourceSpec,
                           load_settings, parse_bool)
-from web.auth import AuthConfig
-from web.config import WebConfig
+from mda.web.auth import AuthConfig
+from mda.web.config import WebConfig
 
 # A top-level boolean of the shell, one of the web's, and one of the analytics.
 BOOLEANS = [("raw_archive", "MDA_RAW_ARCHIVE", "raw_archive = {}"),

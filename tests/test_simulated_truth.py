@@ -9,9 +9,9 @@ from datetime import datetime
 
 import pytest
 
-from analytics import ZoneSet, analyze_records
-from ingest import Decoder
-from simulator import output_paths, simulate
+from mda.analytics import ZoneSet, analyze_records
+from mda.ingest import Decoder
+from mda.simulator import output_paths, simulate
 
 START_TOLERANCE_S = 5 * 60  # an alert starts within 5 min of the truth's start
 

@@ -16,11 +16,11 @@ import pytest
 from global_land_mask import globe
 
 from mda.cli import main
-from simulator import ACTOR_KINDS, Scenario, check_graph, demo_scenario, demo_segments, \
+from mda.simulator import ACTOR_KINDS, Scenario, check_graph, demo_scenario, demo_segments, \
     output_paths, simulate
-from simulator._geo import angle_diff, distance_nm
-from simulator._nmea import nmea_checksum
-from simulator.routes import ANCHORAGE_RADIUS_NM, IRTC_EASTBOUND, IRTC_WESTBOUND, PORTS, \
+from mda.simulator._geo import angle_diff, distance_nm
+from mda.simulator._nmea import nmea_checksum
+from mda.simulator.routes import ANCHORAGE_RADIUS_NM, IRTC_EASTBOUND, IRTC_WESTBOUND, PORTS, \
     RESTRICTED_ZONE, in_polygon
 
 # The kinds of events.md, in its order.

@@ -9,11 +9,11 @@ import random
 import psycopg
 import pytest
 
-from analytics import Alert, AlertChange
-from ingest.records import PositionReport, RawSentence, VesselInfo
-from store.alerts import acknowledge, close, InvalidOutcome, InvalidTransition
-from store.migrate import SCHEMA_VERSION, detect, upgrade
-from store.writer import StoreWriter, write_batch
+from mda.analytics import Alert, AlertChange
+from mda.ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.store.alerts import acknowledge, close, InvalidOutcome, InvalidTransition
+from mda.store.migrate import SCHEMA_VERSION, detect, upgrade
+from mda.store.writer import StoreWriter, write_batch
 
 T0 = 1_700_000_000.0
 
@@ -157,8 +157,8 @@ async def test_writer_spools_during_an_outage_and_writes_everything_after(embedd
 
 
 async def test_alert_episode_upserts_by_key_and_follows_the_lifecycle(embedded_db_url):
-    from store.alerts import save_changes
-    from store.db import connect
+    from mda.store.alerts import save_changes
+    from mda.store.db import connect
 
     with psycopg.connect(embedded_db_url) as conn:
         upgrade(conn)
@@ -198,8 +198,8 @@ async def test_notices_are_stored_and_closing_a_desk_alert_takes_an_outcome(embe
     """Migration 0003: severity info is accepted; a desk alert is closed only with one of
     the outcomes, which lands on the alert and on its history row; a notice may be closed
     without one; the database itself refuses values outside the lists."""
-    from store.alerts import save_changes
-    from store.db import connect
+    from mda.store.alerts import save_changes
+    from mda.store.db import connect
 
     with psycopg.connect(embedded_db_url) as conn:
         upgrade(conn)
@@ -246,7 +246,7 @@ def test_detect_reports_plain_postgres_reason(embedded_db_url):
 @pytest.mark.parametrize("server", ["timescaledb", "embedded"])
 def test_retention_removes_only_what_is_older_than_the_setting(server, request):
     url = request.getfixturevalue("db_url" if server == "timescaledb" else "embedded_db_url")
-    from store.retention import apply_retention
+    from mda.store.retention import apply_retention
 
     with psycopg.connect(url) as conn:
         _, caps = upgrade(conn)
@@ -287,7 +287,7 @@ async def test_raw_archive_gives_back_every_sentence_as_received(db_url):
 
 
 def test_episodes_left_open_by_a_previous_run_are_ended_at_start(embedded_db_url):
-    from store.alerts import end_open_episodes
+    from mda.store.alerts import end_open_episodes
 
     with psycopg.connect(embedded_db_url) as conn:
         upgrade(conn)
@@ -308,7 +308,7 @@ def test_episodes_left_open_by_a_previous_run_are_ended_at_start(embedded_db_url
 
 
 def test_spool_replays_in_order_puts_older_items_in_front_and_sets_damage_aside(tmp_path):
-    from store.spool import Spool
+    from mda.store.spool import Spool
 
     spool = Spool(tmp_path / "spool")
     for i in range(5):

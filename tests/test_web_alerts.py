@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from analytics import AlertChange
+from mda.analytics import AlertChange
 from web_support import NOW, alert_change, migrated, seed_vessels, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration

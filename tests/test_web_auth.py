@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from mda.settings import load_settings
-from store.accounts import create_token
-from web.auth import load_secret_key
+from mda.store.accounts import create_token
+from mda.web.auth import load_secret_key
 from web_support import BASE, alert_change, migrated, seed_vessels, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration

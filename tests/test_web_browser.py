@@ -24,15 +24,15 @@ import psycopg
 import pytest
 import uvicorn
 
-from analytics import Alert, AlertChange
-from ingest.records import PositionReport, VesselInfo
+from mda.analytics import Alert, AlertChange
+from mda.ingest.records import PositionReport, VesselInfo
 from mda.settings import load_settings
-from store import alerts as store_alerts
-from store.accounts import create_token, create_user
-from store.migrate import upgrade
-from store.writer import write_batch
-from web.app import create_app
-from web.live import LiveHub
+from mda.store import alerts as store_alerts
+from mda.store.accounts import create_token, create_user
+from mda.store.migrate import upgrade
+from mda.store.writer import write_batch
+from mda.web.app import create_app
+from mda.web.live import LiveHub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,9 +16,9 @@ from asgi_lifespan import LifespanManager
 from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
-from store.accounts import create_token
-from web.app import create_app
-from web.live import LiveHub
+from mda.store.accounts import create_token
+from mda.web.app import create_app
+from mda.web.live import LiveHub
 from web_support import (BASE, NOW, Web, alert_change, make_settings,  # noqa: F401 (fixtures)
                          migrated, vessel, web)
 
@@ -134,7 +134,7 @@ async def test_live_refuses_without_credentials(web):
 
 
 async def test_a_slow_browser_drops_old_positions_but_never_alerts_and_blocks_nobody():
-    from web.live import _Client
+    from mda.web.live import _Client
 
     hub = LiveHub()
     slow_ws, fast_ws = _StuckSocket(), _StuckSocket()
@@ -206,7 +206,7 @@ async def test_live_socket_closes_4401_once_the_login_ends(web, how):
 async def test_live_alert_times_are_sent_in_utc():
     """Alert rows reach the hub from the analytics' own connections, in whatever time zone
     those run: the frames carry UTC."""
-    from web.live import _Client
+    from mda.web.live import _Client
 
     hub = LiveHub()
     ws = _StuckSocket()

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 
-from web.app import create_app
+from mda.web.app import create_app
 from web_support import BASE, make_settings, migrated, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -110,9 +110,9 @@ async def test_a_success_is_recorded_as_such_and_resets_the_user_count(web):
 
 
 async def test_argon2_work_is_bounded_whatever_the_number_of_requests():
-    from store.accounts import verify_password
-    from web.errors import WebError
-    from web.login import Argon2Gate
+    from mda.store.accounts import verify_password
+    from mda.web.errors import WebError
+    from mda.web.login import Argon2Gate
 
     gate = Argon2Gate(slots=2, queue=4)
     h = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$" + "A" * 43  # a wrong hash
@@ -173,7 +173,7 @@ async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
 
 
 async def test_demo_token_expires_and_each_start_renews_it(migrated, tmp_path):
-    from store.accounts import refresh_demo_token
+    from mda.store.accounts import refresh_demo_token
 
     token = "demo-token-for-scripts-0123456789"
     bearer = {"Authorization": f"Bearer {token}"}

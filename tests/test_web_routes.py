@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 
-from ingest.records import PositionReport
-from store import alerts as store_alerts
-from store.accounts import create_token
-from store.writer import write_batch
-from web.app import create_app
+from mda.ingest.records import PositionReport
+from mda.store import alerts as store_alerts
+from mda.store.accounts import create_token
+from mda.store.writer import write_batch
+from mda.web.app import create_app
 from web_support import (BASE, NOW, alert_change, make_settings, migrated,  # noqa: F401 (fixtures)
                          seed_vessels, set_database_time_zone, vessel, web)
 

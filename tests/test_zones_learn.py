@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pyais import encode_dict
 
-from analytics import ZoneSet
-from analytics.geo import destination
-from analytics.testing import T0, Track, merge
+from mda.analytics import ZoneSet
+from mda.analytics.geo import destination
+from mda.analytics.testing import T0, Track, merge
 
 REPO = Path(__file__).resolve().parent.parent
 PLACE = (-15.0, 75.0)  # open sea, far from any coast or built-in zone

@@ -1,17 +1,16 @@
-"""The web tier: what serves people and partner systems. The REST API, the live WebSocket
-hub, the watch officer's map page, login and sessions, and alerts out over MQTT.
+"""The web tier: what serves people over HTTP. The REST API, the live WebSocket hub, the
+watch officer's map page, login and sessions (files and MQTT feeds are ``exchange``'s).
 
 Entry points (imported lazily, so ``import web`` costs nothing):
 
 - ``create_app(settings, db_url, hub=..., status=...)``: the ASGI application
 - ``LiveHub``: the pipeline listener that pushes positions, alerts and feed status
-- ``MqttPublisher``: alerts to an MQTT broker, spooled while it is away
 - ``WebError``: the one error type, turned into JSON or a page by one handler
 
 See web/README.md for the modules, the routes, the roles and the auth model.
 """
 
-__all__ = ["create_app", "LiveHub", "MqttPublisher", "WebError"]
+__all__ = ["create_app", "LiveHub", "WebError"]
 
 
 def __getattr__(name: str):
@@ -23,10 +22,6 @@ def __getattr__(name: str):
         from .live import LiveHub
 
         return LiveHub
-    if name == "MqttPublisher":
-        from .publish import MqttPublisher
-
-        return MqttPublisher
     if name == "WebError":
         from .errors import WebError
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import psycopg
 from starlette.requests import HTTPConnection
 
-from store import accounts, audit, sessions
+from mda.store import accounts, audit, sessions
 
 from .config import WebConfig
 from .errors import WebError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 
-from store.accounts import check_role
+from mda.store.accounts import check_role
 
 from .auth import Principal, authenticate
 from .errors import WebError

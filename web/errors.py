@@ -56,9 +56,9 @@ def translate(exc: Exception) -> WebError:
                         str(exc.detail), headers=dict(exc.headers or {}))
     from psycopg_pool import PoolTimeout
 
-    from store.accounts import AccountError, DuplicateUser, UnknownUser
-    from store.alerts import AlertNotFound, InvalidOutcome, InvalidTransition
-    from store.errors import DatabaseUnavailable, StoreError
+    from mda.store.accounts import AccountError, DuplicateUser, UnknownUser
+    from mda.store.alerts import AlertNotFound, InvalidOutcome, InvalidTransition
+    from mda.store.errors import DatabaseUnavailable, StoreError
 
     if isinstance(exc, DuplicateUser):
         return WebError(409, "conflict", str(exc))
@@ -123,7 +123,7 @@ def handled() -> tuple[type[BaseException], ...]:
     import psycopg
     from psycopg_pool import PoolTimeout
 
-    from store.errors import StoreError
+    from mda.store.errors import StoreError
 
     return (WebError, RequestValidationError, StarletteHTTPException, StoreError, PoolTimeout,
             psycopg.Error, Exception)

@@ -17,8 +17,8 @@ from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
-from store import accounts, sessions
-from store.queries import configure_connection
+from mda.store import accounts, sessions
+from mda.store.queries import configure_connection
 
 from .live import LiveHub
 

@@ -43,7 +43,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from store.alerts import alert_message
+from mda.store.alerts import alert_message
 
 __all__ = ["LiveHub", "POSITION_FIELDS", "CLOSE_UNAUTHENTICATED"]
 

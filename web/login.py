@@ -19,7 +19,7 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from store import accounts, audit, sessions
+from mda.store import accounts, audit, sessions
 
 from .auth import (CSRF_HEADER, SESSION_COOKIE, AuthConfig, audit_request, authenticate,
                    client_ip, constant_time_equal, same_origin)

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
-from store.queries import CLOSURE_WINDOW, NOTICE_WINDOW, false_alarm_shares, window_text
+from mda.store.queries import CLOSURE_WINDOW, NOTICE_WINDOW, false_alarm_shares, window_text
 
 __all__ = ["HttpCounters", "HttpMetrics", "render"]
 

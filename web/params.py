@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import Path as PathParam
 from starlette.responses import Response
 
-from store.queries import BBox
+from mda.store.queries import BBox
 
 from .errors import WebError
 

@@ -15,7 +15,7 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from store import accounts, audit, sessions
+from mda.store import accounts, audit, sessions
 
 from .auth import SESSION_COOKIE, AuthConfig, client_ip, unauthenticated
 from .errors import WebError

@@ -1,4 +1,4 @@
-"""Writes the built-in zone files from the tables below: ``python -m analytics.zones._generate``.
+"""Writes the built-in zone files from the tables below: ``python -m mda.analytics.zones._generate``.
 
 Not imported at run time. A test checks that the shipped ``*.geojson`` equal what this writes,
 so the tables here are the one place to correct a zone.

@@ -86,7 +86,7 @@ class _Input:
 
     def __init__(self, path: str, decoder, whole: bool = False,
                  sort_limit_mb: float = SORT_LIMIT_MB) -> None:
-        from ingest import open_source
+        from mda.ingest import open_source
 
         self.path = path
         self.decoder = decoder
@@ -325,7 +325,7 @@ def _positions(chunk: list[tuple]) -> list:
 
 
 def _check_inputs(files) -> None:
-    from ingest.errors import SourceError
+    from mda.ingest.errors import SourceError
 
     for path in files:
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
@@ -385,7 +385,7 @@ async def _analyze(files, make_analyzer, settings, span: bool = False,
 async def _tracks(files, alerts, settings, whole=frozenset()) -> dict:
     """A second pass over the files for the positions of the alerted vessels around their
     alerts (thinned): memory is bounded by the alerts, not by the log."""
-    from ..report import TrackCollector
+    from mda.exchange.report import TrackCollector
 
     collector = TrackCollector(alerts)
     await _merge(files, settings, lambda chunk: collector.add_positions(_positions(chunk)),
@@ -395,7 +395,7 @@ async def _tracks(files, alerts, settings, whole=frozenset()) -> dict:
 
 def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
     from ..errors import MdaError
-    from ..report import build_report, describe_file
+    from mda.exchange.report import build_report, describe_file
 
     tracks = asyncio.run(_tracks(args.files, alerts, settings, whole))
     inputs = [describe_file(f) for f in args.files]
@@ -417,7 +417,7 @@ def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
 
 
 def _decoder(settings):
-    from ingest import Decoder
+    from mda.ingest import Decoder
 
     # A recording has no live clock to compare its times with: no future-time check.
     return Decoder(dedupe_window=settings.dedupe_window_s,
@@ -436,7 +436,7 @@ def _row(alert) -> dict:
 def _totals(result: _Run):
     """The decoders' counts added up, a copy found across files moved from the messages
     to the duplicates: every line is still in exactly one place."""
-    from ingest import IngestStats
+    from mda.ingest import IngestStats
 
     total = IngestStats()
     for inp in result.inputs:
@@ -489,7 +489,7 @@ def summary(stats, analyzer_stats: dict, late: int, alerts: list, elapsed: float
 
 
 def run(args, settings) -> int:
-    from analytics import Analyzer
+    from mda.analytics import Analyzer
 
     from ..service import analytics_config, load_zones
 

@@ -18,8 +18,8 @@ def register(sub) -> None:
 
 
 def run_upgrade(args, settings) -> int:
-    from store.db import connect_sync
-    from store.migrate import upgrade
+    from mda.store.db import connect_sync
+    from mda.store.migrate import upgrade
 
     with database_url(settings, args.database) as url, connect_sync(url) as conn:
         applied, caps = upgrade(conn, retention_days=settings.retention_days)
@@ -30,8 +30,8 @@ def run_upgrade(args, settings) -> int:
 
 
 def run_status(args, settings) -> int:
-    from store.db import connect_sync
-    from store.migrate import detect
+    from mda.store.db import connect_sync
+    from mda.store.migrate import detect
 
     with database_url(settings, args.database) as url, connect_sync(url) as conn:
         caps = detect(conn)

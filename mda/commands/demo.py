@@ -36,7 +36,7 @@ def register(sub) -> None:
 def _scenario_segments(seed: int, vessels: int, start: float, zones_out):
     """One endless scenario, cut into 2-hour segments played one after the other (the
     same vessels sail on across the cuts); the first also writes the scenario's zones."""
-    from simulator.scenario import demo_segments
+    from mda.simulator.scenario import demo_segments
 
     segments = demo_segments(start=start, seed=seed, vessels=vessels, hours=2.0)
 
@@ -76,8 +76,8 @@ def run(args, settings) -> int:
     token = settings.demo_token
 
     async def ready(service) -> None:
-        from store.accounts import ensure_demo_token
-        from store.db import connect
+        from mda.store.accounts import ensure_demo_token
+        from mda.store.db import connect
 
         async with await connect(service.url) as conn:  # TimeZone=UTC (store.db)
             await ensure_demo_token(conn, token)

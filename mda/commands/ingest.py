@@ -59,9 +59,9 @@ async def _progress(pipeline, started: float) -> None:
 
 async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
     """Run the feeds into the database; returns (pipeline, seconds taken)."""
-    from store.db import connect_sync
-    from store.migrate import upgrade
-    from store.writer import StoreWriter
+    from mda.store.db import connect_sync
+    from mda.store.migrate import upgrade
+    from mda.store.writer import StoreWriter
 
     from ..pipeline import Pipeline
 

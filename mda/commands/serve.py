@@ -51,7 +51,7 @@ def run(args, settings) -> int:
     sources = list(settings.sources) + [SourceSpec(u) for u in args.source]
 
     async def ready(service) -> None:
-        from store.db import connect
+        from mda.store.db import connect
 
         print(f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
               f"({len(sources)} feed{'s' if len(sources) != 1 else ''})", file=sys.stderr)

@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 
 def run(args, settings) -> int:
-    from simulator import Cadence, simulate
+    from mda.simulator import Cadence, simulate
 
     if args.hours <= 0 or args.hours > 24 * 14:
         raise MdaError("--hours must be more than 0 and at most 336")
@@ -48,7 +48,7 @@ def run(args, settings) -> int:
     if not 1.0 <= args.interval <= 60.0:
         raise MdaError("--interval must be between 1 and 60 seconds")
     try:
-        from simulator.scenario import parse_time
+        from mda.simulator.scenario import parse_time
 
         start = parse_time(args.start) if args.start else None
     except ValueError:

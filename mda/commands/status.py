@@ -41,8 +41,8 @@ class Summary:
 
 
 async def gather(url: str) -> Summary:
-    from store import queries as q
-    from store.db import connect
+    from mda.store import queries as q
+    from mda.store.db import connect
 
     conn = await connect(url)
     try:
@@ -71,8 +71,8 @@ def _table(header: list[str], rows: list[list], left: int = 1) -> list[str]:
 
 
 def format_summary(s: Summary) -> str:
-    from store.alerts import DESK_SEVERITIES, OUTCOMES
-    from store.queries import false_alarm_shares, window_text
+    from mda.store.alerts import DESK_SEVERITIES, OUTCOMES
+    from mda.store.queries import false_alarm_shares, window_text
 
     out = [f"mda status at {_utc(s.at)}", ""]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-from store.accounts import ROLES
+from mda.store.accounts import ROLES
 
 from ..database import database_url
 from ..errors import MdaError
@@ -41,7 +41,7 @@ def _utc(t: datetime) -> str:
 
 
 async def _with_conn(url: str, fn):
-    from store.db import connect
+    from mda.store.db import connect
 
     # An AccountError (a role above the user's, ...) is a StoreError: the CLI prints it.
     async with await connect(url, autocommit=True) as conn:
@@ -49,7 +49,7 @@ async def _with_conn(url: str, fn):
 
 
 def run_create(args, settings) -> int:
-    from store.accounts import create_token, user_by_name
+    from mda.store.accounts import create_token, user_by_name
 
     if args.expires_days is not None and args.expires_days <= 0:
         raise MdaError("--expires-days must be positive")
@@ -72,7 +72,7 @@ def run_create(args, settings) -> int:
 
 
 def run_list(args, settings) -> int:
-    from store.accounts import tokens
+    from mda.store.accounts import tokens
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)
@@ -88,7 +88,7 @@ def run_list(args, settings) -> int:
 
 
 def run_revoke(args, settings) -> int:
-    from store.accounts import revoke_token
+    from mda.store.accounts import revoke_token
 
     async def revoke(conn):
         return await revoke_token(conn, args.id, actor="cli", via="cli")

@@ -7,7 +7,7 @@ import getpass
 import sys
 from datetime import timezone
 
-from store.accounts import ROLES
+from mda.store.accounts import ROLES
 
 from ..database import database_url
 from ..errors import MdaError
@@ -43,8 +43,8 @@ def _read_password(args) -> str:
 
 
 def _upgraded(url: str, settings) -> None:
-    from store.db import connect_sync
-    from store.migrate import upgrade
+    from mda.store.db import connect_sync
+    from mda.store.migrate import upgrade
 
     with connect_sync(url) as conn:
         upgrade(conn, retention_days=settings.retention_days)
@@ -54,8 +54,8 @@ def run_add(args, settings) -> int:
     password = _read_password(args)
 
     async def add(url: str) -> None:
-        from store.accounts import create_user
-        from store.db import connect
+        from mda.store.accounts import create_user
+        from mda.store.db import connect
 
         # An AccountError (taken name, bad name, short password) is a StoreError: the CLI
         # prints its message as one line.
@@ -71,8 +71,8 @@ def run_add(args, settings) -> int:
 
 def run_list(args, settings) -> int:
     async def rows(url: str) -> list:
-        from store.accounts import users
-        from store.db import connect
+        from mda.store.accounts import users
+        from mda.store.db import connect
 
         async with await connect(url, autocommit=True) as conn:
             return await users(conn)

@@ -43,7 +43,7 @@ def learned_zones(places, radius_nm: float, source: str) -> dict:
     from shapely.geometry import Point, Polygon, mapping
     from shapely.ops import unary_union
 
-    from analytics.geo import destination
+    from mda.analytics.geo import destination
 
     circles = []
     for lat, lon, vessels in places:
@@ -70,7 +70,7 @@ def learned_zones(places, radius_nm: float, source: str) -> dict:
 
 
 def run(args, settings) -> int:
-    from analytics import Analyzer
+    from mda.analytics import Analyzer
 
     from ..errors import MdaError
     from ..service import analytics_config, load_zones

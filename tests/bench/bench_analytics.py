@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pyais  # noqa: E402
 
-from analytics import Analyzer  # noqa: E402
-from analytics.landmask import shared_land_mask  # noqa: E402
-from ingest.records import PositionReport  # noqa: E402
+from mda.analytics import Analyzer  # noqa: E402
+from mda.analytics.landmask import shared_land_mask  # noqa: E402
+from mda.ingest.records import PositionReport  # noqa: E402
 
 T0 = 1_700_000_000.0
 

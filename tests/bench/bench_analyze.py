@@ -39,7 +39,7 @@ def main() -> int:
                     help="also analyse the log split into each receiver's own file")
     args = ap.parse_args()
 
-    from simulator import output_paths, simulate
+    from mda.simulator import output_paths, simulate
 
     cache = Path(tempfile.gettempdir()) / f"mda-bench-sim-{args.hours}h-{args.vessels}v-{args.seed}"
     out = cache / "traffic.nmea"

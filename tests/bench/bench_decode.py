@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from feedgen import bare_pyais_decode, generate  # noqa: E402
 
-from ingest import Decoder  # noqa: E402
+from mda.ingest import Decoder  # noqa: E402
 
 
 def ours(path: Path) -> Decoder:

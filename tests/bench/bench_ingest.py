@@ -63,7 +63,7 @@ def main() -> int:
 
     from mda.commands.ingest import ingest
     from mda.settings import load_settings
-    from store.db import connect_sync
+    from mda.store.db import connect_sync
 
     tmp = Path(tempfile.mkdtemp(prefix="mda-bench-"))
     started_here = None
@@ -92,7 +92,7 @@ def main() -> int:
         settings = load_settings(environ={})
         # The schema is created before the clock starts: this measures ingest, not migrations
         # (ingest runs them again, finding nothing to do, as on every start).
-        from store.migrate import upgrade
+        from mda.store.migrate import upgrade
 
         with connect_sync(url) as conn:
             upgrade(conn)

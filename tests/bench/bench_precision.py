@@ -53,7 +53,7 @@ def _data_dir(arg: str | None) -> Path:
 def observed_vessel_days(paths: list[Path], max_gap_s: float) -> tuple[float, int]:
     """Vessel-days seen by fixes at most ``max_gap_s`` apart, and the number of ships, from
     the positions ingest decodes out of the files (ship MMSIs only, as the rules see them)."""
-    from ingest import Decoder
+    from mda.ingest import Decoder
 
     fixes: dict[int, list[float]] = defaultdict(list)
     for path in paths:
@@ -80,8 +80,8 @@ def gfw_to_nmea(csv_path: Path, out: Path) -> None:
     and COG each vessel would report (its speed over the neighbouring fixes, to 0.1 kn)."""
     from pyais import encode_dict
 
-    from analytics.geo import bearing_deg, distance_nm
-    from simulator._nmea import nmea_checksum
+    from mda.analytics.geo import bearing_deg, distance_nm
+    from mda.simulator._nmea import nmea_checksum
 
     rows: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     with csv_path.open(newline="") as f:

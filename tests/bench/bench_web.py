@@ -36,12 +36,12 @@ from asgi_lifespan import LifespanManager
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ingest.records import PositionReport, VesselInfo  # noqa: E402
+from mda.ingest.records import PositionReport, VesselInfo  # noqa: E402
 from mda.settings import load_settings  # noqa: E402
-from store.accounts import create_token  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
-from store.writer import write_batch  # noqa: E402
-from web.app import create_app  # noqa: E402
+from mda.store.accounts import create_token  # noqa: E402
+from mda.store.migrate import upgrade  # noqa: E402
+from mda.store.writer import write_batch  # noqa: E402
+from mda.web.app import create_app  # noqa: E402
 
 TRACK_MMSI = 419_999_999
 

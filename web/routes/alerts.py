@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from store import alerts as store_alerts
-from store import queries
-from store.alerts import DESK_SEVERITIES, OUTCOMES, SEVERITIES
+from mda.store import alerts as store_alerts
+from mda.store import queries
+from mda.store.alerts import DESK_SEVERITIES, OUTCOMES, SEVERITIES
 
 from ..auth import Principal, audit_request
 from ..deps import db_conn, officer, viewer

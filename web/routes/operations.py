@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from store import accounts, audit, queries
+from mda.store import accounts, audit, queries
 
 from ..auth import Principal
 from ..deps import db_conn, supervisor, viewer

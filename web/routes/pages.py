@@ -3,7 +3,7 @@ and the API docs (Swagger UI served locally) with their OpenAPI document."""
 
 from __future__ import annotations
 
-from analytics import KIND_TABLE
+from mda.analytics import KIND_TABLE
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 

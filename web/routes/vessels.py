@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from store import queries
+from mda.store import queries
 
 from ..auth import Principal
 from ..deps import db_conn, viewer

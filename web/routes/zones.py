@@ -8,8 +8,8 @@ import json
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from analytics.zones import builtin_geojson
-from store import queries
+from mda.analytics.zones import builtin_geojson
+from mda.store import queries
 
 from ..auth import Principal
 from ..deps import db_conn, viewer

@@ -6,7 +6,7 @@ public domain; the package is ISC-licensed), clips and simplifies them and write
 GeoJSON into ``web/static/basemap/``::
 
     npm pack world-atlas && tar xzf world-atlas-*.tgz
-    python -m web.tools.make_basemap package/
+    python -m mda.web.tools.make_basemap package/
 
 Two files come out: ``land-overview.geojson`` (1:50m, the world, for small scales) and
 ``land-detail.geojson`` (1:10m, for zoom 6 and above, clipped to ``REGION``). Coordinates

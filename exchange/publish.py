@@ -23,23 +23,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
 
-from ingest.backoff import Backoff
-from store.alerts import NOTICE, AlertMessage, alert_message
-from store.spool import Spool, SpoolFull
+from mda.ingest.backoff import Backoff
+from mda.store.alerts import NOTICE, AlertMessage, alert_message
+from mda.store.spool import Spool, SpoolFull
 
-from .errors import WebError
+from .errors import ExchangeError
 
 __all__ = ["MqttPublisher", "BrokerUrlError", "mqtt_payload"]
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUrlError(WebError):
+class BrokerUrlError(ExchangeError):
     """The broker URL is not ``mqtt://[user:pass@]host[:port][/prefix]``: a settings
     mistake, which the shell reports naming the setting."""
-
-    def __init__(self, message: str):
-        super().__init__(500, "bad_broker_url", message)
 
 
 def mqtt_payload(message: AlertMessage) -> bytes:

@@ -36,7 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from analytics import KIND_TABLE
+from mda.analytics import KIND_TABLE
 
 __all__ = ["InputFile", "TrackCollector", "build_report", "describe_file", "track_windows",
            "PAD_S", "THIN_S", "GAP_S"]
@@ -221,7 +221,8 @@ def _round_coords(obj: Any, nd: int) -> Any:
 # ------------------------------------------------------------------ static assets
 
 def _static(rel: str) -> bytes:
-    return resources.files("web").joinpath("static", *rel.split("/")).read_bytes()
+    # The map's vendored Leaflet and basemap ship once, with the web's static files.
+    return resources.files("mda.web").joinpath("static", *rel.split("/")).read_bytes()
 
 
 @lru_cache(maxsize=1)
