@@ -7,7 +7,7 @@ VENV ?= .venv
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.mda-installed
 
-.PHONY: venv test demo serve system-packages run-packages services
+.PHONY: venv lint test demo serve system-packages run-packages services
 .NOTPARALLEL:
 
 venv: $(STAMP)
@@ -28,7 +28,13 @@ system-packages:
 services:
 	@if [ -z "$$MDA_TEST_DATABASE_URL" ] && [ "$$(id -u)" = 0 ]; then deploy/timescaledb.sh build; fi
 
-test: system-packages venv services
+# The guards first (seconds): lint and format (ruff), the layers (import-linter), then the suite.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python tests/lint_imports.py
+
+test: system-packages venv services lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Running needs no test services: only a Python that can make a venv.

@@ -11,17 +11,39 @@ sockets.
 """
 
 from .alerts import Alert, AlertChange
-from .config import (DESK_SEVERITIES, KIND_INFO, KIND_TABLE, KINDS, SEVERITIES, AnalyticsConfig,
-                     KindInfo, settings_table)
+from .config import (
+    DESK_SEVERITIES,
+    KIND_INFO,
+    KIND_TABLE,
+    KINDS,
+    SEVERITIES,
+    AnalyticsConfig,
+    KindInfo,
+    settings_table,
+)
 from .engine import Analyzer, analyze_records
 from .errors import AnalyticsError, ConfigError, ZoneError
 from .sinks import AlertSink
 from .zones import Zone, ZoneSet, load_zone_file
 
 __all__ = [
-    "Analyzer", "analyze_records", "AlertChange", "Alert", "AlertSink",
-    "AnalyticsConfig", "settings_table", "KINDS", "KIND_TABLE", "KIND_INFO", "KindInfo",
-    "SEVERITIES", "DESK_SEVERITIES",
-    "ZoneSet", "Zone", "load_zone_file",
-    "AnalyticsError", "ZoneError", "ConfigError",
+    "Analyzer",
+    "analyze_records",
+    "AlertChange",
+    "Alert",
+    "AlertSink",
+    "AnalyticsConfig",
+    "settings_table",
+    "KINDS",
+    "KIND_TABLE",
+    "KIND_INFO",
+    "KindInfo",
+    "SEVERITIES",
+    "DESK_SEVERITIES",
+    "ZoneSet",
+    "Zone",
+    "load_zone_file",
+    "AnalyticsError",
+    "ZoneError",
+    "ConfigError",
 ]

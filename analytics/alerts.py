@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from .config import KIND_TABLE
 
@@ -28,8 +29,7 @@ def iso_utc(ts: float | None) -> str | None:
     """Event time as ISO 8601 UTC with a Z, to the second."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -50,8 +50,14 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
-    def make_key(kind: str, mmsi: int, other_mmsi: int | None, start: float,
-                 zone: str | None, notice: bool = False) -> str:
+    def make_key(
+        kind: str,
+        mmsi: int,
+        other_mmsi: int | None,
+        start: float,
+        zone: str | None,
+        notice: bool = False,
+    ) -> str:
         key = f"{kind}:{mmsi}:{'' if other_mmsi is None else other_mmsi}:{int(start)}"
         if zone is not None:
             key = f"{key}:{zone}"
@@ -65,9 +71,16 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC strings, ``end`` null while open."""
         return {
-            "key": self.key, "kind": self.kind, "severity": self.severity, "mmsi": self.mmsi,
-            "other_mmsi": self.other_mmsi, "start": iso_utc(self.start), "end": iso_utc(self.end),
-            "lat": round(self.lat, 6), "lon": round(self.lon, 6), "zone": self.zone,
+            "key": self.key,
+            "kind": self.kind,
+            "severity": self.severity,
+            "mmsi": self.mmsi,
+            "other_mmsi": self.other_mmsi,
+            "start": iso_utc(self.start),
+            "end": iso_utc(self.end),
+            "lat": round(self.lat, 6),
+            "lon": round(self.lon, 6),
+            "zone": self.zone,
             "details": self.details,
         }
 
@@ -91,8 +104,7 @@ class OpenAlert:
 
     __slots__ = ("alert", "describe", "last", "emitted", "ident")
 
-    def __init__(self, alert: Alert, describe: Callable[[Alert], dict], last: float,
-                 ident: tuple):
+    def __init__(self, alert: Alert, describe: Callable[[Alert], dict], last: float, ident: tuple):
         self.alert = alert
         self.describe = describe
         self.last = last  # latest evidence time of the episode
@@ -104,8 +116,13 @@ class AlertBook:
     """Opens, updates (throttled), closes and reopens alerts, collecting the changes in the
     order they happen. Detectors call it; the engine drains ``changes``."""
 
-    def __init__(self, cooldown_s: float, update_interval_s: float, update_growth: float = 0.1,
-                 retain_s: float = 86400.0):
+    def __init__(
+        self,
+        cooldown_s: float,
+        update_interval_s: float,
+        update_growth: float = 0.1,
+        retain_s: float = 86400.0,
+    ):
         self.cooldown_s = cooldown_s
         self.update_interval_s = update_interval_s
         self.update_growth = update_growth
@@ -119,9 +136,20 @@ class AlertBook:
         # the cooldown.
         self._recent: OrderedDict[tuple, Alert] = OrderedDict()
 
-    def open(self, kind: str, mmsi: int, start: float, lat: float, lon: float,
-             describe: Callable[[Alert], dict], *, last: float, other_mmsi: int | None = None,
-             zone: str | None = None, severity: str | None = None) -> OpenAlert:
+    def open(
+        self,
+        kind: str,
+        mmsi: int,
+        start: float,
+        lat: float,
+        lon: float,
+        describe: Callable[[Alert], dict],
+        *,
+        last: float,
+        other_mmsi: int | None = None,
+        zone: str | None = None,
+        severity: str | None = None,
+    ) -> OpenAlert:
         # Notices and alerts of one kind are separate episodes: a corrupted fix must not
         # reopen (and downgrade) an alert, nor an alert turn a notice into a ring.
         notice = severity == "info"
@@ -137,9 +165,18 @@ class AlertBook:
             self.counts["reopened"] += 1
             self._publish(handle, "updated")
             return handle
-        alert = Alert(key=Alert.make_key(kind, mmsi, other_mmsi, start, zone, notice), kind=kind,
-                      severity=severity or DEFAULT_SEVERITY[kind], mmsi=mmsi,
-                      other_mmsi=other_mmsi, start=start, end=None, lat=lat, lon=lon, zone=zone)
+        alert = Alert(
+            key=Alert.make_key(kind, mmsi, other_mmsi, start, zone, notice),
+            kind=kind,
+            severity=severity or DEFAULT_SEVERITY[kind],
+            mmsi=mmsi,
+            other_mmsi=other_mmsi,
+            start=start,
+            end=None,
+            lat=lat,
+            lon=lon,
+            zone=zone,
+        )
         handle = OpenAlert(alert, describe, last, ident)
         self._open[alert.key] = handle
         if notice:
@@ -147,8 +184,15 @@ class AlertBook:
         self._publish(handle, "opened")
         return handle
 
-    def reopens(self, kind: str, mmsi: int, start: float, other_mmsi: int | None = None,
-                zone: str | None = None, notice: bool = False) -> bool:
+    def reopens(
+        self,
+        kind: str,
+        mmsi: int,
+        start: float,
+        other_mmsi: int | None = None,
+        zone: str | None = None,
+        notice: bool = False,
+    ) -> bool:
         """Would ``open`` with these values reopen a recently closed alert?"""
         previous = self._recent.get((kind, mmsi, other_mmsi, zone, notice))
         return previous is not None and start - previous.end <= self.cooldown_s
@@ -160,8 +204,10 @@ class AlertBook:
         changed materially."""
         handle.last = last
         grown = last - handle.emitted
-        if force or (grown >= self.update_interval_s
-                     and grown >= self.update_growth * (last - handle.alert.start)):
+        if force or (
+            grown >= self.update_interval_s
+            and grown >= self.update_growth * (last - handle.alert.start)
+        ):
             self._publish(handle, "updated")
 
     def close(self, handle: OpenAlert, end: float) -> None:

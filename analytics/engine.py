@@ -23,15 +23,24 @@ last fix (a second receiver) is counted as a duplicate.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from math import exp
-from typing import Iterable
 
 from mda.ingest.records import PositionReport, VesselInfo
 
 from .alerts import Alert, AlertBook, AlertChange
 from .config import AnalyticsConfig
-from .detectors import (AisGap, DistressBeacon, Encounters, LaneDeviation, Loitering, OnLand,
-                        PositionJumps, WrongWay, ZoneEntry)
+from .detectors import (
+    AisGap,
+    DistressBeacon,
+    Encounters,
+    LaneDeviation,
+    Loitering,
+    OnLand,
+    PositionJumps,
+    WrongWay,
+    ZoneEntry,
+)
 from .detectors.lanes import rule_lanes
 from .landmask import shared_land_mask
 from .places import Coverage, StopPlaces
@@ -56,20 +65,26 @@ class Analyzer:
     def __init__(self, config: AnalyticsConfig | None = None, zones: ZoneSet | None = None):
         cfg = self.config = config or AnalyticsConfig()
         self.zones = ZoneSet.builtin() if zones is None else zones
-        self.book = AlertBook(cfg.cooldown_min * 60.0, cfg.update_min_interval_s,
-                              cfg.update_min_growth)
+        self.book = AlertBook(
+            cfg.cooldown_min * 60.0, cfg.update_min_interval_s, cfg.update_min_growth
+        )
         on = cfg.enabled
         book = self.book
         # What the traffic teaches: where vessels stop, where each receiver hears them.
-        self.places = StopPlaces(cfg.stop_place_min_vessels, cfg.stop_place_radius_nm,
-                                 cfg.stop_place_memory_days)
+        self.places = StopPlaces(
+            cfg.stop_place_min_vessels, cfg.stop_place_radius_nm, cfg.stop_place_memory_days
+        )
         self.coverage = Coverage()
         mask = shared_land_mask()
-        self._loiter = Loitering(cfg, book, self.zones, self.places, mask) if on(
-            "loitering") else None
+        self._loiter = (
+            Loitering(cfg, book, self.zones, self.places, mask) if on("loitering") else None
+        )
         self._enc = Encounters(cfg, book, self.places, mask) if on("encounter") else None
-        self._gap = AisGap(cfg, book, self.zones, self.places, mask, self.coverage) if on(
-            "ais_gap") else None
+        self._gap = (
+            AisGap(cfg, book, self.zones, self.places, mask, self.coverage)
+            if on("ais_gap")
+            else None
+        )
         self._jumps = PositionJumps(cfg, book, on("position_jump"), on("identity_clash"))
         self._onland = OnLand(cfg, book, mask) if on("on_land") else None
         self._land = mask if on("on_land") else None
@@ -89,8 +104,9 @@ class Analyzer:
         self._source_ts: dict[str, float] = {}  # latest event time delivered by each source
         self._outage_vessels = cfg.feed_outage_min_vessels
         # Report intervals below this cannot move a gap threshold (threshold / factor).
-        self._interval_floor = (cfg.ais_gap_min_duration_min * 60.0
-                                / max(cfg.ais_gap_interval_factor, 1e-9))
+        self._interval_floor = (
+            cfg.ais_gap_min_duration_min * 60.0 / max(cfg.ais_gap_interval_factor, 1e-9)
+        )
         self._stop_status = frozenset((1, 5))
 
         # Thresholds copied once for the hot path.
@@ -109,13 +125,32 @@ class Analyzer:
         self._distress_status = cfg.distress_nav_status
 
         self.stats: dict[str, int] = {
-            "records": 0, "positions": 0, "statics": 0, "ignored_records": 0,
-            "bad_positions": 0, "not_vessels": 0, "out_of_order": 0, "duplicates": 0,
-            "jumps": 0, "feed_outages": 0, "vessels": 0, "vessels_forgotten": 0,
-            "beacon_tests": 0, "alerts_opened": 0, "alerts_updated": 0, "alerts_closed": 0,
-            "alerts_reopened": 0, "alerts_open": 0, "episode_cuts": 0, "jump_fixes_skipped": 0,
-            "explained_loitering": 0, "explained_encounter": 0, "explained_on_land": 0,
-            "explained_ais_gap": 0, "gaps_left_coverage": 0, "notices": 0,
+            "records": 0,
+            "positions": 0,
+            "statics": 0,
+            "ignored_records": 0,
+            "bad_positions": 0,
+            "not_vessels": 0,
+            "out_of_order": 0,
+            "duplicates": 0,
+            "jumps": 0,
+            "feed_outages": 0,
+            "vessels": 0,
+            "vessels_forgotten": 0,
+            "beacon_tests": 0,
+            "alerts_opened": 0,
+            "alerts_updated": 0,
+            "alerts_closed": 0,
+            "alerts_reopened": 0,
+            "alerts_open": 0,
+            "episode_cuts": 0,
+            "jump_fixes_skipped": 0,
+            "explained_loitering": 0,
+            "explained_encounter": 0,
+            "explained_on_land": 0,
+            "explained_ais_gap": 0,
+            "gaps_left_coverage": 0,
+            "notices": 0,
         }
 
     # ----- public surface
@@ -182,14 +217,17 @@ class Analyzer:
             return
         mmsi = rec.mmsi
         distress = self._distress
-        if distress is not None and (rec.nav_status == self._distress_status
-                                     or mmsi // 1_000_000 in self._beacon_prefixes
-                                     or mmsi in distress.open):
+        if distress is not None and (
+            rec.nav_status == self._distress_status
+            or mmsi // 1_000_000 in self._beacon_prefixes
+            or mmsi in distress.open
+        ):
             distress.on_report(rec, self._active)
             if mmsi // 1_000_000 in self._beacon_prefixes:
                 return  # a beacon, not a vessel
         if (self._ships_only and not 201_000_000 <= mmsi <= 775_999_999) or (
-                rec.msg_type == 4 or rec.msg_type == 21):
+            rec.msg_type == 4 or rec.msg_type == 21
+        ):
             self.stats["not_vessels"] += 1  # base stations, aids to navigation, placeholders
             return
 
@@ -286,8 +324,13 @@ class Analyzer:
             if sog < self._enc_sog or v.enc_cell is not None:
                 if self._enc is not None:
                     self._enc.on_fix(v, ts)
-        if hit.zones or v.follow is not None or v.deviation is not None or v.wrong is not None \
-                or v.zone_eps is not None:
+        if (
+            hit.zones
+            or v.follow is not None
+            or v.deviation is not None
+            or v.wrong is not None
+            or v.zone_eps is not None
+        ):
             self._zone_rules(v, ts, hit)
 
     def _zone_rules(self, v: Vessel, ts: float, hit) -> None:
@@ -453,9 +496,11 @@ class Analyzer:
         return changes
 
 
-def analyze_records(records: Iterable[PositionReport | VesselInfo],
-                    config: AnalyticsConfig | None = None,
-                    zones: ZoneSet | None = None) -> list[Alert]:
+def analyze_records(
+    records: Iterable[PositionReport | VesselInfo],
+    config: AnalyticsConfig | None = None,
+    zones: ZoneSet | None = None,
+) -> list[Alert]:
     """Offline analysis: the final state of every alert the records raise, sorted by start,
     mmsi and kind. Alerts still open at the end of the input have ``end`` None."""
     analyzer = Analyzer(config, zones)

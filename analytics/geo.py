@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from math import asin, atan2, cos, degrees, radians, sin, sqrt
 
-__all__ = ["EARTH_RADIUS_M", "NM_M", "EARTH_RADIUS_NM", "distance_nm", "distance_m",
-           "bearing_deg", "angle_between", "destination"]
+__all__ = [
+    "EARTH_RADIUS_M",
+    "NM_M",
+    "EARTH_RADIUS_NM",
+    "distance_nm",
+    "distance_m",
+    "bearing_deg",
+    "angle_between",
+    "destination",
+]
 
 EARTH_RADIUS_M = 6_371_008.8
 NM_M = 1852.0

@@ -66,14 +66,16 @@ class LandMask:
                 return
             data = gzip.decompress(raw)
             if not data.startswith(MAGIC):
-                raise AnalyticsError(f"{MASK_FILE}: not a land mask file (reinstall the package "
-                                     f"or run python -m mda.analytics._landmask_build)")
+                raise AnalyticsError(
+                    f"{MASK_FILE}: not a land mask file (reinstall the package "
+                    f"or run python -m mda.analytics._landmask_build)"
+                )
             n = BROWS * BCOLS
             import numpy as np
 
-            classes = data[len(MAGIC):len(MAGIC) + n]
+            classes = data[len(MAGIC) : len(MAGIC) + n]
             self._rank = np.cumsum(np.frombuffer(classes, dtype=np.uint8) == _MIXED) - 1
-            self._bits = memoryview(data)[len(MAGIC) + n:]
+            self._bits = memoryview(data)[len(MAGIC) + n :]
             self._classes = classes
 
     # ----- queries
@@ -148,7 +150,7 @@ class LandMask:
             if cls != _MIXED:
                 return cls
             off = int(self._rank[k]) * BLOCK_BYTES
-            return bytes(self._bits[off:off + BLOCK_BYTES])
+            return bytes(self._bits[off : off + BLOCK_BYTES])
         return classify_block(self._globe, brow, bcol)
 
 

@@ -79,8 +79,9 @@ class StopPlaces:
         in the memory window before ``ts``."""
         return self._count(self.cells, lat, lon, ts, exclude, self.radius_nm)
 
-    def passed_near(self, lat: float, lon: float, ts: float, exclude=(),
-                    radius_nm: float = 0.5) -> int:
+    def passed_near(
+        self, lat: float, lon: float, ts: float, exclude=(), radius_nm: float = 0.5
+    ) -> int:
         """Distinct vessels (other than those in ``exclude``) that passed under way within
         ``radius_nm``, in the memory window before ``ts``."""
         return self._count(self.passes, lat, lon, ts, exclude, radius_nm)
@@ -97,8 +98,12 @@ class StopPlaces:
                 if not stops:
                     continue
                 for mmsi, (t, la, lo) in stops.items():
-                    if mmsi not in exclude and mmsi not in seen and since <= t \
-                            and distance_nm(lat, lon, la, lo) <= radius_nm:
+                    if (
+                        mmsi not in exclude
+                        and mmsi not in seen
+                        and since <= t
+                        and distance_nm(lat, lon, la, lo) <= radius_nm
+                    ):
                         seen.add(mmsi)
         return len(seen)
 
@@ -118,9 +123,13 @@ class StopPlaces:
     def export(self, since: float = float("-inf")) -> list[tuple[str, int, float, float, float]]:
         """Every remembered stop and passage at or after ``since``, as
         (kind, mmsi, ts, lat, lon) with kind ``'stop'`` or ``'pass'``."""
-        return [(kind, mmsi, t, la, lo)
-                for kind, table in (("stop", self.cells), ("pass", self.passes))
-                for seen in table.values() for mmsi, (t, la, lo) in seen.items() if t >= since]
+        return [
+            (kind, mmsi, t, la, lo)
+            for kind, table in (("stop", self.cells), ("pass", self.passes))
+            for seen in table.values()
+            for mmsi, (t, la, lo) in seen.items()
+            if t >= since
+        ]
 
     def load(self, rows) -> None:
         """Add stops and passages exported earlier (by this process or another)."""
@@ -173,8 +182,11 @@ class Coverage:
         if cells is None:
             return False
         row, col = self.cell(lat, lon)
-        return any(cells.get((r, c), -1.0) >= since
-                   for r in (row - 1, row, row + 1) for c in (col - 1, col, col + 1))
+        return any(
+            cells.get((r, c), -1.0) >= since
+            for r in (row - 1, row, row + 1)
+            for c in (col - 1, col, col + 1)
+        )
 
     def forget_before(self, ts: float) -> None:
         for source in list(self.cells):

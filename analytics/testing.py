@@ -22,8 +22,15 @@ T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
 
 
 class Track:
-    def __init__(self, mmsi: int, lat: float, lon: float, start: float = T0,
-                 interval_s: float = 10.0, source: str = "test"):
+    def __init__(
+        self,
+        mmsi: int,
+        lat: float,
+        lon: float,
+        start: float = T0,
+        interval_s: float = 10.0,
+        source: str = "test",
+    ):
         self.mmsi = mmsi
         self.lat, self.lon = lat, lon
         self.t = start
@@ -32,16 +39,32 @@ class Track:
         self.records: list[PositionReport | VesselInfo] = []
 
     def _emit(self, sog, cog, nav_status, report_sog: bool, report_cog: bool) -> None:
-        self.records.append(PositionReport(
-            ts=self.t, mmsi=self.mmsi, lat=self.lat, lon=self.lon,
-            sog=round(sog, 1) if report_sog else None,
-            cog=round(cog % 360.0, 1) if report_cog and cog is not None else None,
-            heading=int(cog) % 360 if cog is not None else None, nav_status=nav_status,
-            msg_type=1, source=self.source))
+        self.records.append(
+            PositionReport(
+                ts=self.t,
+                mmsi=self.mmsi,
+                lat=self.lat,
+                lon=self.lon,
+                sog=round(sog, 1) if report_sog else None,
+                cog=round(cog % 360.0, 1) if report_cog and cog is not None else None,
+                heading=int(cog) % 360 if cog is not None else None,
+                nav_status=nav_status,
+                msg_type=1,
+                source=self.source,
+            )
+        )
 
-    def sail(self, minutes: float, sog: float, cog: float, *, report_sog: bool = True,
-             report_cog: bool = True, nav_status: int = 0,
-             interval_s: float | None = None) -> "Track":
+    def sail(
+        self,
+        minutes: float,
+        sog: float,
+        cog: float,
+        *,
+        report_sog: bool = True,
+        report_cog: bool = True,
+        nav_status: int = 0,
+        interval_s: float | None = None,
+    ) -> Track:
         """Reports every interval for ``minutes`` while moving at ``sog`` kn on ``cog``; the
         first report is at the current position and time."""
         step = interval_s or self.interval
@@ -51,8 +74,14 @@ class Track:
             self.t += step
         return self
 
-    def stop(self, minutes: float, *, nav_status: int = 1, interval_s: float | None = None,
-             report_sog: bool = True) -> "Track":
+    def stop(
+        self,
+        minutes: float,
+        *,
+        nav_status: int = 1,
+        interval_s: float | None = None,
+        report_sog: bool = True,
+    ) -> Track:
         """Reports while stopped (SOG 0); at anchor a class A reports every 3 min."""
         step = interval_s or self.interval
         for _ in range(int(round(minutes * 60.0 / step))):
@@ -60,29 +89,48 @@ class Track:
             self.t += step
         return self
 
-    def silence(self, minutes: float, sog: float = 0.0, cog: float = 0.0) -> "Track":
+    def silence(self, minutes: float, sog: float = 0.0, cog: float = 0.0) -> Track:
         """No reports for ``minutes``; the vessel keeps moving at ``sog`` on ``cog``."""
         self.lat, self.lon = destination(self.lat, self.lon, cog, sog * minutes / 60.0)
         self.t += minutes * 60.0
         return self
 
-    def move_to(self, lat: float, lon: float) -> "Track":
+    def move_to(self, lat: float, lon: float) -> Track:
         """Teleport without a report (the next report will be there)."""
         self.lat, self.lon = lat, lon
         return self
 
-    def report(self, *, sog: float | None = 10.0, cog: float | None = 0.0,
-               nav_status: int | None = 0, msg_type: int = 1) -> "Track":
+    def report(
+        self,
+        *,
+        sog: float | None = 10.0,
+        cog: float | None = 0.0,
+        nav_status: int | None = 0,
+        msg_type: int = 1,
+    ) -> Track:
         """One report at the current position and time, then advance one interval."""
-        self.records.append(PositionReport(
-            ts=self.t, mmsi=self.mmsi, lat=self.lat, lon=self.lon, sog=sog, cog=cog,
-            nav_status=nav_status, msg_type=msg_type, source=self.source))
+        self.records.append(
+            PositionReport(
+                ts=self.t,
+                mmsi=self.mmsi,
+                lat=self.lat,
+                lon=self.lon,
+                sog=sog,
+                cog=cog,
+                nav_status=nav_status,
+                msg_type=msg_type,
+                source=self.source,
+            )
+        )
         self.t += self.interval
         return self
 
-    def static(self, ship_type: int, name: str = "TEST") -> "Track":
-        self.records.append(VesselInfo(ts=self.t, mmsi=self.mmsi, name=name,
-                                       ship_type=ship_type, source=self.source))
+    def static(self, ship_type: int, name: str = "TEST") -> Track:
+        self.records.append(
+            VesselInfo(
+                ts=self.t, mmsi=self.mmsi, name=name, ship_type=ship_type, source=self.source
+            )
+        )
         return self
 
 

@@ -26,12 +26,41 @@ class Vessel:
     # The slots read on every fix come first, so they share the object's first cache lines.
     __slots__ = (
         # engine: the latest accepted fix and what it implies
-        "ts", "lat", "lon", "sog", "cog", "silent", "bucket", "active_at", "history",
-        "sog_derived", "nav_status", "hit", "mmsi", "ship_type", "source", "class_b",
-        "long_interval", "long_ts", "cov_ts", "stop_ts", "pass_ts", "disc_ts",
+        "ts",
+        "lat",
+        "lon",
+        "sog",
+        "cog",
+        "silent",
+        "bucket",
+        "active_at",
+        "history",
+        "sog_derived",
+        "nav_status",
+        "hit",
+        "mmsi",
+        "ship_type",
+        "source",
+        "class_b",
+        "long_interval",
+        "long_ts",
+        "cov_ts",
+        "stop_ts",
+        "pass_ts",
+        "disc_ts",
         # rules (None while the rule has nothing going on for this vessel)
-        "loiter", "enc_cell", "land", "follow", "deviation", "wrong", "zone_eps", "clash",
-        "pairs", "jumps", "gap", "trail",
+        "loiter",
+        "enc_cell",
+        "land",
+        "follow",
+        "deviation",
+        "wrong",
+        "zone_eps",
+        "clash",
+        "pairs",
+        "jumps",
+        "gap",
+        "trail",
     )
 
     def __init__(self, mmsi: int):
@@ -82,8 +111,9 @@ def start_history(v: Vessel, max_fixes: int) -> None:
         v.history.append((v.ts, v.lat, v.lon))
 
 
-def derived_motion(v: Vessel, ts: float, lat: float, lon: float,
-                   min_span_s: float) -> tuple[float | None, float | None]:
+def derived_motion(
+    v: Vessel, ts: float, lat: float, lon: float, min_span_s: float
+) -> tuple[float | None, float | None]:
     """Speed (kn) and course (deg) from the vessel's recent fixes to (ts, lat, lon), over a span
     of at least ``min_span_s`` when the history reaches that far back (short spans turn GPS
     noise into knots), else over the longest span available. (None, None) without history."""

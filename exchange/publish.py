@@ -17,8 +17,9 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
@@ -62,11 +63,21 @@ class MqttPublisher:
     One ordered buffer: up to ``memory`` alerts in memory, the rest in a spool on disk; once
     anything is in the spool, newer alerts go there too, so the order holds."""
 
-    def __init__(self, url: str, *, spool_dir: Path | None = None, memory: int = 1000,
-                 retry_initial: float = 0.5, retry_max: float = 30.0, notices: bool = False):
+    def __init__(
+        self,
+        url: str,
+        *,
+        spool_dir: Path | None = None,
+        memory: int = 1000,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        notices: bool = False,
+    ):
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise BrokerUrlError(f"{_masked(url)}: expected mqtt://[user:pass@]host[:port][/prefix]")
+            raise BrokerUrlError(
+                f"{_masked(url)}: expected mqtt://[user:pass@]host[:port][/prefix]"
+            )
         self.url = url
         self.host = parts.hostname
         self.port = parts.port or 1883
@@ -115,7 +126,8 @@ class MqttPublisher:
         the spool, in order, for the next start."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._memory and self.connected and loop.time() < deadline:
+        # Polling with a deadline: the sender task empties the memory; no event marks "empty".
+        while self._memory and self.connected and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if self._memory and self._spool is not None:
             for item in reversed(self._memory):  # newest first, so the oldest ends up first
@@ -132,8 +144,9 @@ class MqttPublisher:
         backoff = self._backoff
         while True:
             try:
-                async with aiomqtt.Client(self.host, self.port, username=self.username,
-                                          password=self.password) as client:
+                async with aiomqtt.Client(
+                    self.host, self.port, username=self.username, password=self.password
+                ) as client:
                     self.connected = True
                     backoff.reset()
                     log.info("MQTT publisher connected to %s", _masked(self.url))

@@ -29,17 +29,26 @@ import json
 import math
 import re
 from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from mda.analytics import KIND_TABLE
 
-__all__ = ["InputFile", "TrackCollector", "build_report", "describe_file", "track_windows",
-           "PAD_S", "THIN_S", "GAP_S"]
+__all__ = [
+    "InputFile",
+    "TrackCollector",
+    "build_report",
+    "describe_file",
+    "track_windows",
+    "PAD_S",
+    "THIN_S",
+    "GAP_S",
+]
 
 PAD_S = 1800.0  # a track shows this much before an alert's start and after its end
 THIN_S = 60  # tracks keep one fix per vessel per minute ...
@@ -62,13 +71,22 @@ KIND_TEXT = {k.kind: k.label for k in KIND_TABLE}  # the one table of kinds (ana
 SEA, LAND = "#cfe3f1", "#e6dcc0"
 TRACK = "#1f2933"
 ZONE_STYLE = {
-    "lane": {"color": "#9b4fc4", "fillColor": "#c16fe0", "fillOpacity": 0.12, "weight": 1.4,
-             "dashArray": "6 4"},
-    "restricted": {"color": "#e04848", "fillColor": "#ff5d5d", "fillOpacity": 0.10,
-                   "weight": 1.6},
+    "lane": {
+        "color": "#9b4fc4",
+        "fillColor": "#c16fe0",
+        "fillOpacity": 0.12,
+        "weight": 1.4,
+        "dashArray": "6 4",
+    },
+    "restricted": {"color": "#e04848", "fillColor": "#ff5d5d", "fillOpacity": 0.10, "weight": 1.6},
     "protected": {"color": "#1f9d57", "fillColor": "#3ddc84", "fillOpacity": 0.10, "weight": 1.4},
-    "port": {"color": "#2f7fd0", "fillColor": "#4aa3ff", "fillOpacity": 0.06, "weight": 1,
-             "dashArray": "2 3"},
+    "port": {
+        "color": "#2f7fd0",
+        "fillColor": "#4aa3ff",
+        "fillOpacity": 0.06,
+        "weight": 1,
+        "dashArray": "2 3",
+    },
     "other": {"color": "#b23db2", "fillColor": "#d84dd8", "fillOpacity": 0.07, "weight": 1.4},
 }
 ZONE_GROUPS = (  # layer name, kinds, shown at first
@@ -80,6 +98,7 @@ EARTH_NM = 3440.065
 
 
 # ------------------------------------------------------------------ inputs
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -102,6 +121,7 @@ def describe_file(path: str | Path, role: str = "log") -> InputFile:
 
 
 # ------------------------------------------------------------------ tracks
+
 
 def _vessels(alert) -> tuple[int, ...]:
     return tuple(m for m in (alert.mmsi, alert.other_mmsi) if m is not None)
@@ -174,10 +194,11 @@ class TrackCollector:
 
 # ------------------------------------------------------------------ formatting
 
+
 def _utc(ts: float | None, with_date: bool = True) -> str:
     if ts is None:
         return "open at the end of the input"
-    d = datetime.fromtimestamp(ts, timezone.utc)
+    d = datetime.fromtimestamp(ts, UTC)
     return d.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
 
 
@@ -206,8 +227,11 @@ def _e(s: Any) -> str:
 
 def _js(value: Any) -> str:
     """A JSON literal safe inside <script>: no ``</`` can close the element."""
-    return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            .replace("</", "<\\/").replace("<!--", "<\\!--"))
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        .replace("</", "<\\/")
+        .replace("<!--", "<\\!--")
+    )
 
 
 def _round_coords(obj: Any, nd: int) -> Any:
@@ -219,6 +243,7 @@ def _round_coords(obj: Any, nd: int) -> Any:
 
 
 # ------------------------------------------------------------------ static assets
+
 
 def _static(rel: str) -> bytes:
     # The map's vendored Leaflet and basemap ship once, with the web's static files.
@@ -257,8 +282,9 @@ def _land(name: str, box: tuple[float, float, float, float], nd: int) -> dict:
         g = shapely.clip_by_rect(shape(f["geometry"]), *box)
         polys = [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon" and not p.is_empty]
         for p in polys:
-            features.append({"type": "Feature", "properties": {},
-                             "geometry": _round_coords(mapping(p), nd)})
+            features.append(
+                {"type": "Feature", "properties": {}, "geometry": _round_coords(mapping(p), nd)}
+            )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -305,8 +331,10 @@ class _Texts:
         return self.PLACEHOLDER.sub(lambda m: _js(self.values[int(m.group(1))]), page)
 
 
-_REMOTE = re.compile(r'(?:<script src="(?:https?:)?//[^"]*"></script>'
-                     r'|<link rel="stylesheet" href="(?:https?:)?//[^"]*"/>)\n?[ \t]*')
+_REMOTE = re.compile(
+    r'(?:<script src="(?:https?:)?//[^"]*"></script>'
+    r'|<link rel="stylesheet" href="(?:https?:)?//[^"]*"/>)\n?[ \t]*'
+)
 _RANDOM_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")  # branca: name + "_" + uuid4().hex
 _INLINE = "<!--mda:inline-assets-->"
 
@@ -333,7 +361,7 @@ def _offline(page: str, texts: _Texts, head: str) -> str:
     # Last, and by position: the vendored Leaflet must not be searched for ids or
     # placeholders, and a str.replace would read backslashes in it.
     at = page.index(_INLINE)
-    return page[:at] + head + page[at + len(_INLINE):]
+    return page[:at] + head + page[at + len(_INLINE) :]
 
 
 def _elements(texts: _Texts):
@@ -429,8 +457,10 @@ html, body { background: %(sea)s; }
 
 
 def _prio_badge(prio: str) -> str:
-    return (f'<span class="mda-prio" style="background:{PRIORITY_COLOR[prio]};'
-            f'color:{PRIORITY_TEXT_COLOR[prio]}">{PRIORITY_LABEL[prio]}</span>')
+    return (
+        f'<span class="mda-prio" style="background:{PRIORITY_COLOR[prio]};'
+        f'color:{PRIORITY_TEXT_COLOR[prio]}">{PRIORITY_LABEL[prio]}</span>'
+    )
 
 
 def _popup(a) -> str:
@@ -446,21 +476,26 @@ def _popup(a) -> str:
         rows.append(("Duration", _duration(a.end - a.start)))
     rows.append(("Position", _latlon(a.lat, a.lon)))
     text = (a.details or {}).get("text", "")
-    return (f'<div class="mda-pop"><div class="head">{_prio_badge(prio)}'
-            f'<span class="kind">{_e(KIND_TEXT.get(a.kind, a.kind))}</span>'
-            f'<code>{_e(a.kind)} \u00b7 {_e(a.severity)}</code></div><table>'
-            + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-            + f'</table><p class="text">{_e(text)}</p></div>')
+    return (
+        f'<div class="mda-pop"><div class="head">{_prio_badge(prio)}'
+        f'<span class="kind">{_e(KIND_TEXT.get(a.kind, a.kind))}</span>'
+        f"<code>{_e(a.kind)} \u00b7 {_e(a.severity)}</code></div><table>"
+        + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+        + f'</table><p class="text">{_e(text)}</p></div>'
+    )
 
 
-def _legend(alerts: Sequence, inputs: Sequence[InputFile], span, zones_count: int,
-            version: str) -> str:
+def _legend(
+    alerts: Sequence, inputs: Sequence[InputFile], span, zones_count: int, version: str
+) -> str:
     out = ['<div class="mda-legend"><h1>Incident map</h1>']
     if span and span[0] is not None:
         t0, t1 = span
         same_day = _utc(t0)[:10] == _utc(t1)[:10]
-        out.append(f'<div>{_e(_utc(t0))} \u2013 {_e(_utc(t1, with_date=not same_day))}'
-                   f' <span class="sub">({_e(_duration(t1 - t0))}, UTC)</span></div>')
+        out.append(
+            f"<div>{_e(_utc(t0))} \u2013 {_e(_utc(t1, with_date=not same_day))}"
+            f' <span class="sub">({_e(_duration(t1 - t0))}, UTC)</span></div>'
+        )
     else:
         out.append('<div class="sub">no positions in the input</div>')
     by_kind: dict[str, list] = {}
@@ -469,49 +504,76 @@ def _legend(alerts: Sequence, inputs: Sequence[InputFile], span, zones_count: in
     out.append(f"<h2>Alerts: {len(alerts)}</h2>")
     if by_kind:
         out.append("<table>")
-        for kind, items in sorted(by_kind.items(),
-                                  key=lambda kv: (min(PRIORITY_RANK[PRIORITY.get(a.severity, "caution")]
-                                                      for a in kv[1]), kv[0])):
-            prio = min((PRIORITY.get(a.severity, "caution") for a in items),
-                       key=PRIORITY_RANK.__getitem__)
-            out.append(f'<tr><td><span class="mda-dot" style="background:{PRIORITY_COLOR[prio]}">'
-                       f'</span></td><td>{_e(KIND_TEXT.get(kind, kind))}</td>'
-                       f'<td class="n">{len(items)}</td></tr>')
+        for kind, items in sorted(
+            by_kind.items(),
+            key=lambda kv: (
+                min(PRIORITY_RANK[PRIORITY.get(a.severity, "caution")] for a in kv[1]),
+                kv[0],
+            ),
+        ):
+            prio = min(
+                (PRIORITY.get(a.severity, "caution") for a in items), key=PRIORITY_RANK.__getitem__
+            )
+            out.append(
+                f'<tr><td><span class="mda-dot" style="background:{PRIORITY_COLOR[prio]}">'
+                f"</span></td><td>{_e(KIND_TEXT.get(kind, kind))}</td>"
+                f'<td class="n">{len(items)}</td></tr>'
+            )
         out.append("</table>")
     else:
         out.append('<div class="sub">none</div>')
     out.append("<h2>Key</h2><table>")
     key_rows = [
-        (f'<span class="mda-dot ring" style="background:{PRIORITY_COLOR["alarm"]}"></span>',
-         "Alarm (critical, high): double ring"),
-        (f'<span class="mda-dot" style="background:{PRIORITY_COLOR["warning"]}"></span>',
-         "Warning (medium)"),
-        (f'<span class="mda-dot" style="background:{PRIORITY_COLOR["caution"]}"></span>',
-         "Caution (low)"),
-        ('<span class="mda-line"></span>',
-         f"Track from {int(PAD_S // 60)} min before to {int(PAD_S // 60)} min after the alert; "
-         "the dot is its last fix. Jumps are not joined."),
+        (
+            f'<span class="mda-dot ring" style="background:{PRIORITY_COLOR["alarm"]}"></span>',
+            "Alarm (critical, high): double ring",
+        ),
+        (
+            f'<span class="mda-dot" style="background:{PRIORITY_COLOR["warning"]}"></span>',
+            "Warning (medium)",
+        ),
+        (
+            f'<span class="mda-dot" style="background:{PRIORITY_COLOR["caution"]}"></span>',
+            "Caution (low)",
+        ),
+        (
+            '<span class="mda-line"></span>',
+            f"Track from {int(PAD_S // 60)} min before to {int(PAD_S // 60)} min after the alert; "
+            "the dot is its last fix. Jumps are not joined.",
+        ),
         ('<span class="mda-line gap"></span>', f"No report for over {int(GAP_S // 60)} min"),
-        (f'<span class="mda-area" style="border-color:{ZONE_STYLE["restricted"]["color"]};'
-         f'background:rgba(255,93,93,.15)"></span>', "Restricted zone"),
-        (f'<span class="mda-area" style="border-color:{ZONE_STYLE["lane"]["color"]};'
-         f'border-style:dashed;background:rgba(193,111,224,.15)"></span>', "Lane (TSS, IRTC)"),
+        (
+            f'<span class="mda-area" style="border-color:{ZONE_STYLE["restricted"]["color"]};'
+            f'background:rgba(255,93,93,.15)"></span>',
+            "Restricted zone",
+        ),
+        (
+            f'<span class="mda-area" style="border-color:{ZONE_STYLE["lane"]["color"]};'
+            f'border-style:dashed;background:rgba(193,111,224,.15)"></span>',
+            "Lane (TSS, IRTC)",
+        ),
     ]
     out.extend(f"<tr><td>{sym}</td><td>{_e(text)}</td></tr>" for sym, text in key_rows)
     out.append("</table>")
     out.append('<h2>Inputs</h2><ul class="files">')
     for f in inputs:
         role = "" if f.role == "log" else f" ({f.role})"
-        out.append(f'<li><b>{_e(f.name)}</b>{_e(role)} <span class="sub">{f.size:,} bytes</span>'
-                   f'<div class="hash">SHA-256 {_e(f.sha256)}</div></li>')
+        out.append(
+            f'<li><b>{_e(f.name)}</b>{_e(role)} <span class="sub">{f.size:,} bytes</span>'
+            f'<div class="hash">SHA-256 {_e(f.sha256)}</div></li>'
+        )
     out.append("</ul>")
-    out.append(f'<div class="foot">Generated by mda analyze {_e(version)}; {zones_count} zones '
-               f"(built-in and the files given). Click an alert for its details; times in "
-               f"UTC. Land: Natural Earth. Map: Leaflet.</div></div>")
+    out.append(
+        f'<div class="foot">Generated by mda analyze {_e(version)}; {zones_count} zones '
+        f"(built-in and the files given). Click an alert for its details; times in "
+        f"UTC. Land: Natural Earth. Map: Leaflet.</div></div>"
+    )
     return "".join(out)
 
 
-def _bbox(alerts: Sequence, tracks: Mapping[int, Sequence]) -> tuple[float, float, float, float] | None:
+def _bbox(
+    alerts: Sequence, tracks: Mapping[int, Sequence]
+) -> tuple[float, float, float, float] | None:
     lats: list[float] = [a.lat for a in alerts]
     lons: list[float] = [a.lon for a in alerts]
     for fixes in tracks.values():
@@ -524,8 +586,12 @@ def _bbox(alerts: Sequence, tracks: Mapping[int, Sequence]) -> tuple[float, floa
 
 def _padded(box, pad: float) -> tuple[float, float, float, float]:
     w, s, e, n = box
-    return (round(max(-180.0, w - pad), 2), round(max(-85.0, s - pad), 2),
-            round(min(180.0, e + pad), 2), round(min(85.0, n + pad), 2))
+    return (
+        round(max(-180.0, w - pad), 2),
+        round(max(-85.0, s - pad), 2),
+        round(min(180.0, e + pad), 2),
+        round(min(85.0, n + pad), 2),
+    )
 
 
 def _plausible(a, b) -> bool:
@@ -577,8 +643,9 @@ def _segments(fixes: Sequence, windows: Sequence[tuple[float, float]]):
             yield strand, runs, gaps
 
 
-def _zones_geojson(zones: Iterable, kinds: set[str] | None, exclude: set[str],
-                   texts: _Texts) -> dict:
+def _zones_geojson(
+    zones: Iterable, kinds: set[str] | None, exclude: set[str], texts: _Texts
+) -> dict:
     """The zones of a layer; their names and kinds (text from the inputs) as placeholders."""
     from shapely.geometry import mapping
 
@@ -586,12 +653,20 @@ def _zones_geojson(zones: Iterable, kinds: set[str] | None, exclude: set[str],
     for z in zones:
         if (kinds is not None and z.kind not in kinds) or (kinds is None and z.kind in exclude):
             continue
-        label = z.name + (f" \u2192 {round(z.direction):03d}\u00b0" if z.direction is not None else "")
-        features.append({"type": "Feature",
-                         "properties": {"name": texts.token(z.name),
-                                        "kind": texts.token(z.kind),
-                                        "label": texts.token(label)},
-                         "geometry": _round_coords(mapping(z.geometry), 5)})
+        label = z.name + (
+            f" \u2192 {round(z.direction):03d}\u00b0" if z.direction is not None else ""
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "name": texts.token(z.name),
+                    "kind": texts.token(z.kind),
+                    "label": texts.token(label),
+                },
+                "geometry": _round_coords(mapping(z.geometry), 5),
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -601,9 +676,15 @@ def _zone_style(kind: str) -> dict:
     return ZONE_STYLE.get(kind, ZONE_STYLE["other"])
 
 
-def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, float, float]]],
-                 zones: Iterable, inputs: Sequence[InputFile], *,
-                 span: tuple[float, float] | None = None, version: str | None = None) -> str:
+def build_report(
+    alerts: Sequence,
+    tracks: Mapping[int, Sequence[tuple[float, float, float]]],
+    zones: Iterable,
+    inputs: Sequence[InputFile],
+    *,
+    span: tuple[float, float] | None = None,
+    version: str | None = None,
+) -> str:
     """The incident map as one self-contained HTML page.
 
     ``alerts``: analytics Alerts (final states); ``tracks``: per MMSI, fixes ``(ts, lat,
@@ -623,22 +704,38 @@ def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, fl
     texts = _Texts()
     Bind, Script = _elements(texts)
     view = box or DEFAULT_BOX
-    m = folium.Map(location=[(view[1] + view[3]) / 2, (view[0] + view[2]) / 2], zoom_start=5,
-                   tiles=None, font_size="13px", zoom_control=True, minZoom=2, maxZoom=16,
-                   worldCopyJump=False)
+    m = folium.Map(
+        location=[(view[1] + view[3]) / 2, (view[0] + view[2]) / 2],
+        zoom_start=5,
+        tiles=None,
+        font_size="13px",
+        zoom_control=True,
+        minZoom=2,
+        maxZoom=16,
+        worldCopyJump=False,
+    )
     figure = m.get_root()
     figure.title = "mda analyze: incident map"
 
     # Land: fill only, so the clipping box leaves no false coastline.
     land_style = {"stroke": False, "fillColor": LAND, "fillOpacity": 1.0}
     overview = folium.GeoJson(
-        _land("overview", _padded(view, OVERVIEW_PAD_DEG), 2), name="Land",
-        style_function=lambda f: land_style, interactive=False, control=False,
-        smooth_factor=0.5)
+        _land("overview", _padded(view, OVERVIEW_PAD_DEG), 2),
+        name="Land",
+        style_function=lambda f: land_style,
+        interactive=False,
+        control=False,
+        smooth_factor=0.5,
+    )
     detail = folium.GeoJson(
-        _land("detail", _padded(view, DETAIL_PAD_DEG), 3), name="Land (detail)",
-        style_function=lambda f: land_style, interactive=False, control=False, show=False,
-        smooth_factor=0.5)
+        _land("detail", _padded(view, DETAIL_PAD_DEG), 3),
+        name="Land (detail)",
+        style_function=lambda f: land_style,
+        interactive=False,
+        control=False,
+        show=False,
+        smooth_factor=0.5,
+    )
     overview.add_to(m)
     detail.add_to(m)
 
@@ -647,10 +744,13 @@ def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, fl
         group = folium.FeatureGroup(name=f"{name}: {len(fc['features'])}", show=show)
         if fc["features"]:
             folium.GeoJson(
-                fc, style_function=lambda f: _zone_style(texts.value(f["properties"]["kind"])),
-                smooth_factor=0.5, on_each_feature=folium.JsCode(
-                    "function (f, layer) { layer.bindTooltip(f.properties.label, "
-                    "{sticky: true}); }")).add_to(group)
+                fc,
+                style_function=lambda f: _zone_style(texts.value(f["properties"]["kind"])),
+                smooth_factor=0.5,
+                on_each_feature=folium.JsCode(
+                    "function (f, layer) { layer.bindTooltip(f.properties.label, {sticky: true}); }"
+                ),
+            ).add_to(group)
         group.add_to(m)
 
     track_group = folium.FeatureGroup(name="Evidence tracks")
@@ -659,24 +759,45 @@ def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, fl
         for part, runs, gaps in _segments(tracks[mmsi], windows.get(mmsi, [])):
             solid = [[[f[1], f[2]] for f in run] for run in runs if len(run) > 1]
             if solid:
-                line = folium.PolyLine(solid, color=TRACK, weight=2.5, opacity=0.85,
-                                       smooth_factor=1.0)
-                line.add_child(Bind(
-                    "bindTooltip", f"MMSI {mmsi}: {_utc(part[0][0])} \u2013 "
-                    f"{_utc(part[-1][0], with_date=False)}, {len(part)} fixes shown",
-                    sticky=True))
+                line = folium.PolyLine(
+                    solid, color=TRACK, weight=2.5, opacity=0.85, smooth_factor=1.0
+                )
+                line.add_child(
+                    Bind(
+                        "bindTooltip",
+                        f"MMSI {mmsi}: {_utc(part[0][0])} \u2013 "
+                        f"{_utc(part[-1][0], with_date=False)}, {len(part)} fixes shown",
+                        sticky=True,
+                    )
+                )
                 line.add_to(track_group)
             if gaps:
-                folium.PolyLine([[[f[1], f[2]] for f in g] for g in gaps], color=TRACK,
-                                weight=2, opacity=0.8, dash_array="5 6",
-                                interactive=False).add_to(track_group)
+                folium.PolyLine(
+                    [[[f[1], f[2]] for f in g] for g in gaps],
+                    color=TRACK,
+                    weight=2,
+                    opacity=0.8,
+                    dash_array="5 6",
+                    interactive=False,
+                ).add_to(track_group)
             last = part[-1]
-            end = folium.CircleMarker([last[1], last[2]], radius=3.5 if len(part) > 1 else 2.5,
-                                      color=TRACK, weight=1, fill=True, fill_color=TRACK,
-                                      fill_opacity=1.0)
-            end.add_child(Bind("bindTooltip", f"MMSI {mmsi}: "
-                               + ("last fix shown, " if len(part) > 1 else "lone fix, ")
-                               + _utc(last[0])))
+            end = folium.CircleMarker(
+                [last[1], last[2]],
+                radius=3.5 if len(part) > 1 else 2.5,
+                color=TRACK,
+                weight=1,
+                fill=True,
+                fill_color=TRACK,
+                fill_opacity=1.0,
+            )
+            end.add_child(
+                Bind(
+                    "bindTooltip",
+                    f"MMSI {mmsi}: "
+                    + ("last fix shown, " if len(part) > 1 else "lone fix, ")
+                    + _utc(last[0]),
+                )
+            )
             end.add_to(track_group)
     track_group.add_to(m)
 
@@ -686,19 +807,34 @@ def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, fl
         prio = PRIORITY.get(a.severity, "caution")
         color = PRIORITY_COLOR[prio]
         if prio == "alarm":  # ux.md: not by colour alone
-            folium.CircleMarker([a.lat, a.lon], radius=12, color=color, weight=2.5,
-                                fill=False, interactive=False).add_to(alert_group)
-        dot = folium.CircleMarker([a.lat, a.lon], radius=7, color="#1a1a1a", weight=1.5,
-                                  fill=True, fill_color=color, fill_opacity=0.95)
+            folium.CircleMarker(
+                [a.lat, a.lon], radius=12, color=color, weight=2.5, fill=False, interactive=False
+            ).add_to(alert_group)
+        dot = folium.CircleMarker(
+            [a.lat, a.lon],
+            radius=7,
+            color="#1a1a1a",
+            weight=1.5,
+            fill=True,
+            fill_color=color,
+            fill_opacity=0.95,
+        )
         dot.add_child(Bind("bindPopup", _popup(a), maxWidth=380, minWidth=250))
-        dot.add_child(Bind("bindTooltip", f"{KIND_TEXT.get(a.kind, a.kind)}: MMSI {a.mmsi}",
-                           direction="top", offset=[0, -8]))
+        dot.add_child(
+            Bind(
+                "bindTooltip",
+                f"{KIND_TEXT.get(a.kind, a.kind)}: MMSI {a.mmsi}",
+                direction="top",
+                offset=[0, -8],
+            )
+        )
         dot.add_to(alert_group)
     alert_group.add_to(m)
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    m.add_child(Script(
-        """L.control.scale({imperial: false}).addTo(MAP);
+    m.add_child(
+        Script(
+            """L.control.scale({imperial: false}).addTo(MAP);
     MAP.attributionControl.setPrefix(false);
     MAP.attributionControl.addAttribution('Land: Natural Earth | Leaflet');
     var mdaLegend = L.control({position: 'topleft'});
@@ -720,18 +856,34 @@ def build_report(alerts: Sequence, tracks: Mapping[int, Sequence[tuple[float, fl
         }
     }
     MAP.on('zoomend', mdaLand);
-    mdaLand();""", DETAIL=detail, OVERVIEW=overview, DETAIL_ZOOM=str(DETAIL_ZOOM),
-        LEGEND=texts.literal(_legend(alerts, inputs, span, len(zones), version))))
+    mdaLand();""",
+            DETAIL=detail,
+            OVERVIEW=overview,
+            DETAIL_ZOOM=str(DETAIL_ZOOM),
+            LEGEND=texts.literal(_legend(alerts, inputs, span, len(zones), version)),
+        )
+    )
     if box is not None:
         w, s, e, n = box
         if e - w < 0.2 and n - s < 0.2:  # one point: not to the last zoom level
             w, s, e, n = w - 0.3, s - 0.3, e + 0.3, n + 0.3
-        m.fit_bounds([[s, w], [n, e]], padding_top_left=(340, 30),
-                     padding_bottom_right=(230, 30), max_zoom=12)
+        m.fit_bounds(
+            [[s, w], [n, e]],
+            padding_top_left=(340, 30),
+            padding_bottom_right=(230, 30),
+            max_zoom=12,
+        )
     js, css, _ = _leaflet()
-    head = "\n    ".join((_notices(), f"<style>{css}</style>", f"<script>{js}</script>",
-                           "<style>" + CSS % {"sea": SEA, "alarm": PRIORITY_COLOR["alarm"],
-                                              "track": TRACK} + "</style>"))
+    head = "\n    ".join(
+        (
+            _notices(),
+            f"<style>{css}</style>",
+            f"<script>{js}</script>",
+            "<style>"
+            + CSS % {"sea": SEA, "alarm": PRIORITY_COLOR["alarm"], "track": TRACK}
+            + "</style>",
+        )
+    )
     return _offline(figure.render(), texts, head)
 
 

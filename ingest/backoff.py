@@ -28,8 +28,9 @@ class Backoff:
     same instant, and no wait is longer than ``maximum``. ``reset()`` after a success starts
     again from ``initial``. ``rng`` (a function returning a float in [0, 1)) is for tests."""
 
-    def __init__(self, initial: float, maximum: float, *,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, initial: float, maximum: float, *, rng: Callable[[], float] = random.random
+    ) -> None:
         if not 0 < initial <= maximum:
             raise ValueError(f"backoff wants 0 < initial <= maximum, got {initial}, {maximum}")
         self.initial = initial

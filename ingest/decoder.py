@@ -42,10 +42,26 @@ from pyais.messages import MSG_CLASS
 
 from mda.ingest.dedupe import MAX_CLOCK_LEAD, Deduplicator
 from mda.ingest.multipart import Assembler
-from mda.ingest.nmea import ARMOR_CHARS, MIN_EVENT_TIME, TagBlock, checksum, hex_byte, parse_pghp, \
-    parse_tag_block, parse_uscg_trailer
-from mda.ingest.normalise import BIT_POSITION_TYPES, MIN_BITS, MIN_BITS_24B, POSITION_TYPES, \
-    STATIC_TYPES, position_from_bits, to_position, to_vessel_info
+from mda.ingest.nmea import (
+    ARMOR_CHARS,
+    MIN_EVENT_TIME,
+    TagBlock,
+    checksum,
+    hex_byte,
+    parse_pghp,
+    parse_tag_block,
+    parse_uscg_trailer,
+)
+from mda.ingest.normalise import (
+    BIT_POSITION_TYPES,
+    MIN_BITS,
+    MIN_BITS_24B,
+    POSITION_TYPES,
+    STATIC_TYPES,
+    position_from_bits,
+    to_position,
+    to_vessel_info,
+)
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 from mda.ingest.stats import IngestStats
 
@@ -63,7 +79,7 @@ MAX_LINE = 512
 _CONTROL = bytes(127 if i < 32 else 0 if i == 127 else i for i in range(256))
 
 _DIGIT = {str(i).encode(): i for i in range(1, 10)}  # fragment count / number: 1..9
-_FILL = {str(i).encode(): i for i in range(6)}       # fill bits: 0..5
+_FILL = {str(i).encode(): i for i in range(6)}  # fill bits: 0..5
 _KNOWN_TYPES = frozenset(range(1, 28))
 _DECODED_TYPES = POSITION_TYPES | STATIC_TYPES
 
@@ -107,9 +123,15 @@ class Decoder:
     ``keep_messages``: also return ``Batch.messages`` (see ``Batch``).
     """
 
-    def __init__(self, *, dedupe_window: float = 10.0, multipart_timeout: float = 10.0,
-                 keep_raw: bool = True, max_clock_lead: float | None = MAX_CLOCK_LEAD,
-                 keep_messages: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        dedupe_window: float = 10.0,
+        multipart_timeout: float = 10.0,
+        keep_raw: bool = True,
+        max_clock_lead: float | None = MAX_CLOCK_LEAD,
+        keep_messages: bool = False,
+    ) -> None:
         self.stats = IngestStats()
         self.keep_raw = keep_raw
         self.keep_messages = keep_messages
@@ -238,7 +260,7 @@ class Decoder:
                     station = tb.station
                     ts = tb.ts
                     group = tb.group
-                    b = b[end + 1:]
+                    b = b[end + 1 :]
                     start = b[0] if b else 0
 
                 if start != 33:  # not "!"
@@ -271,7 +293,7 @@ class Decoder:
                     pghp = None
 
                 star = b.find(b"*", 7)
-                want = hexb.get(b[star + 1:star + 3]) if star > 0 else None
+                want = hexb.get(b[star + 1 : star + 3]) if star > 0 else None
                 if want is None:
                     rejected["malformed"] += n
                     continue
@@ -287,8 +309,13 @@ class Decoder:
                 num = digit.get(f[2])
                 fill = fill_bits.get(f[6])
                 payload = f[5]
-                if total is None or num is None or fill is None or num > total \
-                        or payload.translate(None, armor):
+                if (
+                    total is None
+                    or num is None
+                    or fill is None
+                    or num > total
+                    or payload.translate(None, armor)
+                ):
                     rejected["malformed"] += n
                     continue
                 if not payload:
@@ -300,12 +327,12 @@ class Decoder:
                 # ending lines with a bare CR): that must not vanish unnoticed.
                 if len(b) > star + 3:
                     if b[star + 3] == 44:
-                        uscg_station, uscg_ts = parse_uscg_trailer(b[star + 4:])
+                        uscg_station, uscg_ts = parse_uscg_trailer(b[star + 4 :])
                         if station is None:
                             station = uscg_station
                         if ts is None:
                             ts = uscg_ts
-                    elif b"!" in b[star + 3:] or b"$" in b[star + 3:]:
+                    elif b"!" in b[star + 3 :] or b"$" in b[star + 3 :]:
                         rejected["malformed"] += n
                         continue
 
@@ -345,11 +372,22 @@ class Decoder:
                             key = assembler.partner(key, source)
                             if src is source:
                                 src = key[0]  # the station the first part named, if any
-                        done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n,
-                                             raw_text)
+                        done = assembler.add(
+                            key, total, num, payload, fill, ts, recv_ts, n, raw_text
+                        )
                     else:
-                        done = assembler.add(key, total, num, payload, fill, ts, recv_ts, n,
-                                             raw_text, None if src is source else source)
+                        done = assembler.add(
+                            key,
+                            total,
+                            num,
+                            payload,
+                            fill,
+                            ts,
+                            recv_ts,
+                            n,
+                            raw_text,
+                            None if src is source else source,
+                        )
                     if done is None:
                         continue
                     payload = done.payload
@@ -401,13 +439,15 @@ class Decoder:
                     n_positions += 1
                 elif msg_type in decoded_types:
                     if nbits < min_bits[msg_type] or (
-                            msg_type == 24 and ((value >> (nbits - 40)) & 3) == 1
-                            and nbits < MIN_BITS_24B):
+                        msg_type == 24
+                        and ((value >> (nbits - 40)) & 3) == 1
+                        and nbits < MIN_BITS_24B
+                    ):
                         rejected["decode_error"] += n
                         continue
                     try:
                         msg = msg_class[msg_type].from_vector(bv)
-                    except Exception:  # noqa: BLE001 - any pyais failure is a decode error
+                    except Exception:
                         rejected["decode_error"] += n
                         continue
                     if msg_type in position_types:
@@ -447,7 +487,7 @@ class Decoder:
                     raws.append(RawSentence(ts, src, raw_text, mmsi, msg_type))
                 if messages is not None:
                     messages.append((ts, mmsi, payload, n, position, static))
-            except Exception:  # noqa: BLE001 - a bad line must never stop a feed
+            except Exception:
                 rejected["internal_error"] += 1
                 if self._internal_errors_logged < 10:
                     self._internal_errors_logged += 1
@@ -468,6 +508,11 @@ class Decoder:
         stats.untimed += n_untimed
         stats.duplicate_lines += n_dup_lines
         stats.message_lines += n_msg_lines
-        return Batch(positions, statics, raws if raws is not None else [], n_dup,
-                     stats.rejected_lines - rejected_before,
-                     messages if messages is not None else [])
+        return Batch(
+            positions,
+            statics,
+            raws if raws is not None else [],
+            n_dup,
+            stats.rejected_lines - rejected_before,
+            messages if messages is not None else [],
+        )

@@ -36,8 +36,9 @@ MIN_HOLD = 5.0
 class Deduplicator:
     """Payload -> [event time, kept position record or None, feed, arrival], oldest first."""
 
-    def __init__(self, window: float, max_entries: int = 200_000,
-                 max_age: float | None = None) -> None:
+    def __init__(
+        self, window: float, max_entries: int = 200_000, max_age: float | None = None
+    ) -> None:
         self.window = window
         self.max_entries = max_entries
         self.max_age = max_age if max_age is not None else max(60.0, 6 * window)
@@ -65,7 +66,10 @@ class Deduplicator:
         while seen:
             key = next(iter(seen))
             entry = seen[key]
-            if (entry[3] >= held or entry[0] >= watermarks[entry[2]] - window) \
-                    and entry[3] >= oldest_arrival and len(seen) <= self.max_entries:
+            if (
+                (entry[3] >= held or entry[0] >= watermarks[entry[2]] - window)
+                and entry[3] >= oldest_arrival
+                and len(seen) <= self.max_entries
+            ):
                 break
             del seen[key]

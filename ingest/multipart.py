@@ -38,20 +38,37 @@ MAX_PENDING = 10_000
 class Partial:
     """The parts of one message received so far."""
 
-    __slots__ = ("total", "next_num", "payloads", "fill", "ts", "recv_ts", "nlines", "lines",
-                 "unnamed")
+    __slots__ = (
+        "total",
+        "next_num",
+        "payloads",
+        "fill",
+        "ts",
+        "recv_ts",
+        "nlines",
+        "lines",
+        "unnamed",
+    )
 
-    def __init__(self, total: int, payload: bytes, fill: int, ts: float | None,
-                 recv_ts: float, nlines: int, line: str,
-                 unnamed: tuple | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        payload: bytes,
+        fill: int,
+        ts: float | None,
+        recv_ts: float,
+        nlines: int,
+        line: str,
+        unnamed: tuple | None = None,
+    ) -> None:
         self.total = total
         self.next_num = 2
         self.payloads = [payload]
         self.fill = fill
-        self.ts = ts            # explicit event time of the first part that had one
+        self.ts = ts  # explicit event time of the first part that had one
         self.recv_ts = recv_ts  # arrival of the first part
-        self.nlines = nlines    # input lines this message accounts for
-        self.lines = [line]     # raw text, for the archive
+        self.nlines = nlines  # input lines this message accounts for
+        self.lines = [line]  # raw text, for the archive
         self.unnamed = unnamed  # (feed, channel, seq id) when the first part named a station
 
     @property
@@ -114,9 +131,19 @@ class Assembler:
                 if not named:
                     del self._named[partial.unnamed]
 
-    def add(self, key: tuple, total: int, num: int, payload: bytes, fill: int,
-            ts: float | None, recv_ts: float, nlines: int, line: str,
-            feed: str | None = None) -> Partial | None:
+    def add(
+        self,
+        key: tuple,
+        total: int,
+        num: int,
+        payload: bytes,
+        fill: int,
+        ts: float | None,
+        recv_ts: float,
+        nlines: int,
+        line: str,
+        feed: str | None = None,
+    ) -> Partial | None:
         """Take one part; return the whole message when this part completes it.
         ``feed``: the feed's own name, when ``key[0]`` names a station of it (a later
         part naming none may then join this first part, see ``partner``)."""

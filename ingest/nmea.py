@@ -17,7 +17,7 @@ millions of lines never pays for an exception.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from operator import xor
 
@@ -100,8 +100,9 @@ class TagBlock:
 
     __slots__ = ("station", "ts", "group")
 
-    def __init__(self, station: str | None, ts: float | None,
-                 group: tuple[int, int, bytes] | None) -> None:
+    def __init__(
+        self, station: str | None, ts: float | None, group: tuple[int, int, bytes] | None
+    ) -> None:
         self.station = station
         self.ts = ts
         self.group = group
@@ -134,7 +135,7 @@ def parse_tag_block(text: bytes) -> TagBlock | str:
     star = text.rfind(b"*")
     if star < 0:
         return "bad_tag_block"
-    want = hex_byte.get(text[star + 1:])
+    want = hex_byte.get(text[star + 1 :])
     if want is None or checksum(text[:star]) != want:
         return "bad_tag_block"
     station: str | None = None
@@ -196,7 +197,7 @@ def parse_pghp(line: bytes) -> float | str:
     star = line.find(b"*")
     if star < 0:
         return "malformed"
-    want = hex_byte.get(line[star + 1:star + 3])
+    want = hex_byte.get(line[star + 1 : star + 3])
     if want is None or len(line) != star + 3:
         return "malformed"
     if checksum(line[1:star]) != want:
@@ -207,11 +208,18 @@ def parse_pghp(line: bytes) -> float | str:
     if not all(f.isdigit() for f in fields[2:9]):
         return "malformed"
     y, mo, d, h, mi, s, ms = (int(f) for f in fields[2:9])
-    if not (1970 <= y <= 2200 and 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60
-            and s < 61 and ms < 1000):
+    if not (
+        1970 <= y <= 2200
+        and 1 <= mo <= 12
+        and 1 <= d <= 31
+        and h < 24
+        and mi < 60
+        and s < 61
+        and ms < 1000
+    ):
         return "malformed"
     try:
-        moment = datetime(y, mo, d, h, mi, min(s, 59), tzinfo=timezone.utc)
+        moment = datetime(y, mo, d, h, mi, min(s, 59), tzinfo=UTC)
     except ValueError:  # 31 February and the like
         return "malformed"
     return moment.timestamp() + (s - min(s, 59)) + ms / 1000.0
@@ -230,12 +238,12 @@ def line_event_time(line: str) -> float | None:
             tb = parse_tag_block(raw[1:end])
             if isinstance(tb, TagBlock) and tb.ts is not None:
                 return tb.ts
-            raw = raw[end + 1:]
+            raw = raw[end + 1 :]
     if raw[:6] == b"$PGHP,":
         ts = parse_pghp(raw)
         return ts if isinstance(ts, float) else None
     if raw[:1] == b"!":
         star = raw.find(b"*")
-        if star > 0 and raw[star + 3:star + 4] == b",":
-            return parse_uscg_trailer(raw[star + 4:])[1]
+        if star > 0 and raw[star + 3 : star + 4] == b",":
+            return parse_uscg_trailer(raw[star + 4 :])[1]
     return None

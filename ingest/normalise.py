@@ -47,17 +47,19 @@ STATIC_TYPES = frozenset({5, 19, 21, 24})
 # end with None but returns a *partial* value for a field the payload cuts in half, so
 # a shorter message is rejected (decode_error) rather than trusted.
 MIN_BITS: dict[int, int] = {
-    1: 137, 2: 137, 3: 137,  # up to the true heading
-    4: 134,                  # up to the latitude
-    5: 302,                  # up to the draught; a cut destination is decoded as far as it goes
-    18: 133,                 # up to the true heading
-    19: 301,                 # up to the dimensions
-    21: 249,                 # up to the dimensions
-    24: 160,                 # part A: the name; part B needs MIN_BITS_24B
-    27: 94,                  # up to the course
+    1: 137,
+    2: 137,
+    3: 137,  # up to the true heading
+    4: 134,  # up to the latitude
+    5: 302,  # up to the draught; a cut destination is decoded as far as it goes
+    18: 133,  # up to the true heading
+    19: 301,  # up to the dimensions
+    21: 249,  # up to the dimensions
+    24: 160,  # part A: the name; part B needs MIN_BITS_24B
+    27: 94,  # up to the course
 }
 
-MIN_BITS_24B = 162          # part B, up to the dimensions
+MIN_BITS_24B = 162  # part B, up to the dimensions
 
 _NOT_AVAILABLE_LAT = 91.0
 _NOT_AVAILABLE_LON = 181.0
@@ -86,8 +88,15 @@ def _dims(m: Any) -> tuple[int | None, int | None, int | None, int | None]:
 
 
 def _eta(month: int | None, day: int | None, hour: int | None, minute: int | None) -> str | None:
-    if not (month and day) or month > 12 or day > 31 or hour is None or minute is None \
-            or hour > 23 or minute > 59:
+    if (
+        not (month and day)
+        or month > 12
+        or day > 31
+        or hour is None
+        or minute is None
+        or hour > 23
+        or minute > 59
+    ):
         return None
     return f"{month:02d}-{day:02d} {hour:02d}:{minute:02d}"
 
@@ -112,12 +121,19 @@ def _class_a(m: Any, ts: float, source: str) -> PositionReport | str:
     cog = m.course
     heading = m.heading
     return PositionReport(
-        ts, m.mmsi, lat, lon,
+        ts,
+        m.mmsi,
+        lat,
+        lon,
         None if sog == 102.3 else sog,
         None if cog >= 360.0 else cog,
         None if heading > 359 else heading,
-        int(m.status), m.msg_type, source,
-        _rot(m.turn), m.accuracy, (source,),
+        int(m.status),
+        m.msg_type,
+        source,
+        _rot(m.turn),
+        m.accuracy,
+        (source,),
     )
 
 
@@ -130,11 +146,19 @@ def _class_b(m: Any, ts: float, source: str) -> PositionReport | str:
     cog = m.course
     heading = m.heading
     return PositionReport(
-        ts, m.mmsi, lat, lon,
+        ts,
+        m.mmsi,
+        lat,
+        lon,
         None if sog == 102.3 else sog,
         None if cog >= 360.0 else cog,
         None if heading > 359 else heading,
-        None, m.msg_type, source, None, m.accuracy, (source,),
+        None,
+        m.msg_type,
+        source,
+        None,
+        m.accuracy,
+        (source,),
     )
 
 
@@ -144,8 +168,21 @@ def _fixed_station(m: Any, ts: float, source: str) -> PositionReport | str:
     bad = _check_position(lat, lon)
     if bad:
         return bad
-    return PositionReport(ts, m.mmsi, lat, lon, None, None, None, None, m.msg_type, source,
-                          None, m.accuracy, (source,))
+    return PositionReport(
+        ts,
+        m.mmsi,
+        lat,
+        lon,
+        None,
+        None,
+        None,
+        None,
+        m.msg_type,
+        source,
+        None,
+        m.accuracy,
+        (source,),
+    )
 
 
 def _long_range(m: Any, ts: float, source: str) -> PositionReport | str:
@@ -158,17 +195,30 @@ def _long_range(m: Any, ts: float, source: str) -> PositionReport | str:
     sog = m.speed
     cog = m.course
     return PositionReport(
-        ts, m.mmsi, lat, lon,
+        ts,
+        m.mmsi,
+        lat,
+        lon,
         None if sog is None or sog >= 63 else float(sog),
         None if cog is None or cog >= 360 else float(cog),
-        None, int(m.status), 27, source, None, m.accuracy, (source,),
+        None,
+        int(m.status),
+        27,
+        source,
+        None,
+        m.accuracy,
+        (source,),
     )
 
 
 _POSITION: dict[int, Callable[[Any, float, str], PositionReport | str]] = {
-    1: _class_a, 2: _class_a, 3: _class_a,
-    18: _class_b, 19: _class_b,
-    4: _fixed_station, 21: _fixed_station,
+    1: _class_a,
+    2: _class_a,
+    3: _class_a,
+    18: _class_b,
+    19: _class_b,
+    4: _fixed_station,
+    21: _fixed_station,
     27: _long_range,
 }
 
@@ -185,8 +235,9 @@ _POSITION: dict[int, Callable[[Any, float, str], PositionReport | str]] = {
 BIT_POSITION_TYPES = frozenset({1, 2, 3, 18})
 
 
-def position_from_bits(value: int, nbits: int, msg_type: int, ts: float,
-                       source: str) -> PositionReport | str:
+def position_from_bits(
+    value: int, nbits: int, msg_type: int, ts: float, source: str
+) -> PositionReport | str:
     """A PositionReport of type 1, 2, 3 or 18 from its de-armoured payload integer.
 
     Each shift is ``168 - offset - width`` of the field; Python folds the constants.
@@ -212,8 +263,11 @@ def position_from_bits(value: int, nbits: int, msg_type: int, ts: float,
         status = (v >> (168 - 38 - 4)) & 0xF
         rot_raw = (v >> (168 - 42 - 8)) & 0xFF
         # 128 (-128): no turn information; 127 / 129 (+-127): turning fast, no rate.
-        rot = None if rot_raw in (127, 128, 129) else \
-            to_turn(rot_raw - 256 if rot_raw & 0x80 else rot_raw)
+        rot = (
+            None
+            if rot_raw in (127, 128, 129)
+            else to_turn(rot_raw - 256 if rot_raw & 0x80 else rot_raw)
+        )
     else:
         sog = (v >> (168 - 46 - 10)) & 0x3FF
         accuracy = (v >> (168 - 56 - 1)) & 1
@@ -221,11 +275,19 @@ def position_from_bits(value: int, nbits: int, msg_type: int, ts: float,
         heading = (v >> (168 - 124 - 9)) & 0x1FF
         status = rot = None
     return PositionReport(
-        ts, (v >> (168 - 8 - 30)) & 0x3FFFFFFF, lat, lon,
+        ts,
+        (v >> (168 - 8 - 30)) & 0x3FFFFFFF,
+        lat,
+        lon,
         None if sog == 1023 else sog / 10.0,
         None if cog >= 3600 else cog / 10.0,
         None if heading > 359 else heading,
-        status, msg_type, source, rot, accuracy == 1, (source,),
+        status,
+        msg_type,
+        source,
+        rot,
+        accuracy == 1,
+        (source,),
     )
 
 
@@ -237,24 +299,48 @@ def to_position(m: Any, msg_type: int, ts: float, source: str) -> PositionReport
 def _static_5(m: Any, ts: float, source: str) -> VesselInfo:
     bow, stern, port, starboard = _dims(m)
     return VesselInfo(
-        ts, m.mmsi, 5, source,
-        _text(m.shipname), _text(m.callsign), m.imo or None, int(m.ship_type) or None,
-        bow, stern, port, starboard,
-        m.draught or None, _text(m.destination), _eta(m.month, m.day, m.hour, m.minute),
+        ts,
+        m.mmsi,
+        5,
+        source,
+        _text(m.shipname),
+        _text(m.callsign),
+        m.imo or None,
+        int(m.ship_type) or None,
+        bow,
+        stern,
+        port,
+        starboard,
+        m.draught or None,
+        _text(m.destination),
+        _eta(m.month, m.day, m.hour, m.minute),
     )
 
 
 def _static_19(m: Any, ts: float, source: str) -> VesselInfo:
     bow, stern, port, starboard = _dims(m)
-    return VesselInfo(ts, m.mmsi, 19, source, _text(m.shipname), None, None,
-                      int(m.ship_type) or None, bow, stern, port, starboard)
+    return VesselInfo(
+        ts,
+        m.mmsi,
+        19,
+        source,
+        _text(m.shipname),
+        None,
+        None,
+        int(m.ship_type) or None,
+        bow,
+        stern,
+        port,
+        starboard,
+    )
 
 
 def _static_21(m: Any, ts: float, source: str) -> VesselInfo:
     # An aid to navigation has a name (with its extension) and a size, no ship type.
     bow, stern, port, starboard = _dims(m)
-    return VesselInfo(ts, m.mmsi, 21, source, _text(m.full_name), None, None, None,
-                      bow, stern, port, starboard)
+    return VesselInfo(
+        ts, m.mmsi, 21, source, _text(m.full_name), None, None, None, bow, stern, port, starboard
+    )
 
 
 def _static_24(m: Any, ts: float, source: str) -> VesselInfo | str:
@@ -266,12 +352,27 @@ def _static_24(m: Any, ts: float, source: str) -> VesselInfo | str:
         bow = stern = port = starboard = None
     else:
         bow, stern, port, starboard = _dims(m)
-    return VesselInfo(ts, m.mmsi, 24, source, None, _text(m.callsign), None,
-                      int(m.ship_type) or None, bow, stern, port, starboard)
+    return VesselInfo(
+        ts,
+        m.mmsi,
+        24,
+        source,
+        None,
+        _text(m.callsign),
+        None,
+        int(m.ship_type) or None,
+        bow,
+        stern,
+        port,
+        starboard,
+    )
 
 
 _STATIC: dict[int, Callable[[Any, float, str], VesselInfo | str]] = {
-    5: _static_5, 19: _static_19, 21: _static_21, 24: _static_24,
+    5: _static_5,
+    19: _static_19,
+    21: _static_21,
+    24: _static_24,
 }
 
 

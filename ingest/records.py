@@ -9,14 +9,14 @@ lon 181, SOG 102.3, heading 511, ...) are already ``None`` here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["PositionReport", "VesselInfo", "RawSentence", "utc"]
 
 
 def utc(ts: float) -> datetime:
     """An event time as an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 @dataclass(slots=True)

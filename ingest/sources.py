@@ -28,11 +28,11 @@ reaches the decoder and is counted there, it never stops a feed.
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import gzip
 import logging
 import os
+import socket
 import ssl
 import sys
 import threading
@@ -139,8 +139,13 @@ class Source(ABC):
     def _log_drops(self) -> None:
         new = self.dropped - self._drops_logged
         if new:
-            log.warning("feed %s: pipeline behind, dropped %d %s (%d in all)",
-                        self.name, new, self._drop_what, self.dropped)
+            log.warning(
+                "feed %s: pipeline behind, dropped %d %s (%d in all)",
+                self.name,
+                new,
+                self._drop_what,
+                self.dropped,
+            )
             self._drops_logged = self.dropped
 
     async def __aenter__(self) -> Source:
@@ -165,10 +170,10 @@ class Source(ABC):
         """(bytes read, bytes in all) for a file, for a progress bar; None for streams."""
         return None
 
-    async def _open(self) -> None:
+    async def _open(self) -> None:  # noqa: B027 (a hook: most sources need nothing)
         """Acquire what must exist before iterating (a file, a bound socket)."""
 
-    async def _close(self) -> None:
+    async def _close(self) -> None:  # noqa: B027 (a hook: most sources need nothing)
         """Release what ``_open`` acquired."""
 
     @abstractmethod
@@ -185,8 +190,9 @@ class Source(ABC):
 class FileSource(Source):
     """A recorded feed: plain or gzip, as fast as possible or paced at ``speed`` x."""
 
-    def __init__(self, path: Path, name: str, *, speed: float | None = None,
-                 batch_lines: int = 1000) -> None:
+    def __init__(
+        self, path: Path, name: str, *, speed: float | None = None, batch_lines: int = 1000
+    ) -> None:
         super().__init__(name)
         self.path = path
         self.speed = speed
@@ -204,7 +210,7 @@ class FileSource(Source):
 
     async def _open(self) -> None:
         try:
-            raw = open(self.path, "rb")  # noqa: SIM115 - closed in _close
+            raw = open(self.path, "rb")  # noqa: ASYNC230 (a local file opens at once)
             self._size = os.fstat(raw.fileno()).st_size
         except OSError as exc:
             raise SourceError(f"cannot open {self.path}: {exc.strerror or exc}") from None
@@ -251,7 +257,7 @@ class FileSource(Source):
         async for lines in self._blocks():
             recv_ts = time.time()
             for i in range(0, len(lines), step):
-                yield LineBatch(self.name, lines[i:i + step], recv_ts)
+                yield LineBatch(self.name, lines[i : i + step], recv_ts)
 
     async def _paced(self) -> AsyncIterator[LineBatch]:
         speed = float(self.speed or 1.0)
@@ -293,14 +299,16 @@ class StdinSource(Source):
     hold up interpreter exit after the pipeline was cancelled.
     """
 
-    def __init__(self, name: str, *, stream: BinaryIO | None = None,
-                 batch_lines: int = 1000) -> None:
+    def __init__(
+        self, name: str, *, stream: BinaryIO | None = None, batch_lines: int = 1000
+    ) -> None:
         super().__init__(name)
         self._stream = stream
         self.batch_lines = batch_lines
 
-    def _reader(self, stream: BinaryIO, loop: asyncio.AbstractEventLoop,
-                queue: asyncio.Queue[bytes | None]) -> None:
+    def _reader(
+        self, stream: BinaryIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | None]
+    ) -> None:
         read = getattr(stream, "read1", stream.read)
         try:
             while True:
@@ -308,7 +316,7 @@ class StdinSource(Source):
                 asyncio.run_coroutine_threadsafe(queue.put(chunk or None), loop).result()
                 if not chunk:
                     return
-        except Exception as exc:  # noqa: BLE001 - loop closed, stream closed: end quietly
+        except Exception as exc:
             log.debug("feed %s: stdin reader stopped: %s", self.name, exc)
             with contextlib.suppress(Exception):
                 loop.call_soon_threadsafe(queue.put_nowait, None)
@@ -316,8 +324,12 @@ class StdinSource(Source):
     async def _batches(self) -> AsyncIterator[LineBatch]:
         stream = self._stream if self._stream is not None else sys.stdin.buffer
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
-        threading.Thread(target=self._reader, args=(stream, asyncio.get_running_loop(), queue),
-                         name=f"ingest-stdin-{self.name}", daemon=True).start()
+        threading.Thread(
+            target=self._reader,
+            args=(stream, asyncio.get_running_loop(), queue),
+            name=f"ingest-stdin-{self.name}",
+            daemon=True,
+        ).start()
         splitter = LineSplitter()
         step = self.batch_lines
         while True:
@@ -325,7 +337,7 @@ class StdinSource(Source):
             lines = splitter.feed(chunk) if chunk is not None else splitter.flush()
             recv_ts = time.time()
             for i in range(0, len(lines), step):
-                yield LineBatch(self.name, lines[i:i + step], recv_ts)
+                yield LineBatch(self.name, lines[i : i + step], recv_ts)
             if chunk is None:
                 return
 
@@ -340,9 +352,13 @@ class _QuietWatch:
     time out a read (cancelling a read can lose a message that just arrived).
     """
 
-    def __init__(self, name: str, quiet_after: float,
-                 on_stall: Callable[[], None] | None = None,
-                 stall_after: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        quiet_after: float,
+        on_stall: Callable[[], None] | None = None,
+        stall_after: float | None = None,
+    ) -> None:
         self.name = name
         self.quiet_after = quiet_after
         self.on_stall = on_stall
@@ -376,8 +392,11 @@ class _QuietWatch:
             if quiet >= self.quiet_after * (self._warned + 1):
                 self._warned += 1
                 log.warning("feed %s: quiet for %.0f s", self.name, quiet)
-            if self.on_stall is not None and self.stall_after is not None \
-                    and quiet >= self.stall_after:
+            if (
+                self.on_stall is not None
+                and self.stall_after is not None
+                and quiet >= self.stall_after
+            ):
                 log.warning("feed %s: quiet for %.0f s, reconnecting", self.name, quiet)
                 self.last_data = time.monotonic()
                 self.on_stall()
@@ -386,9 +405,17 @@ class _QuietWatch:
 class TcpSource(Source):
     """A TCP client that reconnects with backoff until cancelled."""
 
-    def __init__(self, host: str, port: int, name: str, *, quiet_after: float = 60.0,
-                 reconnect_min: float = 0.5, reconnect_max: float = 30.0,
-                 connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        name: str,
+        *,
+        quiet_after: float = 60.0,
+        reconnect_min: float = 0.5,
+        reconnect_max: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
         super().__init__(name)
         self.host = host
         self.port = port
@@ -401,18 +428,29 @@ class TcpSource(Source):
         while True:
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), self.connect_timeout)
-            except (OSError, asyncio.TimeoutError) as exc:
+                    asyncio.open_connection(self.host, self.port), self.connect_timeout
+                )
+            except (TimeoutError, OSError) as exc:
                 delay = self.backoff.next_delay()
-                log.warning("feed %s: cannot connect to %s:%s (%s); retry in %.1f s",
-                            self.name, self.host, self.port, exc or "timeout", delay)
+                log.warning(
+                    "feed %s: cannot connect to %s:%s (%s); retry in %.1f s",
+                    self.name,
+                    self.host,
+                    self.port,
+                    exc or "timeout",
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             self.connections += 1
             log.info("feed %s: connected to %s:%s", self.name, self.host, self.port)
             splitter = LineSplitter()
-            watch = _QuietWatch(self.name, self.quiet_after, on_stall=writer.transport.abort,
-                                stall_after=5 * self.quiet_after)
+            watch = _QuietWatch(
+                self.name,
+                self.quiet_after,
+                on_stall=writer.transport.abort,
+                stall_after=5 * self.quiet_after,
+            )
             try:
                 async with watch:
                     while True:
@@ -438,8 +476,13 @@ class TcpSource(Source):
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
             delay = self.backoff.next_delay()
-            log.warning("feed %s: disconnected from %s:%s; reconnect in %.1f s",
-                        self.name, self.host, self.port, delay)
+            log.warning(
+                "feed %s: disconnected from %s:%s; reconnect in %.1f s",
+                self.name,
+                self.host,
+                self.port,
+                delay,
+            )
             await asyncio.sleep(delay)
 
 
@@ -464,8 +507,16 @@ class UdpSource(Source):
     datagrams the newest are dropped, counted in ``dropped`` and logged.
     """
 
-    def __init__(self, host: str, port: int, name: str, *, quiet_after: float = 60.0,
-                 batch_lines: int = 1000, max_queued: int = UDP_QUEUE_DATAGRAMS) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        name: str,
+        *,
+        quiet_after: float = 60.0,
+        batch_lines: int = 1000,
+        max_queued: int = UDP_QUEUE_DATAGRAMS,
+    ) -> None:
         super().__init__(name)
         self.host = host
         self.port = port
@@ -486,10 +537,12 @@ class UdpSource(Source):
         loop = asyncio.get_running_loop()
         try:
             self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+            )
         except OSError as exc:
-            raise SourceError(f"cannot bind udp://{self.host}:{self.port}: "
-                              f"{exc.strerror or exc}") from None
+            raise SourceError(
+                f"cannot bind udp://{self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
         # The kernel's default receive buffer (about 200 kB) overflows in a burst before the
         # loop gets to read it, and those losses are invisible to us: ask for 8 MB (the
         # kernel caps it at net.core.rmem_max).
@@ -545,11 +598,22 @@ class MqttSource(Source):
     ``max_queued`` messages the newest are dropped, counted in ``dropped`` and logged.
     """
 
-    def __init__(self, host: str, port: int, topic: str, name: str, *,
-                 username: str | None = None, password: str | None = None,
-                 tls: bool = False, quiet_after: float = 60.0, reconnect_min: float = 0.5,
-                 reconnect_max: float = 30.0, batch_lines: int = 1000,
-                 max_queued: int = MQTT_QUEUE_MESSAGES) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic: str,
+        name: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        quiet_after: float = 60.0,
+        reconnect_min: float = 0.5,
+        reconnect_max: float = 30.0,
+        batch_lines: int = 1000,
+        max_queued: int = MQTT_QUEUE_MESSAGES,
+    ) -> None:
         super().__init__(name)
         self.max_queued = max_queued
         self.host = host
@@ -569,20 +633,31 @@ class MqttSource(Source):
 
         while True:
             try:
-                async with aiomqtt.Client(
-                    self.host, self.port, username=self.username, password=self.password,
-                    tls_context=ssl.create_default_context() if self.tls else None,
-                    # Bounded, so a stalled pipeline cannot eat memory; what does not
-                    # fit is counted in ``dropped`` and logged (rate-limited).
-                    max_queued_incoming_messages=self.max_queued,
-                    queue_type=_dropping_queue(self._drop),
-                ) as client, _QuietWatch(self.name, self.quiet_after) as watch:
+                async with (
+                    aiomqtt.Client(
+                        self.host,
+                        self.port,
+                        username=self.username,
+                        password=self.password,
+                        tls_context=ssl.create_default_context() if self.tls else None,
+                        # Bounded, so a stalled pipeline cannot eat memory; what does not
+                        # fit is counted in ``dropped`` and logged (rate-limited).
+                        max_queued_incoming_messages=self.max_queued,
+                        queue_type=_dropping_queue(self._drop),
+                    ) as client,
+                    _QuietWatch(self.name, self.quiet_after) as watch,
+                ):
                     await client.subscribe(self.topic)
                     self.connections += 1
                     self.backoff.reset()
                     self.subscribed.set()
-                    log.info("feed %s: subscribed to %s on %s:%s", self.name, self.topic,
-                             self.host, self.port)
+                    log.info(
+                        "feed %s: subscribed to %s on %s:%s",
+                        self.name,
+                        self.topic,
+                        self.host,
+                        self.port,
+                    )
                     messages = client.messages
                     async for message in messages:
                         watch.data()
@@ -595,8 +670,14 @@ class MqttSource(Source):
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = self.backoff.next_delay()
-                log.warning("feed %s: broker %s:%s: %s; reconnect in %.1f s",
-                            self.name, self.host, self.port, exc, delay)
+                log.warning(
+                    "feed %s: broker %s:%s: %s; reconnect in %.1f s",
+                    self.name,
+                    self.host,
+                    self.port,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
 
 
@@ -633,9 +714,16 @@ def _split_userinfo(netloc: str) -> tuple[str | None, str | None, str]:
     return user or None, password or None, hostport
 
 
-def open_source(uri: str, *, name: str | None = None, speed: float | None = None,
-                batch_lines: int = 1000, quiet_after: float = 60.0,
-                reconnect_min: float = 0.5, reconnect_max: float = 30.0) -> Source:
+def open_source(
+    uri: str,
+    *,
+    name: str | None = None,
+    speed: float | None = None,
+    batch_lines: int = 1000,
+    quiet_after: float = 60.0,
+    reconnect_min: float = 0.5,
+    reconnect_max: float = 30.0,
+) -> Source:
     """A feed for ``uri``; see the module docstring for the forms.
 
     ``name`` is the receiver id records carry (default: the URI without credentials).
@@ -660,10 +748,17 @@ def open_source(uri: str, *, name: str | None = None, speed: float | None = None
             if scheme == "tcp":
                 if not host:
                     raise SourceError(f"{uri}: a host is required")
-                return TcpSource(host, port, label, quiet_after=quiet_after,
-                                 reconnect_min=reconnect_min, reconnect_max=reconnect_max)
-            return UdpSource(host or "0.0.0.0", port, label, quiet_after=quiet_after,
-                             batch_lines=batch_lines)
+                return TcpSource(
+                    host,
+                    port,
+                    label,
+                    quiet_after=quiet_after,
+                    reconnect_min=reconnect_min,
+                    reconnect_max=reconnect_max,
+                )
+            return UdpSource(
+                host or "0.0.0.0", port, label, quiet_after=quiet_after, batch_lines=batch_lines
+            )
         netloc, _, topic = rest.partition("/")
         user, password, hostport = _split_userinfo(netloc)
         tls = scheme == "mqtts"
@@ -672,16 +767,28 @@ def open_source(uri: str, *, name: str | None = None, speed: float | None = None
             raise SourceError(f"{uri}: a host is required")
         topic = topic or "#"
         label = name or f"{scheme}://{hostport}/{topic}"
-        return MqttSource(host, port, topic, label, username=user, password=password, tls=tls,
-                          quiet_after=quiet_after, reconnect_min=reconnect_min,
-                          reconnect_max=reconnect_max, batch_lines=batch_lines)
+        return MqttSource(
+            host,
+            port,
+            topic,
+            label,
+            username=user,
+            password=password,
+            tls=tls,
+            quiet_after=quiet_after,
+            reconnect_min=reconnect_min,
+            reconnect_max=reconnect_max,
+            batch_lines=batch_lines,
+        )
     if sep and scheme.lower() != "file":
-        raise SourceError(f"{uri}: unknown source scheme {scheme!r} "
-                          "(file:, tcp://, udp://, mqtt://, mqtts:// or -)")
+        raise SourceError(
+            f"{uri}: unknown source scheme {scheme!r} "
+            "(file:, tcp://, udp://, mqtt://, mqtts:// or -)"
+        )
     if uri.startswith("file://"):
-        path = uri[len("file://"):]
+        path = uri[len("file://") :]
     elif uri.startswith("file:"):
-        path = uri[len("file:"):]
+        path = uri[len("file:") :]
     else:
         path = uri
     if not path:

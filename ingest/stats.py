@@ -27,14 +27,14 @@ REASONS: dict[str, str] = {
     "not_nmea": "does not start like an NMEA sentence or tag block (!, $ or \\)",
     "not_ais": "an NMEA sentence that is not AIS (VDM/VDO) or a $PGHP timestamp",
     "malformed": "AIS sentence with wrong fields, fragment numbers, fill bits or payload "
-                 "characters, no *hh, a second sentence glued on after the checksum or a "
-                 "CR inside the line",
+    "characters, no *hh, a second sentence glued on after the checksum or a "
+    "CR inside the line",
     "empty_payload": "AIS sentence without payload",
     "bad_checksum": "sentence checksum does not match",
     "bad_tag_block": "tag block checksum does not match, missing, or a field is unreadable",
     "bad_time": "the line states an event time before 1990 (a receiver clock that was never set)",
     "future_time": "the line states an event time more than max_clock_lead (60 s by default) "
-                   "after its arrival (a receiver clock running ahead, or a corrupt c: field)",
+    "after its arrival (a receiver clock running ahead, or a corrupt c: field)",
     "orphan_fragment": "part of a multi-sentence message whose other parts did not fit",
     "expired_fragment": "part of a multi-sentence message whose next part never came in time",
     "orphan_timestamp": "$PGHP line not followed by an AIS sentence from its source",
@@ -94,6 +94,7 @@ class IngestStats:
     def summary_lines(self) -> list[str]:
         """Human-readable lines for a CLI summary: one count per line, labels left and
         numbers right-aligned; rejection reasons that occurred, most frequent first."""
+
         def row(label: str, value: int, note: str = "") -> str:
             return f"{label:<20}{value:>12,}" + (f"  {note}" if note else "")
 

@@ -17,17 +17,30 @@ from .errors import MdaError
 __all__ = ["main", "build_parser"]
 
 # Each module in mda.commands has register(subparsers); the order is the help's order.
-COMMANDS = ("demo", "serve", "status", "ingest", "analyze", "zones", "simulate", "db", "config",
-            "user", "token")
+COMMANDS = (
+    "demo",
+    "serve",
+    "status",
+    "ingest",
+    "analyze",
+    "zones",
+    "simulate",
+    "db",
+    "config",
+    "user",
+    "token",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mda",
         description="Maritime domain awareness for the Indian Ocean: AIS ingest, anomaly "
-                    "detection, a live map and partner sharing.")
-    parser.add_argument("--config", metavar="FILE",
-                        help="settings file (TOML); default $MDA_CONFIG or ./mda.toml")
+        "detection, a live map and partner sharing.",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="settings file (TOML); default $MDA_CONFIG or ./mda.toml"
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -43,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error_roots() -> tuple[type[BaseException], ...]:
     roots: list[type[BaseException]] = [MdaError]
-    for mod, name in (("mda.store.errors", "StoreError"), ("mda.ingest.errors", "IngestError"),
-                      ("mda.analytics.errors", "AnalyticsError")):
+    for mod, name in (
+        ("mda.store.errors", "StoreError"),
+        ("mda.ingest.errors", "IngestError"),
+        ("mda.analytics.errors", "AnalyticsError"),
+    ):
         try:
             roots.append(getattr(importlib.import_module(mod), name))
         except (ImportError, AttributeError):
@@ -81,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         level = "DEBUG" if args.verbose else settings.log_level.upper()
-        logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                            stream=sys.stderr)
+        logging.basicConfig(
+            level=getattr(logging, level, logging.INFO),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
         if not args.verbose:
             # Third-party chatter (the embedded server narrates every command) stays out of
             # an operator's terminal unless asked for.

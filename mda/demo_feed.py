@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from mda.ingest.nmea import line_event_time
 
@@ -38,7 +38,7 @@ class ScenarioServer:
     def uri(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> "ScenarioServer":
+    async def __aenter__(self) -> ScenarioServer:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         self._player = asyncio.create_task(self._play(), name="demo-scenario")
@@ -89,7 +89,8 @@ class ScenarioServer:
     async def _send(self, lines: list[str]) -> None:
         if not lines:
             return
-        while not self._clients:  # nobody listening yet: hold the scenario, lose nothing
+        # Nobody listening yet: hold the scenario, lose nothing (a demo, polled gently).
+        while not self._clients:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         data = ("\r\n".join(lines) + "\r\n").encode()
         for w in list(self._clients):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from mda.ingest import Decoder, open_source
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
@@ -29,7 +30,9 @@ _END = object()  # queue sentinel: no more batches
 class BatchListener(Protocol):
     """Anything that wants decoded batches as they arrive (the live hub)."""
 
-    def on_batch(self, positions: Sequence[PositionReport], statics: Sequence[VesselInfo]) -> None: ...
+    def on_batch(
+        self, positions: Sequence[PositionReport], statics: Sequence[VesselInfo]
+    ) -> None: ...
 
 
 @dataclass
@@ -53,9 +56,16 @@ class FeedStatus:
         state = self.state
         if state == "running" and age is not None and age > self.quiet_after:
             state = "quiet"
-        return {"name": self.name, "uri": self.uri, "lines": self.lines, "state": state,
-                "last_message_age_s": age, "last_event_ts": self.last_event_ts,
-                "dropped": self.dropped, "error": self.error}
+        return {
+            "name": self.name,
+            "uri": self.uri,
+            "lines": self.lines,
+            "state": state,
+            "last_message_age_s": age,
+            "last_event_ts": self.last_event_ts,
+            "dropped": self.dropped,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -75,18 +85,26 @@ class Pipeline:
     shell passes the alert stage here so this module stays free of its details.
     """
 
-    def __init__(self, settings: Settings, writer, sources: Sequence[SourceSpec], *,
-                 analytics: Callable[[list, list], Any] | None = None,
-                 listeners: Sequence[BatchListener] = ()):
+    def __init__(
+        self,
+        settings: Settings,
+        writer,
+        sources: Sequence[SourceSpec],
+        *,
+        analytics: Callable[[list, list], Any] | None = None,
+        listeners: Sequence[BatchListener] = (),
+    ):
         self.settings = settings
         self.writer = writer
         self.sources = list(sources)
         self.analytics = analytics
         self.listeners = list(listeners)
-        self.decoder = Decoder(dedupe_window=settings.dedupe_window_s,
-                               multipart_timeout=settings.multipart_timeout_s,
-                               keep_raw=settings.raw_archive,
-                               max_clock_lead=settings.max_clock_lead_s or None)
+        self.decoder = Decoder(
+            dedupe_window=settings.dedupe_window_s,
+            multipart_timeout=settings.multipart_timeout_s,
+            keep_raw=settings.raw_archive,
+            max_clock_lead=settings.max_clock_lead_s or None,
+        )
         self.decoder.expect_feeds(len(self.sources))
         self.feeds: dict[str, FeedStatus] = {}
         self.open_sources: dict[str, Any] = {}  # name -> ingest Source, while it runs
@@ -101,11 +119,15 @@ class Pipeline:
         queued before returning (network feeds run until stopped)."""
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(self._store_stage(), name="store-writer")
-            analytics_task = (tg.create_task(self._analytics_stage(), name="analytics")
-                              if self.analytics else None)
+            analytics_task = (
+                tg.create_task(self._analytics_stage(), name="analytics")
+                if self.analytics
+                else None
+            )
             self._feed_tasks = [
                 tg.create_task(self._feed(spec, i), name=f"feed:{self._name(spec, i)}")
-                for i, spec in enumerate(self.sources)]
+                for i, spec in enumerate(self.sources)
+            ]
             if self._feed_tasks:
                 # A stopped feed is not an error: what it delivered is still written below.
                 await asyncio.gather(*self._feed_tasks, return_exceptions=True)
@@ -137,11 +159,13 @@ class Pipeline:
 
     async def _feed(self, spec: SourceSpec, i: int) -> None:
         name = self._name(spec, i)
-        status = self.feeds[name] = FeedStatus(name=name, uri=_without_credentials(spec.uri),
-                                               quiet_after=self.settings.feed_quiet_s)
+        status = self.feeds[name] = FeedStatus(
+            name=name, uri=_without_credentials(spec.uri), quiet_after=self.settings.feed_quiet_s
+        )
         try:
-            async with open_source(spec.uri, name=name, speed=spec.speed,
-                                   quiet_after=self.settings.feed_quiet_s) as src:
+            async with open_source(
+                spec.uri, name=name, speed=spec.speed, quiet_after=self.settings.feed_quiet_s
+            ) as src:
                 self.open_sources[name] = src
                 status.state = "running"
                 async for batch in src:

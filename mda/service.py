@@ -14,10 +14,11 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import psycopg
 
@@ -59,8 +60,11 @@ def mqtt_publisher(settings: Settings):
     from mda.exchange.publish import BrokerUrlError, MqttPublisher
 
     try:
-        return MqttPublisher(settings.mqtt_url, spool_dir=settings.data_path / "spool-mqtt",
-                             notices=settings.mqtt_notices)
+        return MqttPublisher(
+            settings.mqtt_url,
+            spool_dir=settings.data_path / "spool-mqtt",
+            notices=settings.mqtt_notices,
+        )
     except BrokerUrlError as e:
         raise SettingsError(f"mqtt_url {e.message}") from None
 
@@ -74,9 +78,16 @@ class AlertStage:
     away, openings and endings are kept) and are stored when it returns, tried again with
     exponential backoff rather than on every batch."""
 
-    def __init__(self, analyzer, url: str,
-                 sinks: Sequence[Callable[[dict], Awaitable[None]]] = (), *,
-                 max_pending: int = 10_000, retry_initial: float = 1.0, retry_max: float = 30.0):
+    def __init__(
+        self,
+        analyzer,
+        url: str,
+        sinks: Sequence[Callable[[dict], Awaitable[None]]] = (),
+        *,
+        max_pending: int = 10_000,
+        retry_initial: float = 1.0,
+        retry_max: float = 30.0,
+    ):
         self.analyzer = analyzer
         self.url = url
         self.sinks = list(sinks)
@@ -103,8 +114,11 @@ class AlertStage:
         latest: dict[str, int] = {}
         for i, ch in enumerate(self._pending):
             latest[ch.alert.key] = i
-        self._pending = [ch for i, ch in enumerate(self._pending)
-                         if ch.change != "updated" or latest[ch.alert.key] == i]
+        self._pending = [
+            ch
+            for i, ch in enumerate(self._pending)
+            if ch.change != "updated" or latest[ch.alert.key] == i
+        ]
 
     async def _store(self, changes: list, force: bool = False) -> None:
         self._pending.extend(changes)
@@ -118,14 +132,21 @@ class AlertStage:
             rows = await save_changes(self._conn, self._pending)
         except (psycopg.OperationalError, StoreError) as e:  # an outage: back off, keep them
             self._next_try = loop.time() + self._backoff.next_delay()
-            log.warning("alerts: database unavailable (%s); %d changes wait, next try in %.0f s",
-                        e, len(self._pending), self._next_try - loop.time())
+            log.warning(
+                "alerts: database unavailable (%s); %d changes wait, next try in %.0f s",
+                e,
+                len(self._pending),
+                self._next_try - loop.time(),
+            )
             await self._drop_connection()
             return
         except psycopg.Error as e:  # refused as data: retrying would block every later alert
             self.refused += len(self._pending)
-            log.error("alerts: database refused %d changes: %s", len(self._pending),
-                      e.diag.message_primary or e)
+            log.error(
+                "alerts: database refused %d changes: %s",
+                len(self._pending),
+                e.diag.message_primary or e,
+            )
             self._pending = []
             return
         self._backoff.reset()
@@ -160,7 +181,7 @@ class Service:
     sources: list[SourceSpec]
     zone_files: list[str] = field(default_factory=list)
     web: bool = True
-    on_ready: Callable[["Service"], Any] | None = None  # may be async
+    on_ready: Callable[[Service], Any] | None = None  # may be async
     pipeline: Pipeline | None = None
     hub: Any = None
     alert_stage: AlertStage | None = None
@@ -184,7 +205,7 @@ class Service:
 
     def prepare(self) -> None:
         with connect_sync(self.url) as conn:
-            applied, self.caps = upgrade(conn, retention_days=self.settings.retention_days)
+            _applied, self.caps = upgrade(conn, retention_days=self.settings.retention_days)
             # The detectors start with no memory of earlier runs: episodes left open by the
             # last run are ended now, so none stays open for ever or rings twice.
             ended = end_open_episodes(conn)
@@ -217,10 +238,16 @@ class Service:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
         try:
-            async with StoreWriter(self.url, spool_dir=s.data_path / "spool",
-                                   raw_archive=s.raw_archive) as writer:
-                self.pipeline = Pipeline(s, writer, self.sources, analytics=self.alert_stage,
-                                         listeners=[self.hub] if self.hub else [])
+            async with StoreWriter(
+                self.url, spool_dir=s.data_path / "spool", raw_archive=s.raw_archive
+            ) as writer:
+                self.pipeline = Pipeline(
+                    s,
+                    writer,
+                    self.sources,
+                    analytics=self.alert_stage,
+                    listeners=[self.hub] if self.hub else [],
+                )
                 try:
                     async with asyncio.TaskGroup() as tg:
                         if self.web:
@@ -268,8 +295,13 @@ class Service:
         from mda.web.app import create_app
 
         app = create_app(self.settings, self.url, hub=self.hub, status=self.status)
-        config = uvicorn.Config(app, host=self.settings.http_host, port=self.settings.http_port,
-                                log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            lifespan="on",
+        )
         self.web_server = uvicorn.Server(config)
         # The service owns shutdown (stop()); uvicorn must not take SIGINT/SIGTERM for itself,
         # nor raise them again when it ends, or one signal would stop us twice.
@@ -299,7 +331,7 @@ class Service:
             self.web_server.should_exit = True
             try:
                 await asyncio.wait_for(serve, 10)
-            except (asyncio.TimeoutError, asyncio.CancelledError, SystemExit):
+            except (TimeoutError, asyncio.CancelledError, SystemExit):
                 pass
 
     async def _sync_zones(self) -> None:
@@ -323,9 +355,17 @@ class Service:
                         "ship_types = EXCLUDED.ship_types, severity = EXCLUDED.severity, "
                         "origin = EXCLUDED.origin, geometry = EXCLUDED.geometry, "
                         "properties = EXCLUDED.properties",
-                        (z.name, z.kind, z.direction,
-                         sorted(z.ship_types) if z.ship_types else None, z.severity, z.origin,
-                         Jsonb(mapping(z.geometry)), Jsonb(z.properties)))
+                        (
+                            z.name,
+                            z.kind,
+                            z.direction,
+                            sorted(z.ship_types) if z.ship_types else None,
+                            z.severity,
+                            z.origin,
+                            Jsonb(mapping(z.geometry)),
+                            Jsonb(z.properties),
+                        ),
+                    )
         self.zones_synced = True
 
     async def _load_places(self, analyzer) -> None:
@@ -353,7 +393,8 @@ class Service:
             async with await connect(self.url) as conn:
                 await save_places(conn, rows)
                 await forget_places_before(
-                    conn, time.time() - analyzer.config.stop_place_memory_days * 86400.0)
+                    conn, time.time() - analyzer.config.stop_place_memory_days * 86400.0
+                )
         except (psycopg.Error, StoreError) as e:  # next time: nothing is lost in memory
             log.warning("learned places not saved: %s", e)
             return
@@ -368,9 +409,12 @@ class Service:
     async def _retention_job(self) -> None:
         def run_once() -> dict:
             with connect_sync(self.url) as conn:
-                return apply_retention(conn, self.caps,
-                                       retention_days=self.settings.retention_days,
-                                       raw_retention_days=self.settings.raw_retention_days)
+                return apply_retention(
+                    conn,
+                    self.caps,
+                    retention_days=self.settings.retention_days,
+                    raw_retention_days=self.settings.raw_retention_days,
+                )
 
         while True:
             try:

@@ -20,9 +20,10 @@ import dataclasses
 import os
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mda.analytics import AnalyticsConfig, ConfigError
@@ -30,8 +31,17 @@ from mda.web.config import WebConfig
 
 from .errors import SettingsError
 
-__all__ = ["Settings", "SourceSpec", "Setting", "SETTINGS", "ANALYTICS_SETTINGS",
-           "SOURCE_SETTINGS", "load_settings", "parse_bool", "mask_url"]
+__all__ = [
+    "Settings",
+    "SourceSpec",
+    "Setting",
+    "SETTINGS",
+    "ANALYTICS_SETTINGS",
+    "SOURCE_SETTINGS",
+    "load_settings",
+    "parse_bool",
+    "mask_url",
+]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -54,13 +64,19 @@ def _default_data_dir() -> str:
 class SourceSpec:
     """One feed from a ``[[sources]]`` table or a ``--source`` option."""
 
-    uri: str = field(metadata={"help": "the feed: a path or file:PATH (plain or .gz), "
-                                       "tcp://host:port, udp://:port, mqtt://host:port/topic, "
-                                       "or - for standard input"})
-    name: str | None = _setting(None, "its name in logs, metrics and stored rows; default: the "
-                                      "URI without credentials")
-    speed: float | None = _setting(None, "files only: replay at this many times real time; "
-                                         "default: as fast as possible")
+    uri: str = field(
+        metadata={
+            "help": "the feed: a path or file:PATH (plain or .gz), "
+            "tcp://host:port, udp://:port, mqtt://host:port/topic, "
+            "or - for standard input"
+        }
+    )
+    name: str | None = _setting(
+        None, "its name in logs, metrics and stored rows; default: the URI without credentials"
+    )
+    speed: float | None = _setting(
+        None, "files only: replay at this many times real time; default: as fast as possible"
+    )
 
 
 @dataclass(frozen=True)
@@ -68,40 +84,57 @@ class Settings(WebConfig):
     """Every setting of the service. The web's are inherited from ``WebConfig``."""
 
     database_url: str = _setting(
-        "", "PostgreSQL/TimescaleDB URL. Empty: start the embedded PostgreSQL in the data "
-            "directory.", secret=True)
+        "",
+        "PostgreSQL/TimescaleDB URL. Empty: start the embedded PostgreSQL in the data directory.",
+        secret=True,
+    )
     mqtt_url: str = _setting(
-        "", "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no "
-            "publishing.", secret=True)
+        "",
+        "MQTT broker for publishing alerts (mqtt://user:pass@host:port). Empty: no publishing.",
+        secret=True,
+    )
     mqtt_notices: bool = _setting(
-        False, "Also publish data-quality notices (severity info) to MQTT, on "
-               "<prefix>/notices/<kind>; off: only desk alerts are published (on "
-               "<prefix>/alerts/<kind>).")
+        False,
+        "Also publish data-quality notices (severity info) to MQTT, on "
+        "<prefix>/notices/<kind>; off: only desk alerts are published (on "
+        "<prefix>/alerts/<kind>).",
+    )
     data_dir: str = _setting(
-        "", "Where the service keeps its files (embedded database, spool files, secrets). "
-            "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda.")
+        "",
+        "Where the service keeps its files (embedded database, spool files, secrets). "
+        "Empty: /var/lib/mda as root, else $XDG_DATA_HOME/mda or ~/.local/share/mda.",
+    )
     http_host: str = _setting("127.0.0.1", "Address the web server listens on.")
     http_port: int = _setting(8080, "Port the web server listens on.")
     raw_archive: bool = _setting(True, "Keep every raw NMEA sentence in the raw_sentences table.")
     retention_days: int = _setting(
-        90, "Days of positions kept; older ones are dropped. 0 keeps all.")
+        90, "Days of positions kept; older ones are dropped. 0 keeps all."
+    )
     raw_retention_days: int = _setting(30, "Days of raw sentences kept. 0 keeps all.")
     dedupe_window_s: float = _setting(
-        10.0, "The same sentence heard by several receivers within this many seconds is stored "
-              "once.")
+        10.0,
+        "The same sentence heard by several receivers within this many seconds is stored once.",
+    )
     multipart_timeout_s: float = _setting(
-        10.0, "Fragments of a multipart message older than this are dropped.")
+        10.0, "Fragments of a multipart message older than this are dropped."
+    )
     max_clock_lead_s: float = _setting(
-        60.0, "Messages stamped more than this many seconds after they arrived are rejected "
-              "(future_time). 0 turns the check off, for replays of accelerated or simulated "
-              "time.")
+        60.0,
+        "Messages stamped more than this many seconds after they arrived are rejected "
+        "(future_time). 0 turns the check off, for replays of accelerated or simulated "
+        "time.",
+    )
     batch_rows: int = _setting(
-        20000, "Rows per COPY batch written to the database (bigger batches cost the server "
-               "less per row).")
+        20000,
+        "Rows per COPY batch written to the database (bigger batches cost the server "
+        "less per row).",
+    )
     batch_max_delay_s: float = _setting(
-        0.5, "Longest time a record waits before its batch is written.")
+        0.5, "Longest time a record waits before its batch is written."
+    )
     queue_batches: int = _setting(
-        64, "Batches held between two stages before the feed is slowed down.")
+        64, "Batches held between two stages before the feed is slowed down."
+    )
     feed_quiet_s: float = _setting(300.0, "A feed silent this long is reported as quiet.")
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING, ERROR.")
 
@@ -116,7 +149,7 @@ class Settings(WebConfig):
     def data_path(self) -> Path:
         return Path(self.data_dir or _default_data_dir()).expanduser()
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with top-level settings changed (from the command line), checked as if
         read from a file."""
         origin = dict(self.origin)
@@ -143,8 +176,9 @@ class Settings(WebConfig):
             if s.name in self.origin:
                 rows.append((s.name, str(getattr(self.analytics, s.key)), self.origin[s.name]))
         for i, src in enumerate(self.sources):
-            rows.append((f"sources[{i}]", src.uri + (f" (name={src.name})" if src.name else ""),
-                         "file"))
+            rows.append(
+                (f"sources[{i}]", src.uri + (f" (name={src.name})" if src.name else ""), "file")
+            )
         return rows
 
 
@@ -169,18 +203,28 @@ def _declared(cls: type, prefix: str = "", env: str | None = "MDA_") -> tuple[Se
             continue  # a table or bookkeeping, not a setting
         t = hints[f.name]
         t = next((a for a in typing.get_args(t) if a is not type(None)), t)  # X | None -> X
-        out.append(Setting(prefix + f.name, f.name, t, f.default, f.metadata["help"],
-                           None if env is None else env + f.name.upper(),
-                           f.metadata.get("secret", False)))
+        out.append(
+            Setting(
+                prefix + f.name,
+                f.name,
+                t,
+                f.default,
+                f.metadata["help"],
+                None if env is None else env + f.name.upper(),
+                f.metadata.get("secret", False),
+            )
+        )
     return tuple(out)
 
 
 _WEB_NAMES = {f.name for f in dataclasses.fields(WebConfig)}
 # The top-level settings: the shell's first, then the web's.
-SETTINGS: tuple[Setting, ...] = tuple(sorted(_declared(Settings),
-                                             key=lambda s: s.name in _WEB_NAMES))
-ANALYTICS_SETTINGS: tuple[Setting, ...] = _declared(AnalyticsConfig, "analytics.",
-                                                    "MDA_ANALYTICS__")
+SETTINGS: tuple[Setting, ...] = tuple(
+    sorted(_declared(Settings), key=lambda s: s.name in _WEB_NAMES)
+)
+ANALYTICS_SETTINGS: tuple[Setting, ...] = _declared(
+    AnalyticsConfig, "analytics.", "MDA_ANALYTICS__"
+)
 SOURCE_SETTINGS: tuple[Setting, ...] = _declared(SourceSpec, "sources[].", None)
 _TOP = {s.name: s for s in SETTINGS}
 _ANALYTICS = {s.key: s for s in ANALYTICS_SETTINGS}
@@ -212,8 +256,9 @@ def parse_bool(value: Any, name: str, where: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise SettingsError(f"{where}: setting {name!r} wants true or false (or yes/no, on/off, "
-                        f"1/0), got {value!r}")
+    raise SettingsError(
+        f"{where}: setting {name!r} wants true or false (or yes/no, on/off, 1/0), got {value!r}"
+    )
 
 
 def _coerce(s: Setting, value: Any, where: str) -> Any:
@@ -225,7 +270,8 @@ def _coerce(s: Setting, value: Any, where: str) -> Any:
         return s.type(value)
     except (TypeError, ValueError):
         raise SettingsError(
-            f"{where}: setting {s.name!r} wants {s.type.__name__}, got {value!r}") from None
+            f"{where}: setting {s.name!r} wants {s.type.__name__}, got {value!r}"
+        ) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -252,15 +298,17 @@ def _sources(value: Any, where: str) -> list[SourceSpec]:
             try:
                 speed = float(speed)
             except (TypeError, ValueError):
-                raise SettingsError(f"{where}: sources[{i}].speed wants a number, "
-                                    f"got {speed!r}") from None
+                raise SettingsError(
+                    f"{where}: sources[{i}].speed wants a number, got {speed!r}"
+                ) from None
         name = item.get("name")
         out.append(SourceSpec(str(item["uri"]), str(name) if name else None, speed))
     return out
 
 
-def load_settings(config_path: str | os.PathLike | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    config_path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     env = os.environ if environ is None else environ
     top: dict[str, Any] = {}
     analytics: dict[str, Any] = {}
@@ -298,7 +346,7 @@ def load_settings(config_path: str | os.PathLike | None = None,
             origin[s.name] = f"${s.env}"
     for var, raw in env.items():
         if var.startswith("MDA_ANALYTICS__"):
-            analytics_value(var[len("MDA_ANALYTICS__"):].lower(), raw, f"${var}")
+            analytics_value(var[len("MDA_ANALYTICS__") :].lower(), raw, f"${var}")
 
     try:
         checked = AnalyticsConfig(**analytics)

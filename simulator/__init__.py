@@ -10,9 +10,28 @@ truth format.
 from ._actors import ACTOR_KINDS
 from ._traffic import Cadence
 from .routes import check_graph, zones_geojson
-from .scenario import (DEFAULT_START, DemoScenario, DemoSegments, Scenario, demo_scenario,
-                       demo_segments, output_paths, simulate)
+from .scenario import (
+    DEFAULT_START,
+    DemoScenario,
+    DemoSegments,
+    Scenario,
+    demo_scenario,
+    demo_segments,
+    output_paths,
+    simulate,
+)
 
-__all__ = ["Scenario", "simulate", "demo_scenario", "demo_segments", "DemoScenario",
-           "DemoSegments", "output_paths", "Cadence",
-           "ACTOR_KINDS", "DEFAULT_START", "check_graph", "zones_geojson"]
+__all__ = [
+    "Scenario",
+    "simulate",
+    "demo_scenario",
+    "demo_segments",
+    "DemoScenario",
+    "DemoSegments",
+    "output_paths",
+    "Cadence",
+    "ACTOR_KINDS",
+    "DEFAULT_START",
+    "check_graph",
+    "zones_geojson",
+]

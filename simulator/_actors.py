@@ -15,13 +15,19 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ._geo import distance_nm, is_land, offset
 from ._ids import Registry
 from ._traffic import Leg, Track, Vessel, itinerary
-from .routes import (IRTC_EASTBOUND, IRTC_SLOPE, IRTC_WESTBOUND, RESTRICTED_ZONE, in_polygon,
-                     node_pos)
+from .routes import (
+    IRTC_EASTBOUND,
+    IRTC_SLOPE,
+    IRTC_WESTBOUND,
+    RESTRICTED_ZONE,
+    in_polygon,
+    node_pos,
+)
 
 __all__ = ["ACTOR_KINDS", "build_cycle", "iso"]
 
@@ -37,12 +43,22 @@ DEVIATION_FOLLOW_MIN = 45  # follows the eastbound lane 45 min (rule: 30), ends 
 SPOOF_MAX_NM = 12.0  # positions dragged up to 12 nm inland, ~40 min on land
 SART_DRIFT_KN = 1.0
 
-ACTOR_KINDS = ("distress_beacon", "wrong_way", "identity_clash", "position_jump", "zone_entry",
-               "on_land", "loitering", "encounter", "lane_deviation", "ais_gap")
+ACTOR_KINDS = (
+    "distress_beacon",
+    "wrong_way",
+    "identity_clash",
+    "position_jump",
+    "zone_entry",
+    "on_land",
+    "loitering",
+    "encounter",
+    "lane_deviation",
+    "ais_gap",
+)
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -62,10 +78,26 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _truth(kind: str, mmsi: int, other: int | None, start: float, end: float,
-           lat: float, lon: float, note: str) -> dict:
-    return {"kind": kind, "mmsi": mmsi, "other_mmsi": other, "start": iso(start), "end": iso(end),
-            "lat": round(lat, 5), "lon": round(lon, 5), "note": note}
+def _truth(
+    kind: str,
+    mmsi: int,
+    other: int | None,
+    start: float,
+    end: float,
+    lat: float,
+    lon: float,
+    note: str,
+) -> dict:
+    return {
+        "kind": kind,
+        "mmsi": mmsi,
+        "other_mmsi": other,
+        "start": iso(start),
+        "end": iso(end),
+        "lat": round(lat, 5),
+        "lon": round(lon, 5),
+        "note": note,
+    }
 
 
 def _samples(legs: list[Leg], t0: float, t1: float, step: float = 10.0):
@@ -83,17 +115,34 @@ def _samples(legs: list[Leg], t0: float, t1: float, step: float = 10.0):
     return out
 
 
-def _vessel(c: Cycle, rng: random.Random, role: str, track: Track, then: str, *,
-            ship_type: int | None = None, **kw) -> Vessel:
+def _vessel(
+    c: Cycle,
+    rng: random.Random,
+    role: str,
+    track: Track,
+    then: str,
+    *,
+    ship_type: int | None = None,
+    **kw,
+) -> Vessel:
     """A class A actor: the scripted legs in ``track``, then an itinerary from node ``then``."""
     script = list(track.legs)
     track.legs = []
     home = c.reg.home_port(rng, role)
-    legs = itertools.chain(script, itinerary(rng, role, home, track, "node", then,
-                                             sog=script[-1].sog if script else None))
+    legs = itertools.chain(
+        script,
+        itinerary(rng, role, home, track, "node", then, sog=script[-1].sog if script else None),
+    )
     ident = c.reg.identity(role, ship_type=ship_type)
-    v = Vessel(legs=legs, start_t=kw.pop("start_t", c.t0), rng=rng, quiet=False,
-               phase=kw.pop("phase", rng.uniform(0.0, 5.0)), **ident, **kw)
+    v = Vessel(
+        legs=legs,
+        start_t=kw.pop("start_t", c.t0),
+        rng=rng,
+        quiet=False,
+        phase=kw.pop("phase", rng.uniform(0.0, 5.0)),
+        **ident,
+        **kw,
+    )
     v.script = script
     return v
 
@@ -109,13 +158,34 @@ def distress_beacon(c: Cycle):
     tr = Track(t_on, lat, lon)
     drift = rng.uniform(30, 90)
     tr.go_bearing(drift, SART_DRIFT_KN * (t_off - t_on + 600) / 3600.0, SART_DRIFT_KN, status=14)
-    v = Vessel(mmsi=c.reg.sart_mmsi(), cls="SART", ship_type=0, name="SART ACTIVE",
-               callsign="", imo=0, dims=(0, 0, 0, 0), draught=0.0, legs=iter(tr.legs),
-               start_t=t_on, end_t=t_off, rng=rng, quiet=False, phase=0.0)
+    v = Vessel(
+        mmsi=c.reg.sart_mmsi(),
+        cls="SART",
+        ship_type=0,
+        name="SART ACTIVE",
+        callsign="",
+        imo=0,
+        dims=(0, 0, 0, 0),
+        draught=0.0,
+        legs=iter(tr.legs),
+        start_t=t_on,
+        end_t=t_off,
+        rng=rng,
+        quiet=False,
+        phase=0.0,
+    )
     v.script = list(tr.legs)
-    truth = _truth("distress_beacon", v.mmsi, None, t_on, t_off - 60.0, lat, lon,
-                   "AIS-SART activated (type 1, nav status 14, type 14 'SART ACTIVE'), "
-                   f"drifting at {SART_DRIFT_KN} kn until it stops")
+    truth = _truth(
+        "distress_beacon",
+        v.mmsi,
+        None,
+        t_on,
+        t_off - 60.0,
+        lat,
+        lon,
+        "AIS-SART activated (type 1, nav status 14, type 14 'SART ACTIVE'), "
+        f"drifting at {SART_DRIFT_KN} kn until it stops",
+    )
     truth["_due"] = t_on + 600.0  # it rings at the first transmission; ten minutes of it suffice
     return [v], [truth]
 
@@ -141,12 +211,25 @@ def wrong_way(c: Cycle):
     tr.go(_irtc_line(eb_centre, lon_turn + 0.06), lon_turn + 0.06, sog)  # crossing on ~141
     tr.go(*node_pos("EB_E"), sog)
     v = _vessel(c, rng, "cargo", tr, "EB_E_EXIT")
-    inside = [(t, la, lo) for t, la, lo in _samples(v.script, c.t0, c.t0 + 3600)
-              if in_polygon(la, lo, IRTC_WESTBOUND)]
+    inside = [
+        (t, la, lo)
+        for t, la, lo in _samples(v.script, c.t0, c.t0 + 3600)
+        if in_polygon(la, lo, IRTC_WESTBOUND)
+    ]
     t1, la, lo = inside[0]
-    return [v], [_truth("wrong_way", v.mmsi, None, t1, inside[-1][0], la, lo,
-                        f"on 072 in the IRTC westbound lane (252) for {WRONG_WAY_MIN} min, "
-                        "then crosses to the eastbound lane")]
+    return [v], [
+        _truth(
+            "wrong_way",
+            v.mmsi,
+            None,
+            t1,
+            inside[-1][0],
+            la,
+            lo,
+            f"on 072 in the IRTC westbound lane (252) for {WRONG_WAY_MIN} min, "
+            "then crosses to the eastbound lane",
+        )
+    ]
 
 
 def lane_deviation(c: Cycle):
@@ -165,10 +248,20 @@ def lane_deviation(c: Cycle):
     v = _vessel(c, rng, "cargo", tr, "SOC_E")
     inside = [s for s in _samples(v.script, c.t0, far) if in_polygon(s[1], s[2], IRTC_EASTBOUND)]
     t_exit, la, lo = inside[-1]
-    return [v], [_truth("lane_deviation", v.mmsi, None, t_exit, far, la, lo,
-                        f"follows the IRTC eastbound lane for {DEVIATION_FOLLOW_MIN} min, leaves "
-                        f"through its southern side and sails 12 nm on 140, ending about 9 nm "
-                        f"from it ({la_far:.3f}, {lo_far:.3f})")]
+    return [v], [
+        _truth(
+            "lane_deviation",
+            v.mmsi,
+            None,
+            t_exit,
+            far,
+            la,
+            lo,
+            f"follows the IRTC eastbound lane for {DEVIATION_FOLLOW_MIN} min, leaves "
+            f"through its southern side and sails 12 nm on 140, ending about 9 nm "
+            f"from it ({la_far:.3f}, {lo_far:.3f})",
+        )
+    ]
 
 
 def identity_clash(c: Cycle):
@@ -186,14 +279,31 @@ def identity_clash(c: Cycle):
     ctr.go_bearing(250.0, 10.0 * (CLASH_MIN + 10) / 60.0, 10.0)
     ident = c.reg.identity("fishing_a")
     ident["mmsi"] = real.mmsi
-    clone = Vessel(legs=iter(ctr.legs), start_t=t_on, end_t=t_off, rng=random.Random(f"{c.seed}:clone:{c.k}"),
-                   quiet=False, phase=5.0, **ident)
+    clone = Vessel(
+        legs=iter(ctr.legs),
+        start_t=t_on,
+        end_t=t_off,
+        rng=random.Random(f"{c.seed}:clone:{c.k}"),
+        quiet=False,
+        phase=5.0,
+        **ident,
+    )
     clone.script = list(ctr.legs)
     dist = distance_nm(*real.script[0].at(t_on), clat, clon)
-    return [real, clone], [_truth("identity_clash", real.mmsi, None, t_on, t_off, clat, clon,
-                                  f"a second transmitter with this MMSI ({ident['name']}) sends "
-                                  f"for {CLASH_MIN} min from {dist:.0f} nm west of the real "
-                                  f"vessel ({real.name}) off the Konkan coast")]
+    return [real, clone], [
+        _truth(
+            "identity_clash",
+            real.mmsi,
+            None,
+            t_on,
+            t_off,
+            clat,
+            clon,
+            f"a second transmitter with this MMSI ({ident['name']}) sends "
+            f"for {CLASH_MIN} min from {dist:.0f} nm west of the real "
+            f"vessel ({real.name}) off the Konkan coast",
+        )
+    ]
 
 
 def position_jump(c: Cycle):
@@ -211,13 +321,29 @@ def position_jump(c: Cycle):
 
     v.spoof = spoof
     la, lo = v.script[0].at(t_jump)
-    return [v], [_truth("position_jump", v.mmsi, None, t_jump - 15.0, t_jump + 15.0, la, lo,
-                        f"GNSS offset of {JUMP_NM} nm north for the first 6 min, then one "
-                        "jump back to the true track")]
+    return [v], [
+        _truth(
+            "position_jump",
+            v.mmsi,
+            None,
+            t_jump - 15.0,
+            t_jump + 15.0,
+            la,
+            lo,
+            f"GNSS offset of {JUMP_NM} nm north for the first 6 min, then one "
+            "jump back to the true track",
+        )
+    ]
 
 
-_COAST = ((13.60, 74.59), (13.80, 74.54), (14.00, 74.41), (14.20, 74.37), (14.40, 74.32),
-          (14.60, 74.20))
+_COAST = (
+    (13.60, 74.59),
+    (13.80, 74.54),
+    (14.00, 74.41),
+    (14.20, 74.37),
+    (14.40, 74.32),
+    (14.60, 74.20),
+)
 
 
 def on_land(c: Cycle):
@@ -237,9 +363,19 @@ def on_land(c: Cycle):
     land = [(t, *spoof(t, la, lo)) for t, la, lo in _samples(v.script, ts, ts + dur)]
     land = [s for s in land if is_land(s[1], s[2])]
     mid = land[len(land) // 2]
-    return [v], [_truth("on_land", v.mmsi, None, land[0][0], land[-1][0], mid[1], mid[2],
-                        "GNSS spoofing drags the reported track up to 12 nm inland across the "
-                        "Karnataka coast while the vessel sails on at sea")]
+    return [v], [
+        _truth(
+            "on_land",
+            v.mmsi,
+            None,
+            land[0][0],
+            land[-1][0],
+            mid[1],
+            mid[2],
+            "GNSS spoofing drags the reported track up to 12 nm inland across the "
+            "Karnataka coast while the vessel sails on at sea",
+        )
+    ]
 
 
 def zone_entry(c: Cycle):
@@ -250,9 +386,19 @@ def zone_entry(c: Cycle):
     tr.go(ring[2][0] - 0.08, lon, 12.0)
     v = _vessel(c, rng, "cargo", tr, "MANG_OFF")
     inside = [s for s in _samples(v.script, c.t0, c.t0 + 7200) if in_polygon(s[1], s[2], ring)]
-    return [v], [_truth("zone_entry", v.mmsi, None, inside[0][0], inside[-1][0], inside[0][1],
-                        inside[0][2], f"crosses the restricted zone '{RESTRICTED_ZONE['name']}' "
-                        "north to south (in FILE.zones.geojson)")]
+    return [v], [
+        _truth(
+            "zone_entry",
+            v.mmsi,
+            None,
+            inside[0][0],
+            inside[-1][0],
+            inside[0][1],
+            inside[0][2],
+            f"crosses the restricted zone '{RESTRICTED_ZONE['name']}' "
+            "north to south (in FILE.zones.geojson)",
+        )
+    ]
 
 
 def loitering(c: Cycle):
@@ -267,8 +413,18 @@ def loitering(c: Cycle):
     t_end = tr.t
     tr.go_bearing(120.0, 2.0, 10.0)
     v = _vessel(c, rng, "tanker", tr, "ARAB_S")
-    return [v], [_truth("loitering", v.mmsi, None, t_slow, t_end, la, lo,
-                        f"drifts at 0.5-1.4 kn for {LOITER_MIN} min in the open Arabian Sea")]
+    return [v], [
+        _truth(
+            "loitering",
+            v.mmsi,
+            None,
+            t_slow,
+            t_end,
+            la,
+            lo,
+            f"drifts at 0.5-1.4 kn for {LOITER_MIN} min in the open Arabian Sea",
+        )
+    ]
 
 
 def encounter(c: Cycle):
@@ -287,9 +443,18 @@ def encounter(c: Cycle):
     t2.go_bearing(250.0, 3.0, 10.0)
     v1 = _vessel(c, rng, "cargo", t1, "ARAB_S", ship_type=79)
     v2 = _vessel(c, rng, "fishing_a", t2, "SOC_E")
-    return [v1, v2], [_truth("encounter", v1.mmsi, v2.mmsi, meet, apart, *r0,
-                             f"a reefer and a fishing vessel alongside 150 m apart at "
-                             f"{ENCOUNTER_KN} kn for {ENCOUNTER_MIN} min (transshipment)")]
+    return [v1, v2], [
+        _truth(
+            "encounter",
+            v1.mmsi,
+            v2.mmsi,
+            meet,
+            apart,
+            *r0,
+            f"a reefer and a fishing vessel alongside 150 m apart at "
+            f"{ENCOUNTER_KN} kn for {ENCOUNTER_MIN} min (transshipment)",
+        )
+    ]
 
 
 def ais_gap(c: Cycle):
@@ -303,16 +468,31 @@ def ais_gap(c: Cycle):
     off = c.t0 + 480.0
     v.silences = [(off, off + GAP_S)]
     la, lo = v.script[0].at(off)
-    return [v], [_truth("ais_gap", v.mmsi, None, off, off + GAP_S, la, lo,
-                        f"AIS switched off for {GAP_S // 60} min under way, back on the same "
-                        "course")]
+    return [v], [
+        _truth(
+            "ais_gap",
+            v.mmsi,
+            None,
+            off,
+            off + GAP_S,
+            la,
+            lo,
+            f"AIS switched off for {GAP_S // 60} min under way, back on the same course",
+        )
+    ]
 
 
 BUILDERS: dict[str, Callable[[Cycle], tuple[list[Vessel], list[dict]]]] = {
-    "distress_beacon": distress_beacon, "wrong_way": wrong_way,
-    "identity_clash": identity_clash, "position_jump": position_jump,
-    "zone_entry": zone_entry, "on_land": on_land, "loitering": loitering,
-    "encounter": encounter, "lane_deviation": lane_deviation, "ais_gap": ais_gap,
+    "distress_beacon": distress_beacon,
+    "wrong_way": wrong_way,
+    "identity_clash": identity_clash,
+    "position_jump": position_jump,
+    "zone_entry": zone_entry,
+    "on_land": on_land,
+    "loitering": loitering,
+    "encounter": encounter,
+    "lane_deviation": lane_deviation,
+    "ais_gap": ais_gap,
 }
 
 

@@ -46,8 +46,9 @@ def angle_diff(a: float, b: float) -> float:
     return 360.0 - d if d > 180.0 else d
 
 
-def sample_line(lat1: float, lon1: float, lat2: float, lon2: float,
-                step_nm: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+def sample_line(
+    lat1: float, lon1: float, lat2: float, lon2: float, step_nm: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
     """Points along the lat/lon straight line, at most ``step_nm`` apart, ends included."""
     n = max(2, int(math.ceil(distance_nm(lat1, lon1, lat2, lon2) / step_nm)) + 1)
     f = np.linspace(0.0, 1.0, n)
@@ -71,8 +72,10 @@ def near_land(lats, lons, margin_nm: float = 0.0) -> np.ndarray:
         coslat = np.cos(np.radians(lats))
         for k in range(8):
             a = math.radians(45.0 * k)
-            hit |= globe.is_land(lats + margin_nm * math.cos(a) / 60.0,
-                                 lons + margin_nm * math.sin(a) / (60.0 * coslat))
+            hit |= globe.is_land(
+                lats + margin_nm * math.cos(a) / 60.0,
+                lons + margin_nm * math.sin(a) / (60.0 * coslat),
+            )
     return hit
 
 

@@ -9,22 +9,111 @@ from .routes import FISHING_GROUNDS, PORTS
 
 __all__ = ["Registry", "ROLE_CLASS", "imo_check_digit"]
 
-ROLE_CLASS = {"cargo": "A", "container": "A", "tanker": "A", "passenger": "A",
-              "fishing_a": "A", "fast": "A", "fishing_b": "B", "pleasure": "B"}
+ROLE_CLASS = {
+    "cargo": "A",
+    "container": "A",
+    "tanker": "A",
+    "passenger": "A",
+    "fishing_a": "A",
+    "fast": "A",
+    "fishing_b": "B",
+    "pleasure": "B",
+}
 
 # Flags of convenience and regional flags (maritime identification digits).
-_OCEAN_MIDS = (352, 353, 355, 356, 357, 370, 371, 372, 373, 636, 538, 563, 564, 565, 566,
-               248, 249, 256, 477, 240, 241, 413, 414, 419, 419, 470, 461)
+_OCEAN_MIDS = (
+    352,
+    353,
+    355,
+    356,
+    357,
+    370,
+    371,
+    372,
+    373,
+    636,
+    538,
+    563,
+    564,
+    565,
+    566,
+    248,
+    249,
+    256,
+    477,
+    240,
+    241,
+    413,
+    414,
+    419,
+    419,
+    470,
+    461,
+)
 _LOCAL_MIDS = (419, 419, 419, 417, 405, 463, 461, 470, 473, 533)
 
-_WORDS_A = ("ARABIAN", "MALABAR", "CORAL", "MONSOON", "OCEAN", "INDIGO", "SAFFRON", "LOTUS",
-            "NORTHERN", "SOUTHERN", "EASTERN", "GOLDEN", "SILVER", "BLUE", "PACIFIC", "ANDAMAN",
-            "KONKAN", "CEYLON", "BENGAL", "ZANJ", "AMBER", "JADE", "PEARL", "CRIMSON")
-_WORDS_B = ("STAR", "PEARL", "SPIRIT", "GRACE", "HARMONY", "VOYAGER", "TRADER", "PIONEER",
-            "HORIZON", "BREEZE", "DAWN", "GLORY", "FORTUNE", "PRIDE", "WAVE", "CROWN", "EXPRESS",
-            "NAVIGATOR", "ENDEAVOUR", "MARINER")
-_FISH_NAMES = ("SAGAR", "MATSYA", "JALDEVI", "SAMUDRA", "AL NOOR", "AL AMAL", "LANKA PUTHRA",
-               "MEENA", "DARYA", "BARAKAH", "SINDHU", "NEELA")
+_WORDS_A = (
+    "ARABIAN",
+    "MALABAR",
+    "CORAL",
+    "MONSOON",
+    "OCEAN",
+    "INDIGO",
+    "SAFFRON",
+    "LOTUS",
+    "NORTHERN",
+    "SOUTHERN",
+    "EASTERN",
+    "GOLDEN",
+    "SILVER",
+    "BLUE",
+    "PACIFIC",
+    "ANDAMAN",
+    "KONKAN",
+    "CEYLON",
+    "BENGAL",
+    "ZANJ",
+    "AMBER",
+    "JADE",
+    "PEARL",
+    "CRIMSON",
+)
+_WORDS_B = (
+    "STAR",
+    "PEARL",
+    "SPIRIT",
+    "GRACE",
+    "HARMONY",
+    "VOYAGER",
+    "TRADER",
+    "PIONEER",
+    "HORIZON",
+    "BREEZE",
+    "DAWN",
+    "GLORY",
+    "FORTUNE",
+    "PRIDE",
+    "WAVE",
+    "CROWN",
+    "EXPRESS",
+    "NAVIGATOR",
+    "ENDEAVOUR",
+    "MARINER",
+)
+_FISH_NAMES = (
+    "SAGAR",
+    "MATSYA",
+    "JALDEVI",
+    "SAMUDRA",
+    "AL NOOR",
+    "AL AMAL",
+    "LANKA PUTHRA",
+    "MEENA",
+    "DARYA",
+    "BARAKAH",
+    "SINDHU",
+    "NEELA",
+)
 
 _DIMS = {  # length range (m), beam ratio, draught range (m), ship types
     "cargo": ((100, 230), 0.16, (7.0, 12.5), (70, 70, 70, 74, 79)),
@@ -84,8 +173,9 @@ class Registry:
         rng = self.rng
         (lo, hi), beam, (d_lo, d_hi), types = _DIMS[role]
         cls = ROLE_CLASS[role]
-        mmsi = self.mmsi(_LOCAL_MIDS if role in ("fishing_a", "fishing_b", "pleasure", "fast")
-                         else _OCEAN_MIDS)
+        mmsi = self.mmsi(
+            _LOCAL_MIDS if role in ("fishing_a", "fishing_b", "pleasure", "fast") else _OCEAN_MIDS
+        )
         length = rng.randint(lo, hi)
         width = max(3, int(length * beam))
         bow = int(length * rng.uniform(0.6, 0.85))
@@ -95,11 +185,18 @@ class Registry:
         imo = int(six + str(imo_check_digit(six))) if has_imo else 0
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
         callsign = "".join(rng.choice(letters) for _ in range(2)) + "".join(
-            rng.choice(letters + "0123456789") for _ in range(rng.randint(2, 4)))
-        return {"mmsi": mmsi, "cls": cls, "ship_type": ship_type or rng.choice(types),
-                "name": self._name(role), "callsign": callsign, "imo": imo,
-                "dims": (bow, length - bow, port_side, width - port_side),
-                "draught": round(rng.uniform(d_lo, d_hi), 1)}
+            rng.choice(letters + "0123456789") for _ in range(rng.randint(2, 4))
+        )
+        return {
+            "mmsi": mmsi,
+            "cls": cls,
+            "ship_type": ship_type or rng.choice(types),
+            "name": self._name(role),
+            "callsign": callsign,
+            "imo": imo,
+            "dims": (bow, length - bow, port_side, width - port_side),
+            "draught": round(rng.uniform(d_lo, d_hi), 1),
+        }
 
     def home_port(self, rng: random.Random, role: str) -> str:
         if role in ("fishing_a", "fishing_b", "pleasure"):

@@ -52,10 +52,12 @@ def tag_block(fields: str) -> str:
 def _gga(t: float, rcv: Receiver) -> str:
     tm = time.gmtime(t)
     lat, lon = abs(rcv.lat), abs(rcv.lon)
-    body = (f"GPGGA,{tm.tm_hour:02d}{tm.tm_min:02d}{tm.tm_sec:02d}.00,"
-            f"{int(lat):02d}{(lat % 1) * 60:07.4f},{'N' if rcv.lat >= 0 else 'S'},"
-            f"{int(lon):03d}{(lon % 1) * 60:07.4f},{'E' if rcv.lon >= 0 else 'W'},"
-            f"1,09,0.9,12.0,M,-21.0,M,,")
+    body = (
+        f"GPGGA,{tm.tm_hour:02d}{tm.tm_min:02d}{tm.tm_sec:02d}.00,"
+        f"{int(lat):02d}{(lat % 1) * 60:07.4f},{'N' if rcv.lat >= 0 else 'S'},"
+        f"{int(lon):03d}{(lon % 1) * 60:07.4f},{'E' if rcv.lon >= 0 else 'W'},"
+        f"1,09,0.9,12.0,M,-21.0,M,,"
+    )
     return f"${body}*{nmea_checksum(body):02X}"
 
 
@@ -67,8 +69,16 @@ class Renderer:
         self.junk = junk
         self.groups = {r.station: 0 for r in RECEIVERS}
         self.next_junk: dict[str, float] | None = None
-        self.counts = {"lines": 0, "messages": 0, "both": 0, "gga": 0, "bad_checksum": 0,
-                       "truncated": 0, "multipart": 0, "lost": 0}
+        self.counts = {
+            "lines": 0,
+            "messages": 0,
+            "both": 0,
+            "gga": 0,
+            "bad_checksum": 0,
+            "truncated": 0,
+            "multipart": 0,
+            "lost": 0,
+        }
 
     def _hearers(self, lon: float) -> list[Receiver]:
         cover = [r for r in RECEIVERS if r.covers(lon)]
@@ -93,8 +103,9 @@ class Renderer:
         for payload in msg.payloads:
             data = dict(payload)
             channel = data.pop("_channel", "A" if rng.random() < 0.5 else "B")
-            sentences = encode_dict(data, talker_id="AI", sentence_type="VDM",
-                                    radio_channel=channel)
+            sentences = encode_dict(
+                data, talker_id="AI", sentence_type="VDM", radio_channel=channel
+            )
             single.append(sentences)
         # The first receiver logs at once; a second one may stamp a second later.
         per_rcv: list[tuple[Receiver, int, list[list[str]]]] = []
@@ -109,17 +120,25 @@ class Renderer:
                 gid = self.groups[rcv.station]
                 data = dict(payload)
                 channel = data.pop("_channel", "A")
-                parts = encode_dict(data, talker_id="AI", sentence_type="VDM",
-                                    radio_channel=channel, seq_id=gid % 10)
+                parts = encode_dict(
+                    data,
+                    talker_id="AI",
+                    sentence_type="VDM",
+                    radio_channel=channel,
+                    seq_id=gid % 10,
+                )
                 n = len(parts)
-                groups.append([tag_block(f"g:{k}-{n}-{gid},s:{rcv.station},c:{c}") + part
-                               for k, part in enumerate(parts, start=1)])
+                groups.append(
+                    [
+                        tag_block(f"g:{k}-{n}-{gid},s:{rcv.station},c:{c}") + part
+                        for k, part in enumerate(parts, start=1)
+                    ]
+                )
                 self.counts["multipart"] += 1
             per_rcv.append((rcv, c, groups))
         # Both copies of a multipart message, now and then interleaved (A1 B1 A2 B2), so
         # that assembly must be per source.
-        if (len(per_rcv) == 2 and any(len(g) > 1 for g in per_rcv[0][2])
-                and rng.random() < 0.2):
+        if len(per_rcv) == 2 and any(len(g) > 1 for g in per_rcv[0][2]) and rng.random() < 0.2:
             for ga, gb in zip(per_rcv[0][2], per_rcv[1][2]):
                 for a, b in zip(ga, gb):
                     out += [a, b]
@@ -150,7 +169,7 @@ class Renderer:
                 p = fields[4]
                 i = rng.randrange(len(p))
                 repl = "0" if p[i] != "0" else "1"
-                fields[4] = p[:i] + repl + p[i + 1:]
+                fields[4] = p[:i] + repl + p[i + 1 :]
                 out[0] = head + "!AIVDM," + ",".join(fields)
                 self.counts["bad_checksum"] += 1
             elif msg.t >= due["truncated"]:

@@ -74,8 +74,21 @@ class Track:
             lo = lo0 + (lon - lo0) * i / n
             dd = distance_nm(self.lat, self.lon, la, lo)
             dt = dd / sog * 3600.0
-            self.legs.append(Leg(self.t, self.t + dt, self.lat, self.lon, la, lo, sog,
-                                 bearing(self.lat, self.lon, la, lo), status, False, self.dest))
+            self.legs.append(
+                Leg(
+                    self.t,
+                    self.t + dt,
+                    self.lat,
+                    self.lon,
+                    la,
+                    lo,
+                    sog,
+                    bearing(self.lat, self.lon, la, lo),
+                    status,
+                    False,
+                    self.dest,
+                )
+            )
             self.t, self.lat, self.lon = self.t + dt, la, lo
         return self
 
@@ -85,8 +98,21 @@ class Track:
 
     def hold(self, duration: float, status: int = 1):
         """At anchor (or moored) for ``duration`` seconds."""
-        self.legs.append(Leg(self.t, self.t + duration, self.lat, self.lon, self.lat, self.lon,
-                             0.0, 0.0, status, True, self.dest))
+        self.legs.append(
+            Leg(
+                self.t,
+                self.t + duration,
+                self.lat,
+                self.lon,
+                self.lat,
+                self.lon,
+                0.0,
+                0.0,
+                status,
+                True,
+                self.dest,
+            )
+        )
         self.t += duration
         return self
 
@@ -131,18 +157,47 @@ def _silenced(v: Vessel, t: float) -> bool:
 def _static_payloads(v: Vessel, dest: str, t: float) -> list[dict]:
     if v.cls == "A":
         eta = time.gmtime(t + 86400.0 * 2)
-        return [{"type": 5, "mmsi": v.mmsi, "ais_version": 0, "imo": v.imo,
-                 "callsign": v.callsign, "shipname": v.name, "ship_type": v.ship_type,
-                 "to_bow": v.dims[0], "to_stern": v.dims[1], "to_port": v.dims[2],
-                 "to_starboard": v.dims[3], "epfd": 1, "month": eta.tm_mon, "day": eta.tm_mday,
-                 "hour": eta.tm_hour, "minute": 0, "draught": v.draught, "destination": dest,
-                 "dte": 0}]
+        return [
+            {
+                "type": 5,
+                "mmsi": v.mmsi,
+                "ais_version": 0,
+                "imo": v.imo,
+                "callsign": v.callsign,
+                "shipname": v.name,
+                "ship_type": v.ship_type,
+                "to_bow": v.dims[0],
+                "to_stern": v.dims[1],
+                "to_port": v.dims[2],
+                "to_starboard": v.dims[3],
+                "epfd": 1,
+                "month": eta.tm_mon,
+                "day": eta.tm_mday,
+                "hour": eta.tm_hour,
+                "minute": 0,
+                "draught": v.draught,
+                "destination": dest,
+                "dte": 0,
+            }
+        ]
     if v.cls == "B":
-        return [{"type": 24, "mmsi": v.mmsi, "partno": 0, "shipname": v.name},
-                {"type": 24, "mmsi": v.mmsi, "partno": 1, "ship_type": v.ship_type,
-                 "vendorid": "SIM", "model": 1, "serial": v.mmsi % 1000000,
-                 "callsign": v.callsign, "to_bow": v.dims[0], "to_stern": v.dims[1],
-                 "to_port": v.dims[2], "to_starboard": v.dims[3]}]
+        return [
+            {"type": 24, "mmsi": v.mmsi, "partno": 0, "shipname": v.name},
+            {
+                "type": 24,
+                "mmsi": v.mmsi,
+                "partno": 1,
+                "ship_type": v.ship_type,
+                "vendorid": "SIM",
+                "model": 1,
+                "serial": v.mmsi % 1000000,
+                "callsign": v.callsign,
+                "to_bow": v.dims[0],
+                "to_stern": v.dims[1],
+                "to_port": v.dims[2],
+                "to_starboard": v.dims[3],
+            },
+        ]
     return [{"type": 14, "mmsi": v.mmsi, "text": "SART ACTIVE"}]
 
 
@@ -191,17 +246,42 @@ def vessel_messages(v: Vessel, t_end: float, cadence: Cadence) -> Iterator[Msg]:
             hdg = int(round(cog + rng.gauss(0.0, 1.0))) % 360
         second = int(t) % 60
         if v.cls == "B":
-            payload = {"type": 18, "mmsi": v.mmsi, "speed": sog, "accuracy": 1,
-                       "lon": round(lon, 6), "lat": round(lat, 6), "course": cog,
-                       "heading": 511 if v.ship_type in (36, 37) else hdg, "second": second,
-                       "cs": 1, "display": 0, "dsc": 1, "band": 1, "msg22": 1, "radio": 393222}
+            payload = {
+                "type": 18,
+                "mmsi": v.mmsi,
+                "speed": sog,
+                "accuracy": 1,
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "course": cog,
+                "heading": 511 if v.ship_type in (36, 37) else hdg,
+                "second": second,
+                "cs": 1,
+                "display": 0,
+                "dsc": 1,
+                "band": 1,
+                "msg22": 1,
+                "radio": 393222,
+            }
             interval = cadence.class_b if sog >= 2.0 else cadence.class_b_slow
         else:
             mtype = 3 if (v.cls == "A" and rng.random() < v.msg3_share) else 1
-            payload = {"type": mtype, "mmsi": v.mmsi, "status": leg.status, "turn": 0.0,
-                       "speed": sog, "accuracy": 1, "lon": round(lon, 6), "lat": round(lat, 6),
-                       "course": cog, "heading": 511 if v.cls == "SART" else hdg,
-                       "second": second, "maneuver": 0, "raim": 0, "radio": rng.randrange(1 << 19)}
+            payload = {
+                "type": mtype,
+                "mmsi": v.mmsi,
+                "status": leg.status,
+                "turn": 0.0,
+                "speed": sog,
+                "accuracy": 1,
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+                "course": cog,
+                "heading": 511 if v.cls == "SART" else hdg,
+                "second": second,
+                "maneuver": 0,
+                "raim": 0,
+                "radio": rng.randrange(1 << 19),
+            }
             if v.cls == "SART":
                 interval = cadence.sart
             elif leg.anchored:
@@ -218,12 +298,21 @@ def vessel_messages(v: Vessel, t_end: float, cadence: Cadence) -> Iterator[Msg]:
 # ----------------------------------------------------------------------------- itineraries
 
 SPEEDS = {  # knots, by role
-    "cargo": (12.0, 16.5), "container": (16.0, 20.0), "tanker": (11.0, 14.5),
-    "passenger": (15.0, 19.0), "fishing_a": (9.0, 11.0), "fast": (33.0, 35.0),
-    "fishing_b": (7.0, 9.0), "pleasure": (6.0, 8.0),
+    "cargo": (12.0, 16.5),
+    "container": (16.0, 20.0),
+    "tanker": (11.0, 14.5),
+    "passenger": (15.0, 19.0),
+    "fishing_a": (9.0, 11.0),
+    "fast": (33.0, 35.0),
+    "fishing_b": (7.0, 9.0),
+    "pleasure": (6.0, 8.0),
 }
-FAST_PAIRS = (("ADEN", "DJIBOUTI"), ("KOCHI", "COLOMBO"), ("CHENNAI", "VIZAG"),
-              ("VIZAG", "PARADIP"))
+FAST_PAIRS = (
+    ("ADEN", "DJIBOUTI"),
+    ("KOCHI", "COLOMBO"),
+    ("CHENNAI", "VIZAG"),
+    ("VIZAG", "PARADIP"),
+)
 
 
 def anchor_spot(rng: random.Random, port: str) -> tuple[float, float]:
@@ -249,8 +338,11 @@ def next_destination(rng: random.Random, role: str, here: str, home: str) -> str
             if here == b:
                 return a
         return home
-    choices = [p for p in sorted(PORTS) if p != here
-               and 150.0 <= path_length(shortest_path(here, p)) <= 4500.0]
+    choices = [
+        p
+        for p in sorted(PORTS)
+        if p != here and 150.0 <= path_length(shortest_path(here, p)) <= 4500.0
+    ]
     return rng.choice(choices)
 
 
@@ -262,8 +354,9 @@ def dwell_s(rng: random.Random, role: str) -> float:
     return rng.uniform(1.0, 6.0) * 3600
 
 
-def _voyage(tr: Track, rng: random.Random, path: tuple[str, ...], sog: float,
-            from_anchor: bool) -> None:
+def _voyage(
+    tr: Track, rng: random.Random, path: tuple[str, ...], sog: float, from_anchor: bool
+) -> None:
     """Sail ``path`` (the first node is where the track already is, roughly). Ends at an
     anchor spot when the last node is a port, slowing down inside its anchorage."""
     pts = [node_pos(n) for n in path[1:]]
@@ -299,9 +392,17 @@ def _trawl(tr: Track, rng: random.Random, status: int) -> None:
             tr.go_bearing(brg + 90 * k, side, speed, status)
 
 
-def itinerary(rng: random.Random, role: str, home: str, tr: Track, state: str,
-              here: str, start_t: float | None = None, sog: float | None = None,
-              first_dest: str | None = None) -> Iterator[Leg]:
+def itinerary(
+    rng: random.Random,
+    role: str,
+    home: str,
+    tr: Track,
+    state: str,
+    here: str,
+    start_t: float | None = None,
+    sog: float | None = None,
+    first_dest: str | None = None,
+) -> Iterator[Leg]:
     """Endless legs from the track's end. ``state`` is "anchored" (at port ``here``, waits
     there first), "depart" (at port ``here``, leaves at once) or "node" (at or near graph node
     ``here``, sails on). Legs ending before ``start_t`` are dropped (a voyage already under

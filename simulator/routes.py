@@ -17,13 +17,27 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ._geo import circle, distance_nm, near_land, sample_line
 
-__all__ = ["Port", "PORTS", "WAYPOINTS", "EDGES", "IRTC_WESTBOUND", "IRTC_EASTBOUND",
-           "RESTRICTED_ZONE", "FISHING_GROUNDS", "node_pos", "shortest_path", "path_length",
-           "check_graph", "zones_geojson", "in_polygon", "ANCHORAGE_RADIUS_NM"]
+__all__ = [
+    "Port",
+    "PORTS",
+    "WAYPOINTS",
+    "EDGES",
+    "IRTC_WESTBOUND",
+    "IRTC_EASTBOUND",
+    "RESTRICTED_ZONE",
+    "FISHING_GROUNDS",
+    "node_pos",
+    "shortest_path",
+    "path_length",
+    "check_graph",
+    "zones_geojson",
+    "in_polygon",
+    "ANCHORAGE_RADIUS_NM",
+]
 
 ANCHORAGE_RADIUS_NM = 3.5  # radius of the anchorage zones written beside simulated files
 
@@ -38,28 +52,35 @@ class Port:
     country_mid: int  # maritime identification digits of the port state
 
 
-PORTS: dict[str, Port] = {p.key: p for p in (
-    Port("DJIBOUTI", "Djibouti", "DJJIB", 11.637, 43.123, 621),
-    Port("ADEN", "Aden", "YEADE", 12.753, 44.963, 473),
-    Port("SALALAH", "Salalah", "OMSLL", 16.90, 54.03, 461),
-    Port("DUQM", "Duqm", "OMDQM", 19.62, 57.78, 461),
-    Port("FUJAIRAH", "Fujairah", "AEFJR", 25.163, 56.392, 470),
-    Port("KARACHI", "Karachi", "PKKHI", 24.75, 66.90, 463),
-    Port("MUNDRA", "Mundra", "INMUN", 22.716, 69.679, 419),
-    Port("MUMBAI", "Mumbai", "INBOM", 18.876, 72.852, 419),
-    Port("KOCHI", "Kochi", "INCOK", 9.970, 76.202, 419),
-    Port("COLOMBO", "Colombo", "LKCMB", 6.974, 79.811, 417),
-    Port("CHENNAI", "Chennai", "INMAA", 13.100, 80.339, 419),
-    Port("VIZAG", "Visakhapatnam", "INVTZ", 17.65, 83.35, 419),
-    Port("PARADIP", "Paradip", "INPRT", 20.241, 86.715, 419),
-    Port("CHITTAGONG", "Chittagong", "BDCGP", 22.163, 91.754, 405),
-    Port("PENANG", "Penang", "MYPEN", 5.45, 100.15, 533),
-)}
+PORTS: dict[str, Port] = {
+    p.key: p
+    for p in (
+        Port("DJIBOUTI", "Djibouti", "DJJIB", 11.637, 43.123, 621),
+        Port("ADEN", "Aden", "YEADE", 12.753, 44.963, 473),
+        Port("SALALAH", "Salalah", "OMSLL", 16.90, 54.03, 461),
+        Port("DUQM", "Duqm", "OMDQM", 19.62, 57.78, 461),
+        Port("FUJAIRAH", "Fujairah", "AEFJR", 25.163, 56.392, 470),
+        Port("KARACHI", "Karachi", "PKKHI", 24.75, 66.90, 463),
+        Port("MUNDRA", "Mundra", "INMUN", 22.716, 69.679, 419),
+        Port("MUMBAI", "Mumbai", "INBOM", 18.876, 72.852, 419),
+        Port("KOCHI", "Kochi", "INCOK", 9.970, 76.202, 419),
+        Port("COLOMBO", "Colombo", "LKCMB", 6.974, 79.811, 417),
+        Port("CHENNAI", "Chennai", "INMAA", 13.100, 80.339, 419),
+        Port("VIZAG", "Visakhapatnam", "INVTZ", 17.65, 83.35, 419),
+        Port("PARADIP", "Paradip", "INPRT", 20.241, 86.715, 419),
+        Port("CHITTAGONG", "Chittagong", "BDCGP", 22.163, 91.754, 405),
+        Port("PENANG", "Penang", "MYPEN", 5.45, 100.15, 533),
+    )
+}
 
 # The IRTC (events.md): lane polygons as (lat, lon) corners, and their centre lines.
 IRTC_WESTBOUND = ((12.0, 45.0), (14.5, 53.0), (14 + 25 / 60, 53.0), (11 + 55 / 60, 45.0))
-IRTC_EASTBOUND = ((11 + 53 / 60, 45.0), (14 + 23 / 60, 53.0), (14 + 18 / 60, 53.0),
-                  (11 + 48 / 60, 45.0))
+IRTC_EASTBOUND = (
+    (11 + 53 / 60, 45.0),
+    (14 + 23 / 60, 53.0),
+    (14 + 18 / 60, 53.0),
+    (11 + 48 / 60, 45.0),
+)
 _WB_W = (11 + 57.5 / 60, 45.0)  # westbound centre line, west end
 _WB_E = (14 + 27.5 / 60, 53.0)
 _EB_W = (11 + 50.5 / 60, 45.0)
@@ -149,37 +170,90 @@ FISHING_GROUNDS: dict[str, tuple[float, float, str]] = {
 
 # Directed legs. Two-way legs are listed once in _TWO_WAY; one-way ones in _ONE_WAY.
 _TWO_WAY = [
-    ("DJIBOUTI", "DJI_OFF"), ("ADEN", "ADEN_S"), ("ADEN_S", "DJI_OFF"),
+    ("DJIBOUTI", "DJI_OFF"),
+    ("ADEN", "ADEN_S"),
+    ("ADEN_S", "DJI_OFF"),
     ("SALALAH", "SALALAH_APP"),
-    ("SOC_E", "ARAB_S"), ("SOC_E", "ARAB_NW"), ("ARAB_NW", "DUQM_APP"), ("DUQM_APP", "DUQM"),
-    ("DUQM_APP", "MASIRAH_E"), ("MASIRAH_E", "RAS_HADD"), ("RAS_HADD", "GOM"), ("GOM", "FUJAIRAH"),
-    ("ARAB_NW", "ARAB_C"), ("RAS_HADD", "KHI_APP"), ("KHI_APP", "KARACHI"),
-    ("ARAB_C", "MUMBAI_APP"), ("ARAB_C", "GUJ"), ("GUJ", "MUN_APP"), ("MUN_APP", "MUN_GULF"),
-    ("MUN_GULF", "MUNDRA"), ("MUN_APP", "KHI_APP"), ("GUJ", "MUMBAI_APP"),
-    ("MUMBAI_APP", "MUMBAI"), ("MUMBAI_APP", "GOA_OFF"), ("GOA_OFF", "MANG_OFF"),
-    ("MANG_OFF", "KOCHI_APP"), ("KOCHI_APP", "KOCHI"), ("KOCHI_APP", "TVM_OFF"),
-    ("TVM_OFF", "CAPE"), ("CAPE", "CMB_APP"), ("CMB_APP", "COLOMBO"), ("CMB_APP", "LK_SW"),
-    ("ARAB_S", "EIGHT"), ("EIGHT", "LK_W_EB"), ("EIGHT", "LK_W_WB"), ("ARAB_S", "ARAB_C"),
-    ("TRINCO_OFF", "CHENNAI_APP"), ("CHENNAI_APP", "CHENNAI"), ("CHENNAI_APP", "KRISHNA_OFF"),
-    ("KRISHNA_OFF", "GODAVARI_OFF"), ("GODAVARI_OFF", "VIZAG_APP"), ("VIZAG_APP", "VIZAG"),
-    ("VIZAG_APP", "GOPALPUR_OFF"), ("GOPALPUR_OFF", "PARADIP_APP"),
-    ("PARADIP_APP", "PARADIP"), ("PARADIP_APP", "SANDHEADS"), ("SANDHEADS", "CHITTA_APP"),
-    ("CHITTA_APP", "CHITTAGONG"), ("BOB_S", "GREAT_CHANNEL"), ("GREAT_CHANNEL", "ACEH_N"),
-    ("ACEH_N", "PENANG_APP"), ("PENANG_APP", "PENANG"), ("BOB_S", "TRINCO_OFF"),
-    ("LK_SE", "TRINCO_OFF"), ("LK_SE", "BOB_S"),
+    ("SOC_E", "ARAB_S"),
+    ("SOC_E", "ARAB_NW"),
+    ("ARAB_NW", "DUQM_APP"),
+    ("DUQM_APP", "DUQM"),
+    ("DUQM_APP", "MASIRAH_E"),
+    ("MASIRAH_E", "RAS_HADD"),
+    ("RAS_HADD", "GOM"),
+    ("GOM", "FUJAIRAH"),
+    ("ARAB_NW", "ARAB_C"),
+    ("RAS_HADD", "KHI_APP"),
+    ("KHI_APP", "KARACHI"),
+    ("ARAB_C", "MUMBAI_APP"),
+    ("ARAB_C", "GUJ"),
+    ("GUJ", "MUN_APP"),
+    ("MUN_APP", "MUN_GULF"),
+    ("MUN_GULF", "MUNDRA"),
+    ("MUN_APP", "KHI_APP"),
+    ("GUJ", "MUMBAI_APP"),
+    ("MUMBAI_APP", "MUMBAI"),
+    ("MUMBAI_APP", "GOA_OFF"),
+    ("GOA_OFF", "MANG_OFF"),
+    ("MANG_OFF", "KOCHI_APP"),
+    ("KOCHI_APP", "KOCHI"),
+    ("KOCHI_APP", "TVM_OFF"),
+    ("TVM_OFF", "CAPE"),
+    ("CAPE", "CMB_APP"),
+    ("CMB_APP", "COLOMBO"),
+    ("CMB_APP", "LK_SW"),
+    ("ARAB_S", "EIGHT"),
+    ("EIGHT", "LK_W_EB"),
+    ("EIGHT", "LK_W_WB"),
+    ("ARAB_S", "ARAB_C"),
+    ("TRINCO_OFF", "CHENNAI_APP"),
+    ("CHENNAI_APP", "CHENNAI"),
+    ("CHENNAI_APP", "KRISHNA_OFF"),
+    ("KRISHNA_OFF", "GODAVARI_OFF"),
+    ("GODAVARI_OFF", "VIZAG_APP"),
+    ("VIZAG_APP", "VIZAG"),
+    ("VIZAG_APP", "GOPALPUR_OFF"),
+    ("GOPALPUR_OFF", "PARADIP_APP"),
+    ("PARADIP_APP", "PARADIP"),
+    ("PARADIP_APP", "SANDHEADS"),
+    ("SANDHEADS", "CHITTA_APP"),
+    ("CHITTA_APP", "CHITTAGONG"),
+    ("BOB_S", "GREAT_CHANNEL"),
+    ("GREAT_CHANNEL", "ACEH_N"),
+    ("ACEH_N", "PENANG_APP"),
+    ("PENANG_APP", "PENANG"),
+    ("BOB_S", "TRINCO_OFF"),
+    ("LK_SE", "TRINCO_OFF"),
+    ("LK_SE", "BOB_S"),
 ]
 _ONE_WAY = [
     # IRTC eastbound: enter at the west end, leave at the east end
-    ("DJI_OFF", "EB_W_APP"), ("ADEN_S", "EB_W_APP"), ("EB_W_APP", "EB_W"), ("EB_W", "EB_E"),
-    ("EB_E", "EB_E_EXIT"), ("EB_E_EXIT", "SALALAH_APP"), ("EB_E_EXIT", "SOC_E"),
+    ("DJI_OFF", "EB_W_APP"),
+    ("ADEN_S", "EB_W_APP"),
+    ("EB_W_APP", "EB_W"),
+    ("EB_W", "EB_E"),
+    ("EB_E", "EB_E_EXIT"),
+    ("EB_E_EXIT", "SALALAH_APP"),
+    ("EB_E_EXIT", "SOC_E"),
     # IRTC westbound
-    ("SALALAH_APP", "WB_E_APP"), ("SOC_E", "WB_E_APP"), ("WB_E_APP", "WB_E"), ("WB_E", "WB_W"),
-    ("WB_W", "WB_W_EXIT"), ("WB_W_EXIT", "DJI_OFF"), ("WB_W_EXIT", "ADEN_S"),
+    ("SALALAH_APP", "WB_E_APP"),
+    ("SOC_E", "WB_E_APP"),
+    ("WB_E_APP", "WB_E"),
+    ("WB_E", "WB_W"),
+    ("WB_W", "WB_W_EXIT"),
+    ("WB_W_EXIT", "DJI_OFF"),
+    ("WB_W_EXIT", "ADEN_S"),
     # South of Sri Lanka: eastbound on the southern track, westbound on the northern one
-    ("LK_W_EB", "LK_S_EB_W"), ("LK_SW", "LK_S_EB_W"), ("LK_S_EB_W", "LK_S_EB_E"),
-    ("LK_S_EB_E", "LK_SE"), ("LK_S_EB_E", "BOB_S"),
-    ("LK_SE", "LK_S_WB_E"), ("BOB_S", "LK_S_WB_E"), ("LK_S_WB_E", "LK_S_WB_W"),
-    ("LK_S_WB_W", "LK_SW"), ("LK_S_WB_W", "LK_W_WB"),
+    ("LK_W_EB", "LK_S_EB_W"),
+    ("LK_SW", "LK_S_EB_W"),
+    ("LK_S_EB_W", "LK_S_EB_E"),
+    ("LK_S_EB_E", "LK_SE"),
+    ("LK_S_EB_E", "BOB_S"),
+    ("LK_SE", "LK_S_WB_E"),
+    ("BOB_S", "LK_S_WB_E"),
+    ("LK_S_WB_E", "LK_S_WB_W"),
+    ("LK_S_WB_W", "LK_SW"),
+    ("LK_S_WB_W", "LK_W_WB"),
 ]
 
 
@@ -213,7 +287,7 @@ def _leg_nm(a: str, b: str) -> float:
     return distance_nm(*node_pos(a), *node_pos(b))
 
 
-@lru_cache(maxsize=None)
+@cache
 def shortest_path(a: str, b: str, via_grounds: bool = False) -> tuple[str, ...] | None:
     """Dijkstra over the directed legs; fishing grounds are only passed through when they
     are an end of the path (or ``via_grounds``)."""
@@ -301,23 +375,41 @@ def zones_geojson() -> dict:
     point (so ships waiting there are in a quiet zone), the restricted practice area, and the
     coverage of the simulated receivers (they hear the whole simulated sea, which real coastal
     receivers never do: declared, so that the gap rule need not learn it from sparse traffic)."""
-    features = [{
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(COVERAGE_RING)]},
-        "properties": {"name": "Simulated receivers' coverage", "kind": "coverage",
-                       "source": "mda simulator"},
-    }, {
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(RESTRICTED_ZONE["ring"])]},
-        "properties": {"name": RESTRICTED_ZONE["name"], "kind": "restricted",
-                       "severity": "high", "source": "mda simulator"},
-    }]
-    for p in PORTS.values():
-        features.append({
+    features = [
+        {
             "type": "Feature",
-            "geometry": {"type": "Polygon",
-                         "coordinates": [circle(p.lat, p.lon, ANCHORAGE_RADIUS_NM)]},
-            "properties": {"name": f"{p.name} anchorage (simulator)", "kind": "anchorage",
-                           "locode": p.locode, "source": "mda simulator"},
-        })
+            "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(COVERAGE_RING)]},
+            "properties": {
+                "name": "Simulated receivers' coverage",
+                "kind": "coverage",
+                "source": "mda simulator",
+            },
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [_ring_lonlat(RESTRICTED_ZONE["ring"])]},
+            "properties": {
+                "name": RESTRICTED_ZONE["name"],
+                "kind": "restricted",
+                "severity": "high",
+                "source": "mda simulator",
+            },
+        },
+    ]
+    for p in PORTS.values():
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [circle(p.lat, p.lon, ANCHORAGE_RADIUS_NM)],
+                },
+                "properties": {
+                    "name": f"{p.name} anchorage (simulator)",
+                    "kind": "anchorage",
+                    "locode": p.locode,
+                    "source": "mda simulator",
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}

@@ -12,23 +12,50 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ._actors import ACTOR_KINDS, Cycle, build_cycle
 from ._ids import ROLE_CLASS, Registry
 from ._nmea import Renderer
-from ._traffic import (FAST_PAIRS, SPEEDS, Cadence, Msg, Track, Vessel, anchor_spot, itinerary,
-                       next_destination, vessel_messages)
+from ._traffic import (
+    FAST_PAIRS,
+    SPEEDS,
+    Cadence,
+    Msg,
+    Track,
+    Vessel,
+    anchor_spot,
+    itinerary,
+    next_destination,
+    vessel_messages,
+)
 from .routes import PORTS, path_length, shortest_path, zones_geojson
 
-__all__ = ["Scenario", "simulate", "demo_scenario", "demo_segments", "DemoScenario",
-           "DemoSegments", "output_paths", "DEFAULT_START", "ROLE_MIX"]
+__all__ = [
+    "Scenario",
+    "simulate",
+    "demo_scenario",
+    "demo_segments",
+    "DemoScenario",
+    "DemoSegments",
+    "output_paths",
+    "DEFAULT_START",
+    "ROLE_MIX",
+]
 
 DEFAULT_START = "2025-01-15T06:00:00Z"  # fixed, so a seed alone decides the output
 ACTORS_PER_CYCLE = 11  # vessels (transmitters) the anomalies of one cycle add
-ROLE_MIX = (("cargo", 0.22), ("container", 0.12), ("tanker", 0.19), ("passenger", 0.05),
-            ("fishing_a", 0.09), ("fast", 0.04), ("fishing_b", 0.17), ("pleasure", 0.12))
+ROLE_MIX = (
+    ("cargo", 0.22),
+    ("container", 0.12),
+    ("tanker", 0.19),
+    ("passenger", 0.05),
+    ("fishing_a", 0.09),
+    ("fast", 0.04),
+    ("fishing_b", 0.17),
+    ("pleasure", 0.12),
+)
 
 
 def parse_time(text: str | float | datetime | None) -> float:
@@ -41,7 +68,7 @@ def parse_time(text: str | float | datetime | None) -> float:
     else:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -96,10 +123,17 @@ class Scenario:
             hours = path_length(shortest_path(origin, dest)) / sog + (2.0 if fishing else 0.0)
             spot = anchor_spot(rng, origin)
             tr = Track(t - rng.uniform(0.05, 0.95) * hours * 3600.0, *spot)
-            legs = itinerary(rng, role, home, tr, "depart", origin, start_t=t, sog=sog,
-                             first_dest=dest)
-        return Vessel(legs=legs, start_t=t, rng=rng, quiet=True,
-                      phase=rng.uniform(0.0, 30.0 if ROLE_CLASS[role] == "B" else 10.0), **ident)
+            legs = itinerary(
+                rng, role, home, tr, "depart", origin, start_t=t, sog=sog, first_dest=dest
+            )
+        return Vessel(
+            legs=legs,
+            start_t=t,
+            rng=rng,
+            quiet=True,
+            phase=rng.uniform(0.0, 30.0 if ROLE_CLASS[role] == "B" else 10.0),
+            **ident,
+        )
 
     # ------------------------------------------------------------------ the merge
 
@@ -122,7 +156,8 @@ class Scenario:
             if m is None:  # a cycle starts
                 k = gen
                 vessels, truth = build_cycle(
-                    Cycle(k, t, cycle_s, self.end_t, self.seed, self.registry), self.kinds)
+                    Cycle(k, t, cycle_s, self.end_t, self.seed, self.registry), self.kinds
+                )
                 self.truth += truth
                 self.actors += vessels
                 for v in vessels:
@@ -158,12 +193,25 @@ def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
     return out, Path(f"{stem}.truth.jsonl"), Path(f"{stem}.zones.geojson")
 
 
-def simulate(out: str | Path, *, hours: float = 3.0, vessels: int = 60, seed: int = 1,
-             start: str | float | None = None, cycle_hours: float = 3.0,
-             cadence: Cadence | None = None) -> dict:
+def simulate(
+    out: str | Path,
+    *,
+    hours: float = 3.0,
+    vessels: int = 60,
+    seed: int = 1,
+    start: str | float | None = None,
+    cycle_hours: float = 3.0,
+    cadence: Cadence | None = None,
+) -> dict:
     """Write FILE.nmea, FILE.truth.jsonl and FILE.zones.geojson; return a summary."""
-    sc = Scenario(start=start, seed=seed, vessels=vessels, hours=hours, cycle_hours=cycle_hours,
-                  cadence=cadence or Cadence())
+    sc = Scenario(
+        start=start,
+        seed=seed,
+        vessels=vessels,
+        hours=hours,
+        cycle_hours=cycle_hours,
+        cadence=cadence or Cadence(),
+    )
     nmea, truth_path, zones_path = output_paths(out)
     nmea.parent.mkdir(parents=True, exist_ok=True)
     with nmea.open("w", encoding="ascii", newline="\n") as fh:
@@ -179,10 +227,17 @@ def simulate(out: str | Path, *, hours: float = 3.0, vessels: int = 60, seed: in
         for rec in sorted(sc.truth, key=lambda r: (r["start"], r["kind"])):
             fh.write(json.dumps(rec) + "\n")
     zones_path.write_text(json.dumps(sc.zones(), indent=1) + "\n", encoding="utf-8")
-    return {"nmea": str(nmea), "truth": str(truth_path), "zones": str(zones_path),
-            "anomalies": len(sc.truth),
-            "vessels": len({v.mmsi for v in sc.quiet} | {v.mmsi for v in sc.actors}),
-            "quiet_vessels": len(sc.quiet), "start": sc.t0, "end": sc.end_t, **sc.counts}
+    return {
+        "nmea": str(nmea),
+        "truth": str(truth_path),
+        "zones": str(zones_path),
+        "anomalies": len(sc.truth),
+        "vessels": len({v.mmsi for v in sc.quiet} | {v.mmsi for v in sc.actors}),
+        "quiet_vessels": len(sc.quiet),
+        "start": sc.t0,
+        "end": sc.end_t,
+        **sc.counts,
+    }
 
 
 @dataclass
@@ -200,11 +255,16 @@ class DemoScenario:
 
 
 def _now() -> float:
-    return datetime.now(timezone.utc).replace(microsecond=0).timestamp()
+    return datetime.now(UTC).replace(microsecond=0).timestamp()
 
 
-def demo_scenario(start: str | float | datetime | None = None, seed: int = 1, hours: float = 2.0,
-                  vessels: int = 150, cycle_hours: float = 2.0) -> DemoScenario:
+def demo_scenario(
+    start: str | float | datetime | None = None,
+    seed: int = 1,
+    hours: float = 2.0,
+    vessels: int = 150,
+    cycle_hours: float = 2.0,
+) -> DemoScenario:
     """The built-in demo for ``hours`` from ``start`` (default: now), all lines at once.
 
     Played at 60x: the distress beacon rings 2 min (scenario time) after the start, identity
@@ -214,8 +274,13 @@ def demo_scenario(start: str | float | datetime | None = None, seed: int = 1, ho
     five kinds show within 20 s of wall time and nine within 2 minutes (the AIS gap needs
     2 h 8 min). It relies on ``zones`` (the restricted zone, the anchorages).
     """
-    sc = Scenario(start=_now() if start is None else start, seed=seed, vessels=vessels,
-                  hours=hours, cycle_hours=cycle_hours)
+    sc = Scenario(
+        start=_now() if start is None else start,
+        seed=seed,
+        vessels=vessels,
+        hours=hours,
+        cycle_hours=cycle_hours,
+    )
     lines = list(sc.lines())
     return DemoScenario(lines, sc.truth, sc.zones())
 
@@ -228,10 +293,21 @@ class DemoSegments:
     make every vessel jump or go silent), and a new set of anomalies starts every
     ``cycle_hours``."""
 
-    def __init__(self, start: str | float | datetime | None = None, seed: int = 1,
-                 vessels: int = 150, hours: float = 2.0, cycle_hours: float = 2.0):
-        self.scenario = Scenario(start=_now() if start is None else start, seed=seed,
-                                 vessels=vessels, hours=None, cycle_hours=cycle_hours)
+    def __init__(
+        self,
+        start: str | float | datetime | None = None,
+        seed: int = 1,
+        vessels: int = 150,
+        hours: float = 2.0,
+        cycle_hours: float = 2.0,
+    ):
+        self.scenario = Scenario(
+            start=_now() if start is None else start,
+            seed=seed,
+            vessels=vessels,
+            hours=None,
+            cycle_hours=cycle_hours,
+        )
         self.hours = hours
         self._lines = self.scenario.timed_lines()
         self._held: tuple[float, str] | None = None
@@ -257,8 +333,13 @@ class DemoSegments:
             yield line
 
 
-def demo_segments(start: str | float | datetime | None = None, seed: int = 1,
-                  vessels: int = 150, hours: float = 2.0, cycle_hours: float = 2.0) -> DemoSegments:
+def demo_segments(
+    start: str | float | datetime | None = None,
+    seed: int = 1,
+    vessels: int = 150,
+    hours: float = 2.0,
+    cycle_hours: float = 2.0,
+) -> DemoSegments:
     """See :class:`DemoSegments`: ``segments = demo_segments(start=...)``, then
     ``segments(0).lines``, ``segments(1).lines``, ..."""
     return DemoSegments(start, seed, vessels, hours, cycle_hours)

@@ -8,7 +8,8 @@ thousands of rows.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from psycopg.adapt import Loader
@@ -23,8 +24,9 @@ class _BytesLoader(Loader):
         return bytes(data)
 
 
-async def fetch_raw(conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] | dict = ()
-                    ) -> bytes:
+async def fetch_raw(
+    conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] | dict = ()
+) -> bytes:
     """The first column of the first row of a query returning text, as bytes."""
     cur = conn.cursor()
     cur.adapters.register_loader("text", _BytesLoader)

@@ -27,7 +27,7 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from argon2 import PasswordHasher
@@ -39,14 +39,38 @@ from ._raw import fetch_raw
 from .errors import StoreError
 
 __all__ = [
-    "ROLES", "role_at_least", "check_role", "capped_role_sql",
-    "AccountError", "InvalidName", "InvalidRole", "WeakPassword", "DuplicateUser",
-    "UnknownUser", "RoleAboveUser", "InvalidDemoToken",
-    "MIN_PASSWORD", "hash_password", "verify_password", "password_needs_rehash",
-    "new_token", "hash_token",
-    "create_user", "user_by_name", "set_password_hash", "users", "users_json",
-    "create_token", "token_by_hash", "touch_token", "tokens", "revoke_token",
-    "DEMO_TOKEN_ROLE", "DEMO_TOKEN_TTL", "ensure_demo_token", "refresh_demo_token",
+    "ROLES",
+    "role_at_least",
+    "check_role",
+    "capped_role_sql",
+    "AccountError",
+    "InvalidName",
+    "InvalidRole",
+    "WeakPassword",
+    "DuplicateUser",
+    "UnknownUser",
+    "RoleAboveUser",
+    "InvalidDemoToken",
+    "MIN_PASSWORD",
+    "hash_password",
+    "verify_password",
+    "password_needs_rehash",
+    "new_token",
+    "hash_token",
+    "create_user",
+    "user_by_name",
+    "set_password_hash",
+    "users",
+    "users_json",
+    "create_token",
+    "token_by_hash",
+    "touch_token",
+    "tokens",
+    "revoke_token",
+    "DEMO_TOKEN_ROLE",
+    "DEMO_TOKEN_TTL",
+    "ensure_demo_token",
+    "refresh_demo_token",
 ]
 
 # The one list of roles, lowest first; the users and api_tokens CHECKs (migration 0002)
@@ -116,9 +140,11 @@ _ROLE_ARRAY = "ARRAY[" + ",".join(f"'{r}'" for r in ROLES) + "]"
 def capped_role_sql(role: str, user_role: str) -> str:
     """SQL: the role expression ``role``, but never more than ``user_role`` (when that is
     not NULL, i.e. the token or session belongs to a user)."""
-    return (f"CASE WHEN {user_role} IS NULL THEN {role} "
-            f"WHEN array_position({_ROLE_ARRAY}, {role}) > array_position({_ROLE_ARRAY}, {user_role}) "
-            f"THEN {user_role} ELSE {role} END")
+    return (
+        f"CASE WHEN {user_role} IS NULL THEN {role} "
+        f"WHEN array_position({_ROLE_ARRAY}, {role}) > array_position({_ROLE_ARRAY}, {user_role}) "
+        f"THEN {user_role} ELSE {role} END"
+    )
 
 
 # ------------------------------------------------------------------------------ secrets
@@ -170,8 +196,15 @@ def hash_token(token: str) -> bytes:
 # ------------------------------------------------------------------------------ users
 
 
-async def create_user(conn: psycopg.AsyncConnection, name: str, password: str, role: str, *,
-                      actor: str = "cli", via: str = "cli") -> int:
+async def create_user(
+    conn: psycopg.AsyncConnection,
+    name: str,
+    password: str,
+    role: str,
+    *,
+    actor: str = "cli",
+    via: str = "cli",
+) -> int:
     """Add a user with an argon2id hash of ``password``; audited. Returns the user id.
     ``InvalidName``, ``InvalidRole``, ``WeakPassword`` or ``DuplicateUser`` otherwise."""
     if not _NAME_RE.match(name or ""):
@@ -184,10 +217,17 @@ async def create_user(conn: psycopg.AsyncConnection, name: str, password: str, r
         async with conn.transaction():
             cur = await conn.execute(
                 "INSERT INTO users (name, password_hash, role) VALUES (%s, %s, %s) RETURNING id",
-                (name, pw_hash, role))
+                (name, pw_hash, role),
+            )
             user_id = (await cur.fetchone())[0]
-            await audit.record(conn, actor=actor, via=via, action="user.create",
-                               target=f"user:{name}", details={"role": role})
+            await audit.record(
+                conn,
+                actor=actor,
+                via=via,
+                action="user.create",
+                target=f"user:{name}",
+                details={"role": role},
+            )
     except psycopg.errors.UniqueViolation:
         raise DuplicateUser(f"user {name!r} already exists") from None
     return user_id
@@ -196,14 +236,21 @@ async def create_user(conn: psycopg.AsyncConnection, name: str, password: str, r
 async def user_by_name(conn: psycopg.AsyncConnection, name: str) -> dict | None:
     """``id``, ``name``, ``password_hash``, ``role``, ``disabled``; None if no such user."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT id, name, password_hash, role, disabled FROM users "
-                          "WHERE lower(name) = lower(%s)", (name,))
+        await cur.execute(
+            "SELECT id, name, password_hash, role, disabled FROM users "
+            "WHERE lower(name) = lower(%s)",
+            (name,),
+        )
         return await cur.fetchone()
 
 
-async def set_password_hash(conn: psycopg.AsyncConnection, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                       (password_hash, user_id))
+async def set_password_hash(
+    conn: psycopg.AsyncConnection, user_id: int, password_hash: str
+) -> None:
+    await conn.execute(
+        "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+        (password_hash, user_id),
+    )
 
 
 async def users(conn: psycopg.AsyncConnection) -> list[dict]:
@@ -215,18 +262,28 @@ async def users(conn: psycopg.AsyncConnection) -> list[dict]:
 
 async def users_json(conn: psycopg.AsyncConnection) -> bytes:
     """The same list as a JSON array, for ``GET /api/users``."""
-    return await fetch_raw(conn, """
+    return await fetch_raw(
+        conn,
+        """
         SELECT coalesce(json_agg(json_build_object('name', name, 'role', role,
             'disabled', disabled, 'created_at', created_at) ORDER BY name), '[]')::text
-        FROM users""")
+        FROM users""",
+    )
 
 
 # ------------------------------------------------------------------------------ tokens
 
 
-async def create_token(conn: psycopg.AsyncConnection, owner: str, role: str,
-                       expires: datetime | timedelta | None = None, *, user: str | None = None,
-                       actor: str = "cli", via: str = "cli") -> str:
+async def create_token(
+    conn: psycopg.AsyncConnection,
+    owner: str,
+    role: str,
+    expires: datetime | timedelta | None = None,
+    *,
+    user: str | None = None,
+    actor: str = "cli",
+    via: str = "cli",
+) -> str:
     """A new random API token for ``owner`` with ``role``, valid until ``expires`` (a time
     or a duration; None: no expiry); audited. Only its SHA-256 is stored: the caller shows
     it once.
@@ -235,10 +292,9 @@ async def create_token(conn: psycopg.AsyncConnection, owner: str, role: str,
     more than the user's role (``UnknownUser``, ``RoleAboveUser``)."""
     check_role(role)
     if isinstance(expires, timedelta):
-        expires = datetime.now(timezone.utc) + expires
+        expires = datetime.now(UTC) + expires
     elif expires is not None:  # naive means UTC; shown and audited in UTC
-        expires = (expires.replace(tzinfo=timezone.utc) if expires.tzinfo is None
-                   else expires.astimezone(timezone.utc))
+        expires = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires.astimezone(UTC)
     user_id = None
     if user is not None:
         row = await user_by_name(conn, user)
@@ -252,12 +308,21 @@ async def create_token(conn: psycopg.AsyncConnection, owner: str, role: str,
         cur = await conn.execute(
             "INSERT INTO api_tokens (token_sha256, owner, role, expires_at, user_id) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (hash_token(token), owner, role, expires, user_id))
+            (hash_token(token), owner, role, expires, user_id),
+        )
         token_id = (await cur.fetchone())[0]
-        await audit.record(conn, actor=actor, via=via, action="token.create",
-                           target=f"token:{token_id}",
-                           details={"owner": owner, "role": role,
-                                    "expires_at": expires.isoformat() if expires else None})
+        await audit.record(
+            conn,
+            actor=actor,
+            via=via,
+            action="token.create",
+            target=f"token:{token_id}",
+            details={
+                "owner": owner,
+                "role": role,
+                "expires_at": expires.isoformat() if expires else None,
+            },
+        )
     return token
 
 
@@ -266,7 +331,8 @@ async def token_by_hash(conn: psycopg.AsyncConnection, token_sha256: bytes) -> d
     ``principal`` (its user's name, else the owner), ``role`` (capped at its user's),
     ``user_id``, ``stale`` (last use over a minute ago); or None."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"""
+        await cur.execute(
+            f"""
             SELECT t.id, t.owner, coalesce(u.name, t.owner) AS principal,
                    -- a user's token never carries more than the user's current role
                    {capped_role_sql("t.role", "u.role")} AS role,
@@ -275,7 +341,9 @@ async def token_by_hash(conn: psycopg.AsyncConnection, token_sha256: bytes) -> d
             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
             WHERE t.token_sha256 = %s AND t.revoked_at IS NULL
               AND (t.expires_at IS NULL OR t.expires_at > now())
-              AND (u.id IS NULL OR NOT u.disabled)""", (token_sha256,))
+              AND (u.id IS NULL OR NOT u.disabled)""",
+            (token_sha256,),
+        )
         return await cur.fetchone()
 
 
@@ -287,30 +355,41 @@ async def tokens(conn: psycopg.AsyncConnection) -> list[dict]:
     """Every token (never the token itself): ``id``, ``owner``, ``role``, ``created_at``,
     ``expires_at``, ``revoked_at``, ``last_used_at``, by id."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT id, owner, role, created_at, expires_at, revoked_at, last_used_at "
-                          "FROM api_tokens ORDER BY id")
+        await cur.execute(
+            "SELECT id, owner, role, created_at, expires_at, revoked_at, last_used_at "
+            "FROM api_tokens ORDER BY id"
+        )
         return await cur.fetchall()
 
 
-async def revoke_token(conn: psycopg.AsyncConnection, token_id: int, *, actor: str = "cli",
-                       via: str = "cli") -> bool:
+async def revoke_token(
+    conn: psycopg.AsyncConnection, token_id: int, *, actor: str = "cli", via: str = "cli"
+) -> bool:
     """Revoke an active token; audited. False if there is no active token ``token_id``."""
     async with conn.transaction():
-        cur = await conn.execute("UPDATE api_tokens SET revoked_at = now() "
-                                 "WHERE id = %s AND revoked_at IS NULL", (token_id,))
+        cur = await conn.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+            (token_id,),
+        )
         if cur.rowcount != 1:
             return False
-        await audit.record(conn, actor=actor, via=via, action="token.revoke",
-                           target=f"token:{token_id}")
+        await audit.record(
+            conn, actor=actor, via=via, action="token.revoke", target=f"token:{token_id}"
+        )
     return True
 
 
 # ------------------------------------------------------------------------------ demo token
 
 
-async def ensure_demo_token(conn: psycopg.AsyncConnection, token: str, *,
-                            role: str = DEMO_TOKEN_ROLE, actor: str = "system",
-                            ttl: timedelta | None = DEMO_TOKEN_TTL) -> int:
+async def ensure_demo_token(
+    conn: psycopg.AsyncConnection,
+    token: str,
+    *,
+    role: str = DEMO_TOKEN_ROLE,
+    actor: str = "system",
+    ttl: timedelta | None = DEMO_TOKEN_TTL,
+) -> int:
     """Make ``token`` (the ``demo_token`` setting) a valid token owned by ``demo`` for
     ``ttl`` from now (each start renews it; None: no expiry); audited when it creates or
     revives the token. Returns its id."""
@@ -325,22 +404,29 @@ async def ensure_demo_token(conn: psycopg.AsyncConnection, token: str, *,
             "ON CONFLICT (token_sha256) DO UPDATE SET owner = EXCLUDED.owner, "
             "role = EXCLUDED.role, revoked_at = NULL, expires_at = EXCLUDED.expires_at "
             "RETURNING id, (xmax = 0)",
-            {"h": hash_token(token), "r": role, "ttl": ttl_s})
+            {"h": hash_token(token), "r": role, "ttl": ttl_s},
+        )
         token_id, created = await cur.fetchone()
         if created:
-            await audit.record(conn, actor=actor, via="cli", action="token.create",
-                               target=f"token:{token_id}",
-                               details={"owner": "demo", "role": role, "preset": True,
-                                        "expires_in_s": ttl_s})
+            await audit.record(
+                conn,
+                actor=actor,
+                via="cli",
+                action="token.create",
+                target=f"token:{token_id}",
+                details={"owner": "demo", "role": role, "preset": True, "expires_in_s": ttl_s},
+            )
     return token_id
 
 
-async def refresh_demo_token(conn: psycopg.AsyncConnection, token: str, *,
-                             ttl: timedelta = DEMO_TOKEN_TTL) -> bool:
+async def refresh_demo_token(
+    conn: psycopg.AsyncConnection, token: str, *, ttl: timedelta = DEMO_TOKEN_TTL
+) -> bool:
     """Keep a running service's demo token alive for ``ttl`` more; a token revoked (or
     expired) meanwhile stays dead until the next start. True if it was extended."""
     cur = await conn.execute(
         "UPDATE api_tokens SET expires_at = now() + make_interval(secs => %s) "
         "WHERE token_sha256 = %s AND revoked_at IS NULL AND expires_at > now()",
-        (ttl.total_seconds(), hash_token(token)))
+        (ttl.total_seconds(), hash_token(token)),
+    )
     return cur.rowcount == 1

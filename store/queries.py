@@ -14,9 +14,10 @@ a pool.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import psycopg
 
@@ -24,12 +25,26 @@ from ._raw import fetch_raw as _raw
 from .alerts import NOTICE, OUTCOMES
 
 __all__ = [
-    "configure_connection", "BBox", "ping",
-    "vessels_geojson", "vessel_detail", "vessel_last_fix", "vessel_track_geojson",
+    "configure_connection",
+    "BBox",
+    "ping",
+    "vessels_geojson",
+    "vessel_detail",
+    "vessel_last_fix",
+    "vessel_track_geojson",
     "search_vessels",
-    "alerts_json", "alert_detail", "alerts_open_by_kind", "zones_geojson",
-    "NOTICE_WINDOW", "CLOSURE_WINDOW", "window_text", "data_quality_json", "notice_counts",
-    "alerts_not_closed", "closure_counts", "false_alarm_shares",
+    "alerts_json",
+    "alert_detail",
+    "alerts_open_by_kind",
+    "zones_geojson",
+    "NOTICE_WINDOW",
+    "CLOSURE_WINDOW",
+    "window_text",
+    "data_quality_json",
+    "notice_counts",
+    "alerts_not_closed",
+    "closure_counts",
+    "false_alarm_shares",
 ]
 
 
@@ -50,17 +65,22 @@ class BBox:
 
     def sql(self, lon: str = "lon", lat: str = "lat") -> tuple[str, list[float]]:
         if self.min_lon <= self.max_lon:
-            return (f"{lon} BETWEEN %s AND %s AND {lat} BETWEEN %s AND %s",
-                    [self.min_lon, self.max_lon, self.min_lat, self.max_lat])
-        return (f"({lon} >= %s OR {lon} <= %s) AND {lat} BETWEEN %s AND %s",
-                [self.min_lon, self.max_lon, self.min_lat, self.max_lat])
+            return (
+                f"{lon} BETWEEN %s AND %s AND {lat} BETWEEN %s AND %s",
+                [self.min_lon, self.max_lon, self.min_lat, self.max_lat],
+            )
+        return (
+            f"({lon} >= %s OR {lon} <= %s) AND {lat} BETWEEN %s AND %s",
+            [self.min_lon, self.max_lon, self.min_lat, self.max_lat],
+        )
 
 
 async def ping(conn: psycopg.AsyncConnection) -> dict:
     cur = await conn.execute(
         "SELECT current_setting('server_version'), "
         "(SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), "
-        "(SELECT coalesce(max(version), 0) FROM schema_migrations)")
+        "(SELECT coalesce(max(version), 0) FROM schema_migrations)"
+    )
     version, ts, schema = await cur.fetchone()
     return {"server_version": version, "timescaledb": ts, "schema_version": schema}
 
@@ -85,8 +105,13 @@ _VESSEL_FEATURE = """concat(
   ',"last_seen":', to_json(v.time)::text, '}}')"""
 
 
-async def vessels_geojson(conn: psycopg.AsyncConnection, *, bbox: BBox | None = None,
-                          since: datetime | None = None, limit: int | None = None) -> bytes:
+async def vessels_geojson(
+    conn: psycopg.AsyncConnection,
+    *,
+    bbox: BBox | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> bytes:
     """Latest position of every vessel (with a position) as a GeoJSON FeatureCollection,
     ordered by MMSI, as UTF-8 bytes ready to send."""
     where = ["v.time IS NOT NULL", "v.lat IS NOT NULL", "v.lon IS NOT NULL"]
@@ -106,7 +131,7 @@ async def vessels_geojson(conn: psycopg.AsyncConnection, *, bbox: BBox | None = 
         SELECT concat('{{"type":"FeatureCollection","features":[',
                       string_agg(f, ',' ORDER BY mmsi), ']}}')
         FROM (SELECT v.mmsi, {_VESSEL_FEATURE} AS f FROM vessels v
-              WHERE {' AND '.join(where)} ORDER BY v.mmsi {lim}) q"""
+              WHERE {" AND ".join(where)} ORDER BY v.mmsi {lim}) q"""
     return await _raw(conn, sql, params)
 
 
@@ -144,8 +169,14 @@ async def vessel_last_fix(conn: psycopg.AsyncConnection, mmsi: int) -> datetime 
     return row[0] if row else None
 
 
-async def vessel_track_geojson(conn: psycopg.AsyncConnection, mmsi: int, start: datetime,
-                               end: datetime, *, max_points: int = 50_000) -> bytes:
+async def vessel_track_geojson(
+    conn: psycopg.AsyncConnection,
+    mmsi: int,
+    start: datetime,
+    end: datetime,
+    *,
+    max_points: int = 50_000,
+) -> bytes:
     """One vessel's fixes between ``start`` and ``end`` as a GeoJSON Feature: a LineString
     (``null`` geometry under two fixes) with per-vertex ``times``, ``sog`` and ``cog``
     arrays in its properties, oldest first."""
@@ -206,11 +237,18 @@ _ALERT_JSON = """json_build_object(
     'vessel_name', (SELECT name FROM vessels v WHERE v.mmsi = a.mmsi))"""
 
 
-async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = (),
-                      kind: Sequence[str] = (), severity: Sequence[str] = (),
-                      since: datetime | None = None,
-                      until: datetime | None = None, bbox: BBox | None = None,
-                      mmsi: int | None = None, limit: int = 500) -> bytes:
+async def alerts_json(
+    conn: psycopg.AsyncConnection,
+    *,
+    status: Sequence[str] = (),
+    kind: Sequence[str] = (),
+    severity: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bbox: BBox | None = None,
+    mmsi: int | None = None,
+    limit: int = 500,
+) -> bytes:
     """Alerts newest first (by start), as ``{"alerts": [...], "count": n}``.
 
     ``since``/``until`` select episodes that overlap the interval: an alert that started
@@ -245,7 +283,7 @@ async def alerts_json(conn: psycopg.AsyncConnection, *, status: Sequence[str] = 
         SELECT json_build_object('alerts', coalesce(json_agg(j ORDER BY start DESC, id DESC), '[]'),
                                  'count', count(*))::text
         FROM (SELECT a.start, a.id, {_ALERT_JSON} AS j FROM alerts a
-              {'WHERE ' + ' AND '.join(where) if where else ''}
+              {"WHERE " + " AND ".join(where) if where else ""}
               ORDER BY a.start DESC, a.id DESC LIMIT %s) q"""
     return await _raw(conn, sql, params)
 
@@ -270,7 +308,9 @@ async def alerts_open_by_kind(conn: psycopg.AsyncConnection) -> list[tuple[str, 
     nobody acknowledges them, so they would pile up as 'open' for ever."""
     cur = await conn.execute(
         "SELECT kind, status, count(*) FROM alerts WHERE status <> 'closed' "
-        "AND severity <> %s GROUP BY kind, status ORDER BY kind, status", (NOTICE,))
+        "AND severity <> %s GROUP BY kind, status ORDER BY kind, status",
+        (NOTICE,),
+    )
     return [(k, s, n) for k, s, n in await cur.fetchall()]
 
 
@@ -289,23 +329,29 @@ def window_text(t: timedelta) -> str:
     h = t.total_seconds() / 3600
     return f"{h / 24:g} days" if h >= 48 else f"{h:g} h"
 
+
 # The feed that delivered a notice's bad data; 'unknown' when the analytics did not say.
 _SOURCE = "coalesce(nullif(a.details ->> 'source', ''), 'unknown')"
 
 
-async def notice_counts(conn: psycopg.AsyncConnection, window: timedelta = NOTICE_WINDOW
-                        ) -> list[tuple[str, str, int, datetime]]:
+async def notice_counts(
+    conn: psycopg.AsyncConnection, window: timedelta = NOTICE_WINDOW
+) -> list[tuple[str, str, int, datetime]]:
     """(source, kind, count, latest start) of the notices whose episode started within
     ``window`` before now (event time), by source then kind."""
-    cur = await conn.execute(f"""
+    cur = await conn.execute(
+        f"""
         SELECT {_SOURCE} AS source, a.kind, count(*), max(a.start)
         FROM alerts a WHERE a.severity = %s AND a.start >= now() - %s::interval
-        GROUP BY 1, 2 ORDER BY 1, 2""", (NOTICE, window))
+        GROUP BY 1, 2 ORDER BY 1, 2""",
+        (NOTICE, window),
+    )
     return [(src, kind, n, latest) for src, kind, n, latest in await cur.fetchall()]
 
 
-async def data_quality_json(conn: psycopg.AsyncConnection, since: datetime,
-                            examples: int = 5) -> bytes:
+async def data_quality_json(
+    conn: psycopg.AsyncConnection, since: datetime, examples: int = 5
+) -> bytes:
     """Notices whose episode started at or after ``since`` (event time), counted by source
     and by kind, with the latest ``examples`` of each kind, as
     ``{"since", "total", "sources": [{"source", "count", "kinds": [{"kind", "count",
@@ -347,28 +393,33 @@ async def alerts_not_closed(conn: psycopg.AsyncConnection) -> list[tuple[str, st
     cur = await conn.execute(
         "SELECT kind, severity, status, count(*) FROM alerts "
         "WHERE status <> 'closed' AND severity <> %s "
-        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", (NOTICE,))
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (NOTICE,),
+    )
     return [tuple(r) for r in await cur.fetchall()]
 
 
-async def closure_counts(conn: psycopg.AsyncConnection, window: timedelta = CLOSURE_WINDOW
-                         ) -> list[tuple[str, str, int, int]]:
+async def closure_counts(
+    conn: psycopg.AsyncConnection, window: timedelta = CLOSURE_WINDOW
+) -> list[tuple[str, str, int, int]]:
     """(kind, outcome, closures ever, closures within ``window`` before now) of desk alerts
     closed by a person with an outcome, one closure per ``closed`` row of the history (an
     episode that came back and was closed again counts twice), by the closing time (wall
     clock). Closures recorded before outcomes existed, and of notices, are left out. The
     severity is the alert's present one."""
-    cur = await conn.execute("""
+    cur = await conn.execute(
+        """
         SELECT a.kind, h.outcome, count(*),
                count(*) FILTER (WHERE h.time >= now() - %s::interval)
         FROM alert_history h JOIN alerts a ON a.id = h.alert_id
         WHERE h.action = 'closed' AND h.outcome IS NOT NULL AND a.severity <> %s
-        GROUP BY 1, 2 ORDER BY 1, 2""", (window, NOTICE))
+        GROUP BY 1, 2 ORDER BY 1, 2""",
+        (window, NOTICE),
+    )
     return [tuple(r) for r in await cur.fetchall()]
 
 
-def false_alarm_shares(closures: Sequence[tuple[str, str, int, int]]
-                       ) -> dict[str, tuple[int, int]]:
+def false_alarm_shares(closures: Sequence[tuple[str, str, int, int]]) -> dict[str, tuple[int, int]]:
     """kind -> (false alarms, closures with an outcome) within the window, from
     ``closure_counts`` rows; kinds without a closure in the window are left out (a share
     of nothing is no figure)."""
@@ -383,6 +434,7 @@ def false_alarm_shares(closures: Sequence[tuple[str, str, int, int]]
 
 
 # ------------------------------------------------------------------------------ zones
+
 
 async def zones_geojson(conn: psycopg.AsyncConnection) -> tuple[str, int]:
     """The zones table as a GeoJSON FeatureCollection, and how many zones it holds."""

@@ -14,9 +14,9 @@ from .migrate import Capabilities
 __all__ = ["apply_retention"]
 
 
-
-def apply_retention(conn: psycopg.Connection, caps: Capabilities, *, retention_days: int,
-                    raw_retention_days: int) -> dict[str, int]:
+def apply_retention(
+    conn: psycopg.Connection, caps: Capabilities, *, retention_days: int, raw_retention_days: int
+) -> dict[str, int]:
     """Remove data older than the settings allow; returns what was removed per table
     (chunks on TimescaleDB, rows on plain PostgreSQL)."""
     days = {"positions": retention_days, "raw_chunks": raw_retention_days}
@@ -25,14 +25,17 @@ def apply_retention(conn: psycopg.Connection, caps: Capabilities, *, retention_d
         if keep <= 0 or (caps.policies and table == "positions"):
             continue
         if table in caps.hypertables:
-            removed[table] = len(conn.execute(
-                "SELECT drop_chunks(%s::regclass, older_than => now() - make_interval(days => %s))",
-                (table, keep)).fetchall())  # one row per dropped chunk
+            removed[table] = len(
+                conn.execute(
+                    "SELECT drop_chunks(%s::regclass, older_than => now() - make_interval(days => %s))",
+                    (table, keep),
+                ).fetchall()
+            )  # one row per dropped chunk
         else:
             # A raw chunk goes when its last sentence is too old.
             column = "time_end" if table == "raw_chunks" else "time"
             removed[table] = conn.execute(
-                f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => %s)",
-                (keep,)).rowcount
+                f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => %s)", (keep,)
+            ).rowcount
         conn.commit()
     return removed

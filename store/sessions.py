@@ -15,21 +15,45 @@ from psycopg.rows import dict_row
 
 from .accounts import capped_role_sql
 
-__all__ = ["insert_session", "session_by_hash", "delete_session", "delete_expired_sessions",
-           "reserve_login_attempt", "mark_login_success"]
+__all__ = [
+    "insert_session",
+    "session_by_hash",
+    "delete_session",
+    "delete_expired_sessions",
+    "reserve_login_attempt",
+    "mark_login_success",
+]
 
 
 # ------------------------------------------------------------------------------ sessions
 
-async def insert_session(conn: psycopg.AsyncConnection, id_sha256: bytes, principal: str,
-                         role: str, hours: float, *, user_id: int | None = None,
-                         token_id: int | None = None, ip: str | None = None,
-                         user_agent: str | None = None) -> None:
+
+async def insert_session(
+    conn: psycopg.AsyncConnection,
+    id_sha256: bytes,
+    principal: str,
+    role: str,
+    hours: float,
+    *,
+    user_id: int | None = None,
+    token_id: int | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> None:
     await conn.execute(
         "INSERT INTO sessions (id_sha256, principal, role, user_id, token_id, expires_at, ip, "
         "user_agent) VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s, %s)",
-        (id_sha256, principal, role, user_id, token_id, hours * 3600.0, ip,
-         (user_agent or "")[:300] or None))
+        (
+            id_sha256,
+            principal,
+            role,
+            user_id,
+            token_id,
+            hours * 3600.0,
+            ip,
+            (user_agent or "")[:300] or None,
+        ),
+    )
 
 
 async def session_by_hash(conn: psycopg.AsyncConnection, id_sha256: bytes) -> dict | None:
@@ -41,7 +65,8 @@ async def session_by_hash(conn: psycopg.AsyncConnection, id_sha256: bytes) -> di
     user's token, while that user is enabled; its role is the token's, capped at the
     token user's current role (as for the token itself)."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"""
+        await cur.execute(
+            f"""
             WITH s AS (
                 SELECT s.id_sha256, s.principal,
                        CASE WHEN s.user_id IS NOT NULL THEN u.role
@@ -60,7 +85,9 @@ async def session_by_hash(conn: psycopg.AsyncConnection, id_sha256: bytes) -> di
             touched AS (
                 UPDATE sessions x SET last_seen_at = now() FROM s
                 WHERE x.id_sha256 = s.id_sha256 AND s.last_seen_at < now() - interval '1 minute')
-            SELECT principal, role, user_id, token_id, expires_at FROM s""", {"h": id_sha256})
+            SELECT principal, role, user_id, token_id, expires_at FROM s""",
+            {"h": id_sha256},
+        )
         return await cur.fetchone()
 
 
@@ -75,6 +102,7 @@ async def delete_expired_sessions(conn: psycopg.AsyncConnection) -> int:
 
 # ------------------------------------------------------------------------------ login attempts
 
+
 def _attempt_name(username: str | None) -> str | None:
     return (username or "")[:64] or None
 
@@ -85,9 +113,14 @@ def _lock_key(kind: str, value: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-async def reserve_login_attempt(conn: psycopg.AsyncConnection, username: str | None,
-                                ip: str | None, window_s: float, limit_user: int,
-                                limit_ip: int) -> tuple[int | None, float]:
+async def reserve_login_attempt(
+    conn: psycopg.AsyncConnection,
+    username: str | None,
+    ip: str | None,
+    window_s: float,
+    limit_user: int,
+    limit_ip: int,
+) -> tuple[int | None, float]:
     """Check the rate limits and count this attempt in one step: (attempt id, 0) when the
     attempt may go ahead, recorded as a failure until ``mark_login_success``; (None,
     seconds to wait) when a limit is reached (nothing recorded).
@@ -96,8 +129,9 @@ async def reserve_login_attempt(conn: psycopg.AsyncConnection, username: str | N
     name's and the address's buckets, so parallel attempts are counted one after the
     other: no more than the limit ever get through, however many arrive at once."""
     name = _attempt_name(username)
-    keys = sorted({_lock_key("ip", ip or "")} |
-                  ({_lock_key("user", name.lower())} if name else set()))
+    keys = sorted(
+        {_lock_key("ip", ip or "")} | ({_lock_key("user", name.lower())} if name else set())
+    )
     async with conn.transaction():
         for key in keys:  # always in the same order: no deadlock between two attempts
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
@@ -106,24 +140,30 @@ async def reserve_login_attempt(conn: psycopg.AsyncConnection, username: str | N
             return None, retry
         cur = await conn.execute(
             "INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, false) "
-            "RETURNING id", (name, ip))
+            "RETURNING id",
+            (name, ip),
+        )
         return (await cur.fetchone())[0], 0.0
 
 
-async def mark_login_success(conn: psycopg.AsyncConnection, attempt_id: int,
-                             username: str | None = None) -> None:
+async def mark_login_success(
+    conn: psycopg.AsyncConnection, attempt_id: int, username: str | None = None
+) -> None:
     """A reserved attempt succeeded (which resets the per-user count)."""
-    await conn.execute("UPDATE login_attempts SET success = true, "
-                       "username = coalesce(%s, username) WHERE id = %s",
-                       (_attempt_name(username), attempt_id))
+    await conn.execute(
+        "UPDATE login_attempts SET success = true, username = coalesce(%s, username) WHERE id = %s",
+        (_attempt_name(username), attempt_id),
+    )
 
 
-async def _recent_failures(conn: psycopg.AsyncConnection, username: str | None,
-                           ip: str | None, window_s: float) -> tuple[int, int, float]:
+async def _recent_failures(
+    conn: psycopg.AsyncConnection, username: str | None, ip: str | None, window_s: float
+) -> tuple[int, int, float]:
     """(failures for this user name, failures from this address, seconds until the oldest
     of them leaves the window) within the last ``window_s`` seconds, counted since the
     last success for that user name."""
-    cur = await conn.execute("""
+    cur = await conn.execute(
+        """
         WITH w AS (SELECT now() - make_interval(secs => %(w)s) AS t0),
         last_ok AS (SELECT max(time) AS t FROM login_attempts, w
                     WHERE success AND lower(username) = lower(%(u)s) AND time > w.t0)
@@ -136,6 +176,7 @@ async def _recent_failures(conn: psycopg.AsyncConnection, username: str | None,
           (SELECT extract(epoch FROM min(time) + make_interval(secs => %(w)s) - now())
            FROM login_attempts, w WHERE NOT success AND time > w.t0
              AND (lower(username) = lower(%(u)s) OR ip = %(ip)s))""",
-        {"w": window_s, "u": username or "", "ip": ip or ""})
+        {"w": window_s, "u": username or "", "ip": ip or ""},
+    )
     per_user, per_ip, retry = await cur.fetchone()
     return per_user, per_ip, float(retry or 0.0)

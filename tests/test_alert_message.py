@@ -7,9 +7,9 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+from mda.exchange.publish import mqtt_payload
 from mda.store.alerts import ALERT_COLUMNS, AlertMessage, alert_message
 from mda.web.live import LiveHub, _Client
-from mda.exchange.publish import mqtt_payload
 
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
@@ -18,12 +18,31 @@ def _row() -> dict:
     """A row as ``save_changes`` returns it, read by a connection in another time zone, with
     a column the format does not carry."""
     t = datetime(2031, 1, 1, 3, 30, tzinfo=KOLKATA)
-    return {"id": 7, "key": "loitering:419000001:1", "kind": "loitering", "severity": "medium",
-            "status": "open", "mmsi": 419000001, "other_mmsi": None, "start": t, "end": None,
-            "lat": 12.5, "lon": 70.25, "zone": None, "details": {"text": "loitering 2 h"},
-            "created_at": t, "updated_at": t, "acknowledged_by": None, "acknowledged_at": None,
-            "closed_by": None, "closed_at": None, "note": None, "outcome": None,
-            "change": "opened", "inserted": True}
+    return {
+        "id": 7,
+        "key": "loitering:419000001:1",
+        "kind": "loitering",
+        "severity": "medium",
+        "status": "open",
+        "mmsi": 419000001,
+        "other_mmsi": None,
+        "start": t,
+        "end": None,
+        "lat": 12.5,
+        "lon": 70.25,
+        "zone": None,
+        "details": {"text": "loitering 2 h"},
+        "created_at": t,
+        "updated_at": t,
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+        "closed_by": None,
+        "closed_at": None,
+        "note": None,
+        "outcome": None,
+        "change": "opened",
+        "inserted": True,
+    }
 
 
 def test_the_message_has_every_column_of_an_alert_the_vessel_name_and_the_change():
@@ -67,6 +86,7 @@ async def test_the_websocket_and_mqtt_carry_the_same_alert():
     # the same values; times in UTC, written +00:00 on the web and Z on MQTT
     assert frame["alert"]["start"] == "2030-12-31T22:00:00+00:00"
     assert mqtt["start"] == "2030-12-31T22:00:00Z"
-    web_side = {k: v.replace("+00:00", "Z") if isinstance(v, str) else v
-                for k, v in frame["alert"].items()}
+    web_side = {
+        k: v.replace("+00:00", "Z") if isinstance(v, str) else v for k, v in frame["alert"].items()
+    }
     assert web_side == {k: v for k, v in mqtt.items() if k != "change"}

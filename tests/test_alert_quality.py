@@ -12,43 +12,74 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiomqtt
 import psycopg
 import pytest
 
 from mda.analytics import Alert, AlertChange
+from mda.exchange.publish import MqttPublisher
 from mda.store import alerts as store_alerts
 from mda.store.migrate import upgrade
-from mda.exchange.publish import MqttPublisher
 
 pytestmark = pytest.mark.integration
 
 NOW = time.time()
 
 
-def change(key: str, kind: str = "loitering", severity: str = "medium", start: float = NOW - 3600,
-           details: dict | None = None) -> AlertChange:
-    return AlertChange("opened", Alert(
-        key=key, kind=kind, severity=severity, mmsi=419000001, other_mmsi=None, start=start,
-        end=None, lat=12.0, lon=70.0, zone=None, details=details or {"text": key}))
+def change(
+    key: str,
+    kind: str = "loitering",
+    severity: str = "medium",
+    start: float = NOW - 3600,
+    details: dict | None = None,
+) -> AlertChange:
+    return AlertChange(
+        "opened",
+        Alert(
+            key=key,
+            kind=kind,
+            severity=severity,
+            mmsi=419000001,
+            other_mmsi=None,
+            start=start,
+            end=None,
+            lat=12.0,
+            lon=70.0,
+            zone=None,
+            details=details or {"text": key},
+        ),
+    )
 
 
 def notice(key: str, source: str, kind: str = "position_jump", start: float = NOW - 600):
-    return change(key, kind=kind, severity="info", start=start,
-                  details={"text": "one fix 40 nm off the track", "source": source})
+    return change(
+        key,
+        kind=kind,
+        severity="info",
+        start=start,
+        details={"text": "one fix 40 nm off the track", "source": source},
+    )
 
 
 async def _seed(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-        rows = await store_alerts.save_changes(c, [
-            change("l1"), change("l2"), change("l3"), change("l4"),
-            change("e1", kind="encounter", severity="high"),
-            change("d1", kind="distress_beacon", severity="critical"),
-            notice("n1", "feed-a/kochi"), notice("n2", "feed-a/kochi"),
-            notice("n3", "feed-b", kind="identity_clash"),
-            notice("n-old", "feed-b", start=NOW - 2 * 86400)])
+        rows = await store_alerts.save_changes(
+            c,
+            [
+                change("l1"),
+                change("l2"),
+                change("l3"),
+                change("l4"),
+                change("e1", kind="encounter", severity="high"),
+                change("d1", kind="distress_beacon", severity="critical"),
+                notice("n1", "feed-a/kochi"),
+                notice("n2", "feed-a/kochi"),
+                notice("n3", "feed-b", kind="identity_clash"),
+                notice("n-old", "feed-b", start=NOW - 2 * 86400),
+            ],
+        )
         ids = {r["key"]: r["id"] for r in rows}
         await store_alerts.acknowledge(c, ids["e1"], "olga")
         await store_alerts.close(c, ids["l1"], "olga", "a buoy tender", "false_alarm")
@@ -73,15 +104,26 @@ def _row(out: str, first: str) -> list[str]:
 
 def test_mda_status_prints_alerts_notices_and_false_alarm_shares(seeded, tmp_path):
     # As an operator runs it: the installed command, in its own process, no web server.
-    r = subprocess.run([sys.executable, "-m", "mda.cli", "status", "--database", seeded],
-                       capture_output=True, text=True, timeout=120,
-                       env={"PATH": "/usr/bin:/bin", "MDA_DATA_DIR": str(tmp_path / "data")})
+    r = subprocess.run(
+        [sys.executable, "-m", "mda.cli", "status", "--database", seeded],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "MDA_DATA_DIR": str(tmp_path / "data")},
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     # open or acknowledged desk alerts by kind and severity; notices are not among them
     assert "Desk alerts not closed: 3 (2 unacknowledged)" in out, out
-    assert _row(out, "kind") == ["kind", "critical", "high", "medium", "low", "total",
-                                 "unacknowledged"]
+    assert _row(out, "kind") == [
+        "kind",
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "total",
+        "unacknowledged",
+    ]
     assert _row(out, "distress_beacon")[1:] == ["1", "0", "0", "0", "1", "1"]
     assert _row(out, "encounter")[1:] == ["0", "1", "0", "0", "1", "0"]
     assert _row(out, "loitering")[1:] == ["0", "0", "1", "0", "1", "1"]
@@ -92,7 +134,9 @@ def test_mda_status_prints_alerts_notices_and_false_alarm_shares(seeded, tmp_pat
     lines = [ln.split()[:3] for ln in notices.splitlines()[2:] if ln.strip()]
     assert lines == [["feed-a/kochi", "position_jump", "2"], ["feed-b", "identity_clash", "1"]]
     # each rule's false-alarm share with the counts it rests on
-    assert "False alarms by rule, from closures of the last 30 days: 3 closures with an outcome" in out
+    assert (
+        "False alarms by rule, from closures of the last 30 days: 3 closures with an outcome" in out
+    )
     assert _row(out, "rule")[:4] == ["rule", "false_alarm", "confirmed", "no_action"]
     shares = out.split("False alarms by rule")[1]
     [loiter] = [ln.split() for ln in shares.splitlines() if ln.split()[:1] == ["loitering"]]
@@ -113,24 +157,36 @@ def test_mda_status_on_an_empty_database_says_none(db_url, capsys, monkeypatch, 
     assert "from closures of the last 30 days: 0 closures with an outcome" in out
 
 
-def test_mda_status_on_an_unmigrated_database_says_what_to_do(db_url, capsys, monkeypatch, tmp_path):
+def test_mda_status_on_an_unmigrated_database_says_what_to_do(
+    db_url, capsys, monkeypatch, tmp_path
+):
     from mda.cli import main
 
     monkeypatch.setenv("MDA_DATA_DIR", str(tmp_path / "data"))
     assert main(["status", "--database", db_url]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == ("mda: error: the database schema is older than this mda; "
-                           "run `mda db upgrade` first")
+    assert err.strip() == (
+        "mda: error: the database schema is older than this mda; run `mda db upgrade` first"
+    )
 
 
 def _row_for(i: int, severity: str, kind: str) -> dict:
-    return {"id": i, "kind": kind, "severity": severity, "status": "open", "mmsi": 419000000 + i,
-            "start": datetime(2026, 11, 28, 3, i, tzinfo=timezone.utc), "end": None,
-            "details": {"text": f"row {i}", "source": "feed-a"}, "change": "opened"}
+    return {
+        "id": i,
+        "kind": kind,
+        "severity": severity,
+        "status": "open",
+        "mmsi": 419000000 + i,
+        "start": datetime(2026, 11, 28, 3, i, tzinfo=UTC),
+        "end": None,
+        "details": {"text": f"row {i}", "source": "feed-a"},
+        "change": "opened",
+    }
 
 
-async def _published(broker, topic: str, pub: MqttPublisher, rows: list[dict],
-                     expect: int) -> list[tuple[str, dict]]:
+async def _published(
+    broker, topic: str, pub: MqttPublisher, rows: list[dict], expect: int
+) -> list[tuple[str, dict]]:
     got: list[tuple[str, dict]] = []
     async with aiomqtt.Client(broker.host, broker.port) as sub:
         await sub.subscribe(f"{topic}/#", qos=1)
@@ -155,22 +211,32 @@ async def _published(broker, topic: str, pub: MqttPublisher, rows: list[dict],
 
 async def test_notices_are_not_published_to_mqtt_by_default(mqtt_broker, mqtt_topic, tmp_path):
     pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
-    rows = [_row_for(1, "info", "position_jump"), _row_for(2, "high", "encounter"),
-            _row_for(3, "info", "identity_clash"), _row_for(4, "medium", "position_jump")]
+    rows = [
+        _row_for(1, "info", "position_jump"),
+        _row_for(2, "high", "encounter"),
+        _row_for(3, "info", "identity_clash"),
+        _row_for(4, "medium", "position_jump"),
+    ]
     got = await _published(mqtt_broker, mqtt_topic, pub, rows, expect=2)
-    assert [(t, p["id"]) for t, p in got] == [(f"{mqtt_topic}/alerts/encounter", 2),
-                                             (f"{mqtt_topic}/alerts/position_jump", 4)]
+    assert [(t, p["id"]) for t, p in got] == [
+        (f"{mqtt_topic}/alerts/encounter", 2),
+        (f"{mqtt_topic}/alerts/position_jump", 4),
+    ]
     assert pub.notices_skipped == 2 and pub.sent == 2
 
 
-async def test_notices_go_to_their_own_topics_when_the_setting_is_on(mqtt_broker, mqtt_topic,
-                                                                     tmp_path):
-    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool",
-                        notices=True)
+async def test_notices_go_to_their_own_topics_when_the_setting_is_on(
+    mqtt_broker, mqtt_topic, tmp_path
+):
+    pub = MqttPublisher(
+        f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", notices=True
+    )
     rows = [_row_for(1, "info", "position_jump"), _row_for(2, "high", "encounter")]
     got = await _published(mqtt_broker, mqtt_topic, pub, rows, expect=2)
-    assert [(t, p["id"]) for t, p in got] == [(f"{mqtt_topic}/notices/position_jump", 1),
-                                             (f"{mqtt_topic}/alerts/encounter", 2)]
+    assert [(t, p["id"]) for t, p in got] == [
+        (f"{mqtt_topic}/notices/position_jump", 1),
+        (f"{mqtt_topic}/alerts/encounter", 2),
+    ]
     assert got[0][1]["details"]["source"] == "feed-a" and pub.notices_skipped == 0
 
 

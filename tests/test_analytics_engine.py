@@ -7,8 +7,15 @@ import asyncio
 import json
 from datetime import datetime
 
-from mda.analytics import (Alert, AlertChange, AlertSink, Analyzer, AnalyticsConfig, ZoneSet,
-                       analyze_records)
+from mda.analytics import (
+    Alert,
+    AlertChange,
+    AlertSink,
+    AnalyticsConfig,
+    Analyzer,
+    ZoneSet,
+    analyze_records,
+)
 from mda.analytics.testing import T0, Track, merge
 from mda.ingest.records import PositionReport
 
@@ -103,7 +110,7 @@ def test_the_same_input_gives_the_same_output_however_it_is_batched():
         analyzer = Analyzer()
         changes = []
         for i in range(0, len(records), batch):
-            changes += analyzer.process(records[i:i + batch])
+            changes += analyzer.process(records[i : i + batch])
         changes += analyzer.finish()
         runs.append([(c.change, c.alert.to_json()) for c in changes])
     assert runs[0] == runs[1] == runs[2]
@@ -120,11 +127,23 @@ def test_analyze_records_gives_final_states_sorted():
 def test_json_form_uses_iso_utc_and_null_while_open():
     alerts = analyze_records(_scene())
     d = json.loads(alerts[0].to_json())
-    assert set(d) >= {"key", "kind", "severity", "mmsi", "other_mmsi", "start", "end", "lat",
-                      "lon", "zone", "details"}
+    assert set(d) >= {
+        "key",
+        "kind",
+        "severity",
+        "mmsi",
+        "other_mmsi",
+        "start",
+        "end",
+        "lat",
+        "lon",
+        "zone",
+        "details",
+    }
     assert d["start"].endswith("Z")
-    assert datetime.fromisoformat(d["start"].replace("Z", "+00:00")).timestamp() == \
-        int(alerts[0].start)
+    assert datetime.fromisoformat(d["start"].replace("Z", "+00:00")).timestamp() == int(
+        alerts[0].start
+    )
     assert any(json.loads(a.to_json())["end"] is None for a in alerts)
     assert all("text" in a.details for a in alerts)
 
@@ -133,8 +152,13 @@ def test_counters():
     records = _scene()
     analyzer = Analyzer()
     analyzer.process(records + records[:50])  # 50 stale repeats at the end
-    analyzer.process([PositionReport(ts=T0, mmsi=1193046, lat=1.0, lon=1.0),  # placeholder
-                      PositionReport(ts=T0, mmsi=419000120, lat=None, lon=None), "junk"])
+    analyzer.process(
+        [
+            PositionReport(ts=T0, mmsi=1193046, lat=1.0, lon=1.0),  # placeholder
+            PositionReport(ts=T0, mmsi=419000120, lat=None, lon=None),
+            "junk",
+        ]
+    )
     st = analyzer.stats
     assert st["records"] == len(records) + 53
     assert st["positions"] == len(records) + 52

@@ -7,7 +7,7 @@ feed would report them (each vessel's speed over its neighbouring fixes)."""
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,16 +17,23 @@ from mda.analytics.geo import bearing_deg, distance_nm
 from mda.ingest.records import PositionReport
 
 CSV = Path(__file__).parent / "data" / "gfw" / "encounter_441910000_563418000.csv"
-GFW_START = datetime(2015, 3, 19, 7, 40, tzinfo=timezone.utc).timestamp()
-GFW_END = datetime(2015, 3, 19, 20, 10, tzinfo=timezone.utc).timestamp()
+GFW_START = datetime(2015, 3, 19, 7, 40, tzinfo=UTC).timestamp()
+GFW_END = datetime(2015, 3, 19, 20, 10, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture(scope="module")
 def records() -> list[PositionReport]:
     with CSV.open(newline="") as f:
-        rows = [PositionReport(ts=float(r["timestamp_unix"]), mmsi=int(r["mmsi"]),
-                               lat=float(r["lat"]), lon=float(r["lon"]), source="gfw")
-                for r in csv.DictReader(f)]
+        rows = [
+            PositionReport(
+                ts=float(r["timestamp_unix"]),
+                mmsi=int(r["mmsi"]),
+                lat=float(r["lat"]),
+                lon=float(r["lon"]),
+                source="gfw",
+            )
+            for r in csv.DictReader(f)
+        ]
     assert len(rows) == 346 and all(r.sog is None for r in rows)
     return sorted(rows, key=lambda r: (r.ts, r.mmsi))
 
@@ -44,8 +51,17 @@ def _as_reported(records: list[PositionReport]) -> list[PositionReport]:
             dt = b.ts - a.ts
             sog = distance_nm(a.lat, a.lon, b.lat, b.lon) / (dt / 3600.0) if dt > 0 else 0.0
             cog = bearing_deg(a.lat, a.lon, b.lat, b.lon) if dt > 0 else 0.0
-            out.append(PositionReport(ts=r.ts, mmsi=r.mmsi, lat=r.lat, lon=r.lon,
-                                      sog=round(sog, 1), cog=round(cog, 1), source="gfw"))
+            out.append(
+                PositionReport(
+                    ts=r.ts,
+                    mmsi=r.mmsi,
+                    lat=r.lat,
+                    lon=r.lon,
+                    sog=round(sog, 1),
+                    cog=round(cog, 1),
+                    source="gfw",
+                )
+            )
     return sorted(out, key=lambda r: (r.ts, r.mmsi))
 
 
@@ -78,5 +94,8 @@ def test_speeds_come_from_positions_and_gaps_are_not_feed_outages(records):
     # AIS gap; the counter shows the feed's own outages instead.
     assert not [c for c in changes if c.alert.kind == "ais_gap"]
     assert analyzer.stats["feed_outages"] >= 1
-    assert all(c.alert.details.get("sog_source") == "derived from positions"
-               for c in changes if c.alert.kind == "loitering")
+    assert all(
+        c.alert.details.get("sog_source") == "derived from positions"
+        for c in changes
+        if c.alert.kind == "loitering"
+    )

@@ -7,7 +7,7 @@ import json
 
 from shapely.geometry import box, mapping
 
-from mda.analytics import Analyzer, AnalyticsConfig, ZoneSet, analyze_records
+from mda.analytics import AnalyticsConfig, Analyzer, ZoneSet, analyze_records
 from mda.analytics.geo import destination
 from mda.analytics.landmask import shared_land_mask
 from mda.analytics.testing import T0, Track, merge
@@ -18,8 +18,9 @@ MIN = 60.0
 
 
 def run(records, zones=None, **settings):
-    return analyze_records(records, AnalyticsConfig(**settings),
-                           ZoneSet.builtin() if zones is None else zones)
+    return analyze_records(
+        records, AnalyticsConfig(**settings), ZoneSet.builtin() if zones is None else zones
+    )
 
 
 def kinds(alerts):
@@ -33,16 +34,21 @@ def one(alerts, kind):
 
 
 def zone_set(*features) -> ZoneSet:
-    return ZoneSet(parse_zones({"type": "FeatureCollection", "features": list(features)},
-                               "test zones"))
+    return ZoneSet(
+        parse_zones({"type": "FeatureCollection", "features": list(features)}, "test zones")
+    )
 
 
 def feature(name, kind, geom, **props):
-    return {"type": "Feature", "properties": {"name": name, "kind": kind, **props},
-            "geometry": mapping(geom)}
+    return {
+        "type": "Feature",
+        "properties": {"name": name, "kind": kind, **props},
+        "geometry": mapping(geom),
+    }
 
 
 # ------------------------------------------------------------------------- loitering
+
 
 def test_loitering_from_first_to_last_slow_fix():
     t = Track(419000001, *OPEN_SEA).sail(30, 12, 90)
@@ -80,17 +86,25 @@ def test_at_anchor_in_an_anchorage_is_silent():
 def test_loitering_text_reads_well_whatever_the_zone_name():
     # A zone name with parentheses of its own is not wrapped in another pair.
     lat, lon = OPEN_SEA
-    zones = zone_set(feature("Duqm anchorage (simulator)", "anchorage",
-                             box(lon + 0.5, lat - 0.1, lon + 0.7, lat + 0.1)))
+    zones = zone_set(
+        feature(
+            "Duqm anchorage (simulator)",
+            "anchorage",
+            box(lon + 0.5, lat - 0.1, lon + 0.7, lat + 0.1),
+        )
+    )
     t = Track(419000002, lat, lon).sail(30, 12, 270).sail(90, 0.8, 200)
     a = one(run(t.records, zones), "loitering")
     nm = a.details["nearest_port_nm"]
     assert 30 < nm < 50 and a.details["nearest_port"] == "Duqm anchorage (simulator)"
-    assert a.details["text"] == (f"SOG under 2 kn for 90 min, {nm:.0f} nm from Duqm anchorage "
-                                 "(simulator), the nearest port or anchorage")
+    assert a.details["text"] == (
+        f"SOG under 2 kn for 90 min, {nm:.0f} nm from Duqm anchorage "
+        "(simulator), the nearest port or anchorage"
+    )
 
 
 # ------------------------------------------------------------------------- encounter
+
 
 def test_encounter_names_both_vessels_first_to_last_time_together():
     lat, lon = OPEN_SEA
@@ -135,8 +149,10 @@ def test_vessels_passing_close_at_speed_are_silent():
 
 # ------------------------------------------------------------------------- ais_gap
 
-def _busy_feed(minutes: float, near: tuple[float, float] = (-20.0, 80.0),
-               mmsi: int = 419000099) -> Track:
+
+def _busy_feed(
+    minutes: float, near: tuple[float, float] = (-20.0, 80.0), mmsi: int = 419000099
+) -> Track:
     """Another vessel reporting all along, patrolling north and south (4 nm legs) around
     ``near``: the feed keeps delivering, and its receiver hears vessels there."""
     t = Track(mmsi, *near, interval_s=60)
@@ -159,8 +175,12 @@ def test_ais_gap_from_last_fix_before_to_first_fix_after():
     alerts = run(merge(t, _busy_feed(5 * 60, east_of(OPEN_SEA, 36))))
     gap = one(alerts, "ais_gap")
     assert kinds(alerts) == ["ais_gap"]
-    assert (gap.mmsi, gap.start, gap.end, gap.severity) == (419000020, last_before, first_after,
-                                                            "medium")
+    assert (gap.mmsi, gap.start, gap.end, gap.severity) == (
+        419000020,
+        last_before,
+        first_after,
+        "medium",
+    )
     assert gap.details["reappeared"] is True
     assert 3.0 <= gap.details["silent_h"] <= 3.1
     assert 35 <= gap.details["moved_nm"] <= 38  # 3 h at 12 kn
@@ -219,6 +239,7 @@ def test_going_silent_in_port_is_not_a_gap():
 
 # ------------------------------------------------------------------------- position_jump
 
+
 def test_one_bad_fix_is_one_notice_and_no_clash():
     t = Track(419000030, *OPEN_SEA, source="rx1").sail(20, 12, 90)
     before = t.t - t.interval
@@ -271,11 +292,13 @@ def test_fast_craft_reporting_its_speed_with_sparse_fixes_is_not_a_jump():
 
 # ------------------------------------------------------------------------- identity_clash
 
+
 def test_two_transmitters_sharing_an_mmsi_are_an_identity_clash():
     lat, lon = OPEN_SEA
     a = Track(419000040, lat, lon, interval_s=60).sail(40, 10, 0)
-    b = Track(419000040, *destination(lat, lon, 90.0, 40.0), start=T0 + 30,
-              interval_s=60).sail(40, 8, 180)
+    b = Track(419000040, *destination(lat, lon, 90.0, 40.0), start=T0 + 30, interval_s=60).sail(
+        40, 8, 180
+    )
     a.sail(60, 10, 0)  # the second transmitter falls silent: the clash ends
     alerts = run(merge(a, b))
     clash = one(alerts, "identity_clash")
@@ -296,12 +319,13 @@ def test_a_clash_never_publishes_a_position_jump_on_the_way():
     # clash, once recognised, takes them over: not one position_jump change goes out.
     lat, lon = OPEN_SEA
     a = Track(419000041, lat, lon, interval_s=60).sail(40, 10, 0)
-    b = Track(419000041, *destination(lat, lon, 90.0, 40.0), start=T0 + 30,
-              interval_s=60).sail(40, 8, 180)
+    b = Track(419000041, *destination(lat, lon, 90.0, 40.0), start=T0 + 30, interval_s=60).sail(
+        40, 8, 180
+    )
     a.sail(60, 10, 0)
     changes = changes_of(merge(a, b))
     assert {c.alert.kind for c in changes} == {"identity_clash"}
-    assert [c.change for c in changes][0] == "opened" and changes[-1].change == "closed"
+    assert changes[0].change == "opened" and changes[-1].change == "closed"
 
 
 def _slow_clash(mmsi, clone_every_min=15):
@@ -309,8 +333,12 @@ def _slow_clash(mmsi, clone_every_min=15):
     same MMSI reporting only every ``clone_every_min`` minutes, four times from T0 + 5 min."""
     lat, lon = OPEN_SEA
     a = Track(mmsi, lat, lon, interval_s=60).sail(120, 10, 0)
-    b = Track(mmsi, *destination(lat, lon, 90.0, 40.0), start=T0 + 5 * MIN + 30,
-              interval_s=clone_every_min * MIN).sail(4 * clone_every_min, 4, 180)
+    b = Track(
+        mmsi,
+        *destination(lat, lon, 90.0, 40.0),
+        start=T0 + 5 * MIN + 30,
+        interval_s=clone_every_min * MIN,
+    ).sail(4 * clone_every_min, 4, 180)
     return merge(a, b)
 
 
@@ -395,8 +423,10 @@ def test_a_bad_fix_of_a_vessel_that_then_falls_silent_still_rings():
     for rec in merge(t, feed):
         for c in analyzer.process([rec]):
             rang.append((rec.ts, c.change, c.alert.kind, c.alert.mmsi))
-    assert [x[1:] for x in rang] == [("opened", "position_jump", 419000034),
-                                     ("closed", "position_jump", 419000034)]
+    assert [x[1:] for x in rang] == [
+        ("opened", "position_jump", 419000034),
+        ("closed", "position_jump", 419000034),
+    ]
     # released by the once-a-minute sweep, on the other vessel's fixes
     assert back + 10 * MIN < rang[0][0] <= back + 10 * MIN + 60 + 30
 
@@ -412,12 +442,17 @@ def test_without_a_hold_a_jump_rings_at_once_and_a_clash_supersedes_it():
     t, back = _bad_fix(419000037)
     analyzer = Analyzer(AnalyticsConfig(position_jump_hold_min=0.0))
     early = [r for r in t.records if r.ts <= back]
-    assert [c.change for c in analyzer.process(early)] == ["opened", "closed", "updated",
-                                                           "closed"]  # out, and back
+    assert [c.change for c in analyzer.process(early)] == [
+        "opened",
+        "closed",
+        "updated",
+        "closed",
+    ]  # out, and back
     lat, lon = OPEN_SEA
     a = Track(419000044, lat, lon, interval_s=60).sail(40, 10, 0)
-    b = Track(419000044, *destination(lat, lon, 90.0, 40.0), start=T0 + 30,
-              interval_s=60).sail(40, 8, 180)
+    b = Track(419000044, *destination(lat, lon, 90.0, 40.0), start=T0 + 30, interval_s=60).sail(
+        40, 8, 180
+    )
     alerts = run(merge(a, b), position_jump_hold_min=0.0)
     assert kinds(alerts) == ["identity_clash", "position_jump"]
     assert one(alerts, "position_jump").details["superseded_by"] == "identity_clash"
@@ -430,7 +465,7 @@ def test_jumps_and_clashes_do_not_depend_on_batching():
         analyzer = Analyzer()
         changes = []
         for i in range(0, len(records), batch):
-            changes += analyzer.process(records[i:i + batch])
+            changes += analyzer.process(records[i : i + batch])
         changes += analyzer.finish()
         runs.append([(c.change, c.alert.to_json()) for c in changes])
     assert runs[0] == runs[1] == runs[2]
@@ -438,6 +473,7 @@ def test_jumps_and_clashes_do_not_depend_on_batching():
 
 
 # ------------------------------------------------------------------------- on_land
+
 
 def test_positions_inland_are_on_land_first_to_last():
     t = Track(419000050, *OPEN_SEA).sail(10, 12, 0)
@@ -463,8 +499,9 @@ def test_a_fix_on_the_coastline_is_not_on_land():
     assert run(t.records) == []
     # Even counting the cell alone, a fix a cell from the water is at a quay or in a river.
     assert run(t.records, on_land_margin_cells=0) == []
-    assert kinds(run(t.records, on_land_margin_cells=0, on_land_min_inland_km=0,
-                     on_land_min_inconsistent=0)) == ["on_land"]
+    assert kinds(
+        run(t.records, on_land_margin_cells=0, on_land_min_inland_km=0, on_land_min_inconsistent=0)
+    ) == ["on_land"]
 
 
 def test_a_ship_steaming_up_a_river_the_mask_calls_land_is_not_on_land():
@@ -578,8 +615,7 @@ def test_zone_entry_from_first_to_last_fix_inside():
     alerts = run(t.records, zones=zs)
     z = one(alerts, "zone_entry")
     assert kinds(alerts) == ["zone_entry"]
-    assert (z.zone, z.severity, z.start, z.end) == ("Test range", "critical", inside[0],
-                                                    inside[-1])
+    assert (z.zone, z.severity, z.start, z.end) == ("Test range", "critical", inside[0], inside[-1])
 
 
 def test_zone_entry_only_for_listed_ship_types():
@@ -592,6 +628,7 @@ def test_zone_entry_only_for_listed_ship_types():
 
 
 # ------------------------------------------------------------------------- distress
+
 
 def test_ais_sart_transmitting_is_a_critical_alert():
     sart = Track(970123456, *OPEN_SEA, interval_s=60)
@@ -625,6 +662,7 @@ def test_nav_status_14_from_a_ship_is_a_distress_alert():
 
 # ------------------------------------------------------------------------- receivers, order
 
+
 def _loiter_and_meet():
     a = Track(419000090, *OPEN_SEA, source="rx1").sail(30, 12, 90)
     b = Track(419000091, *destination(a.lat, a.lon, 0, 0.1), start=a.t, source="rx1")
@@ -634,8 +672,9 @@ def _loiter_and_meet():
 
 
 def test_a_second_receiver_hearing_the_same_ships_changes_nothing():
-    from mda.analytics import Analyzer
     from dataclasses import replace
+
+    from mda.analytics import Analyzer
 
     records = _loiter_and_meet()
     echoed = []
@@ -665,7 +704,8 @@ def test_out_of_order_records_are_counted_and_change_nothing():
     assert analyzer.stats["out_of_order"] > 0
     final = {c.alert.key: c.alert.to_dict() for c in changes}
     assert sorted(final.values(), key=json.dumps) == sorted(
-        (a.to_dict() for a in run(records)), key=json.dumps)
+        (a.to_dict() for a in run(records)), key=json.dumps
+    )
 
 
 def test_speed_derived_from_positions_when_sog_is_missing():
@@ -683,8 +723,12 @@ def test_a_crowd_at_an_unlisted_anchorage_raises_nothing():
     # Five ships stopped together far out at sea, none reporting at anchor: a queue or an
     # anchorage the zones do not list. The traffic teaches it: no encounters, no loitering.
     lat, lon = OPEN_SEA
-    crowd = [Track(419000200 + i, *destination(lat, lon, 72.0 * i, 0.08), interval_s=180)
-             .stop(3 * 60, nav_status=0) for i in range(5)]
+    crowd = [
+        Track(419000200 + i, *destination(lat, lon, 72.0 * i, 0.08), interval_s=180).stop(
+            3 * 60, nav_status=0
+        )
+        for i in range(5)
+    ]
     assert run(merge(*crowd)) == []
     # With the crowd guard and the learned stop places off, every pair rings and each loiters.
     alerts = run(merge(*crowd), encounter_crowd_neighbours=0, stop_place_min_vessels=100)
@@ -695,12 +739,14 @@ def test_ships_reporting_at_anchor_or_moored_neither_loiter_nor_meet():
     lat, lon = OPEN_SEA
     a = Track(419000210, lat, lon, interval_s=180).stop(3 * 60, nav_status=1)
     b = Track(419000211, *destination(lat, lon, 90.0, 0.15), interval_s=180).stop(
-        3 * 60, nav_status=1)
+        3 * 60, nav_status=1
+    )
     assert run(merge(a, b)) == []
     # The same two, not saying so: they loiter, and their meeting is an encounter.
     a = Track(419000212, lat, lon, interval_s=180).stop(3 * 60, nav_status=0)
     b = Track(419000213, *destination(lat, lon, 90.0, 0.15), interval_s=180).stop(
-        3 * 60, nav_status=0)
+        3 * 60, nav_status=0
+    )
     assert kinds(run(merge(a, b))) == ["encounter", "loitering", "loitering"]
 
 
@@ -723,8 +769,12 @@ def test_a_slow_vessel_near_the_coast_is_not_loitering():
 
 def _canal_traffic(lat, lon, vessels=12):
     """Ships passing (10 kn, 000) through the point, one every 10 min: a fairway."""
-    return [Track(419000400 + i, *destination(lat, lon, 180.0, 2.0), start=T0 + 600 * i,
-                  interval_s=30).sail(24, 10, 0) for i in range(vessels)]
+    return [
+        Track(
+            419000400 + i, *destination(lat, lon, 180.0, 2.0), start=T0 + 600 * i, interval_s=30
+        ).sail(24, 10, 0)
+        for i in range(vessels)
+    ]
 
 
 def test_a_ship_aground_or_stopped_in_a_fairway_near_the_coast_loiters():
@@ -747,12 +797,16 @@ def test_no_episode_spans_an_outage_of_the_whole_feed():
     # 30 vessels; the feed stops for 10 h; a loiterer before and after the outage gives two
     # short runs, never one of 11 h.
     lat, lon = OPEN_SEA
-    fleet = [Track(419000300 + i, lat - 2 + 0.1 * i, lon + 2, interval_s=60).sail(40, 10, 0)
-             .silence(600).sail(40, 10, 0) for i in range(30)]
+    fleet = [
+        Track(419000300 + i, lat - 2 + 0.1 * i, lon + 2, interval_s=60)
+        .sail(40, 10, 0)
+        .silence(600)
+        .sail(40, 10, 0)
+        for i in range(30)
+    ]
     slow = Track(419000330, lat, lon, interval_s=60).sail(50, 0.5, 0).silence(600)
     slow.sail(50, 0.5, 0)
     analyzer = Analyzer()
     changes = analyzer.process(merge(slow, *fleet)) + analyzer.finish()
     assert analyzer.stats["episode_cuts"] == 1
     assert [c for c in changes if c.alert.kind == "loitering"] == []
-

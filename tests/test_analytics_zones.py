@@ -13,14 +13,17 @@ from shapely.geometry import Polygon, box, mapping
 
 from mda.analytics import ZoneError, ZoneSet, load_zone_file
 from mda.analytics.landmask import shared_land_mask
-from mda.analytics.zones import LaneShape, builtin_zones
-from mda.analytics.zones import _generate
+from mda.analytics.zones import LaneShape, _generate, builtin_zones
 
 IRTC = {
-    "IRTC westbound lane": (252.0, [(12.0, 45.0), (14.5, 53.0), (14 + 25 / 60, 53.0),
-                                    (11 + 55 / 60, 45.0)]),
-    "IRTC eastbound lane": (72.0, [(11 + 53 / 60, 45.0), (14 + 23 / 60, 53.0),
-                                   (14 + 18 / 60, 53.0), (11 + 48 / 60, 45.0)]),
+    "IRTC westbound lane": (
+        252.0,
+        [(12.0, 45.0), (14.5, 53.0), (14 + 25 / 60, 53.0), (11 + 55 / 60, 45.0)],
+    ),
+    "IRTC eastbound lane": (
+        72.0,
+        [(11 + 53 / 60, 45.0), (14 + 23 / 60, 53.0), (14 + 18 / 60, 53.0), (11 + 48 / 60, 45.0)],
+    ),
 }
 
 
@@ -40,29 +43,59 @@ def feat(geom, **props):
 
 # ------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("content, problem", [
-    ('{"type": "FeatureCollection", "features": [', "not valid JSON"),
-    ('[1, 2]', "not a GeoJSON FeatureCollection"),
-    (fc({"type": "Feature", "geometry": mapping(box(0, 0, 1, 1))}), "missing 'properties'"),
-    (fc(feat(box(0, 0, 1, 1), kind="restricted")), "missing property 'name'"),
-    (fc(feat(box(0, 0, 1, 1), name="A")), "missing property 'kind'"),
-    (fc({"type": "Feature", "properties": {"name": "A", "kind": "port"},
-         "geometry": {"type": "Point", "coordinates": [1, 2]}}),
-     "geometry must be a Polygon or MultiPolygon, got 'Point'"),
-    (fc({"type": "Feature", "properties": {"name": "A", "kind": "port"},
-         "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1]]]}}), "malformed Polygon"),
-    (fc(feat(Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]), name="Bowtie", kind="restricted")),
-     "invalid polygon: Self-intersection"),
-    (fc(feat(box(0, 100, 1, 101), name="A", kind="port")), "coordinates out of range"),
-    (fc(feat(box(0, 0, 1, 1), name="L", kind="lane", direction=400)), "'direction' must be"),
-    (fc(feat(box(0, 0, 1, 1), name="Z", kind="protected", ship_types=["fishing"])),
-     "'ship_types' must be"),
-    (fc(feat(box(0, 0, 1, 1), name="Z", kind="protected", severity="urgent")),
-     "'severity' must be one of"),
-    (fc(feat(box(0, 0, 1, 1), name="L", kind="lane", ends=[0, 9])), "'ends' must list"),
-    (fc(feat(box(0, 0, 1, 1), name="A", kind="port"), feat(box(2, 2, 3, 3), name="A",
-                                                            kind="port")), "used twice"),
-])
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ('{"type": "FeatureCollection", "features": [', "not valid JSON"),
+        ("[1, 2]", "not a GeoJSON FeatureCollection"),
+        (fc({"type": "Feature", "geometry": mapping(box(0, 0, 1, 1))}), "missing 'properties'"),
+        (fc(feat(box(0, 0, 1, 1), kind="restricted")), "missing property 'name'"),
+        (fc(feat(box(0, 0, 1, 1), name="A")), "missing property 'kind'"),
+        (
+            fc(
+                {
+                    "type": "Feature",
+                    "properties": {"name": "A", "kind": "port"},
+                    "geometry": {"type": "Point", "coordinates": [1, 2]},
+                }
+            ),
+            "geometry must be a Polygon or MultiPolygon, got 'Point'",
+        ),
+        (
+            fc(
+                {
+                    "type": "Feature",
+                    "properties": {"name": "A", "kind": "port"},
+                    "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1]]]},
+                }
+            ),
+            "malformed Polygon",
+        ),
+        (
+            fc(feat(Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]), name="Bowtie", kind="restricted")),
+            "invalid polygon: Self-intersection",
+        ),
+        (fc(feat(box(0, 100, 1, 101), name="A", kind="port")), "coordinates out of range"),
+        (fc(feat(box(0, 0, 1, 1), name="L", kind="lane", direction=400)), "'direction' must be"),
+        (
+            fc(feat(box(0, 0, 1, 1), name="Z", kind="protected", ship_types=["fishing"])),
+            "'ship_types' must be",
+        ),
+        (
+            fc(feat(box(0, 0, 1, 1), name="Z", kind="protected", severity="urgent")),
+            "'severity' must be one of",
+        ),
+        (fc(feat(box(0, 0, 1, 1), name="L", kind="lane", ends=[0, 9])), "'ends' must list"),
+        (
+            fc(
+                feat(box(0, 0, 1, 1), name="A", kind="port"),
+                feat(box(2, 2, 3, 3), name="A", kind="port"),
+            ),
+            "used twice",
+        ),
+    ],
+)
 def test_a_bad_zones_file_names_the_file_and_the_problem(tmp_path, content, problem):
     path = write(tmp_path, content)
     with pytest.raises(ZoneError) as e:
@@ -72,9 +105,13 @@ def test_a_bad_zones_file_names_the_file_and_the_problem(tmp_path, content, prob
 
 
 def test_an_invalid_polygon_names_the_feature(tmp_path):
-    path = write(tmp_path, fc(feat(box(0, 0, 1, 1), name="Fine", kind="port"),
-                              feat(Polygon([(0, 0), (2, 2), (2, 0), (0, 2)]), name="Bowtie",
-                                   kind="restricted")))
+    path = write(
+        tmp_path,
+        fc(
+            feat(box(0, 0, 1, 1), name="Fine", kind="port"),
+            feat(Polygon([(0, 0), (2, 2), (2, 0), (0, 2)]), name="Bowtie", kind="restricted"),
+        ),
+    )
     with pytest.raises(ZoneError, match=r"feature 1 \('Bowtie'\): invalid polygon"):
         ZoneSet.from_files([path])
 
@@ -100,11 +137,16 @@ def test_the_same_zone_in_two_files_names_both(tmp_path):
 
 # ------------------------------------------------------------------------- files add to built-ins
 
+
 def test_files_add_to_the_built_in_zones_and_can_replace_one(tmp_path):
     official = box(80.3, 5.6, 81.0, 5.65)
-    path = write(tmp_path, fc(
-        feat(box(70, -16, 70.5, -15.5), name="Range", kind="restricted"),
-        feat(official, name="Dondra Head TSS eastbound lane", kind="lane", direction=90)))
+    path = write(
+        tmp_path,
+        fc(
+            feat(box(70, -16, 70.5, -15.5), name="Range", kind="restricted"),
+            feat(official, name="Dondra Head TSS eastbound lane", kind="lane", direction=90),
+        ),
+    )
     zs = ZoneSet.from_files([path])
     builtin = ZoneSet.builtin()
     assert len(zs) == len(builtin) + 1
@@ -116,6 +158,7 @@ def test_files_add_to_the_built_in_zones_and_can_replace_one(tmp_path):
 
 # ------------------------------------------------------------------------- built-in zones
 
+
 def test_irtc_lanes_are_at_the_published_coordinates():
     zs = ZoneSet.builtin()
     for name, (direction, corners) in IRTC.items():
@@ -123,7 +166,8 @@ def test_irtc_lanes_are_at_the_published_coordinates():
         assert z.kind == "lane" and z.direction == direction and not z.approximate
         ring = list(z.geometry.exterior.coords)[:-1]
         assert [(round(lat, 6), round(lon, 6)) for lon, lat in ring] == [
-            (round(lat, 6), round(lon, 6)) for lat, lon in corners]
+            (round(lat, 6), round(lon, 6)) for lat, lon in corners
+        ]
         assert "MSCHOA" in z.properties["source"]
 
 
@@ -136,14 +180,43 @@ def test_every_built_in_zone_says_where_it_comes_from():
     # Everything but the IRTC is drawn from descriptions and gazetteers, and says so.
     assert {z.name for z in zones if not z.approximate} == set(IRTC) | {"IRTC separation zone"}
     schemes = {z.properties.get("scheme") for z in zones if z.properties.get("scheme")}
-    assert schemes == {"Bab-el-Mandeb TSS", "Strait of Hormuz TSS", "Dondra Head TSS",
-                       "Malacca Strait TSS", "Singapore Strait TSS"}
+    assert schemes == {
+        "Bab-el-Mandeb TSS",
+        "Strait of Hormuz TSS",
+        "Dondra Head TSS",
+        "Malacca Strait TSS",
+        "Singapore Strait TSS",
+    }
     ports = {z.name for z in zones if z.kind == "port"}
-    for port in ("Mumbai and JNPT", "Mundra", "Kandla", "Kochi", "Chennai", "Visakhapatnam",
-                 "Haldia", "Paradip", "Colombo", "Hambantota", "Chittagong", "Male", "Karachi",
-                 "Gwadar", "Salalah", "Duqm", "Jebel Ali", "Fujairah", "Djibouti", "Aden",
-                 "Mombasa", "Dar es Salaam", "Port Louis", "Singapore", "Port Klang",
-                 "Yangon and Thilawa", "Fremantle"):
+    for port in (
+        "Mumbai and JNPT",
+        "Mundra",
+        "Kandla",
+        "Kochi",
+        "Chennai",
+        "Visakhapatnam",
+        "Haldia",
+        "Paradip",
+        "Colombo",
+        "Hambantota",
+        "Chittagong",
+        "Male",
+        "Karachi",
+        "Gwadar",
+        "Salalah",
+        "Duqm",
+        "Jebel Ali",
+        "Fujairah",
+        "Djibouti",
+        "Aden",
+        "Mombasa",
+        "Dar es Salaam",
+        "Port Louis",
+        "Singapore",
+        "Port Klang",
+        "Yangon and Thilawa",
+        "Fremantle",
+    ):
         assert port in ports
 
 
@@ -169,14 +242,17 @@ def test_lanes_lie_at_sea_and_ports_touch_the_sea():
 
 # ------------------------------------------------------------------------- the index
 
+
 def test_lookup_agrees_with_brute_force():
     zs = ZoneSet.builtin()
     rng = random.Random(5)
     points = []
     for z in zs.zones:  # points near every zone's edges, plus open water
         minx, miny, maxx, maxy = z.geometry.bounds
-        points += [(rng.uniform(miny - 0.05, maxy + 0.05), rng.uniform(minx - 0.05, maxx + 0.05))
-                   for _ in range(150)]
+        points += [
+            (rng.uniform(miny - 0.05, maxy + 0.05), rng.uniform(minx - 0.05, maxx + 0.05))
+            for _ in range(150)
+        ]
     points += [(rng.uniform(-40, 30), rng.uniform(30, 120)) for _ in range(3000)]
     for lat, lon in points:
         expected = tuple(z.name for z in zs.zones if shapely.contains_xy(z.geometry, lon, lat))
@@ -212,7 +288,8 @@ def test_lane_ends_are_the_two_short_edges_or_the_listed_ones():
 
 
 def test_lane_ends_from_the_file(tmp_path):
-    path = write(tmp_path, fc(feat(box(60, 0, 61, 0.1), name="Lane", kind="lane",
-                                   direction=90, ends=[0, 2])))
+    path = write(
+        tmp_path, fc(feat(box(60, 0, 61, 0.1), name="Lane", kind="lane", direction=90, ends=[0, 2]))
+    )
     (lane,) = load_zone_file(path)
     assert lane.lane.ends == {0, 2}

@@ -20,8 +20,13 @@ FIELDS = {"kind", "mmsi", "other_mmsi", "start", "end", "lat", "lon", "severity"
 
 def _analyze(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    return subprocess.run([sys.executable, "-m", "mda", "analyze", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,9 @@ def test_jsonl_has_the_documented_fields_and_is_deterministic(log):
     assert alerts, first.stderr
     for a in alerts:
         assert FIELDS <= a.keys()
-        assert a["start"].endswith("Z") and datetime.fromisoformat(a["start"].replace("Z", "+00:00"))
+        assert a["start"].endswith("Z") and datetime.fromisoformat(
+            a["start"].replace("Z", "+00:00")
+        )
         assert a["end"] is None or a["end"] >= a["start"]
         assert a["details"]["text"]
     kinds = {a["kind"] for a in alerts}
@@ -65,15 +72,23 @@ def test_table_format_lists_the_same_alerts(log):
     assert len(rows) - 1 == len(jsonl.stdout.splitlines())
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("{not json", "JSON"),
-    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"kind": "restricted"}, '
-     '"geometry": {"type": "Polygon", "coordinates": [[[60, 10], [61, 10], [61, 11], [60, 11], [60, 10]]]}}]}',
-     "name"),
-    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "bowtie", '
-     '"kind": "restricted"}, "geometry": {"type": "Polygon", "coordinates": '
-     '[[[60, 10], [61, 11], [61, 10], [60, 11], [60, 10]]]}}]}', "invalid"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "JSON"),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"kind": "restricted"}, '
+            '"geometry": {"type": "Polygon", "coordinates": [[[60, 10], [61, 10], [61, 11], [60, 11], [60, 10]]]}}]}',
+            "name",
+        ),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "bowtie", '
+            '"kind": "restricted"}, "geometry": {"type": "Polygon", "coordinates": '
+            "[[[60, 10], [61, 11], [61, 10], [60, 11], [60, 10]]]}}]}",
+            "invalid",
+        ),
+    ],
+)
 def test_bad_zones_file_is_named_with_its_problem(log, tmp_path, content, problem):
     gz, _, _ = log
     bad = tmp_path / "zones.geojson"
@@ -109,8 +124,9 @@ def test_untimed_lines_are_warned_about(log, tmp_path):
     with gzip.open(gz, "rt") as src:
         lines = [next(src) for _ in range(3000)]
     bare = tmp_path / "bare.nmea"
-    bare.write_text("".join(line.split("\\", 2)[-1] if line.startswith("\\") else line
-                            for line in lines))
+    bare.write_text(
+        "".join(line.split("\\", 2)[-1] if line.startswith("\\") else line for line in lines)
+    )
     assert not bare.read_text().startswith("\\")
     r = _analyze(str(bare))
     assert r.returncode == 0, r.stderr

@@ -24,15 +24,20 @@ from types import SimpleNamespace
 import pytest
 
 from mda.analytics import Analyzer
-from mda.ingest import Decoder
 from mda.commands import analyze as analyze_cmd
+from mda.ingest import Decoder
 from mda.simulator import output_paths, simulate
 
 
 def _analyze(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    return subprocess.run([sys.executable, "-m", "mda", "analyze", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def _alerts(r: subprocess.CompletedProcess) -> list[tuple]:
@@ -49,8 +54,9 @@ def _num(pattern: str, text: str) -> int:
 
 def _counts(r: subprocess.CompletedProcess) -> dict:
     """The figures of the summary line on standard error."""
-    (line,) = [x for x in r.stderr.splitlines() if x.startswith("mda analyze: ")
-               and " lines in " in x]
+    (line,) = [
+        x for x in r.stderr.splitlines() if x.startswith("mda analyze: ") and " lines in " in x
+    ]
     reasons = re.search(r" rejected lines \(([^)]*)\)", line)
     return {
         "lines": _num(r"([\d,]+) lines in", line),
@@ -60,12 +66,17 @@ def _counts(r: subprocess.CompletedProcess) -> dict:
         "duplicate_lines": _num(r"\+ ([\d,]+) lines of [\d,]+ duplicates", line),
         "duplicates": _num(r"([\d,]+) duplicates", line),
         "rejected": _num(r"\+ ([\d,]+) rejected lines", line),
-        "reasons": {k: int(v.replace(",", "")) for k, v in
-                    (p.rsplit(" ", 1) for p in reasons.group(1).split(", "))} if reasons else {},
+        "reasons": {
+            k: int(v.replace(",", ""))
+            for k, v in (p.rsplit(" ", 1) for p in reasons.group(1).split(", "))
+        }
+        if reasons
+        else {},
         "out_of_order": _num(r"([\d,]+) positions out of order", line),
         "repeated": _num(r"([\d,]+) repeated", line),
         "late": _num(r"([\d,]+) messages came more than \d+ s late", line)
-        if " late " in line else 0,
+        if " late " in line
+        else 0,
     }
 
 
@@ -76,10 +87,11 @@ def _accounted(c: dict) -> None:
 
 # ------------------------------------------------------------------ cutting logs up
 
+
 def _tag_fields(line: str) -> dict[str, str]:
     if not line.startswith("\\"):
         return {}
-    body = line[1:line.index("\\", 1)].split("*")[0]
+    body = line[1 : line.index("\\", 1)].split("*")[0]
     return dict(f.split(":", 1) for f in body.split(",") if ":" in f)
 
 
@@ -113,7 +125,7 @@ def _retag(line: str, station: str) -> str:
     f = _tag_fields(line)
     if not f:
         return line
-    rest = line[line.index("\\", 1) + 1:]
+    rest = line[line.index("\\", 1) + 1 :]
     body = ",".join(f"{k}:{station if k == 's' else v}" for k, v in f.items())
     return f"\\{body}*{reduce(xor, body.encode(), 0):02X}\\{rest}"
 
@@ -130,8 +142,15 @@ def log(tmp_path_factory):
     simulate(nmea, hours=3, vessels=30, seed=5)
     lines = nmea.read_text().splitlines()
     one = _analyze(nmea, "--zones", zones)
-    return SimpleNamespace(root=root, nmea=str(nmea), zones=str(zones), lines=lines,
-                           one=one, alerts=_alerts(one), counts=_counts(one))
+    return SimpleNamespace(
+        root=root,
+        nmea=str(nmea),
+        zones=str(zones),
+        lines=lines,
+        one=one,
+        alerts=_alerts(one),
+        counts=_counts(one),
+    )
 
 
 def _split(log, how: str) -> list[str]:
@@ -145,20 +164,30 @@ def _split(log, how: str) -> list[str]:
         files = [_write(root / "rcvA.nmea", a), _write(root / "rcvB.nmea", b)]
     elif how.startswith("every other message"):
         units = _units(lines)
-        files = [_write(root / f"half{i}.nmea", [x for u in units[i::2] for x in u])
-                 for i in (0, 1)]
+        files = [
+            _write(root / f"half{i}.nmea", [x for u in units[i::2] for x in u]) for i in (0, 1)
+        ]
     elif how.startswith("all lines, each file another station"):
-        files = [_write(root / f"{s}.nmea", [_retag(x, s) for x in lines])
-                 for s in ("east", "west")]
+        files = [
+            _write(root / f"{s}.nmea", [_retag(x, s) for x in lines]) for s in ("east", "west")
+        ]
     else:
         raise AssertionError(how)
     return files[::-1] if how.endswith("reversed") else files
 
 
-@pytest.mark.parametrize("how", [
-    "by receiver", "by receiver, reversed", "every other message",
-    "every other message, reversed", "all lines, each file another station",
-    "all lines, each file another station, reversed", "the same file twice"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "by receiver",
+        "by receiver, reversed",
+        "every other message",
+        "every other message, reversed",
+        "all lines, each file another station",
+        "all lines, each file another station, reversed",
+        "the same file twice",
+    ],
+)
 def test_the_same_traffic_split_into_files_gives_the_same_alerts(log, how):
     files = _split(log, how)
     r = _analyze(*files, "--zones", log.zones)
@@ -198,8 +227,7 @@ def test_disorder_of_some_seconds_is_put_right(log):
     b = [x for x in log.lines if _tag_fields(x).get("s") != "rcvA"]
     shuffled = _shuffled(_units(a), 30)
     assert shuffled != a and sorted(shuffled) == sorted(a)
-    files = [_write(log.root / "rcvA-shuffled.nmea", shuffled),
-             _write(log.root / "others.nmea", b)]
+    files = [_write(log.root / "rcvA-shuffled.nmea", shuffled), _write(log.root / "others.nmea", b)]
     r = _analyze(*files, "--zones", log.zones)
     assert _alerts(r) == log.alerts
     c = _counts(r)
@@ -210,7 +238,7 @@ def test_disorder_of_some_seconds_is_put_right(log):
 def _out_of_order(log, how):
     lines = log.lines
     if how == "halves swapped":
-        return lines[len(lines) // 2:] + lines[:len(lines) // 2]
+        return lines[len(lines) // 2 :] + lines[: len(lines) // 2]
     return lines[::-1]
 
 
@@ -243,9 +271,12 @@ def test_a_few_late_messages_are_counted_not_refused(log, tmp_path):
     analysed, said to be late, and skipped as out of order (their vessels are ahead)."""
     a = [x for x in log.lines if _tag_fields(x).get("s") == "rcvA"]
     decoder = Decoder()
-    movable = [i for i, x in enumerate(a[:2000])
-               if "!AIVDM,1,1," in x and any(201_000_000 <= p.mmsi <= 775_999_999
-                                             for p in decoder.feed([x], 2e9, "t").positions)]
+    movable = [
+        i
+        for i, x in enumerate(a[:2000])
+        if "!AIVDM,1,1," in x
+        and any(201_000_000 <= p.mmsi <= 775_999_999 for p in decoder.feed([x], 2e9, "t").positions)
+    ]
     moved = set(movable[100:105])
     late = [x for i, x in enumerate(a) if i not in moved] + [a[i] for i in sorted(moved)]
     r = _analyze(_write(tmp_path / "late.nmea", late))
@@ -259,11 +290,11 @@ def test_a_few_late_messages_are_counted_not_refused(log, tmp_path):
 def test_untimed_lines_keep_the_modification_time_and_are_not_disorder(log, tmp_path):
     """Lines without a tag block in a timed log are not taken for lines out of order, and
     an untimed log merges with a timed one."""
-    def bare(line: str) -> str:
-        return line[line.index("\\", 1) + 1:] if line.startswith("\\") else line
 
-    mixed = [bare(x) if i % 50 == 0 and "!AIVDM,1,1," in x else x
-             for i, x in enumerate(log.lines)]
+    def bare(line: str) -> str:
+        return line[line.index("\\", 1) + 1 :] if line.startswith("\\") else line
+
+    mixed = [bare(x) if i % 50 == 0 and "!AIVDM,1,1," in x else x for i, x in enumerate(log.lines)]
     r = _analyze(_write(tmp_path / "mixed.nmea", mixed), "--zones", log.zones)
     assert r.returncode == 0, r.stderr
     assert _counts(r)["late"] == 0
@@ -290,8 +321,7 @@ def test_each_file_is_flushed_and_its_last_messages_analysed(log, tmp_path):
     before = _counts(_analyze(_write(tmp_path / "a.nmea", a), _write(tmp_path / "b.nmea", b)))
     first_part = next(x for x in log.lines if "!AIVDM,2,1," in x)
     pghp = "$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B"  # Gatehouse, real
-    files = [_write(tmp_path / "a.nmea", a + [first_part]),
-             _write(tmp_path / "b.nmea", b + [pghp])]
+    files = [_write(tmp_path / "a.nmea", a + [first_part]), _write(tmp_path / "b.nmea", b + [pghp])]
     r = _analyze(*files, "--zones", log.zones)
     c = _counts(r)
     _accounted(c)

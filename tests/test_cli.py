@@ -14,12 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["demo", "serve", "ingest", "analyze"]
 
 
-def run_mda(*args: str, env: dict | None = None, cwd: Path | None = None,
-            exe: list[str] | None = None) -> subprocess.CompletedProcess:
+def run_mda(
+    *args: str, env: dict | None = None, cwd: Path | None = None, exe: list[str] | None = None
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     full_env.update(env or {})
-    return subprocess.run([*(exe or [sys.executable, "-m", "mda"]), *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [*(exe or [sys.executable, "-m", "mda"]), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +36,40 @@ def installed_wheel(tmp_path_factory) -> Path:
     The dependencies come from the test environment (PYTHONPATH) so no download is needed;
     the package itself, with its data files, comes only from the wheel."""
     tmp = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp / "dist"), str(ROOT)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
     wheel = next((tmp / "dist").glob("mda-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     return venv
 
 
@@ -47,8 +81,12 @@ def _wheel_env(venv: Path) -> dict:
 def test_installed_wheel_has_help_for_every_command(installed_wheel, command, tmp_path):
     args = ["--help"] if command is None else [command, "--help"]
     # Run from an empty folder so nothing of the source tree can be imported by accident.
-    r = run_mda(*args, exe=[str(installed_wheel / "bin" / "mda")], env=_wheel_env(installed_wheel),
-                cwd=tmp_path)
+    r = run_mda(
+        *args,
+        exe=[str(installed_wheel / "bin" / "mda")],
+        env=_wheel_env(installed_wheel),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "usage: mda" in r.stdout
     if command is None:
@@ -57,18 +95,30 @@ def test_installed_wheel_has_help_for_every_command(installed_wheel, command, tm
 
 
 def test_installed_wheel_carries_its_migrations(installed_wheel, embedded_db_url, tmp_path):
-    r = run_mda("db", "upgrade", "--database", embedded_db_url,
-                exe=[str(installed_wheel / "bin" / "mda")], env=_wheel_env(installed_wheel),
-                cwd=tmp_path)
+    r = run_mda(
+        "db",
+        "upgrade",
+        "--database",
+        embedded_db_url,
+        exe=[str(installed_wheel / "bin" / "mda")],
+        env=_wheel_env(installed_wheel),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "0001_core.sql" in r.stdout
 
 
-@pytest.mark.parametrize("url, shown, reason", [
-    ("postgresql://watch:hunter2@127.0.0.1:1/mda", "postgresql://watch:***@127.0.0.1:1/mda",
-     "refused"),
-    ("not a url at all", "<unparseable database URL>", "missing"),
-])
+@pytest.mark.parametrize(
+    "url, shown, reason",
+    [
+        (
+            "postgresql://watch:hunter2@127.0.0.1:1/mda",
+            "postgresql://watch:***@127.0.0.1:1/mda",
+            "refused",
+        ),
+        ("not a url at all", "<unparseable database URL>", "missing"),
+    ],
+)
 def test_bad_database_url_gives_one_clear_line(url, shown, reason):
     r = run_mda("db", "status", "--database", url)
     assert r.returncode != 0
@@ -89,10 +139,17 @@ def test_wrong_database_name_is_named(embedded_pg):
 
 def test_config_show_masks_secrets_and_says_where_values_came_from(tmp_path):
     cfg = tmp_path / "mda.toml"
-    cfg.write_text('http_port = 9000\nsecret_key = "s3cret-value"\n'
-                   '[[sources]]\nuri = "tcp://10.1.1.1:10110"\nname = "mumbai"\n')
-    r = run_mda("--config", str(cfg), "config", "show",
-                env={"MDA_DATABASE_URL": "postgresql://mda:topsecret@db:5432/mda"})
+    cfg.write_text(
+        'http_port = 9000\nsecret_key = "s3cret-value"\n'
+        '[[sources]]\nuri = "tcp://10.1.1.1:10110"\nname = "mumbai"\n'
+    )
+    r = run_mda(
+        "--config",
+        str(cfg),
+        "config",
+        "show",
+        env={"MDA_DATABASE_URL": "postgresql://mda:topsecret@db:5432/mda"},
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "topsecret" not in out and "s3cret-value" not in out
@@ -102,11 +159,14 @@ def test_config_show_masks_secrets_and_says_where_values_came_from(tmp_path):
     assert "tcp://10.1.1.1:10110 (name=mumbai)" in out
 
 
-@pytest.mark.parametrize("content, message", [
-    ("http_port = ", "not valid TOML"),
-    ("http_port = 'eighty'", "wants int"),
-    ("no_such_setting = 1", "unknown setting 'no_such_setting'"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("http_port = ", "not valid TOML"),
+        ("http_port = 'eighty'", "wants int"),
+        ("no_such_setting = 1", "unknown setting 'no_such_setting'"),
+    ],
+)
 def test_bad_settings_file_is_named_with_the_problem(tmp_path, content, message):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(content)

@@ -5,17 +5,17 @@ UTC; the demo keeps its data apart."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from web_support import BASE, make_settings, set_database_time_zone
 
 from mda.settings import load_settings
 from mda.store.accounts import create_token, create_user
 from mda.web.app import create_app
-from web_support import BASE, make_settings, migrated, set_database_time_zone  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -27,38 +27,54 @@ def test_cli_user_add_and_token_create(migrated, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("MDA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-passw0rd\n"))
-    assert main(["user", "--database", migrated, "add", "hana", "--role", "officer",
-                 "--password-stdin"]) == 0
+    assert (
+        main(
+            ["user", "--database", migrated, "add", "hana", "--role", "officer", "--password-stdin"]
+        )
+        == 0
+    )
     assert "hana" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-passw0rd\n"))
-    assert main(["user", "--database", migrated, "add", "hana", "--role", "officer",
-                 "--password-stdin"]) == 2
+    assert (
+        main(
+            ["user", "--database", migrated, "add", "hana", "--role", "officer", "--password-stdin"]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err
-    assert main(["token", "--database", migrated, "create", "--user", "hana",
-                 "--expires-days", "2"]) == 0
+    assert (
+        main(["token", "--database", migrated, "create", "--user", "hana", "--expires-days", "2"])
+        == 0
+    )
     token = capsys.readouterr().out.strip()
     assert token.startswith("mda_") and len(token) > 40
-    assert main(["token", "--database", migrated, "create", "--role", "viewer",
-                 "--owner", "grafana"]) == 0
+    assert (
+        main(["token", "--database", migrated, "create", "--role", "viewer", "--owner", "grafana"])
+        == 0
+    )
     viewer_token = capsys.readouterr().out.strip()
     assert main(["token", "--database", migrated, "list"]) == 0
     listing = capsys.readouterr().out
     assert "hana" in listing and "grafana" in listing and token not in listing
 
     with psycopg.connect(migrated) as conn:
-        rows = conn.execute("SELECT owner, role, expires_at IS NOT NULL FROM api_tokens "
-                            "ORDER BY id").fetchall()
+        rows = conn.execute(
+            "SELECT owner, role, expires_at IS NOT NULL FROM api_tokens ORDER BY id"
+        ).fetchall()
         assert rows == [("hana", "officer", True), ("grafana", "viewer", False)]
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY id")]
         assert actions == ["user.create", "token.create", "token.create"]
 
     async def use() -> tuple[int, int]:
         app = create_app(make_settings(tmp_path), migrated)
-        async with LifespanManager(app) as m, httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+        async with (
+            LifespanManager(app) as m,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client,
+        ):
             a = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
-            b = await client.post("/api/alerts/1/ack",
-                                  headers={"Authorization": f"Bearer {viewer_token}"})
+            b = await client.post(
+                "/api/alerts/1/ack", headers={"Authorization": f"Bearer {viewer_token}"}
+            )
             return a.json()["role"], b.status_code
 
     assert asyncio.run(use()) == ("officer", 403)
@@ -69,16 +85,20 @@ def test_cli_prints_utc_whatever_the_database_time_zone(migrated, tmp_path, monk
 
     set_database_time_zone(migrated, "Asia/Kolkata")  # UTC+05:30
     monkeypatch.setenv("MDA_DATA_DIR", str(tmp_path / "data"))
-    expires = datetime(2031, 1, 2, 3, 4, tzinfo=timezone.utc)
+    expires = datetime(2031, 1, 2, 3, 4, tzinfo=UTC)
 
     async def make() -> None:
         async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
             await create_token(c, "grafana", "viewer", expires)
-            await c.execute("UPDATE api_tokens SET last_used_at = %s",
-                            (datetime(2030, 12, 31, 22, 0, tzinfo=timezone.utc),))
+            await c.execute(
+                "UPDATE api_tokens SET last_used_at = %s",
+                (datetime(2030, 12, 31, 22, 0, tzinfo=UTC),),
+            )
             await create_user(c, "night", "correct horse", "viewer")
-            await c.execute("UPDATE users SET created_at = %s",
-                            (datetime(2030, 12, 31, 22, 0, tzinfo=timezone.utc),))
+            await c.execute(
+                "UPDATE users SET created_at = %s",
+                (datetime(2030, 12, 31, 22, 0, tzinfo=UTC),),
+            )
 
     asyncio.run(make())
     assert main(["token", "--database", migrated, "list"]) == 0
@@ -110,8 +130,10 @@ def test_mda_demo_keeps_its_data_in_a_demo_subdirectory(tmp_path, monkeypatch):
     assert s.data_path == tmp_path / "mine"
     # a configured demo token is kept
     preset = load_settings(environ={"MDA_DEMO_TOKEN": "preset-demo-token-0123456789"})
-    assert demo_settings(parser.parse_args(["demo"]), preset).demo_token == \
-        "preset-demo-token-0123456789"
+    assert (
+        demo_settings(parser.parse_args(["demo"]), preset).demo_token
+        == "preset-demo-token-0123456789"
+    )
 
 
 def test_cli_account_rules_are_one_line_errors(migrated, tmp_path, monkeypatch, capsys):
@@ -129,14 +151,20 @@ def test_cli_account_rules_are_one_line_errors(migrated, tmp_path, monkeypatch, 
         return code, capsys.readouterr().err.strip()
 
     assert run("user", "add", "kim", "--role", "viewer", "--password-stdin", stdin="short\n") == (
-        2, "mda: error: a password needs at least 8 characters")
-    assert run("user", "add", "kim lee", "--role", "viewer", "--password-stdin",
-               stdin="long enough\n") == (
-        2, "mda: error: a user name is 1-64 letters, digits or . _ @ - (no spaces)")
-    assert run("user", "add", "kim", "--role", "viewer", "--password-stdin",
-               stdin="long enough\n")[0] == 0
+        2,
+        "mda: error: a password needs at least 8 characters",
+    )
+    assert run(
+        "user", "add", "kim lee", "--role", "viewer", "--password-stdin", stdin="long enough\n"
+    ) == (2, "mda: error: a user name is 1-64 letters, digits or . _ @ - (no spaces)")
+    assert (
+        run("user", "add", "kim", "--role", "viewer", "--password-stdin", stdin="long enough\n")[0]
+        == 0
+    )
     assert run("token", "create", "--user", "kim", "--role-limit", "officer") == (
-        2, "mda: error: user kim is viewer; a token cannot carry officer")
+        2,
+        "mda: error: user kim is viewer; a token cannot carry officer",
+    )
     assert run("token", "revoke", "999") == (2, "mda: error: no active token 999")
     assert run("token", "create", "--role", "viewer")[0] == 0
     assert run("token", "revoke", "1")[0] == 0

@@ -7,31 +7,29 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import psutil
+from support import free_port
 
 TOKEN = "demo-test-token-0123456789abcdef"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp_path):
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     env["MDA_DEMO_TOKEN"] = TOKEN
-    proc = subprocess.Popen([sys.executable, "-m", "mda", "demo", "--port", str(port),
-                             "--data-dir", str(data)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mda", "demo", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     started = time.monotonic()
     output: list[str] = []
     try:
@@ -62,13 +60,19 @@ def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp
         vessels = 0
         while time.monotonic() - started < 120 and len(kinds) < 5:
             time.sleep(2)
-            r = httpx.get(f"http://127.0.0.1:{port}/api/alerts", headers=headers,
-                          params={"limit": 500}, timeout=10)
+            r = httpx.get(
+                f"http://127.0.0.1:{port}/api/alerts",
+                headers=headers,
+                params={"limit": 500},
+                timeout=10,
+            )
             assert r.status_code == 200, r.text
             kinds = {a["kind"] for a in r.json()["alerts"]}
+
         def newest() -> tuple[int, str]:
-            features = httpx.get(f"http://127.0.0.1:{port}/api/vessels", headers=headers,
-                                 timeout=10).json()["features"]
+            features = httpx.get(
+                f"http://127.0.0.1:{port}/api/vessels", headers=headers, timeout=10
+            ).json()["features"]
             return len(features), max(f["properties"]["last_seen"] for f in features)
 
         vessels, seen = newest()
@@ -97,5 +101,8 @@ def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp
     # The embedded PostgreSQL went down with it (it runs detached, so look for its data dir).
     pgdata = next(data.rglob("PG_VERSION")).parent
     assert not (pgdata / "postmaster.pid").exists(), log
-    assert not [p for p in psutil.process_iter(["name", "cmdline"])
-                if p.info["name"] == "postgres" and str(pgdata) in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(pgdata) in " ".join(p.info["cmdline"] or [])
+    ]

@@ -14,12 +14,15 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-
 pytestmark = pytest.mark.integration
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
-ACCOUNTS = {"mda": "svc-pw", "partner-mauritius": "mu-pw", "partner-seychelles": "sc-pw",
-            "ops-dashboard": "ops-pw"}
+ACCOUNTS = {
+    "mda": "svc-pw",
+    "partner-mauritius": "mu-pw",
+    "partner-seychelles": "sc-pw",
+    "ops-dashboard": "ops-pw",
+}
 TLS_ONLY = ("listener 8883", "certfile ", "keyfile ", "cafile ", "tls_version ")
 
 
@@ -93,8 +96,12 @@ async def test_partner_reads_only_its_own_subtree(production_broker):
                 pass  # a refused subscription is as good as an undelivered message
         # One publisher, QoS 1: the broker delivers in publish order, so the sentinel
         # arrives after anything the partner might wrongly receive.
-        for topic in ("mda/partner/seychelles/alert", "mda/internal/alert",
-                      "mda/partner/mauritius/alert", "mda/partner/mauritius/end"):
+        for topic in (
+            "mda/partner/seychelles/alert",
+            "mda/internal/alert",
+            "mda/partner/mauritius/alert",
+            "mda/partner/mauritius/end",
+        ):
             await service.publish(topic, b"{}", qos=1)
         received = await _read_until(partner, "mda/partner/mauritius/end")
     assert received == ["mda/partner/mauritius/alert", "mda/partner/mauritius/end"]
@@ -111,8 +118,11 @@ async def test_partner_cannot_publish(production_broker):
     assert received == ["mda/internal/end"]
 
 
-@pytest.mark.parametrize("user,password", [(None, None), ("partner-mauritius", "wrong")],
-                         ids=["anonymous", "wrong-password"])
+@pytest.mark.parametrize(
+    "user,password",
+    [(None, None), ("partner-mauritius", "wrong")],
+    ids=["anonymous", "wrong-password"],
+)
 async def test_no_account_no_connection(production_broker, user, password):
     with pytest.raises(aiomqtt.MqttError):
         async with _client(production_broker, user, password):

@@ -45,19 +45,23 @@ def _matches(alert: dict, rec: dict) -> bool:
 
 
 def test_service_raises_every_injected_anomaly_and_nothing_else(db_url, scenario, tmp_path):
-    summary, nmea, zones_path, truth = scenario
+    _summary, nmea, zones_path, truth = scenario
     settings = load_settings(environ={}).replace(data_dir=str(tmp_path / "data"))
-    service = Service(settings, db_url, [SourceSpec(str(nmea), "sim")],
-                      zone_files=[str(zones_path)], web=False)
+    service = Service(
+        settings, db_url, [SourceSpec(str(nmea), "sim")], zone_files=[str(zones_path)], web=False
+    )
     asyncio.run(service.run())
 
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
         alerts = conn.execute("SELECT * FROM alerts ORDER BY start").fetchall()
         positions = conn.execute("SELECT count(*) AS n FROM positions").fetchone()["n"]
-        hyper = conn.execute("SELECT count(*) AS n FROM timescaledb_information.hypertables "
-                             "WHERE hypertable_name = 'positions'").fetchone()["n"]
-        history = conn.execute("SELECT count(*) AS n FROM alert_history "
-                               "WHERE action = 'opened'").fetchone()["n"]
+        hyper = conn.execute(
+            "SELECT count(*) AS n FROM timescaledb_information.hypertables "
+            "WHERE hypertable_name = 'positions'"
+        ).fetchone()["n"]
+        history = conn.execute(
+            "SELECT count(*) AS n FROM alert_history WHERE action = 'opened'"
+        ).fetchone()["n"]
     assert hyper == 1 and positions > 10_000
     kinds = {r["kind"] for r in truth}
     assert len(kinds) == 10, kinds
@@ -67,8 +71,11 @@ def test_service_raises_every_injected_anomaly_and_nothing_else(db_url, scenario
         assert abs(found[0]["start"].timestamp() - _ts(rec["start"])) <= START_TOLERANCE_S
         assert found[0]["details"].get("text"), found[0]
     actors = {r["mmsi"] for r in truth} | {r["other_mmsi"] for r in truth if r["other_mmsi"]}
-    strays = [(a["kind"], a["mmsi"], a["other_mmsi"]) for a in alerts
-              if a["mmsi"] not in actors and a["other_mmsi"] not in actors]
+    strays = [
+        (a["kind"], a["mmsi"], a["other_mmsi"])
+        for a in alerts
+        if a["mmsi"] not in actors and a["other_mmsi"] not in actors
+    ]
     assert strays == []
     # One situation, one alert: each truth vessel raises its own kind and nothing else.
     kinds_of: dict[int, set[str]] = {}

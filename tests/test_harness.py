@@ -57,7 +57,9 @@ def test_server_offers_timescaledb(timescale_server):
 def test_db_url_is_a_fresh_database_with_a_working_extension(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.info.dbname.startswith("mda_test_")
-        (extensions,) = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        (extensions,) = conn.execute(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+        ).fetchone()
         assert extensions == 0, "the fixture must leave CREATE EXTENSION to the migrations"
         conn.execute("CREATE EXTENSION timescaledb")
         (license,) = conn.execute("SELECT current_setting('timescaledb.license')").fetchone()
@@ -111,13 +113,27 @@ def test_embedded_server_is_plain_postgresql(embedded_pg, embedded_db_url, times
 # --------------------------------------------------------------------------- policy
 
 
-def _run_pytest_with(env_overrides: dict[str, str], test_id: str, basetemp: Path) -> subprocess.CompletedProcess:
+def _run_pytest_with(
+    env_overrides: dict[str, str], test_id: str, basetemp: Path
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in {"CI", "MDA_REQUIRE_SERVICES"}}
     env.update(env_overrides)
     return subprocess.run(  # its own --basetemp: leave the shared pytest temp root alone
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
-         "-q", test_id],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={basetemp}",
+            "-q",
+            test_id,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -127,8 +143,9 @@ def test_missing_service_fails_in_ci_and_skips_elsewhere(ci, tmp_path):
         overrides = {"MDA_TEST_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres"}
     if ci:
         overrides["CI"] = "true"
-    result = _run_pytest_with(overrides, "tests/test_harness.py::test_server_offers_timescaledb",
-                              tmp_path / "inner")
+    result = _run_pytest_with(
+        overrides, "tests/test_harness.py::test_server_offers_timescaledb", tmp_path / "inner"
+    )
     out = result.stdout
     assert "TimescaleDB unavailable: cannot connect to MDA_TEST_DATABASE_URL" in out, out
     if ci:
@@ -149,7 +166,9 @@ def test_skipped_integration_test_fails_in_ci(ci, tmp_path):
     overrides = {"MDA_HARNESS_SKIP_PROBE": "1"}
     if ci:
         overrides["MDA_REQUIRE_SERVICES"] = "1"
-    result = _run_pytest_with(overrides, "tests/test_harness.py::test_skip_probe", tmp_path / "inner")
+    result = _run_pytest_with(
+        overrides, "tests/test_harness.py::test_skip_probe", tmp_path / "inner"
+    )
     out = result.stdout
     if ci:
         assert result.returncode == 1 and "1 failed" in out, out

@@ -33,11 +33,17 @@ def test_readme_example_runs():
 
 def test_decoder_api_shape():
     decoder = Decoder(dedupe_window=5.0, multipart_timeout=3.0, keep_raw=False)
-    batch = decoder.feed(["!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A", "junk"],
-                         1_700_000_000.0, "rx")
+    batch = decoder.feed(
+        ["!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A", "junk"], 1_700_000_000.0, "rx"
+    )
     assert isinstance(batch, Batch) and isinstance(decoder.stats, IngestStats)
-    assert (len(batch.positions), len(batch.statics), batch.raw, batch.duplicates,
-            batch.rejected) == (1, 0, [], 0, 1)
+    assert (
+        len(batch.positions),
+        len(batch.statics),
+        batch.raw,
+        batch.duplicates,
+        batch.rejected,
+    ) == (1, 0, [], 0, 1)
     stats = decoder.stats.as_dict()
     assert stats["lines"] == 2 and stats["positions"] == 1 and stats["rejected"] == {"not_nmea": 1}
     assert any("not_nmea" in line for line in decoder.stats.summary_lines())
@@ -46,8 +52,17 @@ def test_decoder_api_shape():
 
 
 def test_summary_lines_show_every_count_and_each_reason():
-    stats = IngestStats(lines=1234567, messages=1000, positions=900, statics=80, other=30,
-                        duplicates=12, untimed=1000, message_lines=1010, duplicate_lines=14)
+    stats = IngestStats(
+        lines=1234567,
+        messages=1000,
+        positions=900,
+        statics=80,
+        other=30,
+        duplicates=12,
+        untimed=1000,
+        message_lines=1010,
+        duplicate_lines=14,
+    )
     stats.rejected.update({"not_ais": 5, "bad_checksum": 7, "binary": 5, "empty": 0})
     assert stats.summary_lines() == [
         "lines                  1,234,567",

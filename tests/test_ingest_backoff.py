@@ -55,18 +55,24 @@ def test_nonsense_bounds_are_refused(initial, maximum):
         Backoff(initial, maximum)
 
 
-@pytest.mark.parametrize("path, attribute", [
-    ("store/writer.py", "StoreWriter"),
-    ("mda/service.py", "AlertStage"),
-    ("exchange/publish.py", "MqttPublisher"),
-    ("ingest/sources.py", "TcpSource"),
-    ("ingest/sources.py", "MqttSource"),
-])
+@pytest.mark.parametrize(
+    "path, attribute",
+    [
+        ("store/writer.py", "StoreWriter"),
+        ("mda/service.py", "AlertStage"),
+        ("exchange/publish.py", "MqttPublisher"),
+        ("ingest/sources.py", "TcpSource"),
+        ("ingest/sources.py", "MqttSource"),
+    ],
+)
 def test_every_retry_loop_waits_with_the_one_backoff(path, attribute):
     tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
     (cls,) = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == attribute]
-    calls = [n for n in ast.walk(cls) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name) and n.func.id == "Backoff"]
+    calls = [
+        n
+        for n in ast.walk(cls)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Backoff"
+    ]
     assert calls, f"{path}: {attribute} does not use ingest.Backoff"
 
 
@@ -79,8 +85,13 @@ def test_no_other_jitter_formula_in_the_service():
             if p == ROOT / "ingest" / "backoff.py" or "__pycache__" in p.parts:
                 continue
             for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module] if isinstance(node, ast.ImportFrom) else [])
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
                 if "random" in names:
                     found.append(str(p.relative_to(ROOT)))
     assert found == []

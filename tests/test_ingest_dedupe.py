@@ -25,7 +25,7 @@ def test_two_receivers_hearing_the_same_traffic_yield_each_position_once():
     alone = Decoder()
     expected = alone.feed(lines, T, "rx1").positions
 
-    chunks = [lines[i:i + 500] for i in range(0, len(lines), 500)]
+    chunks = [lines[i : i + 500] for i in range(0, len(lines), 500)]
     decoder = Decoder()
     positions = []
     for i, chunk in enumerate(chunks):
@@ -54,8 +54,11 @@ def test_stations_behind_one_aggregator_are_receivers_too():
 
 
 def test_copies_outside_the_window_are_new_messages():
-    lines = [tag("s:a,c:1700000000") + TYPE1, tag("s:b,c:1700000011") + TYPE1,
-             tag("s:c,c:1700000015") + TYPE1]
+    lines = [
+        tag("s:a,c:1700000000") + TYPE1,
+        tag("s:b,c:1700000011") + TYPE1,
+        tag("s:c,c:1700000015") + TYPE1,
+    ]
     decoder = Decoder(dedupe_window=10.0)
     batch = decoder.feed(lines, T, "agg")
     assert [p.source for p in batch.positions] == ["agg/a", "agg/b"]

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import random
 from functools import reduce
 from operator import xor
 from pathlib import Path
-import random
 
 import pytest
 
 from mda.ingest import REASONS, Decoder
-from mda.ingest.nmea import checksum, line_event_time, parse_pghp, parse_tag_block, \
-    parse_uscg_trailer, tag_epoch
+from mda.ingest.nmea import (
+    checksum,
+    line_event_time,
+    parse_pghp,
+    parse_tag_block,
+    parse_uscg_trailer,
+    tag_epoch,
+)
 
 DATA = Path(__file__).parent / "data"
 T = 1_700_000_000.0
@@ -61,26 +67,29 @@ def test_tag_block_fields_and_checksum():
 
 
 def test_uscg_trailer_station_and_first_epoch():
-    assert parse_uscg_trailer(b"d-080,S2118,t050056.00,T56.48,r003669946,1325394060,1325394001") \
-        == ("r003669946", 1325394060.0)
+    assert parse_uscg_trailer(
+        b"d-080,S2118,t050056.00,T56.48,r003669946,1325394060,1325394001"
+    ) == ("r003669946", 1325394060.0)
     assert parse_uscg_trailer(b"r08ACERDC,1429287223") == ("r08ACERDC", 1429287223.0)
     assert parse_uscg_trailer(b"s22,d-080") == (None, None)
 
 
 def test_pghp_gives_the_time_of_the_next_sentence():
-    assert parse_pghp(b"$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B") \
-        == pytest.approx(1276256771.39)
+    assert parse_pghp(b"$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B") == pytest.approx(
+        1276256771.39
+    )
     assert parse_pghp(b"$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*00") == "bad_checksum"
     assert parse_pghp(nmea("PGHP,1,2010,2,31,11,46,11,390,,,,1,2B", "$").encode()) == "malformed"
-    assert line_event_time("$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B") \
-        == pytest.approx(1276256771.39)
+    assert line_event_time(
+        "$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,2B*5B"
+    ) == pytest.approx(1276256771.39)
 
 
 @pytest.mark.parametrize("talker", ["AI", "AB", "BS", "SA", "=I", "AN", "ZZ"])
 @pytest.mark.parametrize("kind", ["VDM", "VDO"])
 def test_any_talker_vdm_and_vdo(talker, kind):
     line = nmea(f"{talker}{kind},1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0")
-    decoder, batch = one(line)
+    _decoder, batch = one(line)
     (p,) = batch.positions
     assert p.mmsi == 371798000 and p.ts == T and p.source == "feed"
     assert batch.raw[0].line == line
@@ -101,7 +110,7 @@ def test_uscg_metadata_gives_time_and_station():
 
 def test_pghp_times_the_next_sentence_of_its_source_only():
     pghp = "$PGHP,1,2010,6,11,11,46,11,390,231,45,992190934,1,4A*0C"
-    pghp = nmea(pghp[1:pghp.index("*")], "$")
+    pghp = nmea(pghp[1 : pghp.index("*")], "$")
     decoder = Decoder()
     other = decoder.feed([TYPE1.replace("A,15R", "B,15R").replace("*4A", "*49")], T + 1, "other")
     batch = decoder.feed([pghp], T, "dma")
@@ -124,35 +133,38 @@ def test_pghp_without_a_sentence_is_an_orphan_timestamp():
     assert decoder.stats.accounted == decoder.stats.lines == 3
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("", "empty"),
-    ("   \r", "empty"),
-    ("x" * 600, "too_long"),
-    ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\u00e9", "binary"),
-    ("hello world", "not_nmea"),
-    ("# a comment", "not_nmea"),
-    ("$GPGGA,092750.000,5321.6802,N,00630.3372,W,1,8,1.03,61.7,M,55.2,M,,*76", "not_ais"),
-    ("!AIPWR,1,2*00", "not_ais"),
-    ("$BSALR,,006,V,V,general failure*62", "not_ais"),
-    ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4B", "bad_checksum"),
-    ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0", "malformed"),
-    ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*ZZ", "malformed"),
-    (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ"), "malformed"),  # 6 fields
-    (nmea("AIVDM,1,2,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0"), "malformed"),  # part 2 of 1
-    (nmea("AIVDM,0,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0"), "malformed"),
-    (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,7"), "malformed"),  # fill bits
-    (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g2!8CQ,0"), "malformed"),  # not armour
-    (nmea("AIVDM,1,1,,B,,0"), "empty_payload"),
-    ("\\s:rx,c:1418169601*00\\" + TYPE1, "bad_tag_block"),
-    ("\\s:rx,c:1418169601" + TYPE1, "bad_tag_block"),
-    (tag("s:rx,c:soon") + TYPE1, "bad_tag_block"),
-    (nmea("AIVDM,1,1,,A,0000000000000000000000000000,0"), "unknown_type"),  # id 0
-    (nmea("AIVDM,1,1,,A,t000000000000000000000000000,0"), "unknown_type"),  # id 60
-    (nmea("AIVDM,1,1,,A,1000,0"), "decode_error"),  # 24 bits
-    (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcj,0"), "decode_error"),  # type 1 cut at 108 bits
-    ("!AIVDM,1,1,,A,402Fha0000Htt<tSF0l4Q@000d20,0*65", "no_position"),  # gpsd: 91/181
-    ("!AIVDM,1,1,,B,4>O7m7Iu@<9qUfbtm`vSnwvH20S8,0*46", "out_of_range"),  # gpsd: 109 N 205 E
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("", "empty"),
+        ("   \r", "empty"),
+        ("x" * 600, "too_long"),
+        ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\u00e9", "binary"),
+        ("hello world", "not_nmea"),
+        ("# a comment", "not_nmea"),
+        ("$GPGGA,092750.000,5321.6802,N,00630.3372,W,1,8,1.03,61.7,M,55.2,M,,*76", "not_ais"),
+        ("!AIPWR,1,2*00", "not_ais"),
+        ("$BSALR,,006,V,V,general failure*62", "not_ais"),
+        ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4B", "bad_checksum"),
+        ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0", "malformed"),
+        ("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*ZZ", "malformed"),
+        (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ"), "malformed"),  # 6 fields
+        (nmea("AIVDM,1,2,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0"), "malformed"),  # part 2 of 1
+        (nmea("AIVDM,0,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0"), "malformed"),
+        (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,7"), "malformed"),  # fill bits
+        (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g2!8CQ,0"), "malformed"),  # not armour
+        (nmea("AIVDM,1,1,,B,,0"), "empty_payload"),
+        ("\\s:rx,c:1418169601*00\\" + TYPE1, "bad_tag_block"),
+        ("\\s:rx,c:1418169601" + TYPE1, "bad_tag_block"),
+        (tag("s:rx,c:soon") + TYPE1, "bad_tag_block"),
+        (nmea("AIVDM,1,1,,A,0000000000000000000000000000,0"), "unknown_type"),  # id 0
+        (nmea("AIVDM,1,1,,A,t000000000000000000000000000,0"), "unknown_type"),  # id 60
+        (nmea("AIVDM,1,1,,A,1000,0"), "decode_error"),  # 24 bits
+        (nmea("AIVDM,1,1,,A,15RTgt0PAso;90TKcj,0"), "decode_error"),  # type 1 cut at 108 bits
+        ("!AIVDM,1,1,,A,402Fha0000Htt<tSF0l4Q@000d20,0*65", "no_position"),  # gpsd: 91/181
+        ("!AIVDM,1,1,,B,4>O7m7Iu@<9qUfbtm`vSnwvH20S8,0*46", "out_of_range"),  # gpsd: 109 N 205 E
+    ],
+)
 def test_rejections_name_their_reason(line, reason):
     decoder, batch = one(line)
     assert reasons(decoder) == {reason: 1}
@@ -204,17 +216,21 @@ def test_line_event_time_for_replay_pacing():
 # A NUL in an archived line makes PostgreSQL refuse the whole COPY batch; ESC, tab and
 # the like have no place in NMEA either. Whitespace around the line is stripped.
 
-@pytest.mark.parametrize("line", [
-    TYPE1 + "\x00",                                  # after the checksum: was ignored
-    TYPE1 + "\x00,s22,d-080,r003669946,1325394060",  # inside USCG metadata
-    TYPE1 + ",s22,d-080,r0036\x1b69946,1325394060",  # ESC in the station
-    tag("s:rx\x007,c:1418169601") + TYPE1,           # NUL in the tag-block station
-    "\x00" + TYPE1,
-    TYPE1.replace(",,A,", ",\x00,A,"),               # in the (unchecked) sequence id
-    TYPE1 + "\tjunk",
-    TYPE1 + "\x7f",
-    nmea("PGHP,1,2010,6,11,11,46,11,390,231,45,992\x00,1,4A", "$"),
-])
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        TYPE1 + "\x00",  # after the checksum: was ignored
+        TYPE1 + "\x00,s22,d-080,r003669946,1325394060",  # inside USCG metadata
+        TYPE1 + ",s22,d-080,r0036\x1b69946,1325394060",  # ESC in the station
+        tag("s:rx\x007,c:1418169601") + TYPE1,  # NUL in the tag-block station
+        "\x00" + TYPE1,
+        TYPE1.replace(",,A,", ",\x00,A,"),  # in the (unchecked) sequence id
+        TYPE1 + "\tjunk",
+        TYPE1 + "\x7f",
+        nmea("PGHP,1,2010,6,11,11,46,11,390,231,45,992\x00,1,4A", "$"),
+    ],
+)
 def test_control_characters_are_binary_and_never_reach_a_record(line):
     decoder = Decoder()
     batch = decoder.feed([line, TYPE1.replace("*4A", "*4A  ")], T, "feed")

@@ -13,9 +13,20 @@ T = 1_700_000_000.0
 
 
 def type5(mmsi: int, name: str, seq: int, channel: str = "A") -> list[str]:
-    parts = encode_dict({"type": 5, "mmsi": mmsi, "shipname": name, "callsign": f"C{mmsi % 1000}",
-                         "imo": 9_100_000 + mmsi % 1000, "ship_type": 70, "destination": "MALE"},
-                        talker_id="AI", radio_channel=channel, seq_id=seq)
+    parts = encode_dict(
+        {
+            "type": 5,
+            "mmsi": mmsi,
+            "shipname": name,
+            "callsign": f"C{mmsi % 1000}",
+            "imo": 9_100_000 + mmsi % 1000,
+            "ship_type": 70,
+            "destination": "MALE",
+        },
+        talker_id="AI",
+        radio_channel=channel,
+        seq_id=seq,
+    )
     assert len(parts) == 2
     return parts
 
@@ -32,8 +43,14 @@ def test_two_parts_make_one_static_record():
     decoder = Decoder()
     batch = decoder.feed(type5(419000001, "SAGAR KANYA", 3), T, "rx")
     (info,) = batch.statics
-    assert (info.mmsi, info.name, info.callsign, info.imo, info.ship_type, info.destination) \
-        == (419000001, "SAGAR KANYA", "C1", 9_100_001, 70, "MALE")
+    assert (info.mmsi, info.name, info.callsign, info.imo, info.ship_type, info.destination) == (
+        419000001,
+        "SAGAR KANYA",
+        "C1",
+        9_100_001,
+        70,
+        "MALE",
+    )
     assert batch.raw[0].line.count("\n") == 1
     assert decoder.stats.message_lines == 2 and decoder.pending_lines == 0
 
@@ -53,8 +70,12 @@ def test_interleaved_parts_from_two_feeds_never_merge():
 def test_interleaved_parts_from_two_stations_of_one_feed_never_merge():
     a1, a2 = type5(419000001, "ALPHA", 5)
     b1, b2 = type5(419000002, "BRAVO", 5)
-    lines = [tag("s:north,c:1700000000") + a1, tag("s:south,c:1700000000") + b1,
-             tag("s:north,c:1700000000") + a2, tag("s:south,c:1700000001") + b2]
+    lines = [
+        tag("s:north,c:1700000000") + a1,
+        tag("s:south,c:1700000000") + b1,
+        tag("s:north,c:1700000000") + a2,
+        tag("s:south,c:1700000001") + b2,
+    ]
     decoder = Decoder()
     batch = decoder.feed(lines, T, "agg")
     assert names(batch.statics) == {419000001: "ALPHA", 419000002: "BRAVO"}
@@ -152,13 +173,18 @@ def test_flush_of_one_finished_feed_leaves_the_others_in_flight():
 # Real feeds (an aggregator relaying several receivers) often put the tag block on the
 # first part only: "\s:rx1,c:1682041231*hh\!AIVDM,2,1,3,A,...*hh" then "!AIVDM,2,2,3,A,...*hh".
 
+
 def test_a_later_part_without_tag_block_joins_its_stations_first_part():
     p1, p2 = type5(419000001, "ALPHA", 3)
     decoder = Decoder()
     batch = decoder.feed([tag("s:rx1,c:1682041231") + p1, p2], T, "agg")
     (info,) = batch.statics
-    assert (info.mmsi, info.name, info.ts, info.source) \
-        == (419000001, "ALPHA", 1682041231, "agg/rx1")
+    assert (info.mmsi, info.name, info.ts, info.source) == (
+        419000001,
+        "ALPHA",
+        1682041231,
+        "agg/rx1",
+    )
     assert not decoder.stats.rejected and decoder.pending_lines == 0
     assert decoder.stats.message_lines == 2
 
@@ -167,8 +193,9 @@ def test_untagged_later_parts_join_across_batches_and_other_traffic():
     a1, a2 = type5(419000001, "ALPHA", 3)
     b1, b2 = type5(419000002, "BRAVO", 4, channel="B")
     decoder = Decoder()
-    statics = decoder.feed([tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1],
-                           T, "agg").statics
+    statics = decoder.feed(
+        [tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1], T, "agg"
+    ).statics
     statics += decoder.feed([b2, a2], T + 1, "agg").statics
     assert names(statics) == {419000001: "ALPHA", 419000002: "BRAVO"}
     assert {s.source for s in statics} == {"agg/rx1", "agg/rx2"}
@@ -181,8 +208,9 @@ def test_an_untagged_later_part_never_guesses_between_two_stations():
     a1, a2 = type5(419000001, "ALPHA", 3)
     b1, _ = type5(419000002, "BRAVO", 3)
     decoder = Decoder()
-    batch = decoder.feed([tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1, a2],
-                         T, "agg")
+    batch = decoder.feed(
+        [tag("s:rx1,c:1682041231") + a1, tag("s:rx2,c:1682041231") + b1, a2], T, "agg"
+    )
     assert not batch.statics
     assert decoder.stats.rejected["orphan_fragment"] == 1
     decoder.flush()
@@ -208,8 +236,8 @@ def test_untagged_parts_join_nothing_of_another_feed_or_channel():
     _, a2_on_b = type5(419000001, "ALPHA", 3, channel="B")
     decoder = Decoder()
     decoder.feed([tag("s:rx1,c:1682041231") + a1], T, "agg")
-    decoder.feed([a2], T, "other")      # another feed
-    decoder.feed([a2_on_b], T, "agg")   # another channel
+    decoder.feed([a2], T, "other")  # another feed
+    decoder.feed([a2_on_b], T, "agg")  # another channel
     assert decoder.stats.rejected["orphan_fragment"] == 2
     (info,) = decoder.feed([a2], T, "agg").statics
     assert info.source == "agg/rx1"

@@ -19,14 +19,16 @@ T = 1_700_000_000.0
 
 def corpus_sentences():
     """Every single-sentence AIS payload of the test corpora, with its fill bits."""
-    texts = [gzip.open(DATA / "amsa/ais.txt.gz", "rt", encoding="latin-1").read(),
-             (DATA / "dma/stream_example.txt").read_text(),
-             (DATA / "gpsd/sample.aivdm").read_text(encoding="latin-1"),
-             (DATA / "libais/typeexamples.nmea").read_text(),
-             (DATA / "amsa/exact-earth-with-tag-block.txt").read_text()]
+    texts = [
+        gzip.open(DATA / "amsa/ais.txt.gz", "rt", encoding="latin-1").read(),
+        (DATA / "dma/stream_example.txt").read_text(),
+        (DATA / "gpsd/sample.aivdm").read_text(encoding="latin-1"),
+        (DATA / "libais/typeexamples.nmea").read_text(),
+        (DATA / "amsa/exact-earth-with-tag-block.txt").read_text(),
+    ]
     for text in texts:
         for line in text.splitlines():
-            line = line[line.find("!"):] if "!" in line else ""
+            line = line[line.find("!") :] if "!" in line else ""
             f = line.split("*")[0].split(",")
             if len(f) == 7 and f[1] == "1" and f[5] and f[6].isdigit() and int(f[6]) <= 5:
                 yield f[5].encode(), int(f[6])
@@ -55,15 +57,27 @@ def decode(data: dict, **kw):
     return decoder, batch
 
 
-@pytest.mark.parametrize("speed, course, heading, turn, expect", [
-    (102.3, 360.0, 511, -128, (None, None, None, None)),
-    (102.2, 359.9, 359, 0, (102.2, 359.9, 359, 0.0)),
-    (0.0, 0.0, 0, 127, (0.0, 0.0, 0, None)),
-    (5.0, 10.0, 10, -127, (5.0, 10.0, 10, None)),
-])
+@pytest.mark.parametrize(
+    "speed, course, heading, turn, expect",
+    [
+        (102.3, 360.0, 511, -128, (None, None, None, None)),
+        (102.2, 359.9, 359, 0, (102.2, 359.9, 359, 0.0)),
+        (0.0, 0.0, 0, 127, (0.0, 0.0, 0, None)),
+        (5.0, 10.0, 10, -127, (5.0, 10.0, 10, None)),
+    ],
+)
 def test_class_a_not_available_codes(speed, course, heading, turn, expect):
-    data = {"type": 1, "mmsi": 419001234, "lat": -8.5, "lon": 73.25, "speed": speed,
-            "course": course, "heading": heading, "turn": turn, "status": 15}
+    data = {
+        "type": 1,
+        "mmsi": 419001234,
+        "lat": -8.5,
+        "lon": 73.25,
+        "speed": speed,
+        "course": course,
+        "heading": heading,
+        "turn": turn,
+        "status": 15,
+    }
     _, batch = decode(data)
     (p,) = batch.positions
     assert (p.sog, p.cog, p.heading, p.rot) == expect
@@ -71,11 +85,23 @@ def test_class_a_not_available_codes(speed, course, heading, turn, expect):
 
 
 def test_type_27_long_range_units():
-    data = {"type": 27, "mmsi": 419001234, "lat": -12.5, "lon": 80.1, "speed": 12,
-            "course": 270, "status": 0}
+    data = {
+        "type": 27,
+        "mmsi": 419001234,
+        "lat": -12.5,
+        "lon": 80.1,
+        "speed": 12,
+        "course": 270,
+        "status": 0,
+    }
     (p,) = decode(data)[1].positions
-    assert (p.lat, p.lon, p.sog, p.cog, p.heading) == (-12.5, pytest.approx(80.1, abs=2e-3),
-                                                      12.0, 270.0, None)
+    assert (p.lat, p.lon, p.sog, p.cog, p.heading) == (
+        -12.5,
+        pytest.approx(80.1, abs=2e-3),
+        12.0,
+        270.0,
+        None,
+    )
     data.update(speed=63, course=511)
     (p,) = decode(data)[1].positions
     assert (p.sog, p.cog) == (None, None)
@@ -85,12 +111,36 @@ def test_type_27_long_range_units():
 
 
 def test_type_5_not_available_and_trimming():
-    data = {"type": 5, "mmsi": 419001234, "imo": 0, "callsign": "VT@@@", "shipname": " NAME  ",
-            "ship_type": 0, "to_bow": 0, "to_stern": 0, "to_port": 0, "to_starboard": 0,
-            "month": 0, "day": 0, "hour": 24, "minute": 60, "draught": 0, "destination": ""}
+    data = {
+        "type": 5,
+        "mmsi": 419001234,
+        "imo": 0,
+        "callsign": "VT@@@",
+        "shipname": " NAME  ",
+        "ship_type": 0,
+        "to_bow": 0,
+        "to_stern": 0,
+        "to_port": 0,
+        "to_starboard": 0,
+        "month": 0,
+        "day": 0,
+        "hour": 24,
+        "minute": 60,
+        "draught": 0,
+        "destination": "",
+    }
     (s,) = decode(data)[1].statics
-    assert (s.imo, s.callsign, s.name, s.ship_type, s.to_bow, s.to_starboard, s.eta,
-            s.draught, s.destination) == (None, "VT", "NAME", None, None, None, None, None, None)
+    assert (
+        s.imo,
+        s.callsign,
+        s.name,
+        s.ship_type,
+        s.to_bow,
+        s.to_starboard,
+        s.eta,
+        s.draught,
+        s.destination,
+    ) == (None, "VT", "NAME", None, None, None, None, None, None)
     data.update(imo=9876543, month=3, day=9, hour=6, minute=5, draught=7.5, to_bow=10)
     (s,) = decode(data)[1].statics
     assert (s.imo, s.eta, s.draught, s.to_bow, s.to_stern) == (9876543, "03-09 06:05", 7.5, 10, 0)
@@ -99,28 +149,69 @@ def test_type_5_not_available_and_trimming():
 def test_type_24_parts_and_auxiliary_craft():
     (a,) = decode({"type": 24, "mmsi": 419001234, "partno": 0, "shipname": "DHOW"})[1].statics
     assert (a.name, a.callsign, a.ship_type) == ("DHOW", None, None)
-    (b,) = decode({"type": 24, "mmsi": 419001234, "partno": 1, "ship_type": 37,
-                   "callsign": "AT1", "to_bow": 3, "to_stern": 9, "to_port": 1,
-                   "to_starboard": 2})[1].statics
+    (b,) = decode(
+        {
+            "type": 24,
+            "mmsi": 419001234,
+            "partno": 1,
+            "ship_type": 37,
+            "callsign": "AT1",
+            "to_bow": 3,
+            "to_stern": 9,
+            "to_port": 1,
+            "to_starboard": 2,
+        }
+    )[1].statics
     assert (b.name, b.callsign, b.ship_type, b.to_bow, b.to_starboard) == (None, "AT1", 37, 3, 2)
-    (aux,) = decode({"type": 24, "mmsi": 984190001, "partno": 1, "ship_type": 50,
-                     "callsign": "AUX", "mothership_mmsi": 419001234})[1].statics
+    (aux,) = decode(
+        {
+            "type": 24,
+            "mmsi": 984190001,
+            "partno": 1,
+            "ship_type": 50,
+            "callsign": "AUX",
+            "mothership_mmsi": 419001234,
+        }
+    )[1].statics
     assert (aux.callsign, aux.to_bow, aux.to_stern) == ("AUX", None, None)
 
 
 def test_type_19_and_21_give_a_position_and_static_data():
-    _, batch = decode({"type": 19, "mmsi": 419001234, "lat": 6.9, "lon": 79.8, "speed": 4.5,
-                       "course": 90, "heading": 91, "shipname": "LANKA", "ship_type": 30,
-                       "to_bow": 5, "to_stern": 5, "to_port": 2, "to_starboard": 2})
+    _, batch = decode(
+        {
+            "type": 19,
+            "mmsi": 419001234,
+            "lat": 6.9,
+            "lon": 79.8,
+            "speed": 4.5,
+            "course": 90,
+            "heading": 91,
+            "shipname": "LANKA",
+            "ship_type": 30,
+            "to_bow": 5,
+            "to_stern": 5,
+            "to_port": 2,
+            "to_starboard": 2,
+        }
+    )
     (p,), (s,) = batch.positions, batch.statics
     assert (p.msg_type, p.sog, p.heading, s.name, s.ship_type) == (19, 4.5, 91, "LANKA", 30)
-    _, batch = decode({"type": 21, "mmsi": 994190001, "lat": 6.9, "lon": 79.8,
-                       "name": "COLOMBO FAIRWAY BUOY", "name_ext": "NORTH"})
+    _, batch = decode(
+        {
+            "type": 21,
+            "mmsi": 994190001,
+            "lat": 6.9,
+            "lon": 79.8,
+            "name": "COLOMBO FAIRWAY BUOY",
+            "name_ext": "NORTH",
+        }
+    )
     (p,), (s,) = batch.positions, batch.statics
     assert (p.msg_type, p.sog, s.name) == (21, None, "COLOMBO FAIRWAY BUOYNORTH")
     # No position, but the name still counts: static only, not rejected.
-    decoder, batch = decode({"type": 21, "mmsi": 994190001, "lat": 91, "lon": 181,
-                             "name": "OFF STATION"})
+    decoder, batch = decode(
+        {"type": 21, "mmsi": 994190001, "lat": 91, "lon": 181, "name": "OFF STATION"}
+    )
     assert not batch.positions and batch.statics[0].name == "OFF STATION"
     assert not decoder.stats.rejected and decoder.stats.messages == 1
 
@@ -137,9 +228,20 @@ def test_type_24_part_b_cut_short_is_a_decode_error():
     from functools import reduce
     from operator import xor
 
-    (line,) = encode_dict({"type": 24, "mmsi": 419001234, "partno": 1, "ship_type": 37,
-                           "callsign": "AT1", "to_bow": 3, "to_stern": 9, "to_port": 1,
-                           "to_starboard": 2}, talker_id="AI")
+    (line,) = encode_dict(
+        {
+            "type": 24,
+            "mmsi": 419001234,
+            "partno": 1,
+            "ship_type": 37,
+            "callsign": "AT1",
+            "to_bow": 3,
+            "to_stern": 9,
+            "to_port": 1,
+            "to_starboard": 2,
+        },
+        talker_id="AI",
+    )
     payload = line.split(",")[5]
     assert len(payload) == 28  # 168 bits
     body = f"AIVDM,1,1,,A,{payload[:27]},2"  # 160 bits: a whole part A, a cut part B

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +23,9 @@ DATA = Path(__file__).parent / "data"
 RECV_TS = 1_700_000_000.0  # an arrival time no test file states
 
 
-def decode_lines(lines: list[str], source: str = "feed", **options) -> tuple[
-        Decoder, list[PositionReport], list[VesselInfo], list[RawSentence]]:
+def decode_lines(
+    lines: list[str], source: str = "feed", **options
+) -> tuple[Decoder, list[PositionReport], list[VesselInfo], list[RawSentence]]:
     decoder = Decoder(**options)
     batch = decoder.feed(lines, RECV_TS, source)
     decoder.flush()
@@ -37,7 +38,7 @@ def read_lines(path: Path) -> list[str]:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------- gpsd
@@ -55,8 +56,7 @@ def _none_if(value, *codes):
 def gpsd_decoded():
     # De-duplication off: the sample repeats two sentences on purpose and gpsd, a
     # decoder, reports both.
-    _, positions, statics, _ = decode_lines(read_lines(DATA / "gpsd/sample.aivdm"),
-                                            dedupe_window=0)
+    _, positions, statics, _ = decode_lines(read_lines(DATA / "gpsd/sample.aivdm"), dedupe_window=0)
     by_key_pos: dict[tuple[int, int], list[PositionReport]] = defaultdict(list)
     for p in positions:
         by_key_pos[(p.msg_type, p.mmsi)].append(p)
@@ -74,8 +74,11 @@ def test_gpsd_positions_match_every_stored_field(gpsd_decoded):
         if t not in (1, 2, 3, 4, 18, 19, 21, 27):
             continue
         key = (t, exp["mmsi"])
-        if exp["lat"] == 91.0 or exp["lon"] == 181.0 \
-                or not (-90 <= exp["lat"] <= 90 and -180 <= exp["lon"] <= 180):
+        if (
+            exp["lat"] == 91.0
+            or exp["lon"] == 181.0
+            or not (-90 <= exp["lat"] <= 90 and -180 <= exp["lon"] <= 180)
+        ):
             # gpsd prints the "not available" codes and impossible values as they are;
             # we do not store such a message as a position at all.
             assert not by_key.get(key), f"{key}: no position expected"
@@ -167,11 +170,19 @@ def test_gpsd_sample_text_fields_are_trimmed():
 
 def test_libais_tagblock_times_stations_and_groups():
     expected = [json.loads(line) for line in (DATA / "libais/tagblock.json").open()]
-    _, positions, statics, raws = decode_lines(read_lines(DATA / "libais/tagblock.nmea"),
-                                               source="orbcomm")
+    _, positions, statics, raws = decode_lines(
+        read_lines(DATA / "libais/tagblock.nmea"), source="orbcomm"
+    )
     got = {(r.mmsi, r.msg_type, iso(r.ts), r.source) for r in raws}
-    want = {(e["mmsi"], e["type"], e["tagblock_timestamp"].replace(".000000Z", ".000000Z"),
-             f"orbcomm/{e['tagblock_station']}") for e in expected}
+    want = {
+        (
+            e["mmsi"],
+            e["type"],
+            e["tagblock_timestamp"].replace(".000000Z", ".000000Z"),
+            f"orbcomm/{e['tagblock_station']}",
+        )
+        for e in expected
+    }
     assert got == want
     # The type 5 spans two sentences interleaved with another station's sentence;
     # the second part carries only g:2-2-1604 and inherits station and time.
@@ -185,7 +196,7 @@ def test_libais_tagblock_times_stations_and_groups():
 def test_libais_typeexamples_uscg_times_and_stations():
     lines = read_lines(DATA / "libais/typeexamples.nmea")
     expected = [json.loads(line) for line in (DATA / "libais/typeexamples.json").open()]
-    decoder, positions, statics, raws = decode_lines(lines, source="uscg")
+    decoder, _positions, statics, raws = decode_lines(lines, source="uscg")
     by_line = {r.line: r for r in raws}
     assert len(raws) >= 20
     for line, exp in zip(lines, expected):
@@ -202,8 +213,12 @@ def test_libais_typeexamples_uscg_times_and_stations():
     assert iso(second.ts) == "2012-01-01T05:01:00.000000Z"
     assert decoder.stats.rejected["no_position"] == 1  # the type 4 with lat 91 / lon 181
     ship = next(s for s in statics if s.mmsi == 249190000)
-    assert (ship.name, ship.callsign, ship.imo, ship.destination) == \
-        ("RUTH THERESA", "9HMQ9", 9383663, "BOSTON,USA")
+    assert (ship.name, ship.callsign, ship.imo, ship.destination) == (
+        "RUTH THERESA",
+        "9HMQ9",
+        9383663,
+        "BOSTON,USA",
+    )
     assert ship.draught == pytest.approx(7.8)
 
 
@@ -212,9 +227,9 @@ def test_libais_typeexamples_uscg_times_and_stations():
 
 def test_dma_gatehouse_times_are_2010_06_11():
     lines = read_lines(DATA / "dma/stream_example.txt")
-    decoder, positions, statics, raws = decode_lines(lines, source="dma")
+    decoder, positions, _statics, raws = decode_lines(lines, source="dma")
     assert decoder.stats.messages + decoder.stats.rejected["no_position"] // 2 == 4051
-    start = datetime(2010, 6, 11, 11, 46, tzinfo=timezone.utc).timestamp()
+    start = datetime(2010, 6, 11, 11, 46, tzinfo=UTC).timestamp()
     assert all(start <= r.ts < start + 60 for r in raws)
     assert all(start <= p.ts < start + 60 for p in positions)
     # The first line: $PGHP,1,2010,6,11,11,46,11,390,... then the sentence it times.
@@ -231,7 +246,7 @@ def test_dma_gatehouse_times_are_2010_06_11():
 
 def test_exact_earth_satellite_tag_blocks():
     lines = read_lines(DATA / "amsa/exact-earth-with-tag-block.txt")
-    decoder, positions, statics, raws = decode_lines(lines, source="ee")
+    decoder, positions, _statics, raws = decode_lines(lines, source="ee")
     s = decoder.stats
     assert s.messages == 200 and not s.rejected
     assert {p.source for p in positions} <= {"ee", "ee/rEV02"}

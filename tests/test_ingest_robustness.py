@@ -109,7 +109,7 @@ def test_mutated_sentences_never_raise():
         lines.append("".join(line))
     decoder = Decoder()
     for i in range(0, len(lines), 500):
-        decoder.feed(lines[i:i + 500], T + i, "fuzz")
+        decoder.feed(lines[i : i + 500], T + i, "fuzz")
     check_accounting(decoder, len(lines))
     assert decoder.stats.rejected["bad_checksum"] > 1000
 
@@ -136,8 +136,9 @@ def test_no_control_character_reaches_a_record():
     for _ in range(5_000):
         line = rnd.choice(base)
         i = rnd.randrange(len(line) + 1)
-        lines.append(line[:i] + rnd.choice(["\x00", "\x01", "\x1b", "\t", "\x7f", "\x00\x00x"])
-                     + line[i:])
+        lines.append(
+            line[:i] + rnd.choice(["\x00", "\x01", "\x1b", "\t", "\x7f", "\x00\x00x"]) + line[i:]
+        )
     decoder = Decoder(dedupe_window=0)
     batch = decoder.feed(lines, T, "fuzz")
     check_accounting(decoder, len(lines))

@@ -71,8 +71,10 @@ async def test_file_plain_and_gzip_give_the_same_lines(tmp_path):
 
 async def test_file_name_and_last_line_without_newline(tmp_path):
     path = tmp_path / "feed.nmea"
-    path.write_text("!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\r\n"
-                    "!AIVDM,1,1,,B,16SteH0P00Jt63hHaa6SagvJ087r,0*41")
+    path.write_text(
+        "!AIVDM,1,1,,A,15RTgt0PAso;90TKcjM8h6g208CQ,0*4A\r\n"
+        "!AIVDM,1,1,,B,16SteH0P00Jt63hHaa6SagvJ087r,0*41"
+    )
     async with open_source(f"file://{path}", name="north") as src:
         batches = [b async for b in src]
     decoder = Decoder()
@@ -131,8 +133,14 @@ def test_stdin_pipe():
         "asyncio.run(main())\n"
     )
     data = EXACT_EARTH.read_bytes()
-    out = subprocess.run([sys.executable, "-c", script], input=data, cwd=ROOT,
-                         capture_output=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input=data,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.decode().split() == ["221", "221", "200", "stdin"]
 
 
@@ -145,7 +153,7 @@ async def test_tcp_feed_delivers_every_position_once():
     async def serve(reader, writer):
         # In uneven pieces, so lines are cut across reads.
         for i in range(0, len(payload), 777):
-            writer.write(payload[i:i + 777])
+            writer.write(payload[i : i + 777])
             await writer.drain()
         await asyncio.sleep(30)
 
@@ -254,7 +262,7 @@ async def test_udp_datagrams_with_several_lines():
         host, port = src.local_address
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             for i in range(0, len(lines), 5):
-                sender.sendto(("\r\n".join(lines[i:i + 5]) + "\r\n").encode(), (host, port))
+                sender.sendto(("\r\n".join(lines[i : i + 5]) + "\r\n").encode(), (host, port))
         batches = await collect(src, len(lines))
     got = [line for b in batches for line in b.lines]
     assert [line.strip() for line in got] == lines
@@ -287,7 +295,7 @@ async def test_mqtt_feed_delivers_every_position_once(mqtt_broker, mqtt_topic):
             # Payloads of one to seven lines, on two sub-topics.
             i, n = 0, 1
             while i < len(lines):
-                chunk = "\n".join(lines[i:i + n])
+                chunk = "\n".join(lines[i : i + n])
                 await pub.publish(f"{mqtt_topic}/rx{n % 2}", chunk.encode(), qos=1)
                 i, n = i + n, n % 7 + 1
         batches = await task
@@ -302,8 +310,13 @@ async def test_mqtt_feed_delivers_every_position_once(mqtt_broker, mqtt_topic):
 
 async def test_mqtt_uri_forms():
     src = open_source("mqtt://user:secret@broker.example:1999/ais/raw/#")
-    assert (src.host, src.port, src.topic, src.username, src.password) == \
-        ("broker.example", 1999, "ais/raw/#", "user", "secret")
+    assert (src.host, src.port, src.topic, src.username, src.password) == (
+        "broker.example",
+        1999,
+        "ais/raw/#",
+        "user",
+        "secret",
+    )
     assert "secret" not in src.name
     src = open_source("mqtts://broker.example/ais")
     assert (src.port, src.tls, src.topic) == (8883, True, "ais")
@@ -331,7 +344,7 @@ def drop_warnings(caplog) -> list[str]:
 
 async def wait_for_drops(src, n: int) -> None:
     async with asyncio.timeout(10):
-        while src.dropped < n:
+        while src.dropped < n:  # noqa: ASYNC110 (a counter, polled until it reaches n)
             await asyncio.sleep(0.01)
 
 
@@ -358,14 +371,14 @@ async def test_udp_overload_drops_the_newest_counts_and_logs_rate_limited(caplog
 
 
 async def test_mqtt_overload_drops_the_newest_counts_and_logs_rate_limited(
-        mqtt_broker, mqtt_topic, caplog):
+    mqtt_broker, mqtt_topic, caplog
+):
     import aiomqtt
 
     from mda.ingest.sources import MqttSource
 
     caplog.set_level(logging.WARNING)
-    src = MqttSource(mqtt_broker.host, mqtt_broker.port, f"{mqtt_topic}/#", "mqtt-rx",
-                     max_queued=5)
+    src = MqttSource(mqtt_broker.host, mqtt_broker.port, f"{mqtt_topic}/#", "mqtt-rx", max_queued=5)
     async with src:
         batches = src.__aiter__()
         first = asyncio.create_task(anext(batches), name="test-mqtt-first")

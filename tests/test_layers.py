@@ -32,8 +32,9 @@ def test_every_package_is_installed_under_mda():
     """pyproject lists every package folder (the wheel would silently lack one)."""
     import tomllib
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-                 ["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = set()
     for folder in LAYERS:
         for init in (ROOT / folder).rglob("__init__.py"):
@@ -71,7 +72,7 @@ def _imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", LAYERS)
 def test_each_package_imports_only_the_layers_beneath_it(package):
-    above = set(LAYERS[LAYERS.index(package) + 1:])
+    above = set(LAYERS[LAYERS.index(package) + 1 :])
     wrong = {str(p.relative_to(ROOT)): sorted(_imported(p) & above) for p in _sources(package)}
     assert {k: v for k, v in wrong.items() if v} == {}
 
@@ -79,33 +80,46 @@ def test_each_package_imports_only_the_layers_beneath_it(package):
 def test_the_simulator_stands_beside_the_layers():
     """It may use the pure packages (ingest, analytics), nothing of the store, the web or
     the shell; of the layers, only the shell uses it."""
-    wrong = {str(p.relative_to(ROOT)): sorted(_imported(p) - {"ingest", "analytics", SIMULATOR})
-             for p in _sources(SIMULATOR)}
+    wrong = {
+        str(p.relative_to(ROOT)): sorted(_imported(p) - {"ingest", "analytics", SIMULATOR})
+        for p in _sources(SIMULATOR)
+    }
     assert {k: v for k, v in wrong.items() if v} == {}
-    users = [str(p.relative_to(ROOT)) for package in LAYERS[:-1] for p in _sources(package)
-             if SIMULATOR in _imported(p)]
+    users = [
+        str(p.relative_to(ROOT))
+        for package in LAYERS[:-1]
+        for p in _sources(package)
+        if SIMULATOR in _imported(p)
+    ]
     assert users == []
 
 
 def test_the_cli_commands_import_nothing_from_the_web():
     """``mda user``, ``mda token`` and the demo's link call ``store.accounts``; only the
     service wiring (``mda/service.py``) starts the web."""
-    wrong = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "mda" / "commands").glob("*.py"))
-             if "web" in _imported(p)]
+    wrong = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "mda" / "commands").glob("*.py"))
+        if "web" in _imported(p)
+    ]
     assert wrong == []
 
 
 # SQL as it is written in this code base: upper-case keywords, or a cursor call.
-_SQL = re.compile(r"\.execute(many)?\(|\.cursor\(|\bSELECT\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b"
-                  r"|\bDELETE\s+FROM\b|\bON\s+CONFLICT\b|\bRETURNING\b")
+_SQL = re.compile(
+    r"\.execute(many)?\(|\.cursor\(|\bSELECT\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b"
+    r"|\bDELETE\s+FROM\b|\bON\s+CONFLICT\b|\bRETURNING\b"
+)
 
 
 def test_no_sql_in_the_web():
     """Every statement lives in ``store/``: routes call functions that take a connection."""
-    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
-             for p in _sources("web")
-             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-             if _SQL.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in _sources("web")
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if _SQL.search(line)
+    ]
     assert found == []
 
 
@@ -119,8 +133,11 @@ def test_every_route_is_in_a_routes_module(tmp_path):
     app = create_app(load_settings(environ={"MDA_DATA_DIR": str(tmp_path)}), "postgresql://unused")
     routes = [r for r in _flat(app.router.routes) if isinstance(r, (APIRoute, APIWebSocketRoute))]
     assert len(routes) > 20
-    outside = [(r.path, r.endpoint.__module__) for r in routes
-               if not r.endpoint.__module__.startswith("mda.web.routes.")]
+    outside = [
+        (r.path, r.endpoint.__module__)
+        for r in routes
+        if not r.endpoint.__module__.startswith("mda.web.routes.")
+    ]
     assert outside == []
 
 

@@ -17,8 +17,14 @@ ANCHORAGE = (-15.0, 75.0)  # open sea: no zone, no coast
 
 def _queue(first_mmsi: int, start: float, n: int = 4) -> list:
     """n ships waiting together (not saying they are at anchor) for three hours."""
-    return merge(*[Track(first_mmsi + i, *destination(*ANCHORAGE, 90.0 * i, 0.3), start=start,
-                         interval_s=180).stop(3 * 60, nav_status=0) for i in range(n)])
+    return merge(
+        *[
+            Track(
+                first_mmsi + i, *destination(*ANCHORAGE, 90.0 * i, 0.3), start=start, interval_s=180
+            ).stop(3 * 60, nav_status=0)
+            for i in range(n)
+        ]
+    )
 
 
 async def test_stops_saved_by_one_run_explain_a_lone_waiting_ship_in_the_next(db_url):
@@ -38,7 +44,8 @@ async def test_stops_saved_by_one_run_explain_a_lone_waiting_ship_in_the_next(db
 
     # A week later one ship waits there alone. Without the learned place it loiters ...
     alone = Track(419000600, *ANCHORAGE, start=T0 + 7 * 86400, interval_s=180).stop(
-        2 * 60, nav_status=0)
+        2 * 60, nav_status=0
+    )
     assert [a.kind for a in analyze_records(alone.records)] == ["loitering"]
     # ... with it, it waits where four others waited: an anchorage.
     second = Analyzer()

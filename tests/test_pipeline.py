@@ -14,8 +14,8 @@ from pathlib import Path
 import aiomqtt
 import psycopg
 import pytest
-
 from bench.feedgen import generate
+
 from mda.pipeline import Pipeline
 from mda.settings import SourceSpec, load_settings
 from mda.store.migrate import upgrade
@@ -31,8 +31,9 @@ def _count(url: str, sql: str) -> int:
 
 def _mda(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    return subprocess.run([sys.executable, "-m", "mda", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mda", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +55,37 @@ def test_mda_ingest_stores_each_position_once_and_prints_the_summary(db_url, fee
     assert "Traceback" not in r.stderr
     # Two receivers heard a fifth of the traffic: stored once, counted as duplicates.
     assert _count(db_url, "SELECT count(*) FROM positions") == feed.unique_positions
-    assert _count(db_url, "SELECT count(*) FROM (SELECT mmsi, time, lat, lon FROM positions "
-                          "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d") == 0
-    summary = {line[:20].strip(): line[20:].split()[0] for line in r.stderr.splitlines()
-               if len(line) > 20 and not line.startswith(" " * 20)}
+    assert (
+        _count(
+            db_url,
+            "SELECT count(*) FROM (SELECT mmsi, time, lat, lon FROM positions "
+            "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d",
+        )
+        == 0
+    )
+    summary = {
+        line[:20].strip(): line[20:].split()[0]
+        for line in r.stderr.splitlines()
+        if len(line) > 20 and not line.startswith(" " * 20)
+    }
     assert summary["lines"] == f"{len(feed.lines):,}"
     assert summary["stored"] == f"{feed.unique_positions:,}"
     assert int(summary["duplicates"].replace(",", "")) > 0 and "not_ais" in r.stderr
     assert _count(db_url, "SELECT count(DISTINCT mmsi) FROM vessels WHERE name IS NOT NULL") > 0
     # The raw archive keeps every AIS message that was not a duplicate, one row each, with
     # its vessel and time lined up.
-    stored_line = next(l for l in r.stderr.splitlines() if l.startswith("stored"))
+    stored_line = next(x for x in r.stderr.splitlines() if x.startswith("stored"))
     raw_stored = int(stored_line.split("static reports, ")[1].split()[0].replace(",", ""))
     assert raw_stored > feed.unique_positions
     assert _count(db_url, "SELECT count(*) FROM raw_sentences") == raw_stored
-    assert _count(db_url, "SELECT count(*) FROM raw_sentences WHERE time IS NULL "
-                          "OR (mmsi IS NULL AND line LIKE '%!AIVDM%')") == 0
+    assert (
+        _count(
+            db_url,
+            "SELECT count(*) FROM raw_sentences WHERE time IS NULL "
+            "OR (mmsi IS NULL AND line LIKE '%!AIVDM%')",
+        )
+        == 0
+    )
 
 
 def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_path):
@@ -83,8 +99,9 @@ def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_
     assert "rejected" in lines
     assert "bad_checksum" in lines or "not_ais" in lines
     stored = _count(db_url, "SELECT count(*) FROM positions")
-    reported = int(next(l for l in lines.splitlines() if l.startswith("stored"))
-                   .split()[1].replace(",", ""))
+    reported = int(
+        next(x for x in lines.splitlines() if x.startswith("stored")).split()[1].replace(",", "")
+    )
     assert stored == reported > 20_000
 
 
@@ -148,7 +165,7 @@ async def test_mqtt_feed_stores_every_position_once(db_url, feed, mqtt_broker, m
         await asyncio.wait_for(pipeline.open_sources["rx-mqtt"].subscribed.wait(), 30)
         async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as pub:
             for i in range(0, len(feed.lines), 50):  # several NMEA lines per payload
-                await pub.publish(f"{mqtt_topic}/ais", "\n".join(feed.lines[i:i + 50]), qos=1)
+                await pub.publish(f"{mqtt_topic}/ais", "\n".join(feed.lines[i : i + 50]), qos=1)
         stored = await runner
     assert stored == feed.unique_positions
 
@@ -172,7 +189,7 @@ async def test_two_receivers_hearing_the_same_traffic_store_it_once(db_url, feed
         pipeline = Pipeline(settings, writer, [SourceSpec(str(a), "a"), SourceSpec(str(b), "b")])
         await pipeline.run()
     one = Path(tmp_path / "one.nmea")
-    one.write_text(a.read_text())
+    one.write_text(a.read_text())  # noqa: ASYNC240 (a small test file)
     stored = _count(db_url, "SELECT count(*) FROM positions")
     # Nearly every line of B is a copy (identical static messages repeated within one
     # receiver's own stream make the exact count a little lower).

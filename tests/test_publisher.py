@@ -7,19 +7,28 @@ import json
 import socket
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
 import pytest
+from support import free_port
 
 from mda.exchange.publish import MqttPublisher
 
 
 def _row(i: int, kind: str = "loitering") -> dict:
-    return {"id": i, "kind": kind, "severity": "medium", "status": "open", "mmsi": 419000000 + i,
-            "start": datetime(2026, 11, 28, 3, i, tzinfo=timezone.utc), "end": None,
-            "details": {"text": f"alert {i}"}, "change": "opened"}
+    return {
+        "id": i,
+        "kind": kind,
+        "severity": "medium",
+        "status": "open",
+        "mmsi": 419000000 + i,
+        "start": datetime(2026, 11, 28, 3, i, tzinfo=UTC),
+        "end": None,
+        "details": {"text": f"alert {i}"},
+        "change": "opened",
+    }
 
 
 async def _collect(client: aiomqtt.Client, n: int, timeout: float = 15.0) -> list:
@@ -46,35 +55,35 @@ async def test_alerts_reach_subscribers_on_their_kind_topic(mqtt_broker, mqtt_to
             got = await _collect(sub, 2)
         finally:
             runner.cancel()
-    assert [t for t, _ in got] == [f"{mqtt_topic}/alerts/encounter",
-                                   f"{mqtt_topic}/alerts/distress_beacon"]
+    assert [t for t, _ in got] == [
+        f"{mqtt_topic}/alerts/encounter",
+        f"{mqtt_topic}/alerts/distress_beacon",
+    ]
     assert got[0][1]["mmsi"] == 419000001
     assert got[0][1]["start"] == "2026-11-28T03:01:00Z"
     assert got[1][1]["details"]["text"] == "alert 2"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Broker:
     """A Mosquitto of this test's own, with persistence, that can be stopped and restarted."""
 
     def __init__(self, workdir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = workdir
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             # As root, Mosquitto drops to its own user, which could not write in tmp_path.
             f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nlog_dest file {workdir}/log\n")
+            f"persistence_location {workdir}/\nlog_dest file {workdir}/log\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -90,16 +99,24 @@ class _Broker:
         self.proc.wait(10)
 
 
-async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tmp_path, mqtt_broker):
+async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(
+    tmp_path, mqtt_broker
+):
     broker = _Broker(tmp_path)
     broker.start()
     try:
         # A partner's subscriber with a persistent session: the broker queues for it.
-        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
-                                  clean_session=False) as sub:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier="partner-in", clean_session=False
+        ) as sub:
             await sub.subscribe("mda/internal/alerts/#", qos=1)
-        pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}", spool_dir=tmp_path / "spool",
-                            memory=2, retry_initial=0.1, retry_max=0.5)
+        pub = MqttPublisher(
+            f"mqtt://127.0.0.1:{broker.port}",
+            spool_dir=tmp_path / "spool",
+            memory=2,
+            retry_initial=0.1,
+            retry_max=0.5,
+        )
         runner = asyncio.create_task(pub.run())
         for _ in range(100):
             if pub.connected:
@@ -119,8 +136,9 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(tm
             await asyncio.sleep(0.05)
         runner.cancel()
         assert pub.sent == 5 and pub.dropped == 0
-        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="partner-in",
-                                  clean_session=False) as sub:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier="partner-in", clean_session=False
+        ) as sub:
             got = await _collect(sub, 5)
         assert [p["id"] for _, p in got] == [1, 2, 3, 4, 5]  # in the order raised
     finally:
@@ -142,9 +160,10 @@ def test_bad_mqtt_url_is_named(tmp_path):
 async def test_alerts_waiting_at_a_stop_are_sent_by_the_next_run(tmp_path, mqtt_broker, mqtt_topic):
     """Broker unreachable, service stops: what waited in memory is spooled in order, and the
     next run (with the broker back) sends it, oldest first."""
-    dead = f"mqtt://127.0.0.1:{_free_port()}/{mqtt_topic}"
-    pub = MqttPublisher(dead, spool_dir=tmp_path / "spool", memory=10,
-                        retry_initial=0.05, retry_max=0.1)
+    dead = f"mqtt://127.0.0.1:{free_port()}/{mqtt_topic}"
+    pub = MqttPublisher(
+        dead, spool_dir=tmp_path / "spool", memory=10, retry_initial=0.05, retry_max=0.1
+    )
     runner = asyncio.create_task(pub.run())
     for i in range(1, 4):
         await pub.publish_alert(_row(i))

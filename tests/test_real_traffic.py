@@ -26,7 +26,7 @@ def _records(paths) -> list:
         with opener(path, "rt", errors="replace") as f:
             lines = f.read().splitlines()
         for i in range(0, len(lines), 5000):
-            batch = decoder.feed(lines[i:i + 5000], 0.0, path.stem)
+            batch = decoder.feed(lines[i : i + 5000], 0.0, path.stem)
             out += batch.statics + batch.positions
         batch = decoder.flush()
         out += batch.statics + batch.positions

@@ -22,21 +22,38 @@ import pytest
 
 from mda.analytics import ZoneSet
 from mda.analytics.alerts import Alert
-from mda.exchange.report import (GAP_S, KIND_TEXT, THIN_S, TrackCollector, build_report,
-                        describe_file)
+from mda.exchange.report import (
+    GAP_S,
+    KIND_TEXT,
+    THIN_S,
+    TrackCollector,
+    build_report,
+    describe_file,
+)
 from mda.simulator import output_paths, simulate
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 T0 = 1736920800.0  # 2025-01-15 06:00:00Z
 
 
 def _analyze(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    return subprocess.run([sys.executable, "-m", "mda", "analyze", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +70,15 @@ def report(tmp_path_factory):
     assert with_map.returncode == 0, with_map.stderr
     alerts = [json.loads(line) for line in with_map.stdout.splitlines()]
     assert alerts, with_map.stderr
-    return {"nmea": nmea, "zones": zones, "plain": plain, "run": with_map, "alerts": alerts,
-            "html": out, "page": out.read_text(encoding="utf-8")}
+    return {
+        "nmea": nmea,
+        "zones": zones,
+        "plain": plain,
+        "run": with_map,
+        "alerts": alerts,
+        "html": out,
+        "page": out.read_text(encoding="utf-8"),
+    }
 
 
 def test_jsonl_output_is_unchanged_by_the_map(report):
@@ -86,8 +110,9 @@ class _Fetches(HTMLParser):
     Leaflet source names the SVG namespace and its own site in strings; nothing fetches
     them, which the browser test checks)."""
 
-    CSS = re.compile(r"""url\(\s*['"]?\s*([^'")\s]+)|@import\s+(?:url\()?\s*['"]?([^'")\s;]+)""",
-                     re.I)
+    CSS = re.compile(
+        r"""url\(\s*['"]?\s*([^'")\s]+)|@import\s+(?:url\()?\s*['"]?([^'")\s;]+)""", re.I
+    )
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -159,8 +184,7 @@ def test_map_opens_offline_in_chromium(report):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900},
-                                    device_scale_factor=1)
+            page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
             page.route("**/*", route)
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
@@ -185,12 +209,15 @@ def test_map_opens_offline_in_chromium(report):
 
             # Click the first alarm's marker: its popup opens with its details.
             a = next(x for x in report["alerts"] if x["severity"] in ("critical", "high"))
-            xy = page.evaluate("""([lat, lon]) => {
+            xy = page.evaluate(
+                """([lat, lon]) => {
                 const map = window[document.querySelector('.folium-map').id];
                 const p = map.latLngToContainerPoint([lat, lon]);
                 const r = document.querySelector('.folium-map').getBoundingClientRect();
                 return [p.x + r.left, p.y + r.top];
-            }""", [a["lat"], a["lon"]])
+            }""",
+                [a["lat"], a["lon"]],
+            )
             page.mouse.click(*xy)
             page.wait_for_selector(".leaflet-popup-content")
             popup = page.inner_text(".leaflet-popup-content")
@@ -209,7 +236,7 @@ def test_map_opens_offline_in_chromium(report):
     shown = "\n".join(state["popups"])
     for x in report["alerts"]:
         assert html.escape(x["details"]["text"]) in shown
-    assert "Alerts: %d" % len(report["alerts"]) in state["overlays"]
+    assert f"Alerts: {len(report['alerts'])}" in state["overlays"]
     assert any(o.startswith("Lanes") for o in state["overlays"])
     assert any(o.startswith("Zones") for o in state["overlays"])
     assert "traffic.nmea" in state["legend"] and "SHA-256" in state["legend"]
@@ -219,20 +246,49 @@ def test_map_opens_offline_in_chromium(report):
 
 # ------------------------------------------------------------------ the parts, in process
 
-def _alert(kind="loitering", mmsi=235000001, start=T0 + 3600, end=T0 + 7200, lat=12.0, lon=60.0,
-           other=None, zone=None, text="SOG under 2 kn for 60 min", severity="medium"):
-    return Alert(key=Alert.make_key(kind, mmsi, other, start, zone), kind=kind, severity=severity,
-                 mmsi=mmsi, other_mmsi=other, start=start, end=end, lat=lat, lon=lon, zone=zone,
-                 details={"text": text})
+
+def _alert(
+    kind="loitering",
+    mmsi=235000001,
+    start=T0 + 3600,
+    end=T0 + 7200,
+    lat=12.0,
+    lon=60.0,
+    other=None,
+    zone=None,
+    text="SOG under 2 kn for 60 min",
+    severity="medium",
+):
+    return Alert(
+        key=Alert.make_key(kind, mmsi, other, start, zone),
+        kind=kind,
+        severity=severity,
+        mmsi=mmsi,
+        other_mmsi=other,
+        start=start,
+        end=end,
+        lat=lat,
+        lon=lon,
+        zone=zone,
+        details={"text": text},
+    )
 
 
 def test_tracks_keep_the_evidence_windows_thinned_and_the_jumps():
     a = _alert(start=T0 + 3600, end=T0 + 5400)
-    b = _alert(kind="encounter", mmsi=235000002, other=235000001, start=T0 + 20000,
-               end=None, severity="high")
+    b = _alert(
+        kind="encounter",
+        mmsi=235000002,
+        other=235000001,
+        start=T0 + 20000,
+        end=None,
+        severity="high",
+    )
     collector = TrackCollector([a, b])
-    assert collector.windows == {235000001: [(T0 + 1800, T0 + 7200), (T0 + 18200, float("inf"))],
-                                 235000002: [(T0 + 18200, float("inf"))]}
+    assert collector.windows == {
+        235000001: [(T0 + 1800, T0 + 7200), (T0 + 18200, float("inf"))],
+        235000002: [(T0 + 18200, float("inf"))],
+    }
     lat = 12.0
     for i in range(0, 30000, 2):  # a fix every 2 s for 8 h 20 min
         lat += 0.00001
@@ -252,8 +308,13 @@ def test_tracks_keep_the_evidence_windows_thinned_and_the_jumps():
 
 
 def test_two_transmitters_on_one_mmsi_are_drawn_as_two_tracks_not_a_zigzag(tmp_path):
-    a = _alert(kind="identity_clash", start=T0, end=T0 + 1800, severity="high",
-               text="Reported alternately from two places")
+    a = _alert(
+        kind="identity_clash",
+        start=T0,
+        end=T0 + 1800,
+        severity="high",
+        text="Reported alternately from two places",
+    )
     fixes = []
     for i in range(0, 1800, 30):
         fixes.append((T0 + i, 14.0 + i * 1e-5, 72.0))  # place A
@@ -279,15 +340,33 @@ def test_text_from_the_inputs_is_shown_as_text_never_run(tmp_path):
     """Zone names, file names and alert details go into the page as data: not evaluated by
     the template engine folium uses, not markup, and they cannot close the script."""
     zones_file = tmp_path / "{{ 'F1' ~ 'LE' }}.geojson"
-    zones_file.write_text(json.dumps({"type": "FeatureCollection", "features": [{
-        "type": "Feature",
-        "properties": {"name": "Box {{ 'Z0' ~ 'NE' }} {% if 1 %}x{% endif %} </script>",
-                       "kind": "restricted"},
-        "geometry": {"type": "Polygon",
-                     "coordinates": [[[60, 10], [61, 10], [61, 11], [60, 11], [60, 10]]]}}]}))
+    zones_file.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {
+                            "name": "Box {{ 'Z0' ~ 'NE' }} {% if 1 %}x{% endif %} </script>",
+                            "kind": "restricted",
+                        },
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[60, 10], [61, 10], [61, 11], [60, 11], [60, 10]]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     zones = ZoneSet.from_files([zones_file])
-    a = _alert(kind="zone_entry", zone="Box {{ 'P0' ~ 'PUP' }}", severity="high",
-               text="Inside <b>restricted</b> zone {{ 'T3' ~ 'XT' }} </script><script>alert(1)</script>")
+    a = _alert(
+        kind="zone_entry",
+        zone="Box {{ 'P0' ~ 'PUP' }}",
+        severity="high",
+        text="Inside <b>restricted</b> zone {{ 'T3' ~ 'XT' }} </script><script>alert(1)</script>",
+    )
     page = build_report([a], {}, zones, [describe_file(zones_file, "zones")])
     for evaluated in ("F1LE", "Z0NE", "P0PUP", "T3XT"):  # what Jinja would have made
         assert evaluated not in page, evaluated

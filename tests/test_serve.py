@@ -12,14 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
+from support import free_port, wait_until
 
 DATA = Path(__file__).parent / "data"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict:
@@ -27,12 +22,26 @@ def _env() -> dict:
 
 
 def test_sigterm_stops_everything_cleanly(tmp_path):
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "mda", "serve", "--port", str(port),
-                             "--data-dir", str(data), "--source",
-                             str(DATA / "amsa" / "exact-earth-with-tag-block.txt")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mda",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--source",
+            str(DATA / "amsa" / "exact-earth-with-tag-block.txt"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -66,9 +75,22 @@ def test_port_in_use_is_one_clear_line(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "mda", "serve", "--port", str(port),
-                            "--data-dir", str(tmp_path / "data")], capture_output=True, text=True,
-                           env=_env(), timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mda",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+        )
     assert r.returncode == 2, r.stderr
     assert f"mda: error: cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
     assert "Traceback" not in r.stderr
@@ -79,14 +101,30 @@ def test_sigterm_while_starting_leaves_no_database_running(tmp_path):
     """Stopped while the embedded database starts or the schema is migrated: nothing of it
     stays running, and the next start is clean."""
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "mda", "serve", "--port", str(_free_port()),
-                             "--data-dir", str(data)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mda",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
     deadline = time.monotonic() + 60
     while not (data / "postgres" / "PG_VERSION").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert "Traceback" not in out, out
-    time.sleep(1)
-    assert not (data / "postgres" / "postmaster.pid").exists(), out
+    wait_until(
+        lambda: not (data / "postgres" / "postmaster.pid").exists(),
+        10,
+        f"the embedded server to stop: {out}",
+    )

@@ -13,16 +13,28 @@ import pytest
 
 from mda.analytics import AnalyticsConfig
 from mda.errors import SettingsError
-from mda.settings import (ANALYTICS_SETTINGS, SETTINGS, SOURCE_SETTINGS, Settings, SourceSpec,
-                          load_settings, parse_bool)
+from mda.settings import (
+    ANALYTICS_SETTINGS,
+    SETTINGS,
+    SOURCE_SETTINGS,
+    Settings,
+    SourceSpec,
+    load_settings,
+    parse_bool,
+)
 from mda.web.auth import AuthConfig
 from mda.web.config import WebConfig
 
 # A top-level boolean of the shell, one of the web's, and one of the analytics.
-BOOLEANS = [("raw_archive", "MDA_RAW_ARCHIVE", "raw_archive = {}"),
-            ("cookie_secure", "MDA_COOKIE_SECURE", "cookie_secure = {}"),
-            ("analytics.ais_gap_class_b", "MDA_ANALYTICS__AIS_GAP_CLASS_B",
-             "[analytics]\nais_gap_class_b = {}")]
+BOOLEANS = [
+    ("raw_archive", "MDA_RAW_ARCHIVE", "raw_archive = {}"),
+    ("cookie_secure", "MDA_COOKIE_SECURE", "cookie_secure = {}"),
+    (
+        "analytics.ais_gap_class_b",
+        "MDA_ANALYTICS__AIS_GAP_CLASS_B",
+        "[analytics]\nais_gap_class_b = {}",
+    ),
+]
 
 
 def _value(settings: Settings, name: str):
@@ -48,14 +60,27 @@ def test_treu_is_refused_the_same_way_for_a_top_level_and_an_analytics_boolean(t
         with pytest.raises(SettingsError) as from_file:
             load_settings(cfg, environ={})
         refusals.add(_refusal(str(from_file.value), name, str(cfg)))
-    assert refusals == {"WHERE: setting 'NAME' wants true or false (or yes/no, on/off, 1/0), "
-                        "got 'treu'"}
+    assert refusals == {
+        "WHERE: setting 'NAME' wants true or false (or yes/no, on/off, 1/0), got 'treu'"
+    }
 
 
 @pytest.mark.parametrize("name, var, toml", BOOLEANS)
-@pytest.mark.parametrize("text, value", [
-    ("true", True), ("TRUE", True), ("yes", True), ("On", True), ("1", True), (" true ", True),
-    ("false", False), ("no", False), ("OFF", False), ("0", False)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("On", True),
+        ("1", True),
+        (" true ", True),
+        ("false", False),
+        ("no", False),
+        ("OFF", False),
+        ("0", False),
+    ],
+)
 def test_every_boolean_accepts_the_same_spellings(name, var, toml, text, value):
     assert _value(load_settings(environ={var: text}), name) is value
 
@@ -68,8 +93,9 @@ def test_an_empty_boolean_is_refused_not_false(name, var, toml):
 
 def test_toml_booleans_are_booleans(tmp_path):
     cfg = tmp_path / "mda.toml"
-    cfg.write_text("raw_archive = false\ncookie_secure = false\n"
-                   "[analytics]\nais_gap_class_b = true\n")
+    cfg.write_text(
+        "raw_archive = false\ncookie_secure = false\n[analytics]\nais_gap_class_b = true\n"
+    )
     s = load_settings(cfg, environ={})
     assert (s.raw_archive, s.cookie_secure, s.analytics.ais_gap_class_b) == (False, False, True)
     assert parse_bool(True, "x", "here") is True
@@ -78,12 +104,19 @@ def test_toml_booleans_are_booleans(tmp_path):
 def test_the_refusal_reaches_the_command_line_as_one_line():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     env["MDA_ANALYTICS__AIS_GAP_CLASS_B"] = "treu"
-    r = subprocess.run([sys.executable, "-m", "mda", "config", "show"], capture_output=True,
-                       text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mda", "config", "show"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2
-    assert r.stderr.strip() == ("mda: error: $MDA_ANALYTICS__AIS_GAP_CLASS_B: setting "
-                                "'analytics.ais_gap_class_b' wants true or false (or yes/no, "
-                                "on/off, 1/0), got 'treu'")
+    assert r.stderr.strip() == (
+        "mda: error: $MDA_ANALYTICS__AIS_GAP_CLASS_B: setting "
+        "'analytics.ais_gap_class_b' wants true or false (or yes/no, "
+        "on/off, 1/0), got 'treu'"
+    )
 
 
 def test_the_settings_are_frozen_typed_tables():
@@ -95,8 +128,11 @@ def test_the_settings_are_frozen_typed_tables():
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.http_port = 1  # type: ignore[misc]
     changed = s.replace(http_port="9002")
-    assert (changed.http_port, changed.origin["http_port"], s.http_port) == (9002, "command line",
-                                                                            9001)
+    assert (changed.http_port, changed.origin["http_port"], s.http_port) == (
+        9002,
+        "command line",
+        9001,
+    )
     with pytest.raises(SettingsError, match="unknown setting 'nope'"):
         s.replace(nope=1)
 
@@ -105,9 +141,12 @@ def test_each_setting_is_declared_once_with_a_help_line():
     names = [s.name for s in (*SETTINGS, *ANALYTICS_SETTINGS, *SOURCE_SETTINGS)]
     assert len(names) == len(set(names))
     assert {s.name for s in SETTINGS} == {
-        f.name for f in dataclasses.fields(Settings) if "help" in f.metadata}
+        f.name for f in dataclasses.fields(Settings) if "help" in f.metadata
+    }
     assert {f.name for f in dataclasses.fields(WebConfig)} <= {s.name for s in SETTINGS}
-    assert [s.key for s in ANALYTICS_SETTINGS] == [f.name for f in dataclasses.fields(AnalyticsConfig)]
+    assert [s.key for s in ANALYTICS_SETTINGS] == [
+        f.name for f in dataclasses.fields(AnalyticsConfig)
+    ]
     assert [s.key for s in SOURCE_SETTINGS] == [f.name for f in dataclasses.fields(SourceSpec)]
     for s in (*SETTINGS, *ANALYTICS_SETTINGS, *SOURCE_SETTINGS):
         assert len(s.help) > 10, s.name
@@ -116,8 +155,13 @@ def test_each_setting_is_declared_once_with_a_help_line():
 
 def test_config_help_lists_the_analytics_and_the_sources_too():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    r = subprocess.run([sys.executable, "-m", "mda", "config", "help"], capture_output=True,
-                       text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mda", "config", "help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     for s in ANALYTICS_SETTINGS:
         assert re.search(rf"^{re.escape(s.name)} = .*\[{s.env}\]$", r.stdout, re.M), s.name
@@ -126,13 +170,22 @@ def test_config_help_lists_the_analytics_and_the_sources_too():
 
 
 def test_the_web_takes_its_settings_from_the_settings_object(tmp_path):
-    s = load_settings(environ={"MDA_DATA_DIR": str(tmp_path), "MDA_SESSION_HOURS": "8",
-                               "MDA_COOKIE_SECURE": "off", "MDA_LOGIN_RATE_LIMIT": "4",
-                               "MDA_SECRET_KEY": "k" * 32})
+    s = load_settings(
+        environ={
+            "MDA_DATA_DIR": str(tmp_path),
+            "MDA_SESSION_HOURS": "8",
+            "MDA_COOKIE_SECURE": "off",
+            "MDA_LOGIN_RATE_LIMIT": "4",
+            "MDA_SECRET_KEY": "k" * 32,
+        }
+    )
     auth = AuthConfig.from_settings(s)
     assert auth.settings is s and auth.key == b"k" * 32
-    assert (auth.settings.session_hours, auth.settings.cookie_secure,
-            auth.settings.login_rate_limit) == (8.0, False, 4)
+    assert (
+        auth.settings.session_hours,
+        auth.settings.cookie_secure,
+        auth.settings.login_rate_limit,
+    ) == (8.0, False, 4)
 
 
 def test_an_analytics_value_out_of_range_names_where_it_came_from(tmp_path):
@@ -140,8 +193,9 @@ def test_an_analytics_value_out_of_range_names_where_it_came_from(tmp_path):
     cfg.write_text("[analytics]\nloitering_max_sog_kn = -1\n")
     with pytest.raises(SettingsError) as e:
         load_settings(cfg, environ={})
-    assert str(e.value) == (f"{cfg}: analytics setting 'loitering_max_sog_kn' must not be "
-                            f"negative, got -1.0")
+    assert str(e.value) == (
+        f"{cfg}: analytics setting 'loitering_max_sog_kn' must not be negative, got -1.0"
+    )
 
 
 def test_the_readme_example_sets_an_analytics_threshold(tmp_path):
@@ -151,8 +205,11 @@ def test_the_readme_example_sets_an_analytics_threshold(tmp_path):
     cfg = tmp_path / "mda.toml"
     cfg.write_text(text.split("```toml\n", 1)[1].split("```", 1)[0])
     s = load_settings(cfg, environ={})
-    set_here = [name for name, where in s.origin.items()
-                if name.startswith("analytics.") and where == str(cfg)]
+    set_here = [
+        name
+        for name, where in s.origin.items()
+        if name.startswith("analytics.") and where == str(cfg)
+    ]
     assert set_here, "the example sets an analytics threshold"
     for name in set_here:
         key = name.split(".", 1)[1]

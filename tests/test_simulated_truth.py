@@ -30,7 +30,7 @@ def run(tmp_path_factory):
     records = []
     lines = nmea.read_text().splitlines()
     for i in range(0, len(lines), 1000):
-        batch = decoder.feed(lines[i:i + 1000], summary["start"], "sim")
+        batch = decoder.feed(lines[i : i + 1000], summary["start"], "sim")
         records += batch.statics + batch.positions
     batch = decoder.flush()
     records += batch.statics + batch.positions
@@ -65,14 +65,17 @@ def test_every_injected_anomaly_is_found_at_its_vessel_and_time(run):
         found = [a for a in alerts if _matches(a, rec)]
         assert len(found) == 1, (rec, [a.to_dict() for a in alerts if a.kind == rec["kind"]])
         assert abs(found[0].start - ts(rec["start"])) <= START_TOLERANCE_S, (
-            rec, found[0].to_dict())
+            rec,
+            found[0].to_dict(),
+        )
 
 
 def test_quiet_traffic_raises_nothing(run):
     _, truth, alerts, _ = run
     actors = {r["mmsi"] for r in truth} | {r["other_mmsi"] for r in truth if r["other_mmsi"]}
-    assert [a.to_dict() for a in alerts
-            if a.mmsi not in actors and a.other_mmsi not in actors] == []
+    assert [
+        a.to_dict() for a in alerts if a.mmsi not in actors and a.other_mmsi not in actors
+    ] == []
     kinds_of = {}
     for r in truth:
         for m in (r["mmsi"], r["other_mmsi"]):

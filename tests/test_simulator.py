@@ -16,16 +16,39 @@ import pytest
 from global_land_mask import globe
 
 from mda.cli import main
-from mda.simulator import ACTOR_KINDS, Scenario, check_graph, demo_scenario, demo_segments, \
-    output_paths, simulate
+from mda.simulator import (
+    ACTOR_KINDS,
+    Scenario,
+    check_graph,
+    demo_scenario,
+    demo_segments,
+    output_paths,
+    simulate,
+)
 from mda.simulator._geo import angle_diff, distance_nm
 from mda.simulator._nmea import nmea_checksum
-from mda.simulator.routes import ANCHORAGE_RADIUS_NM, IRTC_EASTBOUND, IRTC_WESTBOUND, PORTS, \
-    RESTRICTED_ZONE, in_polygon
+from mda.simulator.routes import (
+    ANCHORAGE_RADIUS_NM,
+    IRTC_EASTBOUND,
+    IRTC_WESTBOUND,
+    PORTS,
+    RESTRICTED_ZONE,
+    in_polygon,
+)
 
 # The kinds of events.md, in its order.
-EVENT_KINDS = {"loitering", "encounter", "ais_gap", "position_jump", "identity_clash",
-               "on_land", "wrong_way", "lane_deviation", "zone_entry", "distress_beacon"}
+EVENT_KINDS = {
+    "loitering",
+    "encounter",
+    "ais_gap",
+    "position_jump",
+    "identity_clash",
+    "on_land",
+    "wrong_way",
+    "lane_deviation",
+    "zone_entry",
+    "distress_beacon",
+}
 TRUTH_KEYS = {"kind", "mmsi", "other_mmsi", "start", "end", "lat", "lon", "note"}
 LINE = re.compile(r"^\\(?P<tags>[^*\\]*)\*(?P<cs>[0-9A-F]{2})\\(?P<sentence>.*)$")
 
@@ -63,17 +86,26 @@ class Sim:
             seen.add(s)
             try:
                 msg = pyais.decode(s, error_if_checksum_invalid=True).asdict()
-            except Exception:  # noqa: BLE001 - the junk lines
+            except Exception:
                 self.bad_sentences += 1
                 continue
             if msg["msg_type"] in (1, 3, 18):
                 self.fixes[msg["mmsi"]].append(
-                    (int(tags["c"]), msg["lat"], msg["lon"], msg["speed"], msg["course"],
-                     int(msg.get("status", 15) or 0), msg["msg_type"]))
+                    (
+                        int(tags["c"]),
+                        msg["lat"],
+                        msg["lon"],
+                        msg["speed"],
+                        msg["course"],
+                        int(msg.get("status", 15) or 0),
+                        msg["msg_type"],
+                    )
+                )
         for f in self.fixes.values():
             f.sort()
         self.truth_mmsis = {r["mmsi"] for r in self.truth} | {
-            r["other_mmsi"] for r in self.truth if r["other_mmsi"]}
+            r["other_mmsi"] for r in self.truth if r["other_mmsi"]
+        }
 
     def by_kind(self, kind: str) -> dict:
         [rec] = [r for r in self.truth if r["kind"] == kind]
@@ -172,9 +204,13 @@ def test_injected_anomalies_have_their_margins(sim):
     rec = sim.by_kind("encounter")
     a = {x[0] // 30: x for x in f[rec["mmsi"]]}
     b = {x[0] // 30: x for x in f[rec["other_mmsi"]]}
-    together = sorted(k for k in a.keys() & b.keys()
-                      if distance_nm(a[k][1], a[k][2], b[k][1], b[k][2]) * 1852 < 300
-                      and a[k][3] < 3.0 and b[k][3] < 3.0)
+    together = sorted(
+        k
+        for k in a.keys() & b.keys()
+        if distance_nm(a[k][1], a[k][2], b[k][1], b[k][2]) * 1852 < 300
+        and a[k][3] < 3.0
+        and b[k][3] < 3.0
+    )
     assert (together[-1] - together[0]) * 30 >= 40 * 60
     assert min(min(a[k][3], b[k][3]) for k in together) >= 2.2
     # AIS gap: silent for 2 h 30 min or more, under way before and after
@@ -195,8 +231,11 @@ def test_injected_anomalies_have_their_margins(sim):
     assert flips >= 20
     # wrong way: 12 min or more on ~072 inside the westbound lane
     rec = sim.by_kind("wrong_way")
-    wrong = [x for x in f[rec["mmsi"]] if in_polygon(x[1], x[2], IRTC_WESTBOUND)
-             and angle_diff(x[4], 252.0) > 100]
+    wrong = [
+        x
+        for x in f[rec["mmsi"]]
+        if in_polygon(x[1], x[2], IRTC_WESTBOUND) and angle_diff(x[4], 252.0) > 100
+    ]
     assert wrong[-1][0] - wrong[0][0] >= 12 * 60
     assert wrong[-1][0] - wrong[0][0] < 25 * 60  # too short to count as following the lane
     # lane deviation: 40 min or more in the eastbound lane, then more than 6 nm south of it
@@ -341,7 +380,7 @@ def test_demo_segments_continue_the_same_vessels():
                 continue
             try:
                 msg = pyais.decode(m["sentence"], error_if_checksum_invalid=True).asdict()
-            except Exception:  # noqa: BLE001 - junk
+            except Exception:
                 continue
             if msg["msg_type"] in (1, 3, 18):
                 t = int(dict(kv.split(":", 1) for kv in m["tags"].split(","))["c"])
@@ -366,17 +405,38 @@ def test_demo_segments_continue_the_same_vessels():
 
 def test_cli_writes_the_three_files(tmp_path, capsys):
     out = tmp_path / "small.nmea"
-    assert main(["simulate", "--hours", "0.5", "--vessels", "15", "--out", str(out),
-                 "--seed", "5", "--start", "2024-03-01T00:00:00Z"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--hours",
+                "0.5",
+                "--vessels",
+                "15",
+                "--out",
+                str(out),
+                "--seed",
+                "5",
+                "--start",
+                "2024-03-01T00:00:00Z",
+            ]
+        )
+        == 0
+    )
     nmea, truth, zones = output_paths(out)
     assert nmea.stat().st_size > 10000
     first = LINE.match(nmea.read_text().splitlines()[0])
     assert int(dict(kv.split(":") for kv in first["tags"].split(","))["c"]) == ts(
-        "2024-03-01T00:00:00Z")
+        "2024-03-01T00:00:00Z"
+    )
     kinds = {json.loads(x)["kind"] for x in truth.read_text().splitlines()}
     assert {"distress_beacon", "wrong_way", "position_jump"} <= kinds and "ais_gap" not in kinds
     z = json.loads(zones.read_text())
-    assert {f["properties"]["kind"] for f in z["features"]} == {"restricted", "anchorage", "coverage"}
+    assert {f["properties"]["kind"] for f in z["features"]} == {
+        "restricted",
+        "anchorage",
+        "coverage",
+    }
     assert "--zones" in capsys.readouterr().err
     assert main(["simulate", "--hours", "1", "--out", str(out), "--start", "yesterday"]) == 2
     assert "ISO 8601" in capsys.readouterr().err

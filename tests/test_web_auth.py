@@ -7,22 +7,34 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from web_support import BASE, alert_change, seed_vessels
 
 from mda.settings import load_settings
 from mda.store.accounts import create_token
 from mda.web.auth import load_secret_key
-from web_support import BASE, alert_change, migrated, seed_vessels, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
 
-PROTECTED_GET = ["/api/vessels", "/api/vessels/419000001", "/api/vessels/419000001/track",
-                 "/api/alerts", "/api/alerts/1", "/api/zones", "/api/search?q=MUM", "/metrics",
-                 "/api/openapi.json", "/api/me", "/api/audit", "/api/users", "/api/data-quality"]
+PROTECTED_GET = [
+    "/api/vessels",
+    "/api/vessels/419000001",
+    "/api/vessels/419000001/track",
+    "/api/alerts",
+    "/api/alerts/1",
+    "/api/zones",
+    "/api/search?q=MUM",
+    "/metrics",
+    "/api/openapi.json",
+    "/api/me",
+    "/api/audit",
+    "/api/users",
+    "/api/data-quality",
+]
 
 
 async def test_without_credentials_the_api_answers_401_and_pages_redirect(web):
@@ -55,15 +67,19 @@ async def test_bearer_token_roles(web):
     r = await web.client.get("/api/audit", headers=officer)
     assert r.status_code == 403
     # Bearer calls need no CSRF token: there is no ambient credential to abuse.
-    r = await web.client.post(f"/api/alerts/{row['id']}/ack", json={"note": "seen"}, headers=officer)
+    r = await web.client.post(
+        f"/api/alerts/{row['id']}/ack", json={"note": "seen"}, headers=officer
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "acknowledged"
     assert r.json()["acknowledged_by"] == "test-officer"
 
     bad = {"Authorization": "Bearer mda_not-a-real-token"}
     assert (await web.client.get("/api/vessels", headers=bad)).status_code == 401
-    assert (await web.client.get("/api/vessels", headers={"Authorization": "Basic abc"})).status_code == 401
-    expired = await web.token("admin", expires=datetime.now(timezone.utc) - timedelta(seconds=1))
+    assert (
+        await web.client.get("/api/vessels", headers={"Authorization": "Basic abc"})
+    ).status_code == 401
+    expired = await web.token("admin", expires=datetime.now(UTC) - timedelta(seconds=1))
     assert (await web.client.get("/api/vessels", headers=expired)).status_code == 401
     await web.sql("UPDATE api_tokens SET revoked_at = now() WHERE owner = 'test-viewer'")
     assert (await web.client.get("/api/vessels", headers=viewer)).status_code == 401
@@ -90,18 +106,28 @@ async def test_csrf_is_required_for_state_changes_made_with_the_session(web):
     await web.login("carol")
     r = await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "no token"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
-    r = await web.client.post(f"/api/alerts/{a1['id']}/ack", json={},
-                              headers={"X-CSRF-Token": "forged"})
+    r = await web.client.post(
+        f"/api/alerts/{a1['id']}/ack", json={}, headers={"X-CSRF-Token": "forged"}
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
-    r = await web.client.post(f"/api/alerts/{a1['id']}/ack", json={},
-                              headers={"X-CSRF-Token": "f\xe9ted".encode("latin-1")})
+    r = await web.client.post(
+        f"/api/alerts/{a1['id']}/ack",
+        json={},
+        headers={"X-CSRF-Token": "f\xe9ted".encode("latin-1")},
+    )
     assert r.status_code == 403
     csrf = await web.csrf()
-    r = await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "ok"},
-                              headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    r = await web.client.post(
+        f"/api/alerts/{a1['id']}/ack",
+        json={"note": "ok"},
+        headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+    )
     assert r.status_code == 403
-    r = await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "ok"},
-                              headers={"X-CSRF-Token": csrf, "Origin": BASE})
+    r = await web.client.post(
+        f"/api/alerts/{a1['id']}/ack",
+        json={"note": "ok"},
+        headers={"X-CSRF-Token": csrf, "Origin": BASE},
+    )
     assert r.status_code == 200, r.text
     # Logging out is a state change too.
     r = await web.client.post("/logout")
@@ -113,8 +139,9 @@ async def test_csrf_is_required_for_state_changes_made_with_the_session(web):
     [(n,)] = await web.sql("SELECT count(*) FROM sessions")
     assert n == 0
     # the login form itself is protected by a double-submit token
-    r = await web.client.post("/login", data={"username": "carol", "password": "correct horse",
-                                              "csrf": "guess"})
+    r = await web.client.post(
+        "/login", data={"username": "carol", "password": "correct horse", "csrf": "guess"}
+    )
     assert r.status_code == 403
     assert a2["status"] == "open"
 
@@ -159,17 +186,29 @@ async def test_every_state_change_is_audited(web):
     await web.login("gina")
     csrf = await web.csrf()
     h = {"X-CSRF-Token": csrf}
-    assert (await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "on it"},
-                                  headers=h)).status_code == 200
-    assert (await web.client.post(f"/api/alerts/{a2['id']}/close",
-                                  json={"note": "fishing fleet", "outcome": "no_action"},
-                                  headers=h)).status_code == 200
+    assert (
+        await web.client.post(f"/api/alerts/{a1['id']}/ack", json={"note": "on it"}, headers=h)
+    ).status_code == 200
+    assert (
+        await web.client.post(
+            f"/api/alerts/{a2['id']}/close",
+            json={"note": "fishing fleet", "outcome": "no_action"},
+            headers=h,
+        )
+    ).status_code == 200
     assert (await web.client.post("/logout", headers=h)).status_code == 303
-    rows = await web.sql("SELECT actor, role, via, action, target, ip, details, time FROM audit_log "
-                         "ORDER BY id")
+    rows = await web.sql(
+        "SELECT actor, role, via, action, target, ip, details, time FROM audit_log ORDER BY id"
+    )
     by_action = {r[3]: r for r in rows}
     assert by_action["user.create"][0] == "cli" and by_action["user.create"][4] == "user:gina"
-    assert by_action["login.password"][:5] == ("gina", "officer", "login", "login.password", "user:gina")
+    assert by_action["login.password"][:5] == (
+        "gina",
+        "officer",
+        "login",
+        "login.password",
+        "user:gina",
+    )
     ack = by_action["alert.acknowledge"]
     assert ack[:5] == ("gina", "officer", "session", "alert.acknowledge", f"alert:{a1['id']}")
     assert ack[6]["note"] == "on it" and ack[5] is not None

@@ -11,11 +11,10 @@ import asyncio
 import json
 import math
 import random
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import uvicorn
+from support import free_port
 
 from mda.analytics import Alert, AlertChange
 from mda.ingest.records import PositionReport, VesselInfo
@@ -38,28 +38,39 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-default-apps", "--disable-features=Translate,MediaRouter,OptimizationHints",
-                 "--disable-domain-reliability", "--no-pings"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+    "--disable-domain-reliability",
+    "--no-pings",
+]
 NOW = time.time()
 
 # Shipping routes of the region (lon, lat waypoints): Bab-el-Mandeb -> Gulf of Aden ->
 # south of Sri Lanka -> Malacca; Hormuz -> Arabian Sea -> India's west coast.
 ROUTES = [
-    [(43.4, 12.6), (45.0, 12.0), (51.0, 13.0), (60.0, 11.0), (72.0, 7.0), (80.5, 5.6), (90.0, 6.0),
-     (95.5, 5.8), (98.5, 4.0)],
+    [
+        (43.4, 12.6),
+        (45.0, 12.0),
+        (51.0, 13.0),
+        (60.0, 11.0),
+        (72.0, 7.0),
+        (80.5, 5.6),
+        (90.0, 6.0),
+        (95.5, 5.8),
+        (98.5, 4.0),
+    ],
     [(56.4, 26.4), (58.5, 23.5), (62.0, 20.0), (68.0, 18.5), (72.6, 18.8)],
     [(80.6, 5.8), (85.0, 12.0), (88.0, 20.8)],
     [(55.0, -5.0), (57.5, -20.2), (40.0, -15.0), (39.6, -4.1)],
 ]
 TYPES = [70, 71, 79, 80, 81, 84, 60, 69, 40, 52, 55, 30, 30, 36, 37, 0, None]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def traffic(n: int, seed: int = 7, mmsi0: int = 419_100_000) -> tuple[list, list]:
@@ -88,17 +99,52 @@ def traffic(n: int, seed: int = 7, mmsi0: int = 419_100_000) -> tuple[list, list
             sog = rnd.choice([0.1, 9.5, 11.0, 12.5, 14.0, 16.5, 19.0])
         heading = None if rnd.random() < 0.05 else int(round(cog + rnd.gauss(0, 3))) % 360
         ts = NOW - rnd.uniform(0, 240) - (3600 if rnd.random() < 0.03 else 0)
-        positions.append(PositionReport(ts=ts, mmsi=mmsi, lat=lat, lon=lon, sog=sog, cog=round(cog, 1),
-                                        heading=heading, nav_status=7 if t == 30 else 0, msg_type=1,
-                                        source="sim"))
-        statics.append(VesselInfo(ts=ts, mmsi=mmsi, name=f"{rnd.choice(NAMES)} {i}", ship_type=t,
-                                  callsign=f"V{i:05d}", to_bow=120, to_stern=40, to_port=14,
-                                  to_starboard=14, draught=9.1, destination="SGSIN"))
+        positions.append(
+            PositionReport(
+                ts=ts,
+                mmsi=mmsi,
+                lat=lat,
+                lon=lon,
+                sog=sog,
+                cog=round(cog, 1),
+                heading=heading,
+                nav_status=7 if t == 30 else 0,
+                msg_type=1,
+                source="sim",
+            )
+        )
+        statics.append(
+            VesselInfo(
+                ts=ts,
+                mmsi=mmsi,
+                name=f"{rnd.choice(NAMES)} {i}",
+                ship_type=t,
+                callsign=f"V{i:05d}",
+                to_bow=120,
+                to_stern=40,
+                to_port=14,
+                to_starboard=14,
+                draught=9.1,
+                destination="SGSIN",
+            )
+        )
     return positions, statics
 
 
-NAMES = ["ARABIAN PEARL", "INDIAN OCEAN", "MALACCA SPIRIT", "COLOMBO EXPRESS", "GULF VOYAGER",
-         "MONSOON", "ANDAMAN SEA", "CAPE COMORIN", "LACCADIVE", "SOCOTRA", "ZANZIBAR", "MALDIVE STAR"]
+NAMES = [
+    "ARABIAN PEARL",
+    "INDIAN OCEAN",
+    "MALACCA SPIRIT",
+    "COLOMBO EXPRESS",
+    "GULF VOYAGER",
+    "MONSOON",
+    "ANDAMAN SEA",
+    "CAPE COMORIN",
+    "LACCADIVE",
+    "SOCOTRA",
+    "ZANZIBAR",
+    "MALDIVE STAR",
+]
 
 
 class Served(SimpleNamespace):
@@ -119,7 +165,7 @@ class Served(SimpleNamespace):
 async def _seed(db_url: str, positions, statics, alerts) -> tuple[str, list[dict]]:
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
         for i in range(0, len(positions), 5000):
-            await write_batch(c, positions[i:i + 5000], statics[i:i + 5000], [])
+            await write_batch(c, positions[i : i + 5000], statics[i : i + 5000], [])
         rows = await store_alerts.save_changes(c, alerts) if alerts else []
         token = await create_token(c, "watch-officer", "officer")
         await create_user(c, "alice", "correct horse", "officer")
@@ -128,8 +174,19 @@ async def _seed(db_url: str, positions, statics, alerts) -> tuple[str, list[dict
 
 def _alert(key, kind, severity, mmsi, lat, lon, start=NOW - 1800, details=None) -> AlertChange:
     """The analytics' own change record, as the service stores it."""
-    a = Alert(key=key, kind=kind, severity=severity, mmsi=mmsi, other_mmsi=None, start=start,
-              end=None, lat=lat, lon=lon, zone=None, details=details or {"rule": kind})
+    a = Alert(
+        key=key,
+        kind=kind,
+        severity=severity,
+        mmsi=mmsi,
+        other_mmsi=None,
+        start=start,
+        end=None,
+        lat=lat,
+        lon=lon,
+        zone=None,
+        details=details or {"rule": kind},
+    )
     return AlertChange("opened", a)
 
 
@@ -145,19 +202,41 @@ def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=(), shift: float =
         st.ts += shift
     # Playwright's sync API keeps an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
-        token, rows = pool.submit(asyncio.run, _seed(db_url, positions, statics, list(alerts))).result()
-    feeds = {"feeds": [{"name": "udp-kochi", "uri": "udp://0.0.0.0:10110", "state": "running",
-                        "last_message_age_s": 1.2, "lines": 99,
-                        "last_event_ts": max(p.ts for p in positions)},
-                       {"name": "tcp-colombo", "uri": "tcp://127.0.0.1:9", "state": "quiet",
-                        "last_message_age_s": 420.0, "lines": 5}], "stats": {}}
+        token, rows = pool.submit(
+            asyncio.run, _seed(db_url, positions, statics, list(alerts))
+        ).result()
+    feeds = {
+        "feeds": [
+            {
+                "name": "udp-kochi",
+                "uri": "udp://0.0.0.0:10110",
+                "state": "running",
+                "last_message_age_s": 1.2,
+                "lines": 99,
+                "last_event_ts": max(p.ts for p in positions),
+            },
+            {
+                "name": "tcp-colombo",
+                "uri": "tcp://127.0.0.1:9",
+                "state": "quiet",
+                "last_message_age_s": 420.0,
+                "lines": 5,
+            },
+        ],
+        "stats": {},
+    }
     hub = LiveHub(interval=0.5, status_interval=1.0)
-    settings = load_settings(environ={"MDA_DATA_DIR": str(tmp_path / "data"),
-                                      "MDA_SECRET_KEY": "browser-test-secret-0123456789"})
+    settings = load_settings(
+        environ={
+            "MDA_DATA_DIR": str(tmp_path / "data"),
+            "MDA_SECRET_KEY": "browser-test-secret-0123456789",
+        }
+    )
     app = create_app(settings, db_url, hub=hub, status=lambda: feeds)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     loop = asyncio.new_event_loop()
 
     def run():
@@ -170,8 +249,17 @@ def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=(), shift: float =
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    return Served(url=f"http://127.0.0.1:{port}", hub=hub, loop=loop, db_url=db_url, token=token,
-                  alerts=rows, positions=positions, server=server, thread=thread)
+    return Served(
+        url=f"http://127.0.0.1:{port}",
+        hub=hub,
+        loop=loop,
+        db_url=db_url,
+        token=token,
+        alerts=rows,
+        positions=positions,
+        server=server,
+        thread=thread,
+    )
 
 
 def stop(s: Served) -> None:
@@ -194,8 +282,9 @@ class Page:
     console errors."""
 
     def __init__(self, browser, width=1440, height=900):
-        self.context = browser.new_context(viewport={"width": width, "height": height},
-                                           device_scale_factor=1)
+        self.context = browser.new_context(
+            viewport={"width": width, "height": height}, device_scale_factor=1
+        )
         self.page = self.context.new_page()
         self.offsite: list[str] = []
         self.errors: list[str] = []
@@ -224,14 +313,33 @@ def _ready(page) -> None:
     # (predicates are arrow functions: the page's CSP forbids eval, which string
     # expressions would need for polling)
     page.wait_for_function("() => window.mdaMap && window.mdaMap.ready === true", timeout=20000)
-    page.wait_for_function("() => document.getElementById('live-state').className === 'ok'", timeout=10000)
+    page.wait_for_function(
+        "() => document.getElementById('live-state').className === 'ok'", timeout=10000
+    )
 
 
 def test_map_works_offline_and_shows_vessels_alerts_and_feeds(db_url, tmp_path, browser):
-    alerts = [_alert("b-crit", "distress_beacon", "critical", 419_100_003, 0, 0,
-                     details={"nav_status": 14, "source": "AIS-SART"}),
-              _alert("b-loiter", "loitering", "medium", 419_100_010, 0, 0, start=NOW - 7200,
-                     details={"sog_max_kn": 1.4, "minutes": 75})]
+    alerts = [
+        _alert(
+            "b-crit",
+            "distress_beacon",
+            "critical",
+            419_100_003,
+            0,
+            0,
+            details={"nav_status": 14, "source": "AIS-SART"},
+        ),
+        _alert(
+            "b-loiter",
+            "loitering",
+            "medium",
+            419_100_010,
+            0,
+            0,
+            start=NOW - 7200,
+            details={"sog_max_kn": 1.4, "minutes": 75},
+        ),
+    ]
     s = serve(db_url, tmp_path, 400, alerts)
     p = Page(browser)
     try:
@@ -264,7 +372,9 @@ def test_map_works_offline_and_shows_vessels_alerts_and_feeds(db_url, tmp_path, 
         stop(s)
 
 
-def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_url, tmp_path, browser):
+def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(
+    db_url, tmp_path, browser
+):
     s = serve(db_url, tmp_path, 50)
     p = Page(browser)
     try:
@@ -272,12 +382,22 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         _ready(p.page)
         mmsi = 419_100_007
         before = p.page.evaluate(f"window.mdaMap.vesselPosition({mmsi})")
-        moved = PositionReport(ts=time.time(), mmsi=mmsi, lat=before["lat"] + 0.5,
-                               lon=before["lon"] + 0.5, sog=14.0, cog=45.0, heading=45, msg_type=1,
-                               source="live")
+        moved = PositionReport(
+            ts=time.time(),
+            mmsi=mmsi,
+            lat=before["lat"] + 0.5,
+            lon=before["lon"] + 0.5,
+            sog=14.0,
+            cog=45.0,
+            heading=45,
+            msg_type=1,
+            source="live",
+        )
         s.call(s.hub.on_batch, [moved], [])
         p.page.wait_for_function(
-            f"() => Math.abs(window.mdaMap.vesselPosition({mmsi}).lat - {moved.lat}) < 1e-4", timeout=5000)
+            f"() => Math.abs(window.mdaMap.vesselPosition({mmsi}).lat - {moved.lat}) < 1e-4",
+            timeout=5000,
+        )
         after = p.page.evaluate(f"window.mdaMap.vesselPosition({mmsi})")
         assert abs(after["lon"] - moved.lon) < 1e-4
 
@@ -285,13 +405,39 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         async def raise_alert():
             async with await psycopg.AsyncConnection.connect(s.db_url, autocommit=True) as c:
                 # the vessel's last two hours, drifting: the evidence track
-                await write_batch(c, [PositionReport(
-                    ts=moved.ts - 120 * (60 - k), mmsi=mmsi, lat=moved.lat - 0.004 * (60 - k),
-                    lon=moved.lon - 0.002 * (60 - k) + 0.003 * math.sin(k / 6), sog=1.5, cog=30.0,
-                    heading=30, msg_type=1, source="live") for k in range(60)], [], [])
-                [row] = await store_alerts.save_changes(c, [_alert(
-                    "live-crit", "distress_beacon", "critical", mmsi, moved.lat, moved.lon,
-                    details={"nav_status": 14})])
+                await write_batch(
+                    c,
+                    [
+                        PositionReport(
+                            ts=moved.ts - 120 * (60 - k),
+                            mmsi=mmsi,
+                            lat=moved.lat - 0.004 * (60 - k),
+                            lon=moved.lon - 0.002 * (60 - k) + 0.003 * math.sin(k / 6),
+                            sog=1.5,
+                            cog=30.0,
+                            heading=30,
+                            msg_type=1,
+                            source="live",
+                        )
+                        for k in range(60)
+                    ],
+                    [],
+                    [],
+                )
+                [row] = await store_alerts.save_changes(
+                    c,
+                    [
+                        _alert(
+                            "live-crit",
+                            "distress_beacon",
+                            "critical",
+                            mmsi,
+                            moved.lat,
+                            moved.lon,
+                            details={"nav_status": 14},
+                        )
+                    ],
+                )
             await s.hub.publish_alert(row)
             return row
 
@@ -299,7 +445,9 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         item = p.page.locator(f'#alerts .alert[data-id="{row["id"]}"]')
         item.wait_for(timeout=5000)
         assert "open" in item.get_attribute("class")
-        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'flash'")
+        p.page.wait_for_function(
+            "() => document.getElementById('alarm-banner').className === 'flash'"
+        )
         item.click()  # flies there and shows the evidence track
         p.page.wait_for_function("() => !document.getElementById('vessel-panel').hidden")
         p.page.wait_for_timeout(1200)
@@ -308,10 +456,15 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         selector = f'#alerts .alert[data-id="{row["id"]}"]'
         p.page.wait_for_function(
             f"() => document.querySelector('{selector}').classList.contains('acknowledged')",
-            timeout=5000)
-        [(status, by)] = s.sql("SELECT status, acknowledged_by FROM alerts WHERE id = %s", (row["id"],))
+            timeout=5000,
+        )
+        [(status, by)] = s.sql(
+            "SELECT status, acknowledged_by FROM alerts WHERE id = %s", (row["id"],)
+        )
         assert (status, by) == ("acknowledged", "watch-officer")
-        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'steady'")
+        p.page.wait_for_function(
+            "() => document.getElementById('alarm-banner').className === 'steady'"
+        )
 
         # close it with its outcome and a note through the dialog
         item.locator("button[data-act=close]").click()
@@ -319,13 +472,21 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(db_ur
         p.page.fill("#note-text", "SART test by vessel, confirmed by radio")
         p.page.click("#note-ok")
         p.page.wait_for_function(f"() => !document.querySelector('{selector}')", timeout=5000)
-        [(status, note, outcome)] = s.sql("SELECT status, note, outcome FROM alerts WHERE id = %s",
-                                          (row["id"],))
+        [(status, note, outcome)] = s.sql(
+            "SELECT status, note, outcome FROM alerts WHERE id = %s", (row["id"],)
+        )
         assert p.page.locator("#vp-alerts").inner_text() == ""  # the panel follows the desk
-        assert (status, note, outcome) == ("closed", "SART test by vessel, confirmed by radio",
-                                           "no_action")
-        audit = [a for (a,) in s.sql(
-            "SELECT action FROM audit_log WHERE actor = 'watch-officer' ORDER BY id")]
+        assert (status, note, outcome) == (
+            "closed",
+            "SART test by vessel, confirmed by radio",
+            "no_action",
+        )
+        audit = [
+            a
+            for (a,) in s.sql(
+                "SELECT action FROM audit_log WHERE actor = 'watch-officer' ORDER BY id"
+            )
+        ]
         assert audit == ["login.token", "alert.acknowledge", "alert.close"]
         p.shot("after-close")
         assert p.errors == [], p.errors
@@ -359,18 +520,24 @@ def test_password_login_search_and_vessel_panel(db_url, tmp_path, browser):
         p.shot("vessel-panel")
         # clicking a drawn vessel selects it
         mmsi = 419_100_005
-        p.page.evaluate(f"() => {{ const v = window.mdaMap.vesselPosition({mmsi}); "
-                        f"window.mdaMap.map.setView([v.lat, v.lon], 12, {{animate: false}}); }}")
+        p.page.evaluate(
+            f"() => {{ const v = window.mdaMap.vesselPosition({mmsi}); "
+            f"window.mdaMap.map.setView([v.lat, v.lon], 12, {{animate: false}}); }}"
+        )
         p.page.wait_for_timeout(300)
         box = p.page.locator("#map").bounding_box()
         p.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        p.page.wait_for_function(f"() => document.getElementById('vp-body').innerText.includes('{mmsi}')")
+        p.page.wait_for_function(
+            f"() => document.getElementById('vp-body').innerText.includes('{mmsi}')"
+        )
         # logging out ends the session (a form post carrying the CSRF token)
         p.page.click("#logout-form button")
         p.page.wait_for_url(s.url + "/login")
         p.page.goto(s.url + "/")
         assert urlsplit(p.page.url).path == "/login"
-        actions = [a for (a,) in s.sql("SELECT action FROM audit_log WHERE actor = 'alice' ORDER BY id")]
+        actions = [
+            a for (a,) in s.sql("SELECT action FROM audit_log WHERE actor = 'alice' ORDER BY id")
+        ]
         assert actions == ["login.password", "logout"]
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
@@ -380,7 +547,7 @@ def test_password_login_search_and_vessel_panel(db_url, tmp_path, browser):
 
 
 def _hhmm(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%MZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%MZ")
 
 
 def _card(page, row):
@@ -393,11 +560,27 @@ def _gone(row) -> str:
 
 def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, tmp_path, browser):
     ended_at = NOW - 600
-    gone = _alert("gone", "distress_beacon", "critical", 419_100_003, 0, 0, start=NOW - 1800,
-                  details={"nav_status": 14})
+    gone = _alert(
+        "gone",
+        "distress_beacon",
+        "critical",
+        419_100_003,
+        0,
+        0,
+        start=NOW - 1800,
+        details={"nav_status": 14},
+    )
     gone.alert.end = ended_at  # the beacon stopped ten minutes ago; nobody acknowledged it
-    ringing = _alert("ringing", "distress_beacon", "critical", 419_100_004, 0, 0, start=NOW - 900,
-                     details={"nav_status": 14})
+    ringing = _alert(
+        "ringing",
+        "distress_beacon",
+        "critical",
+        419_100_004,
+        0,
+        0,
+        start=NOW - 900,
+        details={"nav_status": 14},
+    )
     s = serve(db_url, tmp_path, 60, [gone, ringing])
     gone_row, ringing_row = s.alerts
     p = Page(browser)
@@ -426,8 +609,9 @@ def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, 
 
         s.run(end_it())
         sel = f'#alerts .alert[data-id="{ringing_row["id"]}"]'
-        p.page.wait_for_function(f"() => document.querySelector('{sel}').classList.contains('ended')",
-                                 timeout=5000)
+        p.page.wait_for_function(
+            f"() => document.querySelector('{sel}').classList.contains('ended')", timeout=5000
+        )
         assert "flash" not in _card(p.page, ringing_row).get_attribute("class").split()
         assert f"ended {_hhmm(NOW - 60)}" in _card(p.page, ringing_row).inner_text()
         assert p.page.locator("#alarm-banner").is_hidden()
@@ -456,7 +640,10 @@ def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, 
         assert "Closed by watch-officer · Confirmed" in _card(p.page, ringing_row).inner_text()
         assert "flash" not in _card(p.page, gone_row).get_attribute("class").split()
         p.shot("alert-history")
-        assert [st for (st,) in s.sql("SELECT status FROM alerts ORDER BY id")] == ["acknowledged", "closed"]
+        assert [st for (st,) in s.sql("SELECT status FROM alerts ORDER BY id")] == [
+            "acknowledged",
+            "closed",
+        ]
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
     finally:
@@ -466,16 +653,26 @@ def test_an_ended_alarm_is_calm_until_acknowledged_then_goes_to_history(db_url, 
 
 def _notice(key, mmsi, source, start, kind="position_jump", text="one fix 40 nm off its track"):
     """A data-quality notice as the analytics emit it: severity info, the feed in details."""
-    change = _alert(key, kind, "info", mmsi, 0, 0, start=start,
-                    details={"text": text, "source": source})
+    change = _alert(
+        key, kind, "info", mmsi, 0, 0, start=start, details={"text": text, "source": source}
+    )
     change.alert.end = start
     return change
 
 
-def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(db_url, tmp_path,
-                                                                              browser):
-    desk = _alert("desk", "encounter", "high", 419_100_010, 0, 0, start=NOW - 1200,
-                  details={"text": "within 300 m of 419100011 for 45 min"})
+def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
+    db_url, tmp_path, browser
+):
+    desk = _alert(
+        "desk",
+        "encounter",
+        "high",
+        419_100_010,
+        0,
+        0,
+        start=NOW - 1200,
+        details={"text": "within 300 m of 419100011 for 45 min"},
+    )
     jump = _notice("jump", 419_100_003, "feed-a/kochi", NOW - 600)
     s = serve(db_url, tmp_path, 60, [desk, jump])
     desk_row, jump_row = s.alerts
@@ -496,19 +693,33 @@ def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
         # a live notice: counted, but no card, no ring, no banner, no beep
         async def raise_notice():
             async with await psycopg.AsyncConnection.connect(s.db_url, autocommit=True) as c:
-                [row] = await store_alerts.save_changes(c, [_notice(
-                    "clash", 419_100_004, "feed-b", NOW - 300, kind="identity_clash",
-                    text="two transmitters as 419100004: garbled copies of one")])
+                [row] = await store_alerts.save_changes(
+                    c,
+                    [
+                        _notice(
+                            "clash",
+                            419_100_004,
+                            "feed-b",
+                            NOW - 300,
+                            kind="identity_clash",
+                            text="two transmitters as 419100004: garbled copies of one",
+                        )
+                    ],
+                )
             await s.hub.publish_alert(row)
             return row
 
         p.page.click("#desk .tabs button[data-view=active]")  # a click: the page may play sound
         p.page.locator("#alerts .alert").first.locator("button.ack").click()  # silence the alarm
-        p.page.wait_for_function("() => document.getElementById('alarm-banner').className === 'steady'")
+        p.page.wait_for_function(
+            "() => document.getElementById('alarm-banner').className === 'steady'"
+        )
         beeps = p.page.evaluate("window.mdaMap.stats().beeps")
         clash_row = s.run(raise_notice())
-        p.page.wait_for_function("() => document.getElementById('dq-toggle').innerText === "
-                                 "'Data quality (2)'", timeout=5000)
+        p.page.wait_for_function(
+            "() => document.getElementById('dq-toggle').innerText === 'Data quality (2)'",
+            timeout=5000,
+        )
         assert _card(p.page, clash_row).count() == 0
         assert p.page.locator("#alarm-banner").get_attribute("class") == "steady"
         assert p.page.evaluate("window.mdaMap.alarmRings()") == {"419100010": "alarm"}
@@ -529,11 +740,16 @@ def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
         assert p.page.locator("#alert-count").inner_text() == "1"  # still one alert on the desk
         panel = p.page.locator("#dq-panel")
         assert panel.is_visible()
-        p.page.wait_for_function("() => document.getElementById('dq-total').textContent"
-                                 ".startsWith('2 notices from 2 sources')", timeout=5000)
+        p.page.wait_for_function(
+            "() => document.getElementById('dq-total').textContent"
+            ".startsWith('2 notices from 2 sources')",
+            timeout=5000,
+        )
         rows = [r.split("\t") for r in panel.locator("tbody tr").all_inner_texts()]
-        assert [r[:3] for r in rows] == [["feed-a/kochi", "Position jump", "1"],
-                                         ["feed-b", "Identity clash", "1"]], rows
+        assert [r[:3] for r in rows] == [
+            ["feed-a/kochi", "Position jump", "1"],
+            ["feed-b", "Identity clash", "1"],
+        ], rows
         p.shot("data-quality")
 
         # closing a desk alert: the dialog will not close it without an outcome
@@ -544,15 +760,17 @@ def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
         p.page.click("#note-ok")
         p.page.wait_for_timeout(300)
         assert dialog.is_visible() and p.page.locator("#outcome-hint").is_visible()
-        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s",
-                     (desk_row["id"],)) == [("acknowledged", None)]
+        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s", (desk_row["id"],)) == [
+            ("acknowledged", None)
+        ]
         p.shot("close-needs-outcome")
         p.page.check("#note-dialog input[name=outcome][value=false_alarm]")
         assert p.page.locator("#outcome-hint").is_hidden()
         p.page.click("#note-ok")
         p.page.wait_for_function(_gone(desk_row), timeout=5000)
-        assert s.sql("SELECT status, outcome, note FROM alerts WHERE id = %s", (desk_row["id"],)) == [
-            ("closed", "false_alarm", "two fishing boats pair-trawling")]
+        assert s.sql(
+            "SELECT status, outcome, note FROM alerts WHERE id = %s", (desk_row["id"],)
+        ) == [("closed", "false_alarm", "two fishing boats pair-trawling")]
 
         # a notice closes without one (optional), and Cancel never needs one
         _card(p.page, clash_row).locator("button[data-act=close]").click()
@@ -562,8 +780,9 @@ def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
         _card(p.page, jump_row).locator("button[data-act=close]").click()
         p.page.click("#note-ok")
         p.page.wait_for_function(_gone(jump_row), timeout=5000)
-        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s",
-                     (jump_row["id"],)) == [("closed", None)]
+        assert s.sql("SELECT status, outcome FROM alerts WHERE id = %s", (jump_row["id"],)) == [
+            ("closed", None)
+        ]
 
         # History says what was found
         p.page.click("#desk .tabs button[data-view=history]")
@@ -578,11 +797,21 @@ def test_notices_stay_off_the_desk_until_asked_and_closing_asks_for_the_outcome(
 
 def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tmp_path, browser):
     shift = 2 * 3600  # a simulation two hours ahead of the wall clock (mda demo at 60x)
-    alert = _alert("ahead", "loitering", "medium", 419_100_010, 0, 0, start=NOW + shift - 600,
-                   details={"sog_max_kn": 1.4, "minutes": 75})
+    alert = _alert(
+        "ahead",
+        "loitering",
+        "medium",
+        419_100_010,
+        0,
+        0,
+        start=NOW + shift - 600,
+        details={"sog_max_kn": 1.4, "minutes": 75},
+    )
     s = serve(db_url, tmp_path, 120, [alert], shift=shift)
     newest = max(q.ts for q in s.positions)
-    old = max((q for q in s.positions if newest - q.ts > 3600), key=lambda q: q.ts)  # still ahead of the clock
+    old = max(
+        (q for q in s.positions if newest - q.ts > 3600), key=lambda q: q.ts
+    )  # still ahead of the clock
     assert old.ts > time.time()
     p = Page(browser)
     try:
@@ -592,8 +821,7 @@ def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tm
         # so once the vessels, and with them the data clock, have loaded: within a tick)
         from playwright.sync_api import expect
 
-        expect(_card(p.page, s.alerts[0]).locator(".when")).to_have_text("10 min ago",
-                                                                          timeout=5000)
+        expect(_card(p.page, s.alerts[0]).locator(".when")).to_have_text("10 min ago", timeout=5000)
         # the status bar says the data time is ahead of the wall clock
         data_clock = p.page.locator("#data-clock")
         assert data_clock.is_visible()
@@ -601,7 +829,7 @@ def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tm
         # feed chips: the last event's age on the same clock
         chip = p.page.locator("#feeds .feed", has_text="udp-kochi")
         title = chip.get_attribute("title")
-        stamp = datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        stamp = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M")
         assert f"last event {stamp}" in title and title.endswith(" s ago)"), title
         # a vessel silent for an hour reads so, in search and in its panel (not in the future)
         i = old.mmsi - 419_100_000
@@ -615,12 +843,22 @@ def test_ages_are_measured_on_the_data_clock_when_the_data_runs_ahead(db_url, tm
         seen = p.page.locator("#vp-last-seen").inner_text()
         assert seen.endswith("min ago") and " · 1 h " in seen, seen
         # a live fix further ahead moves the data clock on
-        later = PositionReport(ts=NOW + 3 * 3600, mmsi=419_100_001, lat=10.0, lon=70.0, sog=12.0,
-                               cog=90.0, heading=90, msg_type=1, source="live")
+        later = PositionReport(
+            ts=NOW + 3 * 3600,
+            mmsi=419_100_001,
+            lat=10.0,
+            lon=70.0,
+            sog=12.0,
+            cog=90.0,
+            heading=90,
+            msg_type=1,
+            source="live",
+        )
         s.call(s.hub.on_batch, [later], [])
         p.page.wait_for_function(
             f"() => document.getElementById('data-clock').textContent.includes('{_hhmm(later.ts)}')",
-            timeout=5000)
+            timeout=5000,
+        )
         p.page.wait_for_timeout(1200)  # the fly to the vessel
         p.shot("data-clock-ahead")
         assert p.errors == [], p.errors
@@ -648,34 +886,53 @@ def _with_kinds(kinds) -> str:
     """An init script giving the map page's config ``kinds`` as its table of alert kinds,
     whatever the server put there. It runs as parsing ends ("interactive"), before the
     page's module scripts read the config."""
-    return ("document.addEventListener('readystatechange', () => {"
-            " const block = document.getElementById('mda-config');"
-            " if (document.readyState !== 'interactive' || !block) return;"
-            " const config = JSON.parse(block.textContent || '{}');"
-            f" config.kinds = {json.dumps(kinds)};"
-            " block.textContent = JSON.stringify(config); });")
+    return (
+        "document.addEventListener('readystatechange', () => {"
+        " const block = document.getElementById('mda-config');"
+        " if (document.readyState !== 'interactive' || !block) return;"
+        " const config = JSON.parse(block.textContent || '{}');"
+        f" config.kinds = {json.dumps(kinds)};"
+        " block.textContent = JSON.stringify(config); });"
+    )
 
 
 def test_alert_kind_labels_come_from_the_page_config(db_url, tmp_path, browser):
     # The console keeps no table of kinds of its own: the labels come from the page's
     # config.kinds, and a kind missing from it reads as its own name.
-    gap = _alert("k-gap", "ais_gap", "high", 419_100_003, 0, 0, start=NOW - 900,
-                 details={"text": "silent for 3 h"})
+    gap = _alert(
+        "k-gap",
+        "ais_gap",
+        "high",
+        419_100_003,
+        0,
+        0,
+        start=NOW - 900,
+        details={"text": "silent for 3 h"},
+    )
     land = _alert("k-land", "on_land", "medium", 419_100_004, 0, 0, start=NOW - 1800)
     jump = _notice("k-jump", 419_100_005, "feed-a", NOW - 600)
     s = serve(db_url, tmp_path, 30, [gap, land, jump])
     gap_row, land_row, _ = s.alerts
     p = Page(browser)
     try:
-        p.page.add_init_script(script=_with_kinds([
-            {"kind": "ais_gap", "label": "AIS gap", "severity": "high"},
-            {"kind": "position_jump", "label": "Jump in position", "severity": "medium"}]))
+        p.page.add_init_script(
+            script=_with_kinds(
+                [
+                    {"kind": "ais_gap", "label": "AIS gap", "severity": "high"},
+                    {"kind": "position_jump", "label": "Jump in position", "severity": "medium"},
+                ]
+            )
+        )
         p.page.goto(f"{s.url}/?token={s.token}")
         _ready(p.page)
         assert _card(p.page, gap_row).locator(".kind").inner_text() == "AIS gap"
-        assert _card(p.page, land_row).locator(".kind").inner_text() == "On land"  # not in the table
+        assert (
+            _card(p.page, land_row).locator(".kind").inner_text() == "On land"
+        )  # not in the table
         p.page.click("#dq-toggle")
-        p.page.wait_for_function("() => document.querySelectorAll('#dq-table tbody tr').length === 1")
+        p.page.wait_for_function(
+            "() => document.querySelectorAll('#dq-table tbody tr').length === 1"
+        )
         assert p.page.locator("#dq-table tbody td").first.inner_text() == "Jump in position"
         _card(p.page, gap_row).locator("button[data-act=close]").click()
         assert p.page.locator("#note-title").text_content().startswith("Close: AIS gap · ")
@@ -685,8 +942,13 @@ def test_alert_kind_labels_come_from_the_page_config(db_url, tmp_path, browser):
         texts = p.page.evaluate("""() => import('/static/map/format.js').then((f) => [
             f.latlonText(-8.5, 72.25), f.latlonText(0.99999999, -0.0001),
             f.ago(3 * 3600e3 + 5 * 60e3), f.age(30), f.utc(0)])""")
-        assert texts == ["08°30.000′S 072°15.000′E", "01°00.000′N 000°00.006′W", "3 h 05 min ago", "30 s",
-                         "1970-01-01 00:00:00Z"]
+        assert texts == [
+            "08°30.000′S 072°15.000′E",
+            "01°00.000′N 000°00.006′W",
+            "3 h 05 min ago",
+            "30 s",
+            "1970-01-01 00:00:00Z",
+        ]
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
     finally:
@@ -711,14 +973,28 @@ def test_the_legend_counts_follow_live_updates_at_most_once_a_second(db_url, tmp
         started = time.monotonic()
         for k in range(8):
             t = time.time()
-            new = [PositionReport(ts=t, mmsi=419_200_000 + 10 * k + j, lat=10 + 0.01 * j, lon=70 + 0.1 * k,
-                                  sog=12.0, cog=90.0, heading=90, msg_type=1, source="live")
-                   for j in range(5)]
-            statics = [VesselInfo(ts=t, mmsi=q.mmsi, name=f"NEW {q.mmsi}", ship_type=80) for q in new]
+            new = [
+                PositionReport(
+                    ts=t,
+                    mmsi=419_200_000 + 10 * k + j,
+                    lat=10 + 0.01 * j,
+                    lon=70 + 0.1 * k,
+                    sog=12.0,
+                    cog=90.0,
+                    heading=90,
+                    msg_type=1,
+                    source="live",
+                )
+                for j in range(5)
+            ]
+            statics = [
+                VesselInfo(ts=t, mmsi=q.mmsi, name=f"NEW {q.mmsi}", ship_type=80) for q in new
+            ]
             s.call(s.hub.on_batch, new, statics)
             time.sleep(0.3)
-        p.page.wait_for_function(f"() => ({LEGEND_TOTAL})() === 90 && window.mdaMap.totalVessels() === 90",
-                                 timeout=5000)
+        p.page.wait_for_function(
+            f"() => ({LEGEND_TOTAL})() === 90 && window.mdaMap.totalVessels() === 90", timeout=5000
+        )
         assert int(p.page.locator('#legend [data-count="tanker"]').inner_text()) == tankers + 40
         elapsed = time.monotonic() - started
         after = p.page.evaluate("window.mdaMap.stats()")
@@ -751,8 +1027,10 @@ def test_twenty_thousand_vessels_draw_fast(db_url, tmp_path, browser):
         p.page.wait_for_timeout(500)
         p.shot("twenty-thousand")
         median = sorted(times)[2]
-        print(f"\n20,000 vessels: {drawn} drawn, canvas redraw median {median:.1f} ms "
-              f"(all: {', '.join(f'{t:.1f}' for t in times)})")
+        print(
+            f"\n20,000 vessels: {drawn} drawn, canvas redraw median {median:.1f} ms "
+            f"(all: {', '.join(f'{t:.1f}' for t in times)})"
+        )
         assert drawn > 15_000
         # Generous for a loaded CI machine, yet far below what one DOM marker per vessel costs
         # (seconds); the measured figure is printed above and in tests/bench.

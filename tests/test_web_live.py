@@ -15,12 +15,18 @@ import pytest
 from asgi_lifespan import LifespanManager
 from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
+from web_support import (
+    BASE,
+    NOW,
+    Web,
+    alert_change,
+    make_settings,
+    vessel,
+)
 
 from mda.store.accounts import create_token
 from mda.web.app import create_app
 from mda.web.live import LiveHub
-from web_support import (BASE, NOW, Web, alert_change, make_settings,  # noqa: F401 (fixtures)
-                         migrated, vessel, web)
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +67,10 @@ class _StuckSocket:
 
 async def test_live_pushes_positions_alerts_and_feed_status(web):
     officer = await web.token("officer", owner="olive")
-    async with await _ws_app(web) as client, aconnect_ws("/api/live", client,
-                                                         headers=officer) as ws:
+    async with (
+        await _ws_app(web) as client,
+        aconnect_ws("/api/live", client, headers=officer) as ws,
+    ):
         hello = await _next(ws, "hello")
         assert hello["user"] == "olive" and hello["role"] == "officer"
         assert hello["fields"][:3] == ["mmsi", "lat", "lon"]
@@ -78,18 +86,23 @@ async def test_live_pushes_positions_alerts_and_feed_status(web):
         assert msg["vessels"] == [[419000077, 10.01, 60.02, 12.0, 90.0, 91, 0, round(NOW + 1, 3)]]
         assert msg["statics"]["419000077"]["name"] == "LIVE ONE"
 
-        [row] = await web.alerts(alert_change("live-1", kind="distress_beacon", severity="critical"))
+        [row] = await web.alerts(
+            alert_change("live-1", kind="distress_beacon", severity="critical")
+        )
         await web.hub.publish_alert(row)
         msg = await _next(ws, "alert")
         assert msg["change"] == "opened" and msg["alert"]["id"] == row["id"]
         assert msg["alert"]["severity"] == "critical"
 
-        r = await web.client.post(f"/api/alerts/{row['id']}/ack", json={"note": "seen"},
-                                  headers=officer)
+        r = await web.client.post(
+            f"/api/alerts/{row['id']}/ack", json={"note": "seen"}, headers=officer
+        )
         assert r.status_code == 200
         msg = await _next(ws, "alert")
         assert msg["change"] == "acknowledged"
-        assert msg["alert"]["status"] == "acknowledged" and msg["alert"]["acknowledged_by"] == "olive"
+        assert (
+            msg["alert"]["status"] == "acknowledged" and msg["alert"]["acknowledged_by"] == "olive"
+        )
         # the pushed alert has the same fields as the REST list
         listed = (await web.client.get("/api/alerts", headers=officer)).json()["alerts"][0]
         assert set(msg["alert"]) == set(listed)
@@ -102,8 +115,10 @@ async def test_live_at_most_once_a_second_per_vessel(migrated, tmp_path):
         async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
             tok = await create_token(c, "t", "viewer")
         client = httpx.AsyncClient(transport=ASGIWebSocketTransport(app=m.app), base_url=BASE)
-        async with client, aconnect_ws("/api/live", client,
-                                       headers={"Authorization": f"Bearer {tok}"}) as ws:
+        async with (
+            client,
+            aconnect_ws("/api/live", client, headers={"Authorization": f"Bearer {tok}"}) as ws,
+        ):
             await _next(ws, "hello")
             t0 = time.monotonic()
             i = 0
@@ -139,7 +154,10 @@ async def test_a_slow_browser_drops_old_positions_but_never_alerts_and_blocks_no
     hub = LiveHub()
     slow_ws, fast_ws = _StuckSocket(), _StuckSocket()
     fast_ws.release.set()
-    slow, fast = _Client(slow_ws, backlog=4, max_alerts=100), _Client(fast_ws, backlog=4, max_alerts=100)
+    slow, fast = (
+        _Client(slow_ws, backlog=4, max_alerts=100),
+        _Client(fast_ws, backlog=4, max_alerts=100),
+    )
     hub._clients |= {slow, fast}
     tasks = [asyncio.create_task(c.send_loop()) for c in (slow, fast)]
     try:
@@ -183,8 +201,9 @@ async def test_live_socket_closes_4401_once_the_login_ends(web, how):
         token = (await web.token("viewer", owner="link"))["Authorization"].split()[1]
         assert (await web.client.get(f"/?token={token}")).status_code == 303
         cookies = web.client.cookies
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=web.app), base_url=BASE,
-                                 cookies=cookies) as client:
+    async with httpx.AsyncClient(
+        transport=ASGIWebSocketTransport(app=web.app), base_url=BASE, cookies=cookies
+    ) as client:
         async with aconnect_ws("/api/live", client, headers=headers) as ws:
             await _next(ws, "hello")
             # while the login is valid, the re-checks leave the socket alone
@@ -217,11 +236,21 @@ async def test_live_alert_times_are_sent_in_utc():
     try:
         kolkata = timezone(timedelta(hours=5, minutes=30))
         t = datetime(2031, 1, 1, 3, 30, tzinfo=kolkata)
-        await hub.publish_alert({"id": 1, "kind": "loitering", "change": "opened", "start": t,
-                                 "created_at": t, "updated_at": t})
+        await hub.publish_alert(
+            {
+                "id": 1,
+                "kind": "loitering",
+                "change": "opened",
+                "start": t,
+                "created_at": t,
+                "updated_at": t,
+            }
+        )
         await asyncio.sleep(0.05)
         [frame] = [json.loads(m) for m in ws.sent]
         assert frame["alert"]["start"] == "2030-12-31T22:00:00+00:00"
-        assert frame["alert"]["created_at"] == frame["alert"]["updated_at"] == frame["alert"]["start"]
+        assert (
+            frame["alert"]["created_at"] == frame["alert"]["updated_at"] == frame["alert"]["start"]
+        )
     finally:
         task.cancel()

@@ -11,9 +11,9 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from web_support import BASE, make_settings
 
 from mda.web.app import create_app
-from web_support import BASE, make_settings, migrated, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,13 @@ async def test_password_login_sets_a_hardened_session_cookie(web):
     assert '<meta name="csrf-token" content="' in page.text
     assert "alice" in page.text
     me = (await web.client.get("/api/me")).json()
-    assert me == {"name": "alice", "role": "officer", "via": "session", "can_acknowledge": True,
-                  "csrf_token": me["csrf_token"]}
+    assert me == {
+        "name": "alice",
+        "role": "officer",
+        "via": "session",
+        "can_acknowledge": True,
+        "csrf_token": me["csrf_token"],
+    }
     # the password is stored as an argon2id hash only
     [(pw_hash,)] = await web.sql("SELECT password_hash FROM users WHERE name = 'alice'")
     assert pw_hash.startswith("$argon2id$") and "correct horse" not in pw_hash
@@ -78,10 +83,14 @@ async def test_parallel_logins_cannot_slip_past_the_rate_limit(web):
 
     async def attempt(name: str, password: str = "wrong password") -> int:
         # each its own client: every answer sets a new form cookie
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web.app), base_url=BASE,
-                                     cookies={"mda_login_csrf": csrf}) as client:
-            r = await client.post("/login", data={"username": name, "password": password,
-                                                  "csrf": csrf, "next": "/"})
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web.app),
+            base_url=BASE,
+            cookies={"mda_login_csrf": csrf},
+        ) as client:
+            r = await client.post(
+                "/login", data={"username": name, "password": password, "csrf": csrf, "next": "/"}
+            )
         return r.status_code
 
     codes = await asyncio.gather(*(attempt("ivan") for _ in range(15)))
@@ -91,8 +100,10 @@ async def test_parallel_logins_cannot_slip_past_the_rate_limit(web):
     # many names from one address: the address's limit holds as well (3 used, 3 left)
     codes = await asyncio.gather(*(attempt(f"guess{i}") for i in range(15)))
     assert sorted(codes) == [401] * 3 + [429] * 12, codes
-    [(fails, ok)] = await web.sql("SELECT count(*) FILTER (WHERE NOT success), "
-                                  "count(*) FILTER (WHERE success) FROM login_attempts")
+    [(fails, ok)] = await web.sql(
+        "SELECT count(*) FILTER (WHERE NOT success), "
+        "count(*) FILTER (WHERE success) FROM login_attempts"
+    )
     assert (fails, ok) == (6, 0)
 
 
@@ -121,8 +132,9 @@ async def test_argon2_work_is_bounded_whatever_the_number_of_requests():
         time.sleep(0.1)
         return verify_password(h, x)
 
-    results = await asyncio.gather(*(gate.run(slow, "pw") for _ in range(8)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(gate.run(slow, "pw") for _ in range(8)), return_exceptions=True
+    )
     busy = [r for r in results if isinstance(r, WebError)]
     assert len(busy) == 2 and all(e.status == 503 for e in busy)  # 2 running + 4 waiting
     assert [r for r in results if not isinstance(r, Exception)] == [False] * 6
@@ -157,8 +169,10 @@ async def test_parallel_token_links_cannot_slip_past_the_rate_limit(web):
 async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
     token = "demo-token-for-scripts-0123456789"
     app = create_app(make_settings(tmp_path, demo_token=token), migrated)
-    async with LifespanManager(app) as m, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+    async with (
+        LifespanManager(app) as m,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client,
+    ):
         me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert me.json()["name"] == "demo" and me.json()["role"] == "supervisor"
@@ -169,7 +183,9 @@ async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
     async with LifespanManager(app2):
         pass
     with psycopg.connect(migrated) as conn:
-        assert conn.execute("SELECT count(*) FROM api_tokens WHERE owner = 'demo'").fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT count(*) FROM api_tokens WHERE owner = 'demo'").fetchone()[0] == 1
+        )
 
 
 async def test_demo_token_expires_and_each_start_renews_it(migrated, tmp_path):
@@ -180,14 +196,18 @@ async def test_demo_token_expires_and_each_start_renews_it(migrated, tmp_path):
 
     async def start_and_call() -> int:
         app = create_app(make_settings(tmp_path, demo_token=token), migrated)
-        async with LifespanManager(app) as m, httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+        async with (
+            LifespanManager(app) as m,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client,
+        ):
             return (await client.get("/api/me", headers=bearer)).status_code
 
     def hours_left() -> float:
         with psycopg.connect(migrated) as conn:
-            return conn.execute("SELECT extract(epoch FROM expires_at - now()) / 3600 "
-                                "FROM api_tokens WHERE owner = 'demo'").fetchone()[0]
+            return conn.execute(
+                "SELECT extract(epoch FROM expires_at - now()) / 3600 "
+                "FROM api_tokens WHERE owner = 'demo'"
+            ).fetchone()[0]
 
     assert await start_and_call() == 200
     assert 23.9 < hours_left() <= 24.0

@@ -9,20 +9,27 @@ import contextlib
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from web_support import (
+    BASE,
+    NOW,
+    alert_change,
+    make_settings,
+    seed_vessels,
+    set_database_time_zone,
+    vessel,
+)
 
 from mda.ingest.records import PositionReport
 from mda.store import alerts as store_alerts
 from mda.store.accounts import create_token
 from mda.store.writer import write_batch
 from mda.web.app import create_app
-from web_support import (BASE, NOW, alert_change, make_settings, migrated,  # noqa: F401 (fixtures)
-                         seed_vessels, set_database_time_zone, vessel, web)
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +55,17 @@ async def test_vessels_geojson_with_bbox_and_since(web):
     f = fc["features"][0]
     assert f["geometry"] == {"type": "Point", "coordinates": [72.8, 18.9]}
     p = f["properties"]
-    assert set(p) == {"mmsi", "name", "callsign", "ship_type", "sog", "cog", "heading",
-                      "nav_status", "last_seen"}
+    assert set(p) == {
+        "mmsi",
+        "name",
+        "callsign",
+        "ship_type",
+        "sog",
+        "cog",
+        "heading",
+        "nav_status",
+        "last_seen",
+    }
     assert p["name"] == "MUMBAI STAR" and p["callsign"] == "AVXY1" and p["ship_type"] == 70
     assert p["sog"] == 12.0 and p["cog"] == 90.0 and p["heading"] == 91 and p["nav_status"] == 0
     seen = datetime.fromisoformat(p["last_seen"])
@@ -59,7 +75,7 @@ async def test_vessels_geojson_with_bbox_and_since(web):
     assert [f["id"] for f in r.json()["features"]] == [419000001, 419000002]
     r = await web.client.get("/api/vessels?since=-1h", headers=h)
     assert [f["id"] for f in r.json()["features"]] == [419000001]
-    since = datetime.fromtimestamp(NOW - 86400, timezone.utc).isoformat()
+    since = datetime.fromtimestamp(NOW - 86400, UTC).isoformat()
     r = await web.client.get("/api/vessels", params={"since": since}, headers=h)
     assert [f["id"] for f in r.json()["features"]] == [419000001, 419000002]
     r = await web.client.get("/api/vessels?bbox=1,2,3", headers=h)
@@ -88,9 +104,20 @@ async def test_vessel_detail_and_404(web):
 async def test_track_defaults_to_the_last_24_hours_and_takes_a_range(web):
     h = await web.token("viewer")
     mmsi = 419000009
-    fixes = [PositionReport(ts=NOW - i * 600, mmsi=mmsi, lat=10 + i * 0.01, lon=60 + i * 0.01,
-                            sog=10.0 + (i % 3), cog=45.0, heading=45, msg_type=1, source="t")
-             for i in range(0, 30 * 6)]  # 30 hours, every 10 min
+    fixes = [
+        PositionReport(
+            ts=NOW - i * 600,
+            mmsi=mmsi,
+            lat=10 + i * 0.01,
+            lon=60 + i * 0.01,
+            sog=10.0 + (i % 3),
+            cog=45.0,
+            heading=45,
+            msg_type=1,
+            source="t",
+        )
+        for i in range(0, 30 * 6)
+    ]  # 30 hours, every 10 min
     await web.write(fixes)
     r = await web.client.get(f"/api/vessels/{mmsi}/track", headers=h)
     assert r.status_code == 200
@@ -102,10 +129,11 @@ async def test_track_defaults_to_the_last_24_hours_and_takes_a_range(web):
     assert times == sorted(times) and abs(times[-1] - NOW) < 0.01
     assert coords[-1] == [60.0, 10.0]  # the newest fix is the last vertex
     assert len(t["properties"]["sog"]) == len(coords)
-    start = datetime.fromtimestamp(NOW - 3600, timezone.utc).isoformat()
-    end = datetime.fromtimestamp(NOW - 1800, timezone.utc).isoformat()
-    r = await web.client.get(f"/api/vessels/{mmsi}/track", params={"start": start, "end": end},
-                             headers=h)
+    start = datetime.fromtimestamp(NOW - 3600, UTC).isoformat()
+    end = datetime.fromtimestamp(NOW - 1800, UTC).isoformat()
+    r = await web.client.get(
+        f"/api/vessels/{mmsi}/track", params={"start": start, "end": end}, headers=h
+    )
     assert r.json()["properties"]["points"] == 4
     r = await web.client.get(f"/api/vessels/{mmsi}/track?start=-100d", headers=h)
     assert r.status_code == 422
@@ -138,10 +166,15 @@ async def test_zones_geojson(web):
     assert r.status_code == 200 and r.json()["type"] == "FeatureCollection"
     kinds = {f["properties"]["kind"] for f in r.json()["features"]}
     assert {"lane", "port"} <= kinds
-    poly = {"type": "Polygon", "coordinates": [[[45, 12], [53, 14.5], [53, 14.4], [45, 11.9], [45, 12]]]}
-    await web.sql("INSERT INTO zones (name, kind, direction, geometry, properties) "
-                  "VALUES ('IRTC westbound', 'lane', 252, %s, '{\"note\": \"published\"}')",
-                  (json.dumps(poly),))
+    poly = {
+        "type": "Polygon",
+        "coordinates": [[[45, 12], [53, 14.5], [53, 14.4], [45, 11.9], [45, 12]]],
+    }
+    await web.sql(
+        "INSERT INTO zones (name, kind, direction, geometry, properties) "
+        "VALUES ('IRTC westbound', 'lane', 252, %s, '{\"note\": \"published\"}')",
+        (json.dumps(poly),),
+    )
     fc = (await web.client.get("/api/zones", headers=h)).json()
     [f] = fc["features"]
     assert f["geometry"] == poly
@@ -149,14 +182,15 @@ async def test_zones_geojson(web):
     assert f["properties"]["direction"] == 252 and f["properties"]["note"] == "published"
 
 
-PROM_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? '
-                       r'-?[0-9.e+-]+(\s-?[0-9]+)?$')
+PROM_LINE = re.compile(
+    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? '
+    r"-?[0-9.e+-]+(\s-?[0-9]+)?$"
+)
 
 
 async def test_metrics_in_prometheus_text_format(web):
     h = await web.token("viewer")
-    await web.alerts(alert_change("m1"), alert_change("m2"),
-                     alert_change("m3", kind="ais_gap"))
+    await web.alerts(alert_change("m1"), alert_change("m2"), alert_change("m3", kind="ais_gap"))
     await web.client.get("/api/vessels", headers=h)
     await web.client.get("/api/vessels/123", headers=h)
     r = await web.client.get("/metrics", headers=h)
@@ -179,7 +213,9 @@ async def test_metrics_in_prometheus_text_format(web):
     assert 'mda_alerts_open{kind="loitering"} 2' in lines
     assert 'mda_alerts_open{kind="ais_gap"} 1' in lines
     assert 'mda_http_requests_total{method="GET",route="/api/vessels",status="200"} 1' in lines
-    assert 'mda_http_requests_total{method="GET",route="/api/vessels/{mmsi}",status="404"} 1' in lines
+    assert (
+        'mda_http_requests_total{method="GET",route="/api/vessels/{mmsi}",status="404"} 1' in lines
+    )
     assert "# TYPE mda_http_requests_total counter" in lines
     assert "mda_live_clients 0" in lines
     assert text.endswith("\n")
@@ -201,10 +237,20 @@ async def test_one_error_shape_for_json_and_a_page_for_people(web):
 async def test_openapi_docs_are_behind_the_login_and_offline(web):
     h = await web.token("viewer")
     spec = (await web.client.get("/api/openapi.json", headers=h)).json()
-    for path in ("/api/vessels", "/api/vessels/{mmsi}", "/api/vessels/{mmsi}/track", "/api/alerts",
-                 "/api/alerts/{alert_id}", "/api/alerts/{alert_id}/ack",
-                 "/api/alerts/{alert_id}/close", "/api/data-quality", "/api/zones", "/api/search",
-                 "/healthz", "/metrics"):
+    for path in (
+        "/api/vessels",
+        "/api/vessels/{mmsi}",
+        "/api/vessels/{mmsi}/track",
+        "/api/alerts",
+        "/api/alerts/{alert_id}",
+        "/api/alerts/{alert_id}/ack",
+        "/api/alerts/{alert_id}/close",
+        "/api/data-quality",
+        "/api/zones",
+        "/api/search",
+        "/healthz",
+        "/metrics",
+    ):
         assert path in spec["paths"], path
     page = await web.client.get("/api/docs", headers={**h, "accept": "text/html"})
     assert page.status_code == 200
@@ -234,8 +280,10 @@ async def test_the_map_page_loads_only_local_assets(web):
 async def test_web_times_are_utc_whatever_the_database_time_zone(migrated, tmp_path):
     set_database_time_zone(migrated, "Asia/Kolkata")
     app = create_app(make_settings(tmp_path), migrated)
-    async with LifespanManager(app) as m, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client:
+    async with (
+        LifespanManager(app) as m,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url=BASE) as client,
+    ):
         async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
             tok = await create_token(c, "tz", "supervisor")
             await write_batch(c, [vessel(419000001, 18.9, 72.8)[0]], [], [])
@@ -244,13 +292,19 @@ async def test_web_times_are_utc_whatever_the_database_time_zone(migrated, tmp_p
         seen = (await client.get("/api/vessels", headers=h)).json()["features"][0]
         alert = (await client.get("/api/alerts", headers=h)).json()["alerts"][0]
         audit = (await client.get("/api/audit", headers=h)).json()[0]
-        for value in (seen["properties"]["last_seen"], alert["created_at"], alert["start"],
-                      audit["time"]):
+        for value in (
+            seen["properties"]["last_seen"],
+            alert["created_at"],
+            alert["start"],
+            audit["time"],
+        ):
             assert datetime.fromisoformat(value).utcoffset() == timedelta(0), value
 
 
 @pytest.mark.parametrize("when", ["starting", "running"])
-def test_a_stop_that_cancels_the_lifespan_is_quiet_and_closes_the_pool(migrated, tmp_path, caplog, when):
+def test_a_stop_that_cancels_the_lifespan_is_quiet_and_closes_the_pool(
+    migrated, tmp_path, caplog, when
+):
     """SIGTERM to `mda demo` while the web server starts (the database not answering yet)
     ends the event loop with the lifespan still running: asyncio cancels it. It must shut
     down in order (tasks, pool) without uvicorn's 'lifespan' traceback."""
@@ -268,12 +322,16 @@ def test_a_stop_that_cancels_the_lifespan_is_quiet_and_closes_the_pool(migrated,
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_config=None, log_level="info"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_config=None, log_level="info"
+        )
+    )
     server.capture_signals = contextlib.nullcontext  # as mda.service does: it owns the signals
 
     async def main():
-        asyncio.create_task(server.serve(), name="uvicorn")
+        # The server stops itself (should_exit) before the loop ends; nothing awaits it.
+        asyncio.create_task(server.serve(), name="uvicorn")  # noqa: RUF006
         deadline = time.monotonic() + 20
         if when == "starting":
             await asyncio.sleep(1.5)

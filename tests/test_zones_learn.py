@@ -30,10 +30,19 @@ def _nmea(records, path: Path) -> Path:
     """Type 1 reports with tag-block times, as a receiver would log them."""
     with path.open("w") as f:
         for r in records:
-            for sentence in encode_dict({"msg_type": 1, "mmsi": r.mmsi, "lat": r.lat,
-                                         "lon": r.lon, "speed": r.sog or 0.0,
-                                         "course": r.cog or 0.0, "heading": 511,
-                                         "status": r.nav_status or 0}, talker_id="AI"):
+            for sentence in encode_dict(
+                {
+                    "msg_type": 1,
+                    "mmsi": r.mmsi,
+                    "lat": r.lat,
+                    "lon": r.lon,
+                    "speed": r.sog or 0.0,
+                    "course": r.cog or 0.0,
+                    "heading": 511,
+                    "status": r.nav_status or 0,
+                },
+                talker_id="AI",
+            ):
                 tag = f"s:rx1,c:{int(r.ts)}"
                 f.write(f"\\{tag}*{_checksum(tag)}\\{sentence}\n")
     return path
@@ -41,14 +50,24 @@ def _nmea(records, path: Path) -> Path:
 
 def _mda(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
-    return subprocess.run([sys.executable, "-m", "mda", *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mda", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_an_anchorage_learned_from_yesterday_keeps_todays_lone_ship_quiet(tmp_path):
     # Yesterday four ships waited together at PLACE for three hours, not reporting at anchor.
-    queue = [Track(419000700 + i, *destination(*PLACE, 90.0 * i, 0.4), interval_s=120)
-             .stop(3 * 60, nav_status=0) for i in range(4)]
+    queue = [
+        Track(419000700 + i, *destination(*PLACE, 90.0 * i, 0.4), interval_s=120).stop(
+            3 * 60, nav_status=0
+        )
+        for i in range(4)
+    ]
     yesterday = _nmea(merge(*queue), tmp_path / "yesterday.nmea")
     # Today one ship waits there alone.
     lone = Track(419000800, *destination(*PLACE, 45.0, 0.2), start=T0 + 86400, interval_s=120)

@@ -10,8 +10,8 @@ one error handler is ``errors.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -29,22 +29,36 @@ __all__ = ["create_app"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-DESCRIPTION = ("Maritime domain awareness for the Indian Ocean: vessels, tracks, alerts, "
-               "zones. Every call needs a login session or `Authorization: Bearer <token>`; "
-               "state changes made with a session need the `X-CSRF-Token` header.")
+DESCRIPTION = (
+    "Maritime domain awareness for the Indian Ocean: vessels, tracks, alerts, "
+    "zones. Every call needs a login session or `Authorization: Bearer <token>`; "
+    "state changes made with a session need the `X-CSRF-Token` header."
+)
 
 
-def create_app(settings, db_url: str, *, hub: LiveHub | None = None,
-               status: Callable[[], dict] | None = None, pool_max: int = 10) -> FastAPI:
+def create_app(
+    settings,
+    db_url: str,
+    *,
+    hub: LiveHub | None = None,
+    status: Callable[[], dict] | None = None,
+    pool_max: int = 10,
+) -> FastAPI:
     """The web application. ``hub`` is the pipeline's live hub (a private one is made when
     None: alerts acknowledged here still reach every browser); ``status`` gives the feeds'
     state and pipeline counters for the map and ``/metrics``."""
     hub = hub if hub is not None else LiveHub()
     if hub.status is None:
         hub.status = status
-    app = FastAPI(title="mda", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan(settings, db_url, hub, pool_max),
-                  docs_url=None, redoc_url=None, openapi_url=None)  # served behind the login
+    app = FastAPI(
+        title="mda",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan(settings, db_url, hub, pool_max),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )  # served behind the login
     app.state.settings = settings
     app.state.auth = AuthConfig.from_settings(settings)
     app.state.argon2 = Argon2Gate()  # bounds concurrent password verifications

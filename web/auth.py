@@ -23,7 +23,7 @@ import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,9 +35,19 @@ from mda.store import accounts, audit, sessions
 from .config import WebConfig
 from .errors import WebError
 
-__all__ = ["AuthConfig", "Principal", "load_secret_key", "authenticate", "unauthenticated",
-           "same_origin", "client_ip", "constant_time_equal", "audit_request",
-           "SESSION_COOKIE", "CSRF_HEADER"]
+__all__ = [
+    "AuthConfig",
+    "Principal",
+    "load_secret_key",
+    "authenticate",
+    "unauthenticated",
+    "same_origin",
+    "client_ip",
+    "constant_time_equal",
+    "audit_request",
+    "SESSION_COOKIE",
+    "CSRF_HEADER",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +81,9 @@ def load_secret_key(settings) -> bytes:
 
 def constant_time_equal(a: str, b: str) -> bool:
     """Constant-time comparison that also takes non-ASCII input (a forged header)."""
-    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"),
-                               b.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    )
 
 
 def _b64(b: bytes) -> str:
@@ -84,10 +95,10 @@ class AuthConfig:
     """The secret key and the web settings it goes with, one per app (``app.state.auth``)."""
 
     key: bytes
-    settings: WebConfig = WebConfig()
+    settings: WebConfig = field(default_factory=WebConfig)
 
     @classmethod
-    def from_settings(cls, settings) -> "AuthConfig":
+    def from_settings(cls, settings) -> AuthConfig:
         """From the shell's settings object: its web settings as they are, and the key."""
         return cls(key=load_secret_key(settings), settings=settings)
 
@@ -140,8 +151,9 @@ def same_origin(conn: HTTPConnection) -> bool:
         return False
 
 
-async def authenticate(conn_: HTTPConnection, db: psycopg.AsyncConnection, *,
-                       method: str | None = None) -> Principal:
+async def authenticate(
+    conn_: HTTPConnection, db: psycopg.AsyncConnection, *, method: str | None = None
+) -> Principal:
     """The principal behind a request or WebSocket, or ``WebError(401)``. Unsafe methods
     made with the session cookie must pass the CSRF checks (403 otherwise)."""
     cfg: AuthConfig = conn_.app.state.auth
@@ -163,8 +175,9 @@ async def authenticate(conn_: HTTPConnection, db: psycopg.AsyncConnection, *,
     row = await sessions.session_by_hash(db, accounts.hash_token(sid))
     if row is None:
         raise unauthenticated("the session has ended; log in again")
-    principal = Principal(row["principal"], row["role"], "session", session_id=sid,
-                          token_id=row["token_id"])
+    principal = Principal(
+        row["principal"], row["role"], "session", session_id=sid, token_id=row["token_id"]
+    )
     method = method or getattr(conn_, "method", "GET")
     if method not in SAFE_METHODS:
         if not same_origin(conn_):
@@ -175,8 +188,22 @@ async def authenticate(conn_: HTTPConnection, db: psycopg.AsyncConnection, *,
     return principal
 
 
-async def audit_request(db: psycopg.AsyncConnection, request: HTTPConnection, principal: Principal,
-                        action: str, target: str | None = None, details: dict | None = None) -> None:
+async def audit_request(
+    db: psycopg.AsyncConnection,
+    request: HTTPConnection,
+    principal: Principal,
+    action: str,
+    target: str | None = None,
+    details: dict | None = None,
+) -> None:
     """An audit row for what ``principal`` did through this request (and from where)."""
-    await audit.record(db, actor=principal.name, role=principal.role, via=principal.via,
-                       action=action, target=target, ip=client_ip(request), details=details)
+    await audit.record(
+        db,
+        actor=principal.name,
+        role=principal.role,
+        via=principal.via,
+        action=action,
+        target=target,
+        ip=client_ip(request),
+        details=details,
+    )

@@ -23,23 +23,35 @@ class WebConfig:
     """Login, sessions and the map page."""
 
     secret_key: str = _setting(
-        "", "Key that signs session cookies. Empty: generated once and kept in the data directory.",
-        secret=True)
+        "",
+        "Key that signs session cookies. Empty: generated once and kept in the data directory.",
+        secret=True,
+    )
     tiles_url: str = _setting(
-        "", "Optional online tile layer (e.g. an internal tile server). Empty: offline basemap only.")
+        "",
+        "Optional online tile layer (e.g. an internal tile server). Empty: offline basemap only.",
+    )
     session_hours: float = _setting(
-        12.0, "Hours a web login lasts before the officer must log in again (a watch and its "
-              "handover).")
+        12.0,
+        "Hours a web login lasts before the officer must log in again (a watch and its handover).",
+    )
     cookie_secure: bool = _setting(
-        True, "Mark the session cookie Secure (HTTPS only; browsers also accept it on 127.0.0.1 "
-              "and localhost). Turn off only when served over plain HTTP to other machines.")
+        True,
+        "Mark the session cookie Secure (HTTPS only; browsers also accept it on 127.0.0.1 "
+        "and localhost). Turn off only when served over plain HTTP to other machines.",
+    )
     demo_token: str = _setting(
-        "", "A preset API token (supervisor role) for scripts and the one-click login link "
-            "http://HOST:PORT/?token=...; empty: none.", secret=True)
+        "",
+        "A preset API token (supervisor role) for scripts and the one-click login link "
+        "http://HOST:PORT/?token=...; empty: none.",
+        secret=True,
+    )
     login_rate_limit: int = _setting(
-        5, "Failed logins allowed per user name within login_rate_window_s before further "
-           "attempts are refused (HTTP 429).")
+        5,
+        "Failed logins allowed per user name within login_rate_window_s before further "
+        "attempts are refused (HTTP 429).",
+    )
     login_rate_limit_ip: int = _setting(
-        20, "Failed logins allowed per client address within login_rate_window_s.")
-    login_rate_window_s: float = _setting(
-        900.0, "Window of the failed-login rate limits, seconds.")
+        20, "Failed logins allowed per client address within login_rate_window_s."
+    )
+    login_rate_window_s: float = _setting(900.0, "Window of the failed-login rate limits, seconds.")

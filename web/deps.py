@@ -30,8 +30,11 @@ def require(role: str = "viewer"):
     async def dependency(request: Request, db=Depends(db_conn)) -> Principal:
         principal = await authenticate(request, db)
         if not principal.can(role):
-            raise WebError(403, "forbidden",
-                           f"this needs the {role} role; {principal.name} is {principal.role}")
+            raise WebError(
+                403,
+                "forbidden",
+                f"this needs the {role} role; {principal.name} is {principal.role}",
+            )
         request.state.principal = principal
         return principal
 

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 class WebError(Exception):
     """An error with an HTTP status, a stable machine-readable code and a message."""
 
-    def __init__(self, status: int, code: str, message: str, *,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -36,9 +37,17 @@ class WebError(Exception):
         self.headers = headers or {}
 
 
-_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 422: "invalid", 429: "rate_limited",
-          503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 def translate(exc: Exception) -> WebError:
@@ -48,12 +57,18 @@ def translate(exc: Exception) -> WebError:
     if isinstance(exc, RequestValidationError):
         parts = []
         for err in exc.errors()[:5]:
-            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path"))
+            where = ".".join(
+                str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path")
+            )
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return WebError(422, "invalid", "; ".join(parts) or "invalid request")
     if isinstance(exc, StarletteHTTPException):
-        return WebError(exc.status_code, _CODES.get(exc.status_code, "error"),
-                        str(exc.detail), headers=dict(exc.headers or {}))
+        return WebError(
+            exc.status_code,
+            _CODES.get(exc.status_code, "error"),
+            str(exc.detail),
+            headers=dict(exc.headers or {}),
+        )
     from psycopg_pool import PoolTimeout
 
     from mda.store.accounts import AccountError, DuplicateUser, UnknownUser
@@ -73,15 +88,23 @@ def translate(exc: Exception) -> WebError:
     if isinstance(exc, InvalidTransition):
         return WebError(409, "conflict", str(exc))
     if isinstance(exc, (PoolTimeout, DatabaseUnavailable)):
-        return WebError(503, "unavailable", "the database is not reachable; try again shortly",
-                        headers={"Retry-After": "5"})
+        return WebError(
+            503,
+            "unavailable",
+            "the database is not reachable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, StoreError):
         return WebError(500, "store_error", str(exc))
     import psycopg
 
     if isinstance(exc, psycopg.OperationalError):
-        return WebError(503, "unavailable", "the database is not reachable; try again shortly",
-                        headers={"Retry-After": "5"})
+        return WebError(
+            503,
+            "unavailable",
+            "the database is not reachable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
     log.exception("unhandled error", exc_info=exc)
     return WebError(500, "internal", "internal error (logged on the server)")
 
@@ -110,10 +133,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         if err.status == 401 and request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
-        return HTMLResponse(_PAGE.format(status=err.status, message=html.escape(err.message)),
-                            status_code=err.status, headers=err.headers)
-    return JSONResponse({"error": {"status": err.status, "code": err.code, "message": err.message}},
-                        status_code=err.status, headers=err.headers)
+        return HTMLResponse(
+            _PAGE.format(status=err.status, message=html.escape(err.message)),
+            status_code=err.status,
+            headers=err.headers,
+        )
+    return JSONResponse(
+        {"error": {"status": err.status, "code": err.code, "message": err.message}},
+        status_code=err.status,
+        headers=err.headers,
+    )
 
 
 def handled() -> tuple[type[BaseException], ...]:
@@ -125,5 +154,12 @@ def handled() -> tuple[type[BaseException], ...]:
 
     from mda.store.errors import StoreError
 
-    return (WebError, RequestValidationError, StarletteHTTPException, StoreError, PoolTimeout,
-            psycopg.Error, Exception)
+    return (
+        WebError,
+        RequestValidationError,
+        StarletteHTTPException,
+        StoreError,
+        PoolTimeout,
+        psycopg.Error,
+        Exception,
+    )

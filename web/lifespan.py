@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
@@ -27,26 +27,36 @@ __all__ = ["lifespan"]
 log = logging.getLogger(__name__)
 
 
-def lifespan(settings, db_url: str, hub: LiveHub, pool_max: int = 10
-             ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+def lifespan(
+    settings, db_url: str, hub: LiveHub, pool_max: int = 10
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """The app's lifespan: ``app.state.pool`` open while it serves."""
 
     @contextlib.asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
         from psycopg_pool import AsyncConnectionPool
 
-        pool = AsyncConnectionPool(db_url, min_size=1, max_size=pool_max, open=False,
-                                   configure=configure_connection, name="web",
-                                   kwargs={"connect_timeout": 10})
+        pool = AsyncConnectionPool(
+            db_url,
+            min_size=1,
+            max_size=pool_max,
+            open=False,
+            configure=configure_connection,
+            name="web",
+            kwargs={"connect_timeout": 10},
+        )
         app.state.pool = pool
         tasks: list[asyncio.Task] = []
         try:
             # Open without waiting: the map comes up (and /healthz says why) even while the
             # database is still starting.
             await pool.open(wait=False)
-            tasks += [asyncio.create_task(hub.run(), name="live-hub"),
-                      asyncio.create_task(_housekeeping(pool, settings.demo_token),
-                                          name="web-housekeeping")]
+            tasks += [
+                asyncio.create_task(hub.run(), name="live-hub"),
+                asyncio.create_task(
+                    _housekeeping(pool, settings.demo_token), name="web-housekeeping"
+                ),
+            ]
             if settings.demo_token:
                 try:
                     async with pool.connection(timeout=30) as conn:

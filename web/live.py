@@ -37,9 +37,10 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import date, datetime, timezone
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -58,7 +59,7 @@ CLOSE_UNAUTHENTICATED = 4401  # the login behind the socket is no longer valid
 def _default(v: Any) -> Any:
     if isinstance(v, datetime):
         # Always UTC, whatever time zone the connection that read it ran in.
-        return (v.astimezone(timezone.utc) if v.tzinfo is not None else v).isoformat()
+        return (v.astimezone(UTC) if v.tzinfo is not None else v).isoformat()
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, Decimal):
@@ -139,9 +140,17 @@ class LiveHub:
     ``create_app`` sets it from its own ``status`` argument when the hub has none.
     """
 
-    def __init__(self, *, status: Callable[[], dict] | None = None, interval: float = 1.0,
-                 status_interval: float = 2.0, backlog: int = 8, max_alert_backlog: int = 2000,
-                 auth_recheck_s: float = 30.0, auth_unverified_max: int = 3):
+    def __init__(
+        self,
+        *,
+        status: Callable[[], dict] | None = None,
+        interval: float = 1.0,
+        status_interval: float = 2.0,
+        backlog: int = 8,
+        max_alert_backlog: int = 2000,
+        auth_recheck_s: float = 30.0,
+        auth_unverified_max: int = 3,
+    ):
         self.status = status
         self.auth_recheck_s = auth_recheck_s
         # consecutive re-checks that could not reach a verdict (database away) before the
@@ -156,9 +165,16 @@ class LiveHub:
         self._statics: dict[int, dict] = {}
         self._dirty_statics: set[int] = set()
         self._clients: set[_Client] = set()
-        self.stats = {"batches": 0, "positions_in": 0, "frames": 0, "vessels_pushed": 0,
-                      "alerts_pushed": 0, "clients_dropped_frames": 0, "clients_too_slow": 0,
-                      "clients_logged_out": 0}
+        self.stats = {
+            "batches": 0,
+            "positions_in": 0,
+            "frames": 0,
+            "vessels_pushed": 0,
+            "alerts_pushed": 0,
+            "clients_dropped_frames": 0,
+            "clients_too_slow": 0,
+            "clients_logged_out": 0,
+        }
 
     # -- pipeline side (sync, cheap) ---------------------------------------------------
     def on_batch(self, positions: Sequence[Any], statics: Sequence[Any]) -> None:
@@ -198,11 +214,27 @@ class LiveHub:
         vessels = []
         for m in dirty:
             p = latest[m]
-            vessels.append([m, _r(p.lat, 5), _r(p.lon, 5), _r(p.sog, 1), _r(p.cog, 1), p.heading,
-                            p.nav_status, _r(p.ts, 3)])
+            vessels.append(
+                [
+                    m,
+                    _r(p.lat, 5),
+                    _r(p.lon, 5),
+                    _r(p.sog, 1),
+                    _r(p.cog, 1),
+                    p.heading,
+                    p.nav_status,
+                    _r(p.ts, 3),
+                ]
+            )
         statics = {str(m): self._statics[m] for m in dstat}
-        frame = _dumps({"type": "positions", "t": round(time.time(), 3), "vessels": vessels,
-                        "statics": statics})
+        frame = _dumps(
+            {
+                "type": "positions",
+                "t": round(time.time(), 3),
+                "vessels": vessels,
+                "statics": statics,
+            }
+        )
         for c in list(self._clients):
             before = c.dropped
             c.push_positions(frame)
@@ -246,8 +278,9 @@ class LiveHub:
     def client_count(self) -> int:
         return len(self._clients)
 
-    async def serve(self, ws: WebSocket, hello: dict,
-                    still_valid: Callable[[], Awaitable[bool]] | None = None) -> None:
+    async def serve(
+        self, ws: WebSocket, hello: dict, still_valid: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
         """Run one accepted WebSocket until it closes. ``still_valid`` re-checks the login
         behind it every ``auth_recheck_s``: False closes the socket with 4401; an exception
         (the database is away) is tolerated ``auth_unverified_max`` times in a row."""
@@ -255,8 +288,9 @@ class LiveHub:
         self._clients.add(client)
         close: tuple[int, str] | None = None
         try:
-            await ws.send_text(_dumps({"type": "hello", "fields": POSITION_FIELDS,
-                                       "feeds": self.feeds(), **hello}))
+            await ws.send_text(
+                _dumps({"type": "hello", "fields": POSITION_FIELDS, "feeds": self.feeds(), **hello})
+            )
             sender = client.task = asyncio.create_task(client.send_loop(), name="live-send")
             receiver = asyncio.create_task(self._receive(ws), name="live-receive")
             tasks = {sender, receiver}
@@ -274,8 +308,12 @@ class LiveHub:
                 exc = None if t.cancelled() else t.exception()
                 if exc and not isinstance(exc, (WebSocketDisconnect, RuntimeError, OSError)):
                     log.warning("live client ended: %r", exc)
-            if watcher is not None and watcher in done and not watcher.cancelled() \
-                    and watcher.exception() is None:
+            if (
+                watcher is not None
+                and watcher in done
+                and not watcher.cancelled()
+                and watcher.exception() is None
+            ):
                 close = watcher.result()
                 if close[0] == CLOSE_UNAUTHENTICATED:
                     self.stats["clients_logged_out"] += 1

@@ -21,14 +21,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mda.store import accounts, audit, sessions
 
-from .auth import (CSRF_HEADER, SESSION_COOKIE, AuthConfig, audit_request, authenticate,
-                   client_ip, constant_time_equal, same_origin)
+from .auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    AuthConfig,
+    audit_request,
+    authenticate,
+    client_ip,
+    constant_time_equal,
+    same_origin,
+)
 from .errors import WebError
 from .render import template
 from .sessions import reserve_attempt, set_session_cookie, start_session
 
-__all__ = ["Argon2Gate", "LOGIN_CSRF_COOKIE", "safe_next", "login_page", "password_login",
-           "logout"]
+__all__ = ["Argon2Gate", "LOGIN_CSRF_COOKIE", "safe_next", "login_page", "password_login", "logout"]
 
 LOGIN_CSRF_COOKIE = "mda_login_csrf"
 
@@ -48,8 +55,9 @@ class Argon2Gate:
 
     async def run(self, fn, *args):
         if self._inside >= self.slots + self.queue:
-            raise WebError(503, "busy", "the server is busy; try again shortly",
-                           headers={"Retry-After": "2"})
+            raise WebError(
+                503, "busy", "the server is busy; try again shortly", headers={"Retry-After": "2"}
+            )
         self._inside += 1
         try:
             async with self._sem:
@@ -75,16 +83,33 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def login_page(*, error: str = "", next_: str = "/", username: str = "", status: int = 200,
-               headers: dict | None = None, secure: bool = False) -> HTMLResponse:
+def login_page(
+    *,
+    error: str = "",
+    next_: str = "/",
+    username: str = "",
+    status: int = 200,
+    headers: dict | None = None,
+    secure: bool = False,
+) -> HTMLResponse:
     """The form, with a fresh double-submit CSRF cookie."""
     csrf = secrets.token_urlsafe(24)
     text = template("login.html").substitute(
         error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
-        csrf=csrf, next=html.escape(next_, quote=True), username=html.escape(username, quote=True))
+        csrf=csrf,
+        next=html.escape(next_, quote=True),
+        username=html.escape(username, quote=True),
+    )
     response = HTMLResponse(text, status_code=status, headers=headers)
-    response.set_cookie(LOGIN_CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True,
-                        samesite="strict", secure=secure)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
     return response
 
 
@@ -98,10 +123,18 @@ async def password_login(request: Request) -> Response:
     password = form.get("password", "")
     next_ = safe_next(form.get("next"))
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not constant_time_equal(cookie, form.get("csrf", "")) \
-            or not same_origin(request):
-        return login_page(error="The login form expired; please try again.", next_=next_,
-                          username=username, status=403, secure=secure)
+    if (
+        not cookie
+        or not constant_time_equal(cookie, form.get("csrf", ""))
+        or not same_origin(request)
+    ):
+        return login_page(
+            error="The login form expired; please try again.",
+            next_=next_,
+            username=username,
+            status=403,
+            secure=secure,
+        )
     pool = request.app.state.pool
     gate: Argon2Gate = request.app.state.argon2
     ip = client_ip(request)
@@ -110,31 +143,56 @@ async def password_login(request: Request) -> Response:
         try:
             attempt = await reserve_attempt(db, request, username)
         except WebError as e:
-            return login_page(error="Too many failed logins. Wait a few minutes, then try again.",
-                              next_=next_, username=username, status=429, headers=e.headers,
-                              secure=secure)
+            return login_page(
+                error="Too many failed logins. Wait a few minutes, then try again.",
+                next_=next_,
+                username=username,
+                status=429,
+                headers=e.headers,
+                secure=secure,
+            )
         user = await accounts.user_by_name(db, username) if username else None
     try:
-        ok = await gate.run(accounts.verify_password, user["password_hash"] if user else None,
-                            password)
+        ok = await gate.run(
+            accounts.verify_password, user["password_hash"] if user else None, password
+        )
         new_hash = None
         if ok and user is not None and accounts.password_needs_rehash(user["password_hash"]):
             new_hash = await gate.run(accounts.hash_password, password)
     except WebError as e:  # too many logins in flight
-        return login_page(error="The server is busy. Try again in a moment.", next_=next_,
-                          username=username, status=e.status, headers=e.headers, secure=secure)
+        return login_page(
+            error="The server is busy. Try again in a moment.",
+            next_=next_,
+            username=username,
+            status=e.status,
+            headers=e.headers,
+            secure=secure,
+        )
     if not ok or user is None or user["disabled"]:  # the attempt stays counted as a failure
-        return login_page(error="Wrong user name or password.", next_=next_, username=username,
-                          status=401, secure=secure)
+        return login_page(
+            error="Wrong user name or password.",
+            next_=next_,
+            username=username,
+            status=401,
+            secure=secure,
+        )
     async with pool.connection(timeout=10) as db:
         async with db.transaction():
             if new_hash is not None:
                 await accounts.set_password_hash(db, user["id"], new_hash)
-            sid = await start_session(db, request, principal=user["name"], role=user["role"],
-                                      user_id=user["id"])
+            sid = await start_session(
+                db, request, principal=user["name"], role=user["role"], user_id=user["id"]
+            )
             await sessions.mark_login_success(db, attempt, user["name"])
-            await audit.record(db, actor=user["name"], role=user["role"], via="login",
-                               action="login.password", target=f"user:{user['name']}", ip=ip)
+            await audit.record(
+                db,
+                actor=user["name"],
+                role=user["role"],
+                via="login",
+                action="login.password",
+                target=f"user:{user['name']}",
+                ip=ip,
+            )
     response = RedirectResponse(next_, status_code=303)
     set_session_cookie(response, request.app.state.auth, sid)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -152,7 +210,8 @@ async def logout(request: Request, db: psycopg.AsyncConnection) -> Response:
             body = (await request.body())[:4096].decode("utf-8", "replace")
             sent = (parse_qs(body).get("csrf") or [""])[0]
         if not same_origin(request) or not constant_time_equal(
-                sent, cfg.csrf_token(principal.session_id)):
+            sent, cfg.csrf_token(principal.session_id)
+        ):
             raise WebError(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
     async with db.transaction():
         if principal.session_id:

@@ -11,7 +11,8 @@ import math
 import re
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from mda.store.queries import CLOSURE_WINDOW, NOTICE_WINDOW, false_alarm_shares, window_text
 
@@ -37,7 +38,9 @@ class HttpMetrics:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             if scope["type"] == "websocket":
-                self.counts[("WS", scope["path"] if scope["path"] == "/api/live" else "other", 101)] += 1
+                self.counts[
+                    ("WS", scope["path"] if scope["path"] == "/api/live" else "other", 101)
+                ] += 1
             return await self.app(scope, receive, send)
         status = 500
         t0 = time.perf_counter()
@@ -53,7 +56,8 @@ class HttpMetrics:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or (
-                "/static" if scope["path"].startswith("/static/") else "unmatched")
+                "/static" if scope["path"].startswith("/static/") else "unmatched"
+            )
             method = scope["method"]
             self.counts[(method, path, status)] += 1
             self.seconds[(method, path)] += time.perf_counter() - t0
@@ -82,8 +86,9 @@ class _Out:
         self.lines: list[str] = []
         self._declared: set[str] = set()
 
-    def metric(self, name: str, kind: str, help_: str,
-               samples: Iterable[tuple[dict[str, Any], Any]]) -> None:
+    def metric(
+        self, name: str, kind: str, help_: str, samples: Iterable[tuple[dict[str, Any], Any]]
+    ) -> None:
         if name not in self._declared:
             self.lines.append(f"# HELP {name} {help_}")
             self.lines.append(f"# TYPE {name} {kind}")
@@ -94,9 +99,16 @@ class _Out:
                 self.lines.append(f"{name}{_labels(labels)} {text}")
 
 
-def render(*, status: dict | None, alerts: list[tuple[str, str, int]], http: HttpCounters | None,
-           live: dict[str, Any], live_clients: int,
-           notices: Sequence[tuple] = (), closures: Sequence[tuple[str, str, int, int]] = ()) -> str:
+def render(
+    *,
+    status: dict | None,
+    alerts: list[tuple[str, str, int]],
+    http: HttpCounters | None,
+    live: dict[str, Any],
+    live_clients: int,
+    notices: Sequence[tuple] = (),
+    closures: Sequence[tuple[str, str, int, int]] = (),
+) -> str:
     """``notices``: ``store.queries.notice_counts`` rows; ``closures``: ``closure_counts``
     rows (both over the windows those functions default to)."""
     out = _Out()
@@ -109,64 +121,122 @@ def render(*, status: dict | None, alerts: list[tuple[str, str, int]], http: Htt
         value = stats[key]
         name = "mda_pipeline_" + _NAME_OK.sub("_", key)
         if isinstance(value, dict):
-            out.metric(name, "counter", f"pipeline counter {key} by reason",
-                       (({"reason": k}, v) for k, v in sorted(value.items())))
+            out.metric(
+                name,
+                "counter",
+                f"pipeline counter {key} by reason",
+                (({"reason": k}, v) for k, v in sorted(value.items())),
+            )
         elif _num(value) is not None:
             gauge = key.endswith(("_s", "_age", "_connected")) or isinstance(value, bool)
-            out.metric(name, "gauge" if gauge else "counter", f"pipeline {key.replace('_', ' ')}",
-                       [({}, value)])
+            out.metric(
+                name,
+                "gauge" if gauge else "counter",
+                f"pipeline {key.replace('_', ' ')}",
+                [({}, value)],
+            )
     feeds = status.get("feeds") or []
-    out.metric("mda_feed_last_message_age_seconds", "gauge",
-               "seconds since the feed's last message (absent: none yet)",
-               (({"feed": f.get("name")}, f.get("last_message_age_s")) for f in feeds))
-    out.metric("mda_feed_lines_total", "counter", "lines read from the feed",
-               (({"feed": f.get("name")}, f.get("lines")) for f in feeds))
-    out.metric("mda_feed_up", "gauge", "1 while the feed runs, with its state as a label",
-               (({"feed": f.get("name"), "state": f.get("state")},
-                 1 if f.get("state") == "running" else 0) for f in feeds))
+    out.metric(
+        "mda_feed_last_message_age_seconds",
+        "gauge",
+        "seconds since the feed's last message (absent: none yet)",
+        (({"feed": f.get("name")}, f.get("last_message_age_s")) for f in feeds),
+    )
+    out.metric(
+        "mda_feed_lines_total",
+        "counter",
+        "lines read from the feed",
+        (({"feed": f.get("name")}, f.get("lines")) for f in feeds),
+    )
+    out.metric(
+        "mda_feed_up",
+        "gauge",
+        "1 while the feed runs, with its state as a label",
+        (
+            (
+                {"feed": f.get("name"), "state": f.get("state")},
+                1 if f.get("state") == "running" else 0,
+            )
+            for f in feeds
+        ),
+    )
     open_by_kind: dict[str, int] = defaultdict(int)
     ack_by_kind: dict[str, int] = defaultdict(int)
     for kind, st, n in alerts:
         (open_by_kind if st == "open" else ack_by_kind)[kind] += n
-    out.metric("mda_alerts_open", "gauge",
-               "desk alerts open (not yet acknowledged) by kind; notices (severity info) not counted",
-               (({"kind": k}, n) for k, n in sorted(open_by_kind.items())))
-    out.metric("mda_alerts_acknowledged", "gauge",
-               "desk alerts acknowledged but not closed, by kind; notices not counted",
-               (({"kind": k}, n) for k, n in sorted(ack_by_kind.items())))
+    out.metric(
+        "mda_alerts_open",
+        "gauge",
+        "desk alerts open (not yet acknowledged) by kind; notices (severity info) not counted",
+        (({"kind": k}, n) for k, n in sorted(open_by_kind.items())),
+    )
+    out.metric(
+        "mda_alerts_acknowledged",
+        "gauge",
+        "desk alerts acknowledged but not closed, by kind; notices not counted",
+        (({"kind": k}, n) for k, n in sorted(ack_by_kind.items())),
+    )
     # Alert quality. Notices (severity info) are data-quality facts, counted apart from
     # the desk's alerts: a feed that delivers garbled fixes shows up here, not as alarms.
-    out.metric("mda_notices", "gauge",
-               f"data-quality notices (severity info) whose episode started in the last "
-               f"{window_text(NOTICE_WINDOW)} of event time, by the source (receiver or feed) that "
-               f"delivered the bad data and by kind",
-               (({"source": src, "kind": kind}, n) for src, kind, n, *_ in notices))
-    out.metric("mda_alert_closures_total", "counter",
-               "desk alerts (not notices) closed by an officer with an outcome (false_alarm, "
-               "confirmed, no_action), by kind and outcome: every closure since outcomes were "
-               "recorded, an episode closed again after it came back counting again",
-               (({"kind": kind, "outcome": oc}, ever) for kind, oc, ever, _ in closures))
-    out.metric("mda_alert_closures_recent", "gauge",
-               f"the same closures made in the last {window_text(CLOSURE_WINDOW)} (wall clock), by "
-               f"kind and outcome: the counts mda_alert_false_alarm_ratio is based on",
-               (({"kind": kind, "outcome": oc}, recent) for kind, oc, _, recent in closures
-                if recent))
-    out.metric("mda_alert_false_alarm_ratio", "gauge",
-               f"per kind (rule), false_alarm closures divided by all closures with an outcome, "
-               f"of desk alerts closed in the last {window_text(CLOSURE_WINDOW)} (wall clock); "
-               f"absent for a kind with no such closure",
-               (({"kind": kind}, round(f / n, 6)) for kind, (f, n)
-                in false_alarm_shares(closures).items()))
+    out.metric(
+        "mda_notices",
+        "gauge",
+        f"data-quality notices (severity info) whose episode started in the last "
+        f"{window_text(NOTICE_WINDOW)} of event time, by the source (receiver or feed) that "
+        f"delivered the bad data and by kind",
+        (({"source": src, "kind": kind}, n) for src, kind, n, *_ in notices),
+    )
+    out.metric(
+        "mda_alert_closures_total",
+        "counter",
+        "desk alerts (not notices) closed by an officer with an outcome (false_alarm, "
+        "confirmed, no_action), by kind and outcome: every closure since outcomes were "
+        "recorded, an episode closed again after it came back counting again",
+        (({"kind": kind, "outcome": oc}, ever) for kind, oc, ever, _ in closures),
+    )
+    out.metric(
+        "mda_alert_closures_recent",
+        "gauge",
+        f"the same closures made in the last {window_text(CLOSURE_WINDOW)} (wall clock), by "
+        f"kind and outcome: the counts mda_alert_false_alarm_ratio is based on",
+        (({"kind": kind, "outcome": oc}, recent) for kind, oc, _, recent in closures if recent),
+    )
+    out.metric(
+        "mda_alert_false_alarm_ratio",
+        "gauge",
+        f"per kind (rule), false_alarm closures divided by all closures with an outcome, "
+        f"of desk alerts closed in the last {window_text(CLOSURE_WINDOW)} (wall clock); "
+        f"absent for a kind with no such closure",
+        (
+            ({"kind": kind}, round(f / n, 6))
+            for kind, (f, n) in false_alarm_shares(closures).items()
+        ),
+    )
     if http is not None:
-        out.metric("mda_http_requests_total", "counter", "HTTP requests by method, route and status",
-                   (({"method": m, "route": r, "status": s}, n)
-                    for (m, r, s), n in sorted(http.counts.items())))
-        out.metric("mda_http_request_duration_seconds_sum", "counter",
-                   "total seconds spent answering, by method and route",
-                   (({"method": m, "route": r}, round(v, 6))
-                    for (m, r), v in sorted(http.seconds.items())))
+        out.metric(
+            "mda_http_requests_total",
+            "counter",
+            "HTTP requests by method, route and status",
+            (
+                ({"method": m, "route": r, "status": s}, n)
+                for (m, r, s), n in sorted(http.counts.items())
+            ),
+        )
+        out.metric(
+            "mda_http_request_duration_seconds_sum",
+            "counter",
+            "total seconds spent answering, by method and route",
+            (
+                ({"method": m, "route": r}, round(v, 6))
+                for (m, r), v in sorted(http.seconds.items())
+            ),
+        )
     out.metric("mda_live_clients", "gauge", "browsers connected to /api/live", [({}, live_clients)])
     for key in sorted(live):
-        out.metric(f"mda_live_{key}_total", "counter", f"live hub: {key.replace('_', ' ')}",
-                   [({}, live[key])])
+        out.metric(
+            f"mda_live_{key}_total",
+            "counter",
+            f"live hub: {key.replace('_', ' ')}",
+            [({}, live[key])],
+        )
     return "\n".join(out.lines) + "\n"

@@ -16,7 +16,10 @@ class SecurityHeaders:
         self.headers = [
             (b"content-security-policy", csp.encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),  # no-referrer would make form posts send Origin: null
+            (
+                b"referrer-policy",
+                b"same-origin",
+            ),  # no-referrer would make form posts send Origin: null
             (b"x-frame-options", b"DENY"),
         ]
 
@@ -44,6 +47,8 @@ def csp(tiles_url: str) -> str:
             if tiles_url.split("//", 1)[-1].startswith("{s}."):
                 host = "*." + host.split(".", 1)[1]
             img += f" {parts.scheme}://{host}"
-    return (f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            f"img-src {img}; connect-src 'self'; font-src 'self'; object-src 'none'; "
-            f"base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src {img}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        f"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )

@@ -8,7 +8,7 @@ antimeridian). A value that does not parse is a 422 naming the parameter.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Path as PathParam
 from starlette.responses import Response
@@ -32,22 +32,25 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None or value == "":
         return None
     v = value.strip()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if v == "now":
         return now
     m = _REL.match(v)
     if m:
         return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
     try:
-        return datetime.fromtimestamp(float(v), timezone.utc)
+        return datetime.fromtimestamp(float(v), UTC)
     except (ValueError, OverflowError, OSError):
         pass
     try:
         t = datetime.fromisoformat(v.replace(" ", "T") if "T" not in v and " " in v else v)
     except ValueError:
-        raise WebError(422, "invalid", f"{name}: not a time (ISO 8601, epoch seconds, 'now' "
-                                       "or relative like -6h)") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        raise WebError(
+            422,
+            "invalid",
+            f"{name}: not a time (ISO 8601, epoch seconds, 'now' or relative like -6h)",
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def parse_bbox(value: str | None) -> BBox | None:
@@ -61,8 +64,11 @@ def parse_bbox(value: str | None) -> BBox | None:
         raise WebError(422, "invalid", "bbox: four numbers minlon,minlat,maxlon,maxlat")
     min_lon, min_lat, max_lon, max_lat = parts
     if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise WebError(422, "invalid", "bbox: longitudes in [-180, 180], latitudes in "
-                                       "[-90, 90], minlat <= maxlat")
+        raise WebError(
+            422,
+            "invalid",
+            "bbox: longitudes in [-180, 180], latitudes in [-90, 90], minlat <= maxlat",
+        )
     return BBox(min_lon, min_lat, max_lon, max_lat)
 
 

@@ -31,7 +31,9 @@ def page(name: str, principal: Principal, cfg: AuthConfig, config: dict[str, Any
     """A logged-in page: the principal's name and role, its CSRF token, and ``config``."""
     csrf = cfg.csrf_token(principal.session_id) if principal.session_id else ""
     text = template(name).substitute(
-        csrf=html.escape(csrf, quote=True), user=html.escape(principal.name),
+        csrf=html.escape(csrf, quote=True),
+        user=html.escape(principal.name),
         role=html.escape(principal.role),
-        config=json.dumps(config).replace("<", "\\u003c").replace("&", "\\u0026"))
+        config=json.dumps(config).replace("<", "\\u003c").replace("&", "\\u0026"),
+    )
     return HTMLResponse(text, headers={"Cache-Control": "no-store"})

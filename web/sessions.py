@@ -24,35 +24,64 @@ __all__ = ["start_session", "set_session_cookie", "reserve_attempt", "login_with
 
 
 def set_session_cookie(response: Response, cfg: AuthConfig, sid: str) -> None:
-    response.set_cookie(SESSION_COOKIE, cfg.sign_session(sid),
-                        max_age=int(cfg.settings.session_hours * 3600), path="/", httponly=True,
-                        secure=cfg.settings.cookie_secure, samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE,
+        cfg.sign_session(sid),
+        max_age=int(cfg.settings.session_hours * 3600),
+        path="/",
+        httponly=True,
+        secure=cfg.settings.cookie_secure,
+        samesite="lax",
+    )
 
 
-async def start_session(db: psycopg.AsyncConnection, request: Request, *, principal: str,
-                        role: str, user_id: int | None = None,
-                        token_id: int | None = None) -> str:
+async def start_session(
+    db: psycopg.AsyncConnection,
+    request: Request,
+    *,
+    principal: str,
+    role: str,
+    user_id: int | None = None,
+    token_id: int | None = None,
+) -> str:
     """A new session row; its id, for the cookie."""
     cfg: AuthConfig = request.app.state.auth
     sid = secrets.token_urlsafe(32)
-    await sessions.insert_session(db, accounts.hash_token(sid), principal, role,
-                                  cfg.settings.session_hours, user_id=user_id, token_id=token_id,
-                                  ip=client_ip(request),
-                                  user_agent=request.headers.get("user-agent"))
+    await sessions.insert_session(
+        db,
+        accounts.hash_token(sid),
+        principal,
+        role,
+        cfg.settings.session_hours,
+        user_id=user_id,
+        token_id=token_id,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     return sid
 
 
-async def reserve_attempt(db: psycopg.AsyncConnection, request: Request,
-                          username: str | None) -> int:
+async def reserve_attempt(
+    db: psycopg.AsyncConnection, request: Request, username: str | None
+) -> int:
     """Count this login attempt against the rate limits before any credential is checked
     (atomically: parallel attempts cannot all slip under the limit); its id, or 429."""
     cfg: AuthConfig = request.app.state.auth
     attempt, retry = await sessions.reserve_login_attempt(
-        db, username, client_ip(request), cfg.settings.login_rate_window_s,
-        cfg.settings.login_rate_limit, cfg.settings.login_rate_limit_ip)
+        db,
+        username,
+        client_ip(request),
+        cfg.settings.login_rate_window_s,
+        cfg.settings.login_rate_limit,
+        cfg.settings.login_rate_limit_ip,
+    )
     if attempt is None:
-        raise WebError(429, "rate_limited", "too many failed logins; wait before trying again",
-                       headers={"Retry-After": str(max(1, int(retry) + 1))})
+        raise WebError(
+            429,
+            "rate_limited",
+            "too many failed logins; wait before trying again",
+            headers={"Retry-After": str(max(1, int(retry) + 1))},
+        )
     return attempt
 
 
@@ -64,12 +93,19 @@ async def login_with_token(db: psycopg.AsyncConnection, request: Request, token:
     if row is None:  # the attempt stays counted as a failure
         raise unauthenticated("the login link's token is unknown, expired or revoked")
     async with db.transaction():
-        sid = await start_session(db, request, principal=row["principal"], role=row["role"],
-                                  token_id=row["id"])
+        sid = await start_session(
+            db, request, principal=row["principal"], role=row["role"], token_id=row["id"]
+        )
         await sessions.mark_login_success(db, attempt, row["principal"])
-        await audit.record(db, actor=row["principal"], role=row["role"], via="token",
-                           action="login.token", target=f"token:{row['id']}",
-                           ip=client_ip(request))
+        await audit.record(
+            db,
+            actor=row["principal"],
+            role=row["role"],
+            via="token",
+            action="login.token",
+            target=f"token:{row['id']}",
+            ip=client_ip(request),
+        )
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(response, request.app.state.auth, sid)
     return response

@@ -11,5 +11,14 @@ from .loitering import Loitering
 from .on_land import OnLand
 from .zone_entry import ZoneEntry
 
-__all__ = ["AisGap", "DistressBeacon", "Encounters", "PositionJumps", "LaneDeviation",
-           "WrongWay", "Loitering", "OnLand", "ZoneEntry"]
+__all__ = [
+    "AisGap",
+    "DistressBeacon",
+    "Encounters",
+    "PositionJumps",
+    "LaneDeviation",
+    "WrongWay",
+    "Loitering",
+    "OnLand",
+    "ZoneEntry",
+]

@@ -21,5 +21,4 @@ def r1(x: float | None) -> float | None:
 
 def position(lat: float, lon: float) -> str:
     """'14.48 N 52.10 E', as an officer reads it."""
-    return (f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} "
-            f"{abs(lon):.2f} {'E' if lon >= 0 else 'W'}")
+    return f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}"

@@ -41,7 +41,7 @@ from math import exp
 
 from ..alerts import AlertBook
 from ..config import AnalyticsConfig
-from ..geo import distance_nm, destination
+from ..geo import destination, distance_nm
 from ..zones import ZoneSet
 from ._text import hours, iso_utc, position, r1
 
@@ -53,8 +53,21 @@ _BERTH_KM = 1.0  # a stopped vessel this close to the coast is at a berth or a j
 
 
 class _Gap:
-    __slots__ = ("start", "lat", "lon", "sog", "now", "end", "end_lat", "end_lon", "handle",
-                 "forgotten", "threshold_s", "source", "expected")
+    __slots__ = (
+        "start",
+        "lat",
+        "lon",
+        "sog",
+        "now",
+        "end",
+        "end_lat",
+        "end_lon",
+        "handle",
+        "forgotten",
+        "threshold_s",
+        "source",
+        "expected",
+    )
 
     def __init__(self, v, now: float, threshold_s: float, expected):
         self.start = v.ts
@@ -72,8 +85,15 @@ class _Gap:
 class AisGap:
     kind = "ais_gap"
 
-    def __init__(self, config: AnalyticsConfig, book: AlertBook, zones: ZoneSet, places=None,
-                 land=None, coverage=None):
+    def __init__(
+        self,
+        config: AnalyticsConfig,
+        book: AlertBook,
+        zones: ZoneSet,
+        places=None,
+        land=None,
+        coverage=None,
+    ):
         self.book = book
         self.config = config
         self.min_s = config.ais_gap_min_duration_min * 60.0
@@ -135,8 +155,15 @@ class AisGap:
             return
         del self.pending[v.mmsi]
         gap = v.gap = _Gap(v, now, threshold, expected)
-        gap.handle = self.book.open(self.kind, v.mmsi, gap.start, gap.lat, gap.lon,
-                                    lambda a: self._describe(gap, a), last=gap.start)
+        gap.handle = self.book.open(
+            self.kind,
+            v.mmsi,
+            gap.start,
+            gap.lat,
+            gap.lon,
+            lambda a: self._describe(gap, a),
+            last=gap.start,
+        )
 
     def _in_coverage(self, v, expected: tuple[float, float], now: float) -> bool:
         """Would the vessel's receiver hear it where it would be now? Declared coverage zones
@@ -156,8 +183,11 @@ class AisGap:
             return "moored"
         if self.places is not None and self.places.busy(v.lat, v.lon, v.ts, (v.mmsi,)):
             return "at a stop place"
-        if (self.land is not None and (v.sog is None or v.sog < _DR_MIN_SOG)
-                and self.land.distance_km(v.lat, v.lon, True, _BERTH_KM) < _BERTH_KM):
+        if (
+            self.land is not None
+            and (v.sog is None or v.sog < _DR_MIN_SOG)
+            and self.land.distance_km(v.lat, v.lon, True, _BERTH_KM) < _BERTH_KM
+        ):
             return "stopped at the coast"
         return None
 
@@ -183,30 +213,44 @@ class AisGap:
 
     def _describe(self, gap: _Gap, alert) -> dict:
         details = {
-            "last_fix": iso_utc(gap.start), "last_position": [round(gap.lat, 5), round(gap.lon, 5)],
-            "last_sog_kn": r1(gap.sog), "threshold_min": round(gap.threshold_s / 60.0),
+            "last_fix": iso_utc(gap.start),
+            "last_position": [round(gap.lat, 5), round(gap.lon, 5)],
+            "last_sog_kn": r1(gap.sog),
+            "threshold_min": round(gap.threshold_s / 60.0),
             "source": gap.source,
             "expected_position": [round(gap.expected[0], 5), round(gap.expected[1], 5)],
         }
         if gap.end is None:
             silent = gap.now - alert.start
             details["silent_h"] = hours(silent)
-            details["text"] = (f"No position for {hours(silent)} h since "
-                               f"{position(gap.lat, gap.lon)} while its receiver "
-                               f"{gap.source or ''} kept hearing vessels where it would be now "
-                               f"(threshold {gap.threshold_s / 3600.0:.1f} h)").replace("  ", " ")
+            details["text"] = (
+                f"No position for {hours(silent)} h since "
+                f"{position(gap.lat, gap.lon)} while its receiver "
+                f"{gap.source or ''} kept hearing vessels where it would be now "
+                f"(threshold {gap.threshold_s / 3600.0:.1f} h)"
+            ).replace("  ", " ")
         elif gap.forgotten:
             silent = gap.end - alert.start
             details["silent_h"] = hours(silent)
             details["reappeared"] = False
-            details["text"] = (f"No position for {hours(silent)} h since "
-                               f"{position(gap.lat, gap.lon)}; not heard again, tracking dropped")
+            details["text"] = (
+                f"No position for {hours(silent)} h since "
+                f"{position(gap.lat, gap.lon)}; not heard again, tracking dropped"
+            )
         else:
             silent = gap.end - alert.start
             moved = distance_nm(gap.lat, gap.lon, gap.end_lat, gap.end_lon)
             speed = moved / (silent / 3600.0) if silent > 0 else 0.0
-            details.update({"silent_h": hours(silent), "reappeared": True,
-                            "moved_nm": r1(moved), "implied_sog_kn": r1(speed)})
-            details["text"] = (f"Silent for {hours(silent)} h; reappeared {moved:.0f} nm away "
-                               f"(implied {speed:.1f} kn)")
+            details.update(
+                {
+                    "silent_h": hours(silent),
+                    "reappeared": True,
+                    "moved_nm": r1(moved),
+                    "implied_sog_kn": r1(speed),
+                }
+            )
+            details["text"] = (
+                f"Silent for {hours(silent)} h; reappeared {moved:.0f} nm away "
+                f"(implied {speed:.1f} kn)"
+            )
         return details

@@ -71,8 +71,15 @@ class DistressBeacon:
             return
         if ep is None:
             ep = self.open[mmsi] = _Beacon(mmsi, device, rec.ts, rec.lat, rec.lon, active)
-            ep.handle = self.book.open(self.kind, mmsi, rec.ts, rec.lat, rec.lon,
-                                       lambda a: self._describe(ep, a), last=rec.ts)
+            ep.handle = self.book.open(
+                self.kind,
+                mmsi,
+                rec.ts,
+                rec.lat,
+                rec.lon,
+                lambda a: self._describe(ep, a),
+                last=rec.ts,
+            )
             return
         if rec.ts < ep.last:
             return  # an older repeat adds nothing
@@ -81,8 +88,9 @@ class DistressBeacon:
         self.open.move_to_end(mmsi)
         ep.handle.alert.lat, ep.handle.alert.lon = rec.lat, rec.lon
         # Rescuers want the drifting position every interval, however long the episode.
-        self.book.update(ep.handle, rec.ts,
-                         force=rec.ts - ep.handle.emitted >= self.book.update_interval_s)
+        self.book.update(
+            ep.handle, rec.ts, force=rec.ts - ep.handle.emitted >= self.book.update_interval_s
+        )
 
     def sweep(self, active: float) -> None:
         while self.open:
@@ -97,9 +105,12 @@ class DistressBeacon:
 
     def _describe(self, ep: _Beacon, alert) -> dict:
         return {
-            "device": ep.device, "transmissions": ep.n,
+            "device": ep.device,
+            "transmissions": ep.n,
             "duration_min": minutes(ep.last - alert.start),
             "last_position": [round(ep.lat, 5), round(ep.lon, 5)],
-            "text": (f"{ep.device} transmitting at {position(ep.lat, ep.lon)}: "
-                     f"{ep.n} transmission(s) over {minutes(ep.last - alert.start)} min"),
+            "text": (
+                f"{ep.device} transmitting at {position(ep.lat, ep.lon)}: "
+                f"{ep.n} transmission(s) over {minutes(ep.last - alert.start)} min"
+            ),
         }

@@ -56,8 +56,19 @@ _ALONGSIDE_M = 100.0  # two vessels at anchor this close are rafted together, no
 
 
 class _Run:
-    __slots__ = ("first", "last", "n", "sum_lat", "sum_lon", "min_m", "sum_m", "sog_a",
-                 "sog_b", "handle", "explained")
+    __slots__ = (
+        "first",
+        "last",
+        "n",
+        "sum_lat",
+        "sum_lon",
+        "min_m",
+        "sum_m",
+        "sog_a",
+        "sog_b",
+        "handle",
+        "explained",
+    )
 
     def __init__(self, t: float):
         self.first = self.last = t
@@ -136,8 +147,9 @@ class Encounters:
             trail.append(fix)
         if len(trail) > _MAX_TRAIL or trail[0][0] < ts - self.max_gap - self.step:
             cut = 0
-            while cut < len(trail) - 2 and (len(trail) - cut > _MAX_TRAIL
-                                            or trail[cut + 1][0] < ts - self.max_gap - self.step):
+            while cut < len(trail) - 2 and (
+                len(trail) - cut > _MAX_TRAIL or trail[cut + 1][0] < ts - self.max_gap - self.step
+            ):
                 cut += 1
             del trail[:cut]
 
@@ -267,8 +279,15 @@ class Encounters:
                 return
             a, b = pair.a, pair.b
             run.handle = self.book.open(
-                self.kind, a.mmsi, run.first, run.sum_lat / run.n, run.sum_lon / run.n,
-                lambda al: self._describe(pair, run, al), last=t, other_mmsi=b.mmsi)
+                self.kind,
+                a.mmsi,
+                run.first,
+                run.sum_lat / run.n,
+                run.sum_lon / run.n,
+                lambda al: self._describe(pair, run, al),
+                last=t,
+                other_mmsi=b.mmsi,
+            )
 
     def _explain(self, pair: _Pair, run: _Run) -> str | None:
         """Why this meeting is ordinary, or None when an officer should look at it."""
@@ -282,8 +301,11 @@ class Encounters:
         if a.ship_type in self.ignore_types or b.ship_type in self.ignore_types:
             return "a service craft"
         lat, lon = run.sum_lat / run.n, run.sum_lon / run.n
-        if self.land is not None and self.shore_km > 0 and \
-                self.land.distance_km(lat, lon, True, self.shore_km) < self.shore_km:
+        if (
+            self.land is not None
+            and self.shore_km > 0
+            and self.land.distance_km(lat, lon, True, self.shore_km) < self.shore_km
+        ):
             return "near the coast"
         if self.places is not None and self.places.busy(lat, lon, run.last, (a.mmsi, b.mmsi)):
             return "at a place where vessels stop"
@@ -345,12 +367,18 @@ class Encounters:
         duration = run.last - alert.start
         mean_m = run.sum_m / run.n
         return {
-            "duration_min": minutes(duration), "min_distance_m": round(run.min_m),
-            "mean_distance_m": round(mean_m), "samples": run.n,
-            "sample_min": self.step / 60.0, "sog_kn": [r1(run.sog_a), r1(run.sog_b)],
-            "threshold_distance_m": self.max_m, "threshold_sog_kn": self.max_sog,
+            "duration_min": minutes(duration),
+            "min_distance_m": round(run.min_m),
+            "mean_distance_m": round(mean_m),
+            "samples": run.n,
+            "sample_min": self.step / 60.0,
+            "sog_kn": [r1(run.sog_a), r1(run.sog_b)],
+            "threshold_distance_m": self.max_m,
+            "threshold_sog_kn": self.max_sog,
             "threshold_min": self.min_s / 60.0,
-            "text": (f"{pair.a.mmsi} and {pair.b.mmsi} within {self.max_m:g} m of each other "
-                     f"for {minutes(duration)} min (closest {run.min_m:.0f} m), "
-                     f"both under {self.max_sog:g} kn"),
+            "text": (
+                f"{pair.a.mmsi} and {pair.b.mmsi} within {self.max_m:g} m of each other "
+                f"for {minutes(duration)} min (closest {run.min_m:.0f} m), "
+                f"both under {self.max_sog:g} kn"
+            ),
         }

@@ -56,8 +56,7 @@ _MAX_HELD = 64  # jumps held in one chain before it is published anyway (bounded
 
 
 class _Jump:
-    __slots__ = ("t0", "lat0", "lon0", "t1", "lat1", "lon1", "nm", "kn", "sog", "stayed",
-                 "source")
+    __slots__ = ("t0", "lat0", "lon0", "t1", "lat1", "lon1", "nm", "kn", "sog", "stayed", "source")
 
     def __init__(self, t0, lat0, lon0, t1, lat1, lon1, nm, kn, sog, stayed, source):
         self.t0, self.lat0, self.lon0 = t0, lat0, lon0
@@ -68,9 +67,21 @@ class _Jump:
 
 
 class _JumpState:
-    __slots__ = ("last", "chain", "chain_start", "episode_jumps", "held", "published",
-                 "published_t1", "since", "at_far", "far_fixes", "far_last", "far_ok",
-                 "far_same_second")
+    __slots__ = (
+        "last",
+        "chain",
+        "chain_start",
+        "episode_jumps",
+        "held",
+        "published",
+        "published_t1",
+        "since",
+        "at_far",
+        "far_fixes",
+        "far_last",
+        "far_ok",
+        "far_same_second",
+    )
 
     def __init__(self):
         self.last: _Jump | None = None
@@ -110,15 +121,19 @@ class PositionJumps:
         self.jump_on = jump_on
         self.clash_on = clash_on
         # Past the window no chain goes on, so a longer hold would only delay the alert.
-        self.hold = min(config.position_jump_hold_min * 60.0, self.window) if (
-            jump_on and clash_on) else 0.0
+        self.hold = (
+            min(config.position_jump_hold_min * 60.0, self.window)
+            if (jump_on and clash_on)
+            else 0.0
+        )
         self.min_far_fixes = config.identity_clash_min_fixes
         self.glitch_fixes = config.glitch_max_fixes
         self.glitch_s = config.glitch_max_min * 60.0
         self.holding: dict[int, object] = {}  # vessels with held jumps, by MMSI
 
-    def on_move(self, v, ts: float, lat: float, lon: float, sog: float | None,
-                source: str = "") -> bool:
+    def on_move(
+        self, v, ts: float, lat: float, lon: float, sog: float | None, source: str = ""
+    ) -> bool:
         """A fix far enough from the last one to be a jump; True when it is one."""
         nm = distance_nm(v.lat, v.lon, lat, lon)
         if nm <= self.min_nm:
@@ -135,8 +150,11 @@ class PositionJumps:
         jump = _Jump(v.ts, v.lat, v.lon, ts, lat, lon, nm, kn, sog, state.since, source)
         state.since = 0
         prev = state.last
-        if (prev is not None and ts - prev.t1 <= self.window
-                and distance_nm(lat, lon, prev.lat0, prev.lon0) < 0.5 * nm):
+        if (
+            prev is not None
+            and ts - prev.t1 <= self.window
+            and distance_nm(lat, lon, prev.lat0, prev.lon0) < 0.5 * nm
+        ):
             state.chain += 1
             self._far_evidence(state, jump, dt)
         else:
@@ -159,10 +177,18 @@ class PositionJumps:
             clash.jumps += 1
             self.book.update(clash.handle, ts)
         elif self.clash_on and state.chain >= self.min_chain and self._second_transmitter(state):
-            clash = v.clash = _Clash(state.chain_start, ts, (jump.lat0, jump.lon0),
-                                     (lat, lon), state.chain)
-            clash.handle = self.book.open("identity_clash", v.mmsi, clash.first, lat, lon,
-                                          lambda a: self._describe_clash(clash, a), last=ts)
+            clash = v.clash = _Clash(
+                state.chain_start, ts, (jump.lat0, jump.lon0), (lat, lon), state.chain
+            )
+            clash.handle = self.book.open(
+                "identity_clash",
+                v.mmsi,
+                clash.first,
+                lat,
+                lon,
+                lambda a: self._describe_clash(clash, a),
+                last=ts,
+            )
             self._absorb(v, state, clash)
         elif self.jump_on:
             if self.hold > 0.0:
@@ -186,7 +212,8 @@ class PositionJumps:
             last = state.far_last
             if last is not None and jump.t1 > last[0]:
                 kn = distance_nm(last[1], last[2], jump.lat1, jump.lon1) / (
-                    (jump.t1 - last[0]) / 3600.0)
+                    (jump.t1 - last[0]) / 3600.0
+                )
                 if kn > self.min_kn:
                     state.far_ok = False
             state.far_last = (jump.t1, jump.lat1, jump.lon1)
@@ -234,8 +261,11 @@ class PositionJumps:
             state.held = []
             del self.holding[v.mmsi]
         if state.published is not None and state.published_t1 >= clash.first:
-            self.book.supersede(state.published, clash.handle.alert,
-                                "superseded: the first jumps of an identity clash of this MMSI")
+            self.book.supersede(
+                state.published,
+                clash.handle.alert,
+                "superseded: the first jumps of an identity clash of this MMSI",
+            )
             state.published = None
 
     def _ring(self, v, state: _JumpState, jumps: list[_Jump]) -> None:
@@ -249,17 +279,27 @@ class PositionJumps:
             return
         # Out and straight back: the far fixes are the first jump's landing fix and the quiet
         # fixes after it, the last of which the jump back left from.
-        glitch = (len(jumps) == 2 and last.stayed + 1 <= self.glitch_fixes
-                  and last.t0 - first.t1 <= self.glitch_s)
+        glitch = (
+            len(jumps) == 2
+            and last.stayed + 1 <= self.glitch_fixes
+            and last.t0 - first.t1 <= self.glitch_s
+        )
         severity = "info" if glitch else None
         if self.book.reopens("position_jump", v.mmsi, first.t0, notice=glitch):
             state.episode_jumps += len(jumps)  # within the cooldown: the same episode goes on
         else:
             state.episode_jumps = len(jumps)
         n = state.episode_jumps
-        handle = self.book.open("position_jump", v.mmsi, first.t0, first.lat1, first.lon1,
-                                lambda a: self._describe_jump(n, last, first if glitch else None),
-                                last=last.t1, severity=severity)
+        handle = self.book.open(
+            "position_jump",
+            v.mmsi,
+            first.t0,
+            first.lat1,
+            first.lon1,
+            lambda a: self._describe_jump(n, last, first if glitch else None),
+            last=last.t1,
+            severity=severity,
+        )
         self.book.close(handle, last.t1)
         if not glitch:
             state.published = handle
@@ -270,8 +310,15 @@ class PositionJumps:
         first, last = jumps[0], jumps[-1]
         far = [(j.lat1, j.lon1) for j in jumps[0::2]]
         handle = self.book.open(
-            "identity_clash", v.mmsi, first.t0, first.lat1, first.lon1,
-            lambda a: self._describe_garbled(jumps, far, a), last=last.t1, severity="info")
+            "identity_clash",
+            v.mmsi,
+            first.t0,
+            first.lat1,
+            first.lon1,
+            lambda a: self._describe_garbled(jumps, far, a),
+            last=last.t1,
+            severity="info",
+        )
         self.book.close(handle, last.t1)
 
     def _end_clash(self, v) -> None:
@@ -290,54 +337,75 @@ class PositionJumps:
     def _describe_jump(self, episode_jumps: int, jump: _Jump, glitch: _Jump | None = None) -> dict:
         if glitch is not None:
             return {
-                "distance_nm": r1(glitch.nm), "implied_sog_kn": r1(min(glitch.kn, 1e6)),
+                "distance_nm": r1(glitch.nm),
+                "implied_sog_kn": r1(min(glitch.kn, 1e6)),
                 "reported_sog_kn": r1(glitch.sog),
                 "bad_position": [round(glitch.lat1, 5), round(glitch.lon1, 5)],
-                "bad_time": iso_utc(glitch.t1), "jumps": episode_jumps,
-                "source": glitch.source, "notice": "corrupted fix",
+                "bad_time": iso_utc(glitch.t1),
+                "jumps": episode_jumps,
+                "source": glitch.source,
+                "notice": "corrupted fix",
                 "threshold_fixes": self.glitch_fixes,
-                "text": (f"One corrupted fix: reported {glitch.nm:.1f} nm away at "
-                         f"{position(glitch.lat1, glitch.lon1)}"
-                         + (" in the same second as a good fix" if glitch.t1 <= glitch.t0
-                            else "") + f", then back on its track (from "
-                         f"{glitch.source or 'an unnamed source'}); a data-quality notice"),
+                "text": (
+                    f"One corrupted fix: reported {glitch.nm:.1f} nm away at "
+                    f"{position(glitch.lat1, glitch.lon1)}"
+                    + (" in the same second as a good fix" if glitch.t1 <= glitch.t0 else "")
+                    + f", then back on its track (from "
+                    f"{glitch.source or 'an unnamed source'}); a data-quality notice"
+                ),
             }
         sog = "no SOG reported" if jump.sog is None else f"{jump.sog:.1f} kn reported"
         return {
-            "distance_nm": r1(jump.nm), "implied_sog_kn": r1(min(jump.kn, 1e6)),
-            "reported_sog_kn": r1(jump.sog), "from": [round(jump.lat0, 5), round(jump.lon0, 5)],
+            "distance_nm": r1(jump.nm),
+            "implied_sog_kn": r1(min(jump.kn, 1e6)),
+            "reported_sog_kn": r1(jump.sog),
+            "from": [round(jump.lat0, 5), round(jump.lon0, 5)],
             "to": [round(jump.lat1, 5), round(jump.lon1, 5)],
-            "from_time": iso_utc(jump.t0), "to_time": iso_utc(jump.t1),
-            "jumps": episode_jumps, "source": jump.source,
-            "threshold_nm": self.min_nm, "threshold_sog_kn": self.min_kn,
+            "from_time": iso_utc(jump.t0),
+            "to_time": iso_utc(jump.t1),
+            "jumps": episode_jumps,
+            "source": jump.source,
+            "threshold_nm": self.min_nm,
+            "threshold_sog_kn": self.min_kn,
             "threshold_factor": self.factor,
-            "text": (f"Jumped {jump.nm:.1f} nm in {max(jump.t1 - jump.t0, 0):.0f} s "
-                     f"(implied {min(jump.kn, 99999):.0f} kn, {sog}) from "
-                     f"{position(jump.lat0, jump.lon0)} to {position(jump.lat1, jump.lon1)}"),
+            "text": (
+                f"Jumped {jump.nm:.1f} nm in {max(jump.t1 - jump.t0, 0):.0f} s "
+                f"(implied {min(jump.kn, 99999):.0f} kn, {sog}) from "
+                f"{position(jump.lat0, jump.lon0)} to {position(jump.lat1, jump.lon1)}"
+            ),
         }
 
     def _describe_garbled(self, jumps: list[_Jump], far: list, alert) -> dict:
         sources = sorted({j.source for j in jumps if j.source})
         spread = max(distance_nm(*far[0], *p) for p in far)
         return {
-            "alternations": len(jumps), "far_positions": len(far), "far_spread_nm": r1(spread),
+            "alternations": len(jumps),
+            "far_positions": len(far),
+            "far_spread_nm": r1(spread),
             "duration_min": round((jumps[-1].t1 - alert.start) / 60.0),
             "source": sources[0] if len(sources) == 1 else ",".join(sources),
-            "notice": "garbled positions", "threshold_fixes": self.min_far_fixes,
-            "text": (f"{len(jumps)} impossible jumps back and forth, but the far positions do "
-                     f"not form the track of a second transmitter ({len(far)} positions, "
-                     f"{spread:.0f} nm apart, or stamped the same second as good fixes): one "
-                     f"transmitter's garbled positions; a data-quality notice"),
+            "notice": "garbled positions",
+            "threshold_fixes": self.min_far_fixes,
+            "text": (
+                f"{len(jumps)} impossible jumps back and forth, but the far positions do "
+                f"not form the track of a second transmitter ({len(far)} positions, "
+                f"{spread:.0f} nm apart, or stamped the same second as good fixes): one "
+                f"transmitter's garbled positions; a data-quality notice"
+            ),
         }
 
     def _describe_clash(self, clash: _Clash, alert) -> dict:
         apart = distance_nm(*clash.a, *clash.b)
         return {
-            "alternations": clash.jumps, "places": [[round(x, 5) for x in clash.a],
-                                                    [round(x, 5) for x in clash.b]],
-            "apart_nm": r1(apart), "duration_min": round((clash.last - alert.start) / 60.0),
-            "threshold_jumps": self.min_chain, "threshold_window_min": self.window / 60.0,
-            "text": (f"Reported alternately from two places {apart:.0f} nm apart "
-                     f"({position(*clash.a)} and {position(*clash.b)}), {clash.jumps} impossible "
-                     f"jumps back and forth: two transmitters share this MMSI"),
+            "alternations": clash.jumps,
+            "places": [[round(x, 5) for x in clash.a], [round(x, 5) for x in clash.b]],
+            "apart_nm": r1(apart),
+            "duration_min": round((clash.last - alert.start) / 60.0),
+            "threshold_jumps": self.min_chain,
+            "threshold_window_min": self.window / 60.0,
+            "text": (
+                f"Reported alternately from two places {apart:.0f} nm apart "
+                f"({position(*clash.a)} and {position(*clash.b)}), {clash.jumps} impossible "
+                f"jumps back and forth: two transmitters share this MMSI"
+            ),
         }

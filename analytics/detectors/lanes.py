@@ -30,15 +30,13 @@ __all__ = ["WrongWay", "LaneDeviation", "rule_lanes"]
 
 def rule_lanes(config: AnalyticsConfig):
     """Which of a ZoneHit's lanes the rules use."""
-    return (lambda hit: hit.lanes) if config.lanes_use_approximate else (
-        lambda hit: hit.exact_lanes)
-
-
+    return (
+        (lambda hit: hit.lanes) if config.lanes_use_approximate else (lambda hit: hit.exact_lanes)
+    )
 
 
 class _WrongRun:
-    __slots__ = ("lane", "first", "last", "lat", "lon", "max_angle", "sum_angle", "n",
-                 "handle")
+    __slots__ = ("lane", "first", "last", "lat", "lon", "max_angle", "sum_angle", "n", "handle")
 
     def __init__(self, lane, ts, lat, lon, angle):
         self.lane = lane
@@ -80,8 +78,16 @@ class WrongWay:
         if run.handle is not None:
             self.book.update(run.handle, ts)
         elif ts - run.first >= self.min_s:
-            run.handle = self.book.open(self.kind, v.mmsi, run.first, run.lat, run.lon,
-                                        lambda a: self._describe(run, a), last=ts, zone=lane.name)
+            run.handle = self.book.open(
+                self.kind,
+                v.mmsi,
+                run.first,
+                run.lat,
+                run.lon,
+                lambda a: self._describe(run, a),
+                last=ts,
+                zone=lane.name,
+            )
 
     def end(self, v) -> None:
         run = v.wrong
@@ -92,12 +98,17 @@ class WrongWay:
     def _describe(self, run: _WrongRun, alert) -> dict:
         mean = run.sum_angle / run.n
         return {
-            "lane_direction_deg": run.lane.direction, "mean_angle_deg": r1(mean),
-            "max_angle_deg": r1(run.max_angle), "duration_min": minutes(run.last - alert.start),
-            "fixes": run.n, "threshold_angle_deg": self.min_angle,
+            "lane_direction_deg": run.lane.direction,
+            "mean_angle_deg": r1(mean),
+            "max_angle_deg": r1(run.max_angle),
+            "duration_min": minutes(run.last - alert.start),
+            "fixes": run.n,
+            "threshold_angle_deg": self.min_angle,
             "threshold_min": self.min_s / 60.0,
-            "text": (f"Against the direction of {run.lane.name!r} ({run.lane.direction:03.0f} deg) "
-                     f"by {mean:.0f} deg on average for {minutes(run.last - alert.start)} min"),
+            "text": (
+                f"Against the direction of {run.lane.name!r} ({run.lane.direction:03.0f} deg) "
+                f"by {mean:.0f} deg on average for {minutes(run.last - alert.start)} min"
+            ),
         }
 
 
@@ -111,8 +122,18 @@ class _Follow:
 
 
 class _Deviation:
-    __slots__ = ("lane", "left", "lat", "lon", "followed_s", "last", "max_nm", "now_nm",
-                 "end_reason", "handle")
+    __slots__ = (
+        "lane",
+        "left",
+        "lat",
+        "lon",
+        "followed_s",
+        "last",
+        "max_nm",
+        "now_nm",
+        "end_reason",
+        "handle",
+    )
 
     def __init__(self, lane, ts, lat, lon, followed_s):
         self.lane = lane
@@ -152,31 +173,53 @@ class LaneDeviation:
                 if dev.handle is not None:
                     self.book.update(dev.handle, ts)
                 elif dev.now_nm > self.min_nm:
-                    dev.handle = self.book.open(self.kind, v.mmsi, dev.left, dev.lat, dev.lon,
-                                                lambda a: self._describe(dev), last=ts,
-                                                zone=dev.lane.name)
+                    dev.handle = self.book.open(
+                        self.kind,
+                        v.mmsi,
+                        dev.left,
+                        dev.lat,
+                        dev.lon,
+                        lambda a: self._describe(dev),
+                        last=ts,
+                        zone=dev.lane.name,
+                    )
 
         follow = v.follow
         if follow is not None and follow.lane not in lanes:
             # Left the lane it was following: through an end (done with it) or a side?
-            if (follow.last - follow.since >= self.min_follow and v.deviation is None
-                    and not v.hit.quiet
-                    and not follow.lane.lane.left_through_end(follow.lat, follow.lon, lat, lon)):
-                dev = v.deviation = _Deviation(follow.lane, ts, lat, lon,
-                                               follow.last - follow.since)
+            if (
+                follow.last - follow.since >= self.min_follow
+                and v.deviation is None
+                and not v.hit.quiet
+                and not follow.lane.lane.left_through_end(follow.lat, follow.lon, lat, lon)
+            ):
+                dev = v.deviation = _Deviation(
+                    follow.lane, ts, lat, lon, follow.last - follow.since
+                )
                 dev.now_nm = dev.max_nm = follow.lane.lane.distance_nm(lat, lon)
                 if dev.now_nm > self.min_nm:  # sparse fixes: already far out
-                    dev.handle = self.book.open(self.kind, v.mmsi, ts, lat, lon,
-                                                lambda a: self._describe(dev), last=ts,
-                                                zone=dev.lane.name)
+                    dev.handle = self.book.open(
+                        self.kind,
+                        v.mmsi,
+                        ts,
+                        lat,
+                        lon,
+                        lambda a: self._describe(dev),
+                        last=ts,
+                        zone=dev.lane.name,
+                    )
             v.follow = follow = None
         if lanes:
             lane = follow.lane if follow is not None else lanes[0]
             if follow is None:
                 v.follow = follow = _Follow(lane, ts, lat, lon)
-            elif (lane.direction is not None and v.cog is not None and v.sog is not None
-                  and v.sog >= self.min_sog
-                  and angle_between(v.cog, lane.direction) > self.max_angle):
+            elif (
+                lane.direction is not None
+                and v.cog is not None
+                and v.sog is not None
+                and v.sog >= self.min_sog
+                and angle_between(v.cog, lane.direction) > self.max_angle
+            ):
                 follow.since = ts  # going against a one-way lane is not following it
             follow.last, follow.lat, follow.lon = ts, lat, lon
 
@@ -194,15 +237,20 @@ class LaneDeviation:
 
     def _describe(self, dev: _Deviation) -> dict:
         details = {
-            "lane": dev.lane.name, "left_at": iso_utc(dev.left),
+            "lane": dev.lane.name,
+            "left_at": iso_utc(dev.left),
             "exit_position": [round(dev.lat, 5), round(dev.lon, 5)],
-            "followed_min": minutes(dev.followed_s), "distance_nm": r1(dev.now_nm),
-            "max_distance_nm": r1(dev.max_nm), "threshold_nm": self.min_nm,
+            "followed_min": minutes(dev.followed_s),
+            "distance_nm": r1(dev.now_nm),
+            "max_distance_nm": r1(dev.max_nm),
+            "threshold_nm": self.min_nm,
             "threshold_follow_min": self.min_follow / 60.0,
         }
-        text = (f"Left {dev.lane.name!r} through its side at {position(dev.lat, dev.lon)} after "
-                f"following it for {minutes(dev.followed_s)} min; {dev.max_nm:.1f} nm from it "
-                f"at most")
+        text = (
+            f"Left {dev.lane.name!r} through its side at {position(dev.lat, dev.lon)} after "
+            f"following it for {minutes(dev.followed_s)} min; {dev.max_nm:.1f} nm from it "
+            f"at most"
+        )
         if dev.end_reason:
             details["ended"] = dev.end_reason
             text += f"; {dev.end_reason}"

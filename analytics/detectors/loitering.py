@@ -37,15 +37,34 @@ from ._text import minutes, r1
 
 __all__ = ["Loitering"]
 
-_STATUS = {1: "at anchor", 5: "moored", 7: "engaged in fishing", 2: "not under command",
-           6: "aground"}
+_STATUS = {
+    1: "at anchor",
+    5: "moored",
+    7: "engaged in fishing",
+    2: "not under command",
+    6: "aground",
+}
 _DISTRESSED = frozenset((2, 6))  # not under command, aground: never explained away
 _STOPPED_KN = 0.5  # stopped, not just slow
 
 
 class _Run:
-    __slots__ = ("first", "lat", "lon", "last", "n", "sum_sog", "max_sog", "derived",
-                 "handle", "near", "explained", "stopped", "statuses", "fairway")
+    __slots__ = (
+        "first",
+        "lat",
+        "lon",
+        "last",
+        "n",
+        "sum_sog",
+        "max_sog",
+        "derived",
+        "handle",
+        "near",
+        "explained",
+        "stopped",
+        "statuses",
+        "fairway",
+    )
 
     def __init__(self, ts: float, lat: float, lon: float, sog: float, derived: bool):
         self.first = self.last = ts
@@ -64,8 +83,9 @@ class _Run:
 class Loitering:
     kind = "loitering"
 
-    def __init__(self, config: AnalyticsConfig, book: AlertBook, zones: ZoneSet, places=None,
-                 land=None):
+    def __init__(
+        self, config: AnalyticsConfig, book: AlertBook, zones: ZoneSet, places=None, land=None
+    ):
         self.book = book
         self.zones = zones
         self.places = places  # StopPlaces, or None
@@ -115,15 +135,26 @@ class Loitering:
                 return
             nearest = self.zones.nearest(run.lat, run.lon)
             run.near = None if nearest is None else (nearest[0].name, nearest[1])
-            run.handle = self.book.open(self.kind, v.mmsi, run.first, run.lat, run.lon,
-                                        lambda a: self._describe(run, a), last=ts)
+            run.handle = self.book.open(
+                self.kind,
+                v.mmsi,
+                run.first,
+                run.lat,
+                run.lon,
+                lambda a: self._describe(run, a),
+                last=ts,
+            )
 
     def _note_status(self, v, run: _Run) -> None:
         status = v.nav_status
         if status is not None and status != 15:
             run.statuses.add(status)
-            if (status in self.quiet_status and run.explained is None and run.handle is None
-                    and not run.statuses & _DISTRESSED):
+            if (
+                status in self.quiet_status
+                and run.explained is None
+                and run.handle is None
+                and not run.statuses & _DISTRESSED
+            ):
                 run.explained = f"reports {_STATUS.get(status, f'status {status}')}"
 
     def _explain(self, v, run: _Run, ts: float) -> str | None:
@@ -137,11 +168,16 @@ class Loitering:
         places = self.places
         if places is not None and places.busy(run.lat, run.lon, ts, (v.mmsi,)):
             return "at a place where vessels stop"
-        if self.land is not None and self.shore_km > 0 and \
-                self.land.distance_km(run.lat, run.lon, True, self.shore_km) < self.shore_km:
-            if (places is not None and run.max_sog < _STOPPED_KN
-                    and places.passed_near(run.lat, run.lon, ts, (v.mmsi,))
-                    >= self.fairway_vessels):
+        if (
+            self.land is not None
+            and self.shore_km > 0
+            and self.land.distance_km(run.lat, run.lon, True, self.shore_km) < self.shore_km
+        ):
+            if (
+                places is not None
+                and run.max_sog < _STOPPED_KN
+                and places.passed_near(run.lat, run.lon, ts, (v.mmsi,)) >= self.fairway_vessels
+            ):
                 run.fairway = True
                 return None
             return "near the coast"
@@ -158,10 +194,13 @@ class Loitering:
         mean = run.sum_sog / run.n
         text = f"SOG under {self.max_sog:g} kn for {minutes(duration)} min"
         details = {
-            "duration_min": minutes(duration), "mean_sog_kn": r1(mean),
-            "max_sog_kn": r1(run.max_sog), "fixes": run.n,
+            "duration_min": minutes(duration),
+            "mean_sog_kn": r1(mean),
+            "max_sog_kn": r1(run.max_sog),
+            "fixes": run.n,
             "sog_source": "derived from positions" if run.derived else "reported",
-            "threshold_sog_kn": self.max_sog, "threshold_min": self.min_s / 60.0,
+            "threshold_sog_kn": self.max_sog,
+            "threshold_min": self.min_s / 60.0,
         }
         if run.near is not None:
             name, nm = run.near

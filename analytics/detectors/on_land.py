@@ -40,9 +40,27 @@ _MIN_MOVE_NM = 0.1  # ... over at least this distance (shorter moves are noise)
 
 
 class _Run:
-    __slots__ = ("first", "last", "n", "lat", "lon", "last_lat", "last_lon", "last_sog",
-                 "last_cog", "max_inland_km", "inconsistent", "steps", "worst", "handle",
-                 "qualified", "ref_t", "ref_lat", "ref_lon", "ref_sog")
+    __slots__ = (
+        "first",
+        "last",
+        "n",
+        "lat",
+        "lon",
+        "last_lat",
+        "last_lon",
+        "last_sog",
+        "last_cog",
+        "max_inland_km",
+        "inconsistent",
+        "steps",
+        "worst",
+        "handle",
+        "qualified",
+        "ref_t",
+        "ref_lat",
+        "ref_lon",
+        "ref_sog",
+    )
 
     def __init__(self, ts: float, lat: float, lon: float, sog, cog, inland_km: float):
         self.first = self.last = ts
@@ -92,12 +110,22 @@ class OnLand:
         run.max_inland_km = max(run.max_inland_km, inland)
         if run.handle is not None:
             self.book.update(run.handle, ts)
-        elif (run.n >= self.min_fixes and ts - run.first >= self.min_s
-              and run.max_inland_km >= self.min_inland_km):
+        elif (
+            run.n >= self.min_fixes
+            and ts - run.first >= self.min_s
+            and run.max_inland_km >= self.min_inland_km
+        ):
             run.qualified = True
             if run.inconsistent >= self.min_inconsistent:
-                run.handle = self.book.open(self.kind, v.mmsi, run.first, run.lat, run.lon,
-                                            lambda a: self._describe(run, a), last=ts)
+                run.handle = self.book.open(
+                    self.kind,
+                    v.mmsi,
+                    run.first,
+                    run.lat,
+                    run.lon,
+                    lambda a: self._describe(run, a),
+                    last=ts,
+                )
 
     def _judge_step(self, run: _Run, ts: float, v) -> None:
         """Do the positions from the run's reference fix to this one match what the vessel
@@ -120,9 +148,12 @@ class OnLand:
             why = f"positions moving at {implied:.0f} kn while reporting {sog:.1f} kn"
         elif sog >= _FROZEN_KN and implied < _FROZEN_SHARE * sog:
             why = f"positions standing still while reporting {sog:.1f} kn"
-        elif (v.cog is not None and sog >= _FROZEN_KN and moved >= _MIN_MOVE_NM and
-              angle_between(bearing_deg(ref_lat, ref_lon, v.lat, v.lon), v.cog)
-              > _COURSE_DEG):
+        elif (
+            v.cog is not None
+            and sog >= _FROZEN_KN
+            and moved >= _MIN_MOVE_NM
+            and angle_between(bearing_deg(ref_lat, ref_lon, v.lat, v.lon), v.cog) > _COURSE_DEG
+        ):
             why = f"positions moving across the reported course {v.cog:.0f} deg"
         if why is not None:
             run.inconsistent += 1
@@ -138,14 +169,22 @@ class OnLand:
                 self.explained += 1  # on the mask's land, but moving as it reported
 
     def _describe(self, run: _Run, alert) -> dict:
-        text = (f"Reported on land at {position(run.lat, run.lon)}, up to "
-                f"{run.max_inland_km:.0f} km from water, {run.n} fixes over "
-                f"{minutes(run.last - alert.start)} min; {run.worst}")
-        return {"fixes": run.n, "first_position": [round(run.lat, 5), round(run.lon, 5)],
-                "last_position": [round(run.last_lat, 5), round(run.last_lon, 5)],
-                "duration_min": minutes(run.last - alert.start),
-                "inland_km": r1(run.max_inland_km), "contradictions": run.inconsistent,
-                "steps": run.steps, "margin_cells": self.margin,
-                "threshold_inland_km": self.min_inland_km,
-                "threshold_fixes": self.min_fixes,
-                "mask": "global-land-mask 1 km (GLOBE)", "text": text}
+        text = (
+            f"Reported on land at {position(run.lat, run.lon)}, up to "
+            f"{run.max_inland_km:.0f} km from water, {run.n} fixes over "
+            f"{minutes(run.last - alert.start)} min; {run.worst}"
+        )
+        return {
+            "fixes": run.n,
+            "first_position": [round(run.lat, 5), round(run.lon, 5)],
+            "last_position": [round(run.last_lat, 5), round(run.last_lon, 5)],
+            "duration_min": minutes(run.last - alert.start),
+            "inland_km": r1(run.max_inland_km),
+            "contradictions": run.inconsistent,
+            "steps": run.steps,
+            "margin_cells": self.margin,
+            "threshold_inland_km": self.min_inland_km,
+            "threshold_fixes": self.min_fixes,
+            "mask": "global-land-mask 1 km (GLOBE)",
+            "text": text,
+        }

@@ -53,9 +53,17 @@ class ZoneEntry:
                 if eps is None:
                     eps = v.zone_eps = {}
                 ep = eps[z.name] = _Inside(z, ts)
-                ep.handle = self.book.open(self.kind, v.mmsi, ts, v.lat, v.lon,
-                                           lambda a, ep=ep: self._describe(ep, a), last=ts,
-                                           zone=z.name, severity=z.severity or self.severity)
+                ep.handle = self.book.open(
+                    self.kind,
+                    v.mmsi,
+                    ts,
+                    v.lat,
+                    v.lon,
+                    lambda a, ep=ep: self._describe(ep, a),
+                    last=ts,
+                    zone=z.name,
+                    severity=z.severity or self.severity,
+                )
             else:
                 ep.last, ep.n = ts, ep.n + 1
                 self.book.update(ep.handle, ts)
@@ -71,8 +79,12 @@ class ZoneEntry:
         z = ep.zone
         text = f"Inside {z.kind} zone {z.name!r}"
         text += f" for {minutes(ep.last - alert.start)} min" if ep.n > 1 else " (entry)"
-        details = {"zone_kind": z.kind, "duration_min": minutes(ep.last - alert.start),
-                   "fixes": ep.n, "text": text}
+        details = {
+            "zone_kind": z.kind,
+            "duration_min": minutes(ep.last - alert.start),
+            "fixes": ep.n,
+            "text": text,
+        }
         if z.ship_types is not None:
             details["ship_types"] = sorted(z.ship_types)
         return details

@@ -9,5 +9,15 @@ from ._lane import LaneShape
 from ._load import load_zone_file, parse_zones
 from ._model import QUIET_KINDS, Zone
 
-__all__ = ["Zone", "ZoneSet", "ZoneHit", "EMPTY_HIT", "LaneShape", "QUIET_KINDS",
-           "load_zone_file", "parse_zones", "builtin_zones", "builtin_geojson"]
+__all__ = [
+    "Zone",
+    "ZoneSet",
+    "ZoneHit",
+    "EMPTY_HIT",
+    "LaneShape",
+    "QUIET_KINDS",
+    "load_zone_file",
+    "parse_zones",
+    "builtin_zones",
+    "builtin_geojson",
+]

@@ -29,13 +29,18 @@ from ..geo import bearing_deg, destination
 
 HERE = Path(__file__).parent
 
-IRTC_SOURCE = ("MSCHOA/MSCIO published IRTC coordinates (mscio.eu 'IRTC details'), "
-               "as listed in events.md")
-TSS_SOURCE = ("sketch from the scheme's published description (lane and separation widths, "
-              "right-hand traffic) along a centre line drawn on the global-land-mask 1 km "
-              "mask; not the IMO coordinates")
-PORT_SOURCE = ("harbour position from general gazetteers (World Port Index order of accuracy, "
-               "about 1 nm); circle radius chosen to cover berths and inner anchorage")
+IRTC_SOURCE = (
+    "MSCHOA/MSCIO published IRTC coordinates (mscio.eu 'IRTC details'), as listed in events.md"
+)
+TSS_SOURCE = (
+    "sketch from the scheme's published description (lane and separation widths, "
+    "right-hand traffic) along a centre line drawn on the global-land-mask 1 km "
+    "mask; not the IMO coordinates"
+)
+PORT_SOURCE = (
+    "harbour position from general gazetteers (World Port Index order of accuracy, "
+    "about 1 nm); circle radius chosen to cover berths and inner anchorage"
+)
 
 
 def _dm(deg: int, minutes: float) -> float:
@@ -44,33 +49,77 @@ def _dm(deg: int, minutes: float) -> float:
 
 # IRTC corners as published (lat, lon), in ring order.
 IRTC = [
-    ("IRTC westbound lane", "lane", 252.0,
-     [(_dm(12, 0), 45.0), (_dm(14, 30), 53.0), (_dm(14, 25), 53.0), (_dm(11, 55), 45.0)]),
-    ("IRTC separation zone", "separation", None,
-     [(_dm(11, 55), 45.0), (_dm(14, 25), 53.0), (_dm(14, 23), 53.0), (_dm(11, 53), 45.0)]),
-    ("IRTC eastbound lane", "lane", 72.0,
-     [(_dm(11, 53), 45.0), (_dm(14, 23), 53.0), (_dm(14, 18), 53.0), (_dm(11, 48), 45.0)]),
+    (
+        "IRTC westbound lane",
+        "lane",
+        252.0,
+        [(_dm(12, 0), 45.0), (_dm(14, 30), 53.0), (_dm(14, 25), 53.0), (_dm(11, 55), 45.0)],
+    ),
+    (
+        "IRTC separation zone",
+        "separation",
+        None,
+        [(_dm(11, 55), 45.0), (_dm(14, 25), 53.0), (_dm(14, 23), 53.0), (_dm(11, 53), 45.0)],
+    ),
+    (
+        "IRTC eastbound lane",
+        "lane",
+        72.0,
+        [(_dm(11, 53), 45.0), (_dm(14, 23), 53.0), (_dm(14, 18), 53.0), (_dm(11, 48), 45.0)],
+    ),
 ]
 
 # Sketched schemes: centre line (lat, lon) in the direction of the traffic using the lane on
 # its right (starboard) side; half-width of the separation zone and width of each lane, nm.
 TSS = [
-    {"scheme": "Bab-el-Mandeb TSS", "right": "northbound", "left": "southbound",
-     "sep_half_nm": 0.5, "lane_nm": 2.5,
-     "line": [(12.35, 43.66), (12.62, 43.33), (12.90, 43.22)]},
-    {"scheme": "Strait of Hormuz TSS", "right": "inbound", "left": "outbound",
-     "sep_half_nm": 1.0, "lane_nm": 2.0,
-     "line": [(26.00, 56.78), (26.50, 56.58), (26.62, 56.25), (26.55, 55.85)]},
-    {"scheme": "Dondra Head TSS", "right": "eastbound", "left": "westbound",
-     "sep_half_nm": 0.5, "lane_nm": 2.0,
-     "line": [(5.72, 80.25), (5.76, 81.05)]},
-    {"scheme": "Malacca Strait TSS", "right": "south-eastbound", "left": "north-westbound",
-     "sep_half_nm": 0.5, "lane_nm": 2.5,
-     "line": [(3.00, 100.70), (2.75, 101.15), (2.30, 101.70), (1.95, 102.20), (1.55, 102.80),
-              (1.285, 103.25), (1.21, 103.45)]},
-    {"scheme": "Singapore Strait TSS", "right": "eastbound", "left": "westbound",
-     "sep_half_nm": 0.2, "lane_nm": 0.6,
-     "line": [(1.21, 103.45), (1.13, 103.68), (1.165, 103.85), (1.24, 104.05), (1.27, 104.40)]},
+    {
+        "scheme": "Bab-el-Mandeb TSS",
+        "right": "northbound",
+        "left": "southbound",
+        "sep_half_nm": 0.5,
+        "lane_nm": 2.5,
+        "line": [(12.35, 43.66), (12.62, 43.33), (12.90, 43.22)],
+    },
+    {
+        "scheme": "Strait of Hormuz TSS",
+        "right": "inbound",
+        "left": "outbound",
+        "sep_half_nm": 1.0,
+        "lane_nm": 2.0,
+        "line": [(26.00, 56.78), (26.50, 56.58), (26.62, 56.25), (26.55, 55.85)],
+    },
+    {
+        "scheme": "Dondra Head TSS",
+        "right": "eastbound",
+        "left": "westbound",
+        "sep_half_nm": 0.5,
+        "lane_nm": 2.0,
+        "line": [(5.72, 80.25), (5.76, 81.05)],
+    },
+    {
+        "scheme": "Malacca Strait TSS",
+        "right": "south-eastbound",
+        "left": "north-westbound",
+        "sep_half_nm": 0.5,
+        "lane_nm": 2.5,
+        "line": [
+            (3.00, 100.70),
+            (2.75, 101.15),
+            (2.30, 101.70),
+            (1.95, 102.20),
+            (1.55, 102.80),
+            (1.285, 103.25),
+            (1.21, 103.45),
+        ],
+    },
+    {
+        "scheme": "Singapore Strait TSS",
+        "right": "eastbound",
+        "left": "westbound",
+        "sep_half_nm": 0.2,
+        "lane_nm": 0.6,
+        "line": [(1.21, 103.45), (1.13, 103.68), (1.165, 103.85), (1.24, 104.05), (1.27, 104.40)],
+    },
 ]
 
 # (name, kind, lat, lon, radius nm)
@@ -173,17 +222,34 @@ def tss_features() -> list[dict]:
             fwd = round(bearing_deg(*line[k], *line[k + 1]), 1)
             back = round((fwd + 180.0) % 360.0, 1)
             common = {"approximate": True, "source": TSS_SOURCE, "scheme": s["scheme"]}
-            out.append(_feature(
-                {"name": f"{s['scheme']} {s['right']} lane{leg}", "kind": "lane",
-                 "direction": fwd, **common},
-                _polygon([right_in[k], right_in[k + 1], right_out[k + 1], right_out[k]])))
-            out.append(_feature(
-                {"name": f"{s['scheme']} separation zone{leg}", "kind": "separation", **common},
-                _polygon([left_in[k], left_in[k + 1], right_in[k + 1], right_in[k]])))
-            out.append(_feature(
-                {"name": f"{s['scheme']} {s['left']} lane{leg}", "kind": "lane",
-                 "direction": back, **common},
-                _polygon([left_out[k], left_out[k + 1], left_in[k + 1], left_in[k]])))
+            out.append(
+                _feature(
+                    {
+                        "name": f"{s['scheme']} {s['right']} lane{leg}",
+                        "kind": "lane",
+                        "direction": fwd,
+                        **common,
+                    },
+                    _polygon([right_in[k], right_in[k + 1], right_out[k + 1], right_out[k]]),
+                )
+            )
+            out.append(
+                _feature(
+                    {"name": f"{s['scheme']} separation zone{leg}", "kind": "separation", **common},
+                    _polygon([left_in[k], left_in[k + 1], right_in[k + 1], right_in[k]]),
+                )
+            )
+            out.append(
+                _feature(
+                    {
+                        "name": f"{s['scheme']} {s['left']} lane{leg}",
+                        "kind": "lane",
+                        "direction": back,
+                        **common,
+                    },
+                    _polygon([left_out[k], left_out[k + 1], left_in[k + 1], left_in[k]]),
+                )
+            )
     return out
 
 
@@ -194,19 +260,33 @@ def _circle(lat: float, lon: float, radius_nm: float, sides: int = 48):
 def port_features() -> list[dict]:
     out = []
     for name, kind, lat, lon, r in PORTS:
-        out.append(_feature(
-            {"name": name, "kind": kind, "approximate": True, "source": PORT_SOURCE,
-             "centre": [lon, lat], "radius_nm": r},
-            _polygon(_circle(lat, lon, r))))
+        out.append(
+            _feature(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "approximate": True,
+                    "source": PORT_SOURCE,
+                    "centre": [lon, lat],
+                    "radius_nm": r,
+                },
+                _polygon(_circle(lat, lon, r)),
+            )
+        )
     return out
 
 
 def render() -> dict[str, str]:
     """File name -> text of every built-in zones file."""
-    files = {"irtc.geojson": irtc_features(), "tss.geojson": tss_features(),
-             "ports.geojson": port_features()}
-    return {name: json.dumps({"type": "FeatureCollection", "features": feats}, indent=1) + "\n"
-            for name, feats in files.items()}
+    files = {
+        "irtc.geojson": irtc_features(),
+        "tss.geojson": tss_features(),
+        "ports.geojson": port_features(),
+    }
+    return {
+        name: json.dumps({"type": "FeatureCollection", "features": feats}, indent=1) + "\n"
+        for name, feats in files.items()
+    }
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ cover, not by the traffic.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import shapely
 from shapely import STRtree
@@ -79,8 +79,9 @@ class ZoneSet:
         self.zones: tuple[Zone, ...] = tuple(zones)
         self._by_name = {z.name: z for z in self.zones}
         if len(self._by_name) != len(self.zones):
-            dup = sorted({z.name for z in self.zones if
-                          sum(1 for y in self.zones if y.name == z.name) > 1})
+            dup = sorted(
+                {z.name for z in self.zones if sum(1 for y in self.zones if y.name == z.name) > 1}
+            )
             raise ZoneError(f"zone names must be unique; used twice: {', '.join(dup)}")
         self._order = {id(z): i for i, z in enumerate(self.zones)}
         self._tree = STRtree([z.geometry for z in self.zones])
@@ -93,11 +94,11 @@ class ZoneSet:
 
     # ----- construction
     @classmethod
-    def builtin(cls) -> "ZoneSet":
+    def builtin(cls) -> ZoneSet:
         return cls(builtin_zones())
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | Path] = (), builtin: bool = True) -> "ZoneSet":
+    def from_files(cls, paths: Iterable[str | Path] = (), builtin: bool = True) -> ZoneSet:
         """Built-in zones (unless ``builtin`` is false) plus the zones of each file. A file's
         zone named like a built-in one replaces it (to correct an approximate lane, say);
         the same name in two files is an error naming both."""
@@ -106,8 +107,9 @@ class ZoneSet:
         for path in paths:
             for z in load_zone_file(path):
                 if z.name in from_file:
-                    raise ZoneError(f"{path}: zone {z.name!r} is already defined in "
-                                    f"{from_file[z.name]}")
+                    raise ZoneError(
+                        f"{path}: zone {z.name!r} is already defined in {from_file[z.name]}"
+                    )
                 from_file[z.name] = str(path)
                 zones.pop(z.name, None)  # replaced zones go to the end, in file order
                 zones[z.name] = z
@@ -199,8 +201,9 @@ class ZoneSet:
 
 def _builtin_files():
     folder = resources.files(__package__)
-    return [e for e in sorted(folder.iterdir(), key=lambda e: e.name)
-            if e.name.endswith(".geojson")]
+    return [
+        e for e in sorted(folder.iterdir(), key=lambda e: e.name) if e.name.endswith(".geojson")
+    ]
 
 
 def builtin_geojson() -> dict:

@@ -62,8 +62,9 @@ class LaneShape:
             return best
         return min(range(len(self.edges)), key=lambda i: _point_segment(q, *self.edges[i]))
 
-    def left_through_end(self, lat_in: float, lon_in: float, lat_out: float,
-                         lon_out: float) -> bool:
+    def left_through_end(
+        self, lat_in: float, lon_in: float, lat_out: float, lon_out: float
+    ) -> bool:
         return self.exit_edge(lat_in, lon_in, lat_out, lon_out) in self.ends
 
 

@@ -43,16 +43,19 @@ def parse_zone_bytes(raw: bytes, where: str) -> list[Zone]:
     except UnicodeDecodeError:
         raise ZoneError(f"{where}: zones file is not UTF-8 text") from None
     except json.JSONDecodeError as e:
-        raise ZoneError(f"{where}: not valid JSON: {e.msg} at line {e.lineno} "
-                        f"column {e.colno}") from None
+        raise ZoneError(
+            f"{where}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
     return parse_zones(data, where)
 
 
 def parse_zones(data: Any, where: str) -> list[Zone]:
     """Validate a decoded GeoJSON document; ``where`` names it in errors."""
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise ZoneError(f"{where}: not a GeoJSON FeatureCollection "
-                        f"(expected {{\"type\": \"FeatureCollection\", \"features\": [...]}})")
+        raise ZoneError(
+            f"{where}: not a GeoJSON FeatureCollection "
+            f'(expected {{"type": "FeatureCollection", "features": [...]}})'
+        )
     features = data.get("features")
     if not isinstance(features, list):
         raise ZoneError(f"{where}: 'features' must be a list")
@@ -80,16 +83,19 @@ def _parse_feature(feature: Any, i: int, where: str) -> Zone:
     label = f"feature {i} ({name!r})"
     kind = props.get("kind")
     if not isinstance(kind, str) or not kind.strip():
-        raise ZoneError(f"{where}: {label}: missing property 'kind' (port, anchorage, lane, "
-                        f"restricted, protected, coverage, ...)")
+        raise ZoneError(
+            f"{where}: {label}: missing property 'kind' (port, anchorage, lane, "
+            f"restricted, protected, coverage, ...)"
+        )
 
     geometry = _parse_geometry(feature.get("geometry"), where, label)
     direction = _optional_direction(props, where, label)
     ship_types = _optional_ship_types(props, where, label)
     severity = props.get("severity")
     if severity is not None and severity not in SEVERITIES:
-        raise ZoneError(f"{where}: {label}: 'severity' must be one of {', '.join(SEVERITIES)}, "
-                        f"got {severity!r}")
+        raise ZoneError(
+            f"{where}: {label}: 'severity' must be one of {', '.join(SEVERITIES)}, got {severity!r}"
+        )
     approximate = props.get("approximate", False)
     if not isinstance(approximate, bool):
         raise ZoneError(f"{where}: {label}: 'approximate' must be true or false")
@@ -97,13 +103,23 @@ def _parse_feature(feature: Any, i: int, where: str) -> Zone:
     lane = None
     if kind == "lane":
         if geometry.geom_type != "Polygon":
-            raise ZoneError(f"{where}: {label}: a lane must be a single Polygon, "
-                            f"got {geometry.geom_type}")
+            raise ZoneError(
+                f"{where}: {label}: a lane must be a single Polygon, got {geometry.geom_type}"
+            )
         ring = list(geometry.exterior.coords)
         lane = LaneShape(ring, _optional_ends(props, len(ring) - 1, where, label))
-    return Zone(name=name, kind=kind, geometry=geometry, origin=where, direction=direction,
-                ship_types=ship_types, severity=severity, approximate=approximate,
-                properties=dict(props), lane=lane)
+    return Zone(
+        name=name,
+        kind=kind,
+        geometry=geometry,
+        origin=where,
+        direction=direction,
+        ship_types=ship_types,
+        severity=severity,
+        approximate=approximate,
+        properties=dict(props),
+        lane=lane,
+    )
 
 
 def _parse_geometry(geom: Any, where: str, label: str):
@@ -111,8 +127,9 @@ def _parse_geometry(geom: Any, where: str, label: str):
         raise ZoneError(f"{where}: {label}: missing 'geometry'")
     gtype = geom.get("type")
     if gtype not in ("Polygon", "MultiPolygon"):
-        raise ZoneError(f"{where}: {label}: geometry must be a Polygon or MultiPolygon, "
-                        f"got {gtype!r}")
+        raise ZoneError(
+            f"{where}: {label}: geometry must be a Polygon or MultiPolygon, got {gtype!r}"
+        )
     try:
         g = shape(geom)
     except (GEOSException, ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
@@ -123,8 +140,10 @@ def _parse_geometry(geom: Any, where: str, label: str):
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
         raise ZoneError(f"{where}: {label}: coordinates must be finite numbers")
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        raise ZoneError(f"{where}: {label}: coordinates out of range (GeoJSON order is "
-                        f"[longitude, latitude]; bounds {minx}, {miny}, {maxx}, {maxy})")
+        raise ZoneError(
+            f"{where}: {label}: coordinates out of range (GeoJSON order is "
+            f"[longitude, latitude]; bounds {minx}, {miny}, {maxx}, {maxy})"
+        )
     if not g.is_valid:
         raise ZoneError(f"{where}: {label}: invalid polygon: {explain_validity(g)}")
     shapely.prepare(g)
@@ -136,8 +155,7 @@ def _optional_direction(props: dict, where: str, label: str) -> float | None:
     if d is None:
         return None
     if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d <= 360:
-        raise ZoneError(f"{where}: {label}: 'direction' must be degrees true, 0-360, "
-                        f"got {d!r}")
+        raise ZoneError(f"{where}: {label}: 'direction' must be degrees true, 0-360, got {d!r}")
     return float(d) % 360.0
 
 
@@ -145,11 +163,15 @@ def _optional_ship_types(props: dict, where: str, label: str) -> frozenset[int] 
     st = props.get("ship_types")
     if st is None:
         return None
-    if (not isinstance(st, list) or not st
-            or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= 255
-                       for t in st)):
-        raise ZoneError(f"{where}: {label}: 'ship_types' must be a non-empty list of AIS "
-                        f"ship type codes (integers 0-255), got {st!r}")
+    if (
+        not isinstance(st, list)
+        or not st
+        or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= 255 for t in st)
+    ):
+        raise ZoneError(
+            f"{where}: {label}: 'ship_types' must be a non-empty list of AIS "
+            f"ship type codes (integers 0-255), got {st!r}"
+        )
     return frozenset(st)
 
 
@@ -157,9 +179,16 @@ def _optional_ends(props: dict, n_edges: int, where: str, label: str) -> tuple[i
     ends = props.get("ends")
     if ends is None:
         return None
-    if (not isinstance(ends, list) or len(ends) != 2
-            or not all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e < n_edges
-                       for e in ends) or ends[0] == ends[1]):
-        raise ZoneError(f"{where}: {label}: 'ends' must list two different edge numbers of the "
-                        f"outer ring (0-{n_edges - 1}), got {ends!r}")
+    if (
+        not isinstance(ends, list)
+        or len(ends) != 2
+        or not all(
+            isinstance(e, int) and not isinstance(e, bool) and 0 <= e < n_edges for e in ends
+        )
+        or ends[0] == ends[1]
+    ):
+        raise ZoneError(
+            f"{where}: {label}: 'ends' must list two different edge numbers of the "
+            f"outer ring (0-{n_edges - 1}), got {ends!r}"
+        )
     return (ends[0], ends[1])

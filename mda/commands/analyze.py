@@ -47,31 +47,51 @@ _KEY = itemgetter(0)
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "analyze", help="run the detectors over NMEA log files and print the alerts",
+        "analyze",
+        help="run the detectors over NMEA log files and print the alerts",
         description="Offline analysis of NMEA logs (the same inputs as ingest's file sources, "
-                    ".gz included). Several files are one feed merged by event time, in any "
-                    "order (several receivers' logs of one period, or consecutive logs); a "
-                    "message found in two files counts once. Each file must be in time order "
-                    f"up to {REORDER_S:.0f} s of disorder. Prints every alert, still-open ones "
-                    "with end null; the same input always gives the same output. A summary "
-                    "goes to standard error. Lines without a timestamp take their file's "
-                    "modification time.")
+        ".gz included). Several files are one feed merged by event time, in any "
+        "order (several receivers' logs of one period, or consecutive logs); a "
+        "message found in two files counts once. Each file must be in time order "
+        f"up to {REORDER_S:.0f} s of disorder. Prints every alert, still-open ones "
+        "with end null; the same input always gives the same output. A summary "
+        "goes to standard error. Lines without a timestamp take their file's "
+        "modification time.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="NMEA log file (plain or .gz)")
-    p.add_argument("--zones", action="append", default=[], metavar="FILE",
-                   help="GeoJSON zones file added to the built-in zones (repeatable)")
-    p.add_argument("--format", choices=("jsonl", "table"), default="jsonl",
-                   help="jsonl: one JSON object per alert (default); table: aligned columns")
-    p.add_argument("--sort-limit", type=float, default=SORT_LIMIT_MB, metavar="MB",
-                   help="a file not in time order and at most this large is read whole and "
-                        f"sorted in memory; a larger one is refused (default {SORT_LIMIT_MB:g})")
-    p.add_argument("--map", metavar="REPORT.html",
-                   help="also write an incident map: one self-contained HTML file (no network "
-                        "needed) with the alerts, their vessels' tracks, the zones and the inputs' "
-                        "SHA-256; the same input always gives the same file")
+    p.add_argument(
+        "--zones",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="GeoJSON zones file added to the built-in zones (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "table"),
+        default="jsonl",
+        help="jsonl: one JSON object per alert (default); table: aligned columns",
+    )
+    p.add_argument(
+        "--sort-limit",
+        type=float,
+        default=SORT_LIMIT_MB,
+        metavar="MB",
+        help="a file not in time order and at most this large is read whole and "
+        f"sorted in memory; a larger one is refused (default {SORT_LIMIT_MB:g})",
+    )
+    p.add_argument(
+        "--map",
+        metavar="REPORT.html",
+        help="also write an incident map: one self-contained HTML file (no network "
+        "needed) with the alerts, their vessels' tracks, the zones and the inputs' "
+        "SHA-256; the same input always gives the same file",
+    )
     p.set_defaults(run=run)
 
 
 # ------------------------------------------------------------------ one input file
+
 
 class _Input:
     """One file: its source, its own decoder, and a buffer of decoded messages sorted by
@@ -84,8 +104,9 @@ class _Input:
     that the order the detectors see is the same however the traffic is split into files.
     """
 
-    def __init__(self, path: str, decoder, whole: bool = False,
-                 sort_limit_mb: float = SORT_LIMIT_MB) -> None:
+    def __init__(
+        self, path: str, decoder, whole: bool = False, sort_limit_mb: float = SORT_LIMIT_MB
+    ) -> None:
         from mda.ingest import open_source
 
         self.path = path
@@ -97,7 +118,7 @@ class _Input:
         self.source = open_source(path, name=os.path.basename(path))
         self.done = False
         self.pending: list[tuple] = []
-        self.newest = -INF       # latest stated event time read so far
+        self.newest = -INF  # latest stated event time read so far
         self.untimed_first = False  # untimed messages came before any timed one
         self.messages = 0
         self.late = 0
@@ -206,7 +227,8 @@ class _Input:
                 f"{self.path}: not in time order: times go back by up to "
                 f"{_duration(self.max_back)} in {self.late:,} places (more than "
                 f"{REORDER_S:.0f} s each, {self.late / self.messages:.0%} of its messages); "
-                "sort it by time first")
+                "sort it by time first"
+            )
 
 
 def _duration(seconds: float) -> str:
@@ -231,6 +253,7 @@ class _Unsorted(Exception):
 
 
 # ------------------------------------------------------------------ the merge
+
 
 class _Copies:
     """Drops, after the merge, a message another file holds too: the same payload within
@@ -279,13 +302,13 @@ class _Copies:
             del seen[payload]
 
 
-async def _merge(files, settings, sink, whole=frozenset(),
-                 sort_limit_mb: float = SORT_LIMIT_MB) -> tuple[list[_Input], _Copies | None]:
+async def _merge(
+    files, settings, sink, whole=frozenset(), sort_limit_mb: float = SORT_LIMIT_MB
+) -> tuple[list[_Input], _Copies | None]:
     """Decode every file and hand ``sink`` the messages of all of them in event-time
     order, chunk by chunk; returns the inputs (their decoders' counts) and the copies
     dropped across files. Files in ``whole`` are read whole and sorted in memory."""
-    inputs = [_Input(path, _decoder(settings), path in whole, sort_limit_mb)
-              for path in files]
+    inputs = [_Input(path, _decoder(settings), path in whole, sort_limit_mb) for path in files]
     copies = _Copies(settings.dedupe_window_s) if len(inputs) > 1 else None
     async with contextlib.AsyncExitStack() as stack:
         for inp in inputs:
@@ -329,8 +352,10 @@ def _check_inputs(files) -> None:
 
     for path in files:
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            raise SourceError(f"{path}: cannot read the file"
-                              + ("" if os.path.exists(path) else " (no such file)"))
+            raise SourceError(
+                f"{path}: cannot read the file"
+                + ("" if os.path.exists(path) else " (no such file)")
+            )
 
 
 class _Run:
@@ -357,23 +382,31 @@ class _Run:
         times = [p.ts for p in _positions(chunk)]
         if times:
             t0, t1 = min(times), max(times)
-            self.span = (t0, t1) if self.span is None else (min(self.span[0], t0),
-                                                            max(self.span[1], t1))
+            self.span = (
+                (t0, t1) if self.span is None else (min(self.span[0], t0), max(self.span[1], t1))
+            )
 
     def finish(self) -> None:
         for change in self.analyzer.finish():
             self.final[change.alert.key] = change.alert
 
 
-async def _analyze(files, make_analyzer, settings, span: bool = False,
-                   whole=frozenset(), sort_limit_mb: float = SORT_LIMIT_MB) -> _Run:
+async def _analyze(
+    files,
+    make_analyzer,
+    settings,
+    span: bool = False,
+    whole=frozenset(),
+    sort_limit_mb: float = SORT_LIMIT_MB,
+) -> _Run:
     """Run the detectors over the merged files; a small file found out of time order is
     sorted in memory and the analysis run again from the start (with a fresh analyzer)."""
     while True:
         result = _Run(make_analyzer(), span)
         try:
-            result.inputs, result.copies = await _merge(files, settings, result, whole,
-                                                        sort_limit_mb)
+            result.inputs, result.copies = await _merge(
+                files, settings, result, whole, sort_limit_mb
+            )
         except _Unsorted as e:
             whole = whole | {e.path}
             continue
@@ -388,14 +421,14 @@ async def _tracks(files, alerts, settings, whole=frozenset()) -> dict:
     from mda.exchange.report import TrackCollector
 
     collector = TrackCollector(alerts)
-    await _merge(files, settings, lambda chunk: collector.add_positions(_positions(chunk)),
-                 whole)
+    await _merge(files, settings, lambda chunk: collector.add_positions(_positions(chunk)), whole)
     return collector.tracks()
 
 
 def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
-    from ..errors import MdaError
     from mda.exchange.report import build_report, describe_file
+
+    from ..errors import MdaError
 
     tracks = asyncio.run(_tracks(args.files, alerts, settings, whole))
     inputs = [describe_file(f) for f in args.files]
@@ -420,17 +453,35 @@ def _decoder(settings):
     from mda.ingest import Decoder
 
     # A recording has no live clock to compare its times with: no future-time check.
-    return Decoder(dedupe_window=settings.dedupe_window_s,
-                   multipart_timeout=settings.multipart_timeout_s, keep_raw=False,
-                   max_clock_lead=None, keep_messages=True)
+    return Decoder(
+        dedupe_window=settings.dedupe_window_s,
+        multipart_timeout=settings.multipart_timeout_s,
+        keep_raw=False,
+        max_clock_lead=None,
+        keep_messages=True,
+    )
 
 
 # ------------------------------------------------------------------ output
 
+
 def _row(alert) -> dict:
     d = alert.to_dict()
-    return {k: d.get(k) for k in ("kind", "severity", "mmsi", "other_mmsi", "start", "end",
-                                   "lat", "lon", "zone", "details")}
+    return {
+        k: d.get(k)
+        for k in (
+            "kind",
+            "severity",
+            "mmsi",
+            "other_mmsi",
+            "start",
+            "end",
+            "lat",
+            "lon",
+            "zone",
+            "details",
+        )
+    }
 
 
 def _totals(result: _Run):
@@ -441,8 +492,17 @@ def _totals(result: _Run):
     total = IngestStats()
     for inp in result.inputs:
         s = inp.decoder.stats
-        for name in ("lines", "messages", "positions", "statics", "other", "duplicates",
-                     "untimed", "message_lines", "duplicate_lines"):
+        for name in (
+            "lines",
+            "messages",
+            "positions",
+            "statics",
+            "other",
+            "duplicates",
+            "untimed",
+            "message_lines",
+            "duplicate_lines",
+        ):
             setattr(total, name, getattr(total, name) + getattr(s, name))
         total.rejected.update(s.rejected)
     c = result.copies
@@ -460,12 +520,15 @@ def _totals(result: _Run):
 
 def _accounts(stats) -> str:
     """Where every input line went: lines = message lines + duplicate lines + rejected."""
-    reasons = ", ".join(f"{r} {n:,}" for r, n in
-                        sorted(stats.rejected.items(), key=lambda rn: (-rn[1], rn[0])) if n)
-    text = (f"{stats.message_lines:,} lines of {stats.messages:,} messages "
-            f"({stats.positions:,} positions, {stats.statics:,} statics, {stats.other:,} other) "
-            f"+ {stats.duplicate_lines:,} lines of {stats.duplicates:,} duplicates "
-            f"+ {stats.rejected_lines:,} rejected lines" + (f" ({reasons})" if reasons else ""))
+    reasons = ", ".join(
+        f"{r} {n:,}" for r, n in sorted(stats.rejected.items(), key=lambda rn: (-rn[1], rn[0])) if n
+    )
+    text = (
+        f"{stats.message_lines:,} lines of {stats.messages:,} messages "
+        f"({stats.positions:,} positions, {stats.statics:,} statics, {stats.other:,} other) "
+        f"+ {stats.duplicate_lines:,} lines of {stats.duplicates:,} duplicates "
+        f"+ {stats.rejected_lines:,} rejected lines" + (f" ({reasons})" if reasons else "")
+    )
     pending = stats.lines - stats.accounted
     if pending:  # cannot happen after the flush; said rather than hidden if it does
         text += f" + {pending:,} unaccounted"
@@ -479,10 +542,12 @@ def summary(stats, analyzer_stats: dict, late: int, alerts: list, elapsed: float
     for a in alerts:
         by_kind[a.kind] = by_kind.get(a.kind, 0) + 1
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items()))
-    text = (f"mda analyze: {stats.lines:,} lines in {elapsed:.2f} s "
-            f"({stats.lines / max(elapsed, 1e-9):,.0f} lines/s) = {_accounts(stats)}; "
-            f"the detectors skipped {analyzer_stats.get('out_of_order', 0):,} positions out "
-            f"of order and {analyzer_stats.get('duplicates', 0):,} repeated")
+    text = (
+        f"mda analyze: {stats.lines:,} lines in {elapsed:.2f} s "
+        f"({stats.lines / max(elapsed, 1e-9):,.0f} lines/s) = {_accounts(stats)}; "
+        f"the detectors skipped {analyzer_stats.get('out_of_order', 0):,} positions out "
+        f"of order and {analyzer_stats.get('duplicates', 0):,} repeated"
+    )
     if late:
         text += f"; {late:,} messages came more than {REORDER_S:.0f} s late in their file"
     return text + f"; {len(alerts)} alerts" + (f" ({kinds})" if kinds else "")
@@ -498,16 +563,24 @@ def run(args, settings) -> int:
 
         folder = os.path.dirname(os.path.abspath(args.map))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise MdaError(f"{args.map}: cannot write the map there (no such folder, "
-                           "or not writable)")
+            raise MdaError(
+                f"{args.map}: cannot write the map there (no such folder, or not writable)"
+            )
         if os.path.isdir(args.map):
             raise MdaError(f"{args.map}: is a folder; give the map's file name")
     _check_inputs(args.files)
     zones = load_zones(args.zones)
     config = analytics_config(settings)
     started = time.monotonic()
-    result = asyncio.run(_analyze(args.files, lambda: Analyzer(config, zones), settings,
-                                  span=bool(args.map), sort_limit_mb=args.sort_limit))
+    result = asyncio.run(
+        _analyze(
+            args.files,
+            lambda: Analyzer(config, zones),
+            settings,
+            span=bool(args.map),
+            sort_limit_mb=args.sort_limit,
+        )
+    )
     analyzer = result.analyzer
     elapsed = time.monotonic() - started
     alerts = sorted(result.final.values(), key=lambda a: (a.start, a.mmsi or 0, a.kind, a.key))
@@ -516,22 +589,31 @@ def run(args, settings) -> int:
         for a in alerts:
             out.write(json.dumps(_row(a), sort_keys=True) + "\n")
     else:
-        out.write(f"{'start':<20} {'end':<20} {'kind':<16} {'sev':<8} {'mmsi':>9} {'other':>9}  details\n")
+        out.write(
+            f"{'start':<20} {'end':<20} {'kind':<16} {'sev':<8} {'mmsi':>9} {'other':>9}  details\n"
+        )
         for a in alerts:
             r = _row(a)
             text = (r["details"] or {}).get("text", "")
-            out.write(f"{r['start'][:19]:<20} {(r['end'] or 'open')[:19]:<20} {r['kind']:<16} "
-                      f"{r['severity']:<8} {r['mmsi'] or '':>9} {r['other_mmsi'] or '':>9}  {text}\n")
+            out.write(
+                f"{r['start'][:19]:<20} {(r['end'] or 'open')[:19]:<20} {r['kind']:<16} "
+                f"{r['severity']:<8} {r['mmsi'] or '':>9} {r['other_mmsi'] or '':>9}  {text}\n"
+            )
     s = _totals(result)
     late = sum(inp.late for inp in result.inputs)
     print(summary(s, analyzer.stats, late, alerts, elapsed), file=sys.stderr)
     for path in sorted(result.whole):
-        print(f"mda analyze: {path} was not in time order: read whole and sorted in memory",
-              file=sys.stderr)
+        print(
+            f"mda analyze: {path} was not in time order: read whole and sorted in memory",
+            file=sys.stderr,
+        )
     if s.untimed > 0:
-        print(f"mda analyze: warning: {s.untimed:,} messages carried no timestamp: they were given "
-              "the file's modification time, so time-based rules (loitering, encounters, gaps, "
-              "speeds) cannot be trusted for them", file=sys.stderr)
+        print(
+            f"mda analyze: warning: {s.untimed:,} messages carried no timestamp: they were given "
+            "the file's modification time, so time-based rules (loitering, encounters, gaps, "
+            "speeds) cannot be trusted for them",
+            file=sys.stderr,
+        )
     if args.map:
         out.flush()
         size = _write_map(args, alerts, zones, result.span, settings, result.whole)

@@ -13,8 +13,11 @@ def register(sub) -> None:
     st = dsub.add_parser("status", help="schema version and TimescaleDB features, and why")
     st.set_defaults(run=run_status)
     for action in (up, st):
-        action.add_argument("--database", metavar="URL",
-                            help="database URL (default: settings, else the embedded database)")
+        action.add_argument(
+            "--database",
+            metavar="URL",
+            help="database URL (default: settings, else the embedded database)",
+        )
 
 
 def run_upgrade(args, settings) -> int:

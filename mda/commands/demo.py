@@ -23,11 +23,18 @@ from .serve import add_service_options, apply_service_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the whole system on a built-in scenario (embedded database)",
-                       description=__doc__.replace("``", ""))
+    p = sub.add_parser(
+        "demo",
+        help="run the whole system on a built-in scenario (embedded database)",
+        description=__doc__.replace("``", ""),
+    )
     add_service_options(p)
-    p.add_argument("--speed", type=float, default=60.0,
-                   help="scenario time runs this many times faster than real time (default 60)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="scenario time runs this many times faster than real time (default 60)",
+    )
     p.add_argument("--vessels", type=int, default=150, help="vessels in the scenario (default 150)")
     p.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
     p.set_defaults(run=run)
@@ -81,14 +88,23 @@ def run(args, settings) -> int:
 
         async with await connect(service.url) as conn:  # TimeZone=UTC (store.db)
             await ensure_demo_token(conn, token)
-        print(f"\nmda demo: open http://{settings.http_host}:{settings.http_port}/?token={token}\n"
-              f"          (Ctrl-C stops everything; data in {data})\n", file=sys.stderr, flush=True)
+        print(
+            f"\nmda demo: open http://{settings.http_host}:{settings.http_port}/?token={token}\n"
+            f"          (Ctrl-C stops everything; data in {data})\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def main(url: str) -> None:
         zone_files = list(args.zones)
         if args.source:
-            service = Service(settings, url, [SourceSpec(u) for u in args.source],
-                              zone_files=zone_files, on_ready=ready)
+            service = Service(
+                settings,
+                url,
+                [SourceSpec(u) for u in args.source],
+                zone_files=zone_files,
+                on_ready=ready,
+            )
             await service.run()
             return
         from ..demo_feed import ScenarioServer
@@ -101,9 +117,13 @@ def run(args, settings) -> int:
                 zone_files.append(str(zones_path))
             # Accelerated time runs ahead of the clock: the future-time check would reject
             # the scenario after a minute.
-            service = Service(settings.replace(max_clock_lead_s=0), url,
-                              [SourceSpec(feed.uri, "demo")], zone_files=zone_files,
-                              on_ready=ready)
+            service = Service(
+                settings.replace(max_clock_lead_s=0),
+                url,
+                [SourceSpec(feed.uri, "demo")],
+                zone_files=zone_files,
+                on_ready=ready,
+            )
             await service.run()
 
     with database_url(settings) as url:

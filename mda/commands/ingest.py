@@ -12,24 +12,37 @@ from ..settings import SourceSpec
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "ingest", help="decode AIS feeds and store them (files, tcp://, udp://, mqtt://, -)",
+        "ingest",
+        help="decode AIS feeds and store them (files, tcp://, udp://, mqtt://, -)",
         description="Decode AIS feeds and store every position once. Sources: a file path or "
-                    "file:PATH (.gz too), tcp://host:port, udp://:port, mqtt://host:port/topic, "
-                    "'-' for standard input. Runs until the finite sources end, then prints a "
-                    "summary: lines, messages, positions stored, duplicates, rejections by reason.")
+        "file:PATH (.gz too), tcp://host:port, udp://:port, mqtt://host:port/topic, "
+        "'-' for standard input. Runs until the finite sources end, then prints a "
+        "summary: lines, messages, positions stored, duplicates, rejections by reason.",
+    )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="feed URI or file")
-    p.add_argument("--database", metavar="URL", help="database URL (default: settings, else embedded)")
+    p.add_argument(
+        "--database", metavar="URL", help="database URL (default: settings, else embedded)"
+    )
     p.add_argument("--name", help="receiver id stored in positions.source (default: the URI)")
-    p.add_argument("--speed", type=float, metavar="N",
-                   help="replay files at N times real time using event times (default: as fast as possible)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        metavar="N",
+        help="replay files at N times real time using event times (default: as fast as possible)",
+    )
     p.add_argument("--no-raw", action="store_true", help="do not archive raw sentences")
-    p.add_argument("--progress", action=argparse_bool(), default=None,
-                   help="show progress on standard error (default: when it is a terminal)")
+    p.add_argument(
+        "--progress",
+        action=argparse_bool(),
+        default=None,
+        help="show progress on standard error (default: when it is a terminal)",
+    )
     p.set_defaults(run=run)
 
 
 def argparse_bool():
     import argparse
+
     return argparse.BooleanOptionalAction
 
 
@@ -46,8 +59,10 @@ def _progress_line(pipeline, started: float, width: int = 30) -> str:
         frac = min(1.0, done / total)
         filled = int(frac * width)
         bar = f"[{'#' * filled}{'.' * (width - filled)}] {frac:6.1%}  "
-    return (f"\r{bar}{s.lines:>11,} lines  {pipeline.writer.stats.positions:>11,} positions stored"
-            f"  {rate:>8,.0f} lines/s ")
+    return (
+        f"\r{bar}{s.lines:>11,} lines  {pipeline.writer.stats.positions:>11,} positions stored"
+        f"  {rate:>8,.0f} lines/s "
+    )
 
 
 async def _progress(pipeline, started: float) -> None:
@@ -74,7 +89,9 @@ async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, pipeline.stop)
-        ticker = asyncio.create_task(_progress(pipeline, started), name="progress") if progress else None
+        ticker = (
+            asyncio.create_task(_progress(pipeline, started), name="progress") if progress else None
+        )
         try:
             await pipeline.run()
         finally:
@@ -90,11 +107,15 @@ def summary_lines(pipeline, elapsed: float) -> list[str]:
     """The decoder's own account of every line, then what the store did with it."""
     out = list(pipeline.decoder.stats.summary_lines())
     w = pipeline.writer.stats
-    out.append(f"{'stored':<20}{w.positions:>12,}  (positions; {w.statics:,} static reports, "
-               f"{w.raw:,} raw sentences)")
+    out.append(
+        f"{'stored':<20}{w.positions:>12,}  (positions; {w.statics:,} static reports, "
+        f"{w.raw:,} raw sentences)"
+    )
     if w.refused_positions:
-        out.append(f"{'refused':<20}{w.refused_positions:>12,}  (positions in "
-                   f"{sum(w.errors.values())} batches the database would not take; see the log)")
+        out.append(
+            f"{'refused':<20}{w.refused_positions:>12,}  (positions in "
+            f"{sum(w.errors.values())} batches the database would not take; see the log)"
+        )
     dropped = sum(f.dropped for f in pipeline.feeds.values())
     if dropped:
         out.append(f"{'dropped':<20}{dropped:>12,}  (by feeds under overload)")

@@ -9,14 +9,26 @@ from ..settings import SourceSpec
 
 
 def add_service_options(p) -> None:
-    p.add_argument("--source", action="append", default=[], metavar="URI",
-                   help="feed to ingest (repeatable): tcp://host:port, udp://:port, "
-                        "mqtt://host:port/topic, a file, or '-'; adds to the settings' [[sources]]")
-    p.add_argument("--zones", action="append", default=[], metavar="FILE",
-                   help="GeoJSON zones file added to the built-in zones (repeatable)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="feed to ingest (repeatable): tcp://host:port, udp://:port, "
+        "mqtt://host:port/topic, a file, or '-'; adds to the settings' [[sources]]",
+    )
+    p.add_argument(
+        "--zones",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="GeoJSON zones file added to the built-in zones (repeatable)",
+    )
     p.add_argument("--host", help="address to listen on (default: settings http_host)")
     p.add_argument("--port", type=int, help="port to listen on (default: settings http_port)")
-    p.add_argument("--database", metavar="URL", help="database URL (default: settings, else embedded)")
+    p.add_argument(
+        "--database", metavar="URL", help="database URL (default: settings, else embedded)"
+    )
     p.add_argument("--data-dir", metavar="DIR", help="data directory (default: settings data_dir)")
 
 
@@ -34,11 +46,14 @@ def apply_service_options(args, settings):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="run the service: feeds, analytics, store and the web map",
-                       description="Run the whole service in one process: the feeds given with "
-                                   "--source or in the settings, the detectors, the database "
-                                   "writer and the web map/API. With no database URL, the "
-                                   "embedded PostgreSQL is started in the data directory.")
+    p = sub.add_parser(
+        "serve",
+        help="run the service: feeds, analytics, store and the web map",
+        description="Run the whole service in one process: the feeds given with "
+        "--source or in the settings, the detectors, the database "
+        "writer and the web map/API. With no database URL, the "
+        "embedded PostgreSQL is started in the data directory.",
+    )
     add_service_options(p)
     p.set_defaults(run=run)
 
@@ -53,13 +68,19 @@ def run(args, settings) -> int:
     async def ready(service) -> None:
         from mda.store.db import connect
 
-        print(f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
-              f"({len(sources)} feed{'s' if len(sources) != 1 else ''})", file=sys.stderr)
+        print(
+            f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
+            f"({len(sources)} feed{'s' if len(sources) != 1 else ''})",
+            file=sys.stderr,
+        )
         async with await connect(service.url) as conn:
             users = await (await conn.execute("SELECT count(*) FROM users")).fetchone()
         if not users[0]:
-            print("mda: nobody can log in yet: add a user with "
-                  "`mda user add NAME --role admin` (same settings/--data-dir)", file=sys.stderr)
+            print(
+                "mda: nobody can log in yet: add a user with "
+                "`mda user add NAME --role admin` (same settings/--data-dir)",
+                file=sys.stderr,
+            )
 
     with database_url(settings) as url:
         service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mda.store.accounts import ROLES
 
@@ -18,18 +18,32 @@ def register(sub) -> None:
     tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     create = tsub.add_parser("create", help="create a token and print it once")
     who = create.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", metavar="NAME",
-                     help="the token acts as this user (at most the user's role; ends with the user)")
-    who.add_argument("--role", choices=ROLES, dest="role_only",
-                     help="a token not tied to a user, with this role")
-    create.add_argument("--role-limit", choices=ROLES, dest="role_limit",
-                        help="with --user: a lower role than the user's (e.g. viewer)")
-    create.add_argument("--owner", default="script",
-                        help="with --role: a label naming who uses it (default: script)")
-    create.add_argument("--expires-days", type=float, metavar="N",
-                        help="valid for N days (default: until revoked)")
+    who.add_argument(
+        "--user",
+        metavar="NAME",
+        help="the token acts as this user (at most the user's role; ends with the user)",
+    )
+    who.add_argument(
+        "--role", choices=ROLES, dest="role_only", help="a token not tied to a user, with this role"
+    )
+    create.add_argument(
+        "--role-limit",
+        choices=ROLES,
+        dest="role_limit",
+        help="with --user: a lower role than the user's (e.g. viewer)",
+    )
+    create.add_argument(
+        "--owner",
+        default="script",
+        help="with --role: a label naming who uses it (default: script)",
+    )
+    create.add_argument(
+        "--expires-days", type=float, metavar="N", help="valid for N days (default: until revoked)"
+    )
     create.set_defaults(run=run_create)
-    tsub.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(run=run_list)
+    tsub.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(
+        run=run_list
+    )
     revoke = tsub.add_parser("revoke", help="revoke a token by its id (see list)")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(run=run_revoke)
@@ -37,7 +51,7 @@ def register(sub) -> None:
 
 def _utc(t: datetime) -> str:
     """A stored time as 'YYYY-MM-DD HH:MMZ', in UTC whatever the connection's time zone."""
-    return f"{t.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z"
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M}Z"
 
 
 async def _with_conn(url: str, fn):
@@ -78,8 +92,13 @@ def run_list(args, settings) -> int:
         _upgraded(url, settings)
         rows = asyncio.run(_with_conn(url, tokens))
     for t in rows:
-        state = ("revoked" if t["revoked_at"] else
-                 f"expires {_utc(t['expires_at'])}" if t["expires_at"] else "no expiry")
+        state = (
+            "revoked"
+            if t["revoked_at"]
+            else f"expires {_utc(t['expires_at'])}"
+            if t["expires_at"]
+            else "no expiry"
+        )
         used = f"last used {_utc(t['last_used_at'])}" if t["last_used_at"] else "never used"
         print(f"{t['id']:>5}  {t['owner']:<20} {t['role']:<10} {state:<24} {used}")
     if not rows:

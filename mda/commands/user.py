@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from datetime import timezone
+from datetime import UTC
 
 from mda.store.accounts import ROLES
 
@@ -19,11 +19,18 @@ def register(sub) -> None:
     usub = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = usub.add_parser("add", help="add a user (asks for the password)")
     add.add_argument("name", help="login name: letters, digits, . _ @ -")
-    add.add_argument("--role", required=True, choices=ROLES,
-                     help="viewer: read only; officer: + acknowledge/close alerts; "
-                          "supervisor: + audit log; admin: everything")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="viewer: read only; officer: + acknowledge/close alerts; "
+        "supervisor: + audit log; admin: everything",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     add.set_defaults(run=run_add)
     usub.add_parser("list", help="list users and their roles").set_defaults(run=run_list)
 
@@ -82,7 +89,7 @@ def run_list(args, settings) -> int:
         users = asyncio.run(rows(url))
     for u in users:
         flag = "  (disabled)" if u["disabled"] else ""
-        since = u["created_at"].astimezone(timezone.utc)
+        since = u["created_at"].astimezone(UTC)
         print(f"{u['name']:<24} {u['role']:<10} since {since:%Y-%m-%d}{flag}")
     if not users:
         print("no users yet: mda user add NAME --role officer")

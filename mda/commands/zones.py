@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["register", "run", "learned_zones"]
 
@@ -24,16 +24,24 @@ def register(sub) -> None:
     p = sub.add_parser("zones", help="zones: learn anchorages from recorded traffic")
     zsub = p.add_subparsers(dest="zones_command", metavar="ACTION", required=True)
     learn = zsub.add_parser(
-        "learn", help="write the anchorages a recording teaches as a zones file",
+        "learn",
+        help="write the anchorages a recording teaches as a zones file",
         description="Runs the detectors over NMEA logs (merged by event time, as mda analyze "
-                    "reads them) and writes the places where several distinct vessels stopped "
-                    "as GeoJSON zones of kind 'anchorage', for mda analyze --zones.")
+        "reads them) and writes the places where several distinct vessels stopped "
+        "as GeoJSON zones of kind 'anchorage', for mda analyze --zones.",
+    )
     learn.add_argument("files", nargs="+", metavar="FILE", help="NMEA log file (plain or .gz)")
-    learn.add_argument("-o", "--out", required=True, metavar="ZONES.geojson",
-                       help="the zones file to write")
-    learn.add_argument("--zones", action="append", default=[], metavar="FILE",
-                       help="zones in force while learning (repeatable): vessels stopped in "
-                            "their ports and anchorages are not learned again")
+    learn.add_argument(
+        "-o", "--out", required=True, metavar="ZONES.geojson", help="the zones file to write"
+    )
+    learn.add_argument(
+        "--zones",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="zones in force while learning (repeatable): vessels stopped in "
+        "their ports and anchorages are not learned again",
+    )
     learn.set_defaults(run=run)
 
 
@@ -56,16 +64,21 @@ def learned_zones(places, radius_nm: float, source: str) -> dict:
         # At least this many distinct vessels stopped here (the busiest place within it).
         vessels = max(n for c, n in circles if part.contains(Point(c.centroid)))
         c = part.centroid
-        features.append({
-            "type": "Feature",
-            "geometry": mapping(part),
-            "properties": {
-                "name": f"Learned anchorage {i} ({abs(c.y):.2f}{'N' if c.y >= 0 else 'S'} "
-                        f"{abs(c.x):.2f}{'E' if c.x >= 0 else 'W'})",
-                "kind": "anchorage", "learned": True, "vessels": vessels,
-                "approximate": True, "source": source,
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": mapping(part),
+                "properties": {
+                    "name": f"Learned anchorage {i} ({abs(c.y):.2f}{'N' if c.y >= 0 else 'S'} "
+                    f"{abs(c.x):.2f}{'E' if c.x >= 0 else 'W'})",
+                    "kind": "anchorage",
+                    "learned": True,
+                    "vessels": vessels,
+                    "approximate": True,
+                    "source": source,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -85,7 +98,7 @@ def run(args, settings) -> int:
     result = asyncio.run(_analyze(args.files, lambda: Analyzer(config, zones), settings))
     analyzer = result.analyzer
     feed = analyzer.feed_time or 0.0
-    when = datetime.fromtimestamp(feed, timezone.utc).strftime("%Y-%m-%d")
+    when = datetime.fromtimestamp(feed, UTC).strftime("%Y-%m-%d")
     source = f"mda zones learn: {', '.join(os.path.basename(f) for f in args.files)} (to {when})"
     collection = learned_zones(analyzer.places.places(feed), config.stop_place_radius_nm, source)
     tmp = f"{target}.{os.getpid()}.tmp"
@@ -94,6 +107,8 @@ def run(args, settings) -> int:
         f.write("\n")
     os.replace(tmp, target)
     n = len(collection["features"])
-    print(f"mda zones learn: {n} anchorage{'s' if n != 1 else ''} learned from "
-          f"{analyzer.stats['positions']:,} positions, written to {args.out}")
+    print(
+        f"mda zones learn: {n} anchorage{'s' if n != 1 else ''} learned from "
+        f"{analyzer.stats['positions']:,} positions, written to {args.out}"
+    )
     return 0

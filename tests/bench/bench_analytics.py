@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import pyais  # noqa: E402
+import pyais
 
-from mda.analytics import Analyzer  # noqa: E402
-from mda.analytics.landmask import shared_land_mask  # noqa: E402
-from mda.ingest.records import PositionReport  # noqa: E402
+from mda.analytics import Analyzer
+from mda.analytics.landmask import shared_land_mask
+from mda.ingest.records import PositionReport
 
 T0 = 1_700_000_000.0
 
@@ -55,8 +55,9 @@ def fleet(n: int, rng: random.Random) -> list[tuple]:
             sog, interval, status = rng.uniform(0.5, 2.5), 10.0, 0
         else:
             sog, interval, status = rng.uniform(0.0, 0.3), 180.0, 1
-        out.append((mmsi, lat, lon, sog, rng.uniform(0, 360), interval, status,
-                    rng.uniform(0, interval)))
+        out.append(
+            (mmsi, lat, lon, sog, rng.uniform(0, 360), interval, status, rng.uniform(0, interval))
+        )
     return out
 
 
@@ -81,14 +82,25 @@ def messages(vessels: list[tuple], start: float, count: int) -> list[PositionRep
         dist = sog * t / 3600.0 / 60.0  # degrees of arc
         lat = lat0 + dist * math.cos(math.radians(cog))
         lon = lon0 + dist * math.sin(math.radians(cog)) / math.cos(math.radians(lat0))
-        out.append(PositionReport(ts=T0 + t, mmsi=mmsi, lat=lat, lon=lon, sog=round(sog, 1),
-                                  cog=round(cog, 1), heading=int(cog) % 360, nav_status=status,
-                                  msg_type=1))
+        out.append(
+            PositionReport(
+                ts=T0 + t,
+                mmsi=mmsi,
+                lat=lat,
+                lon=lon,
+                sog=round(sog, 1),
+                cog=round(cog, 1),
+                heading=int(cog) % 360,
+                nav_status=status,
+                msg_type=1,
+            )
+        )
     return out
 
 
-def bench_analyzer(n_vessels: int, n_messages: int, rng: random.Random,
-                   chunk: int = 25_000) -> tuple[float, dict]:
+def bench_analyzer(
+    n_vessels: int, n_messages: int, rng: random.Random, chunk: int = 25_000
+) -> tuple[float, dict]:
     """Messages per second of CPU time through ``Analyzer.process``: the best of consecutive
     chunks of the same stream (other processes on the machine only ever slow a chunk down)."""
     vessels = fleet(n_vessels, rng)
@@ -101,7 +113,7 @@ def bench_analyzer(n_vessels: int, n_messages: int, rng: random.Random,
     best = float("inf")
     try:
         for i in range(0, len(timed), chunk):
-            part = timed[i:i + chunk]
+            part = timed[i : i + chunk]
             t = time.process_time()
             analyzer.process(part)
             best = min(best, (time.process_time() - t) / len(part))
@@ -113,11 +125,22 @@ def bench_analyzer(n_vessels: int, n_messages: int, rng: random.Random,
 def bench_pyais(n_messages: int, rng: random.Random) -> float:
     lines = []
     for i in range(n_messages):
-        lines.extend(pyais.encode_dict(
-            {"msg_type": 1, "mmsi": 419_000_001 + i % 10_000, "lat": rng.uniform(-30, 12),
-             "lon": rng.uniform(55, 95), "speed": round(rng.uniform(0, 20), 1),
-             "course": round(rng.uniform(0, 359), 1), "heading": rng.randrange(360),
-             "status": 0}, talker_id="AI", sentence_type="VDM"))
+        lines.extend(
+            pyais.encode_dict(
+                {
+                    "msg_type": 1,
+                    "mmsi": 419_000_001 + i % 10_000,
+                    "lat": rng.uniform(-30, 12),
+                    "lon": rng.uniform(55, 95),
+                    "speed": round(rng.uniform(0, 20), 1),
+                    "course": round(rng.uniform(0, 359), 1),
+                    "heading": rng.randrange(360),
+                    "status": 0,
+                },
+                talker_id="AI",
+                sentence_type="VDM",
+            )
+        )
     fd, path = tempfile.mkstemp(suffix=".nmea")
     try:
         with os.fdopen(fd, "w") as f:
@@ -146,15 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pyais baseline: encoding {args.messages} messages ...", flush=True)
     decode_rate = bench_pyais(args.messages, rng)
     print(f"bare pyais decode: {decode_rate:,.0f} msg/s\n")
-    print(f"{'vessels':>8} {'analyze msg/s':>14} {'analyze/decode':>15} "
-          f"{'decode+analyze vs decode':>25}")
+    print(
+        f"{'vessels':>8} {'analyze msg/s':>14} {'analyze/decode':>15} "
+        f"{'decode+analyze vs decode':>25}"
+    )
     rates = []
     for n in fleets:
-        rate, stats = bench_analyzer(n, args.messages, rng)
+        rate, _stats = bench_analyzer(n, args.messages, rng)
         rates.append(rate)
         combined = 1.0 / (1.0 / decode_rate + 1.0 / rate)
-        print(f"{n:>8} {rate:>14,.0f} {rate / decode_rate:>14.2f}x "
-              f"{combined / decode_rate:>24.2f}x", flush=True)
+        print(
+            f"{n:>8} {rate:>14,.0f} {rate / decode_rate:>14.2f}x {combined / decode_rate:>24.2f}x",
+            flush=True,
+        )
     print(f"\ncost flatness: slowest/fastest fleet throughput = {min(rates) / max(rates):.2f}")
     return 0
 

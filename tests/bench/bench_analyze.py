@@ -25,18 +25,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from feedgen import bare_pyais_decode  # noqa: E402
+from feedgen import bare_pyais_decode
 
 STATION = re.compile(r"\\[^\\]*?\bs:([^,*\\]+)")  # the tag block's s: field
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--hours", type=float, default=12)
     ap.add_argument("--vessels", type=int, default=60)
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--receivers", action="store_true",
-                    help="also analyse the log split into each receiver's own file")
+    ap.add_argument(
+        "--receivers",
+        action="store_true",
+        help="also analyse the log split into each receiver's own file",
+    )
     args = ap.parse_args()
 
     from mda.simulator import output_paths, simulate
@@ -54,21 +59,31 @@ def main() -> int:
     t = time.perf_counter()
     decoded = bare_pyais_decode(str(nmea))
     bare = time.perf_counter() - t
-    print(f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = {lines / bare:,.0f} lines/s")
+    print(
+        f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = {lines / bare:,.0f} lines/s"
+    )
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "mda", "analyze", str(nmea), "--zones", str(zones_path)],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", str(nmea), "--zones", str(zones_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     ours = time.perf_counter() - t
     if r.returncode != 0:
         print(r.stderr)
         return 1
     alerts = [json.loads(x) for x in r.stdout.splitlines()]
-    print(f"mda analyze (whole command): {len(alerts)} alerts in {ours:.2f} s = {lines / ours:,.0f} lines/s")
+    print(
+        f"mda analyze (whole command): {len(alerts)} alerts in {ours:.2f} s = {lines / ours:,.0f} lines/s"
+    )
     print(f"  {r.stderr.strip()}")
     ratio = bare / ours
-    print(f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.30)  {'OK' if ratio >= 0.3 else 'BELOW TARGET'}")
+    print(
+        f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.30)  {'OK' if ratio >= 0.3 else 'BELOW TARGET'}"
+    )
     same = _receivers(nmea, zones_path, env, lines, bare, alerts) if args.receivers else True
     truth = [json.loads(x) for x in truth_path.read_text().splitlines()]
     found = 0
@@ -84,8 +99,9 @@ def _alert_keys(alerts: list[dict]) -> list[tuple]:
     return sorted((a["kind"], a["mmsi"], a["other_mmsi"], a["start"], a["end"]) for a in alerts)
 
 
-def _receivers(nmea: Path, zones_path: Path, env: dict, lines: int, bare: float,
-               alerts: list[dict]) -> bool:
+def _receivers(
+    nmea: Path, zones_path: Path, env: dict, lines: int, bare: float, alerts: list[dict]
+) -> bool:
     """Time the log given as each receiver's own file; True when the alerts are the same."""
     parts: dict[str, list[str]] = {}
     for line in nmea.open():
@@ -98,17 +114,23 @@ def _receivers(nmea: Path, zones_path: Path, env: dict, lines: int, bare: float,
             path.write_text("".join(part))
         files.append(str(path))
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "mda", "analyze", *files, "--zones", str(zones_path)],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", *files, "--zones", str(zones_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     took = time.perf_counter() - t
     if r.returncode != 0:
         print(r.stderr)
         return False
     split = [json.loads(x) for x in r.stdout.splitlines()]
     same = _alert_keys(split) == _alert_keys(alerts)
-    print(f"mda analyze on {len(files)} receivers' files: {len(split)} alerts in {took:.2f} s = "
-          f"{lines / took:,.0f} lines/s, ratio {bare / took:.2f}; the same alerts as from one "
-          f"file: {'yes' if same else 'NO'}")
+    print(
+        f"mda analyze on {len(files)} receivers' files: {len(split)} alerts in {took:.2f} s = "
+        f"{lines / took:,.0f} lines/s, ratio {bare / took:.2f}; the same alerts as from one "
+        f"file: {'yes' if same else 'NO'}"
+    )
     print(f"  {r.stderr.strip()}")
     return same
 

@@ -71,16 +71,19 @@ def run(label: str, path: Path, repeat: int, unique_positions: int | None = None
     ratio = t_pyais / t_ours
     print(f"{label}: {n_lines:,} lines")
     print(f"  bare pyais   {n_lines / t_pyais:>10,.0f} lines/s  ({n_pyais:,} messages decoded)")
-    print(f"  ingest       {n_lines / t_ours:>10,.0f} lines/s  ({s.messages:,} messages, "
-          f"{s.positions:,} positions, {s.duplicates:,} duplicates, "
-          f"{s.rejected_lines:,} lines rejected)")
+    print(
+        f"  ingest       {n_lines / t_ours:>10,.0f} lines/s  ({s.messages:,} messages, "
+        f"{s.positions:,} positions, {s.duplicates:,} duplicates, "
+        f"{s.rejected_lines:,} lines rejected)"
+    )
     print(f"  ratio        {ratio:>10.2f}  (target >= 0.8)")
     return ratio
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lines", type=int, default=300_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
@@ -93,8 +96,10 @@ def main() -> int:
         with open(amsa, "wb") as f:
             for i in range(args.lines):
                 f.write(amsa_lines[i % len(amsa_lines)])
-        ratios = [run("generated mixed feed", generated, args.repeat, feed.unique_positions),
-                  run("AMSA corpus, repeated", amsa, args.repeat)]
+        ratios = [
+            run("generated mixed feed", generated, args.repeat, feed.unique_positions),
+            run("AMSA corpus, repeated", amsa, args.repeat),
+        ]
     print(f"worst ratio {min(ratios):.2f}")
     return 0
 

@@ -47,8 +47,12 @@ class MemorySampler(threading.Thread):
 
 def start_timescaledb(tmp: Path) -> tuple[str, Path]:
     datadir = tmp / "tsdb"
-    out = subprocess.run([str(ROOT / "deploy" / "timescaledb.sh"), "start", "--datadir", str(datadir)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(ROOT / "deploy" / "timescaledb.sh"), "start", "--datadir", str(datadir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1], datadir
 
 
@@ -56,7 +60,9 @@ def main() -> int:
     import gc
 
     gc.set_threshold(50_000, 20, 100)  # as `mda` itself does (mda/cli.py)
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lines", type=int, default=300_000)
     ap.add_argument("--database", default=os.environ.get("MDA_BENCH_DATABASE_URL"))
     args = ap.parse_args()
@@ -79,15 +85,19 @@ def main() -> int:
         feed = generate(args.lines)
         path = tmp / "feed.nmea"
         path.write_text("\n".join(feed.lines) + "\n")
-        print(f"feed: {len(feed.lines):,} lines, {feed.unique_positions:,} unique positions, "
-              f"{feed.duplicate_lines:,} duplicate lines, {feed.junk_lines} junk "
-              f"(generated in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"feed: {len(feed.lines):,} lines, {feed.unique_positions:,} unique positions, "
+            f"{feed.duplicate_lines:,} duplicate lines, {feed.junk_lines} junk "
+            f"(generated in {time.perf_counter() - t:.1f} s)"
+        )
 
         t = time.perf_counter()
         decoded = bare_pyais_decode(str(path))
         bare = time.perf_counter() - t
-        print(f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = "
-              f"{len(feed.lines) / bare:,.0f} lines/s")
+        print(
+            f"bare pyais stream decode: {decoded:,} messages in {bare:.2f} s = "
+            f"{len(feed.lines) / bare:,.0f} lines/s"
+        )
 
         settings = load_settings(environ={})
         # The schema is created before the clock starts: this measures ingest, not migrations
@@ -101,37 +111,56 @@ def main() -> int:
         t = time.perf_counter()
         from mda.settings import SourceSpec
 
-        pipeline, _ = asyncio.run(ingest(settings, url, [SourceSpec(str(path), "bench")],
-                                         progress=False))
+        pipeline, _ = asyncio.run(
+            ingest(settings, url, [SourceSpec(str(path), "bench")], progress=False)
+        )
         stats = pipeline.stats()
         ours = time.perf_counter() - t
         sampler.stop.set()
         sampler.join()
         with connect_sync(url) as conn:
             stored = conn.execute("SELECT count(*) FROM positions").fetchone()[0]
-            hyper = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables "
-                                 "WHERE hypertable_name = 'positions'").fetchone()[0]
-        print(f"mda ingest -> TimescaleDB (positions hypertable: {bool(hyper)}): "
-              f"{stats['lines']:,} lines in {ours:.2f} s = {len(feed.lines) / ours:,.0f} lines/s")
+            hyper = conn.execute(
+                "SELECT count(*) FROM timescaledb_information.hypertables "
+                "WHERE hypertable_name = 'positions'"
+            ).fetchone()[0]
+        print(
+            f"mda ingest -> TimescaleDB (positions hypertable: {bool(hyper)}): "
+            f"{stats['lines']:,} lines in {ours:.2f} s = {len(feed.lines) / ours:,.0f} lines/s"
+        )
         ratio = bare / ours
-        print(f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.50)  "
-              f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}")
-        print(f"positions stored: {stored:,}; unique generated: {feed.unique_positions:,}  "
-              f"{'OK' if stored == feed.unique_positions else 'MISMATCH'}; duplicates counted: "
-              f"{stats['duplicates']:,}; rejected: {dict(stats['rejected'])}")
+        print(
+            f"ratio to bare pyais decode: {ratio:.2f}  (target >= 0.50)  "
+            f"{'OK' if ratio >= 0.5 else 'BELOW TARGET'}"
+        )
+        print(
+            f"positions stored: {stored:,}; unique generated: {feed.unique_positions:,}  "
+            f"{'OK' if stored == feed.unique_positions else 'MISMATCH'}; duplicates counted: "
+            f"{stats['duplicates']:,}; rejected: {dict(stats['rejected'])}"
+        )
         s = sampler.samples
         if len(s) >= 4:
             half = s[len(s) // 2][1]
             peak = max(m for _, m in s)
-            print(f"memory (RSS): start {s[0][1]:.0f} MB, half-way {half:.0f} MB, peak {peak:.0f} MB, "
-                  f"end {s[-1][1]:.0f} MB; second-half growth {s[-1][1] - half:+.0f} MB")
+            print(
+                f"memory (RSS): start {s[0][1]:.0f} MB, half-way {half:.0f} MB, peak {peak:.0f} MB, "
+                f"end {s[-1][1]:.0f} MB; second-half growth {s[-1][1] - half:+.0f} MB"
+            )
         return 0 if ratio >= 0.5 and stored == feed.unique_positions else 1
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         if started_here:
-            subprocess.run([str(ROOT / "deploy" / "timescaledb.sh"), "stop", "--datadir",
-                            str(started_here), "--remove"], capture_output=True)
+            subprocess.run(
+                [
+                    str(ROOT / "deploy" / "timescaledb.sh"),
+                    "stop",
+                    "--datadir",
+                    str(started_here),
+                    "--remove",
+                ],
+                capture_output=True,
+            )
 
 
 if __name__ == "__main__":

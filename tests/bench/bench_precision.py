@@ -32,15 +32,15 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 DESK = {"critical", "high", "medium", "low"}
-GFW_START = datetime(2015, 3, 19, 7, 40, tzinfo=timezone.utc).timestamp()
-GFW_END = datetime(2015, 3, 19, 20, 10, tzinfo=timezone.utc).timestamp()
+GFW_START = datetime(2015, 3, 19, 7, 40, tzinfo=UTC).timestamp()
+GFW_END = datetime(2015, 3, 19, 20, 10, tzinfo=UTC).timestamp()
 
 
 def _data_dir(arg: str | None) -> Path:
@@ -62,7 +62,7 @@ def observed_vessel_days(paths: list[Path], max_gap_s: float) -> tuple[float, in
         with opener(path, "rt", errors="replace") as f:
             lines = f.read().splitlines()
         for i in range(0, len(lines), 10_000):
-            for p in decoder.feed(lines[i:i + 10_000], 0.0, path.name).positions:
+            for p in decoder.feed(lines[i : i + 10_000], 0.0, path.name).positions:
                 if 201_000_000 <= p.mmsi <= 775_999_999:
                     fixes[p.mmsi].append(p.ts)
         for p in decoder.flush().positions:
@@ -86,8 +86,9 @@ def gfw_to_nmea(csv_path: Path, out: Path) -> None:
     rows: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     with csv_path.open(newline="") as f:
         for r in csv.DictReader(f):
-            rows[int(r["mmsi"])].append((float(r["timestamp_unix"]), float(r["lat"]),
-                                         float(r["lon"])))
+            rows[int(r["mmsi"])].append(
+                (float(r["timestamp_unix"]), float(r["lat"]), float(r["lon"]))
+            )
     msgs = []
     for mmsi, fixes in rows.items():
         fixes.sort()
@@ -101,9 +102,19 @@ def gfw_to_nmea(csv_path: Path, out: Path) -> None:
     msgs.sort()
     with out.open("w") as f:
         for ts, mmsi, lat, lon, sog, cog in msgs:
-            for sentence in encode_dict({"msg_type": 1, "mmsi": mmsi, "lat": lat, "lon": lon,
-                                         "speed": sog, "course": cog, "heading": 511,
-                                         "status": 0}, talker_id="AI"):
+            for sentence in encode_dict(
+                {
+                    "msg_type": 1,
+                    "mmsi": mmsi,
+                    "lat": lat,
+                    "lon": lon,
+                    "speed": sog,
+                    "course": cog,
+                    "heading": 511,
+                    "status": 0,
+                },
+                talker_id="AI",
+            ):
                 tag = f"s:gfw,c:{int(ts)}"
                 f.write(f"\\{tag}*{nmea_checksum(tag):02X}\\{sentence}\n")
 
@@ -111,8 +122,13 @@ def gfw_to_nmea(csv_path: Path, out: Path) -> None:
 def analyze(paths: list[Path]) -> tuple[list[dict], float, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "mda", "analyze", *map(str, paths)],
-                       capture_output=True, text=True, env=env, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "mda", "analyze", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     elapsed = time.perf_counter() - t
     if r.returncode != 0:
         return None, elapsed, r.stderr.strip()
@@ -120,13 +136,21 @@ def analyze(paths: list[Path]) -> tuple[list[dict], float, str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", help="folder with norway/, gfw/, dma/, amsa/ (default: the "
-                                   "shared data set beside the repository, else tests/data)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data",
+        help="folder with norway/, gfw/, dma/, amsa/ (default: the "
+        "shared data set beside the repository, else tests/data)",
+    )
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ap.add_argument("--show", type=int, default=5,
-                    help="print this many example desk alerts per data set (default 5)")
+    ap.add_argument(
+        "--show",
+        type=int,
+        default=5,
+        help="print this many example desk alerts per data set (default 5)",
+    )
     args = ap.parse_args()
     data = _data_dir(args.data)
     tmp = Path(tempfile.mkdtemp(prefix="mda-precision-"))
@@ -143,8 +167,10 @@ def main() -> int:
         gfw_nmea = tmp / "gfw-pair.nmea"
         gfw_to_nmea(gfw_csv, gfw_nmea)
         sets.append(("gfw pair (sparse, satellite)", [gfw_nmea], 7200.0))
-    for name, rel, gap in (("dma stream (27 s)", "dma/stream_example.txt", 3600.0),
-                           ("amsa satellite", "amsa/exact-earth-with-tag-block.txt", 7200.0)):
+    for name, rel, gap in (
+        ("dma stream (27 s)", "dma/stream_example.txt", 3600.0),
+        ("amsa satellite", "amsa/exact-earth-with-tag-block.txt", 7200.0),
+    ):
         if (data / rel).exists():
             sets.append((name, [data / rel], gap))
     if not sets:
@@ -164,44 +190,66 @@ def main() -> int:
             continue
         desk = Counter(a["kind"] for a in alerts if a["severity"] in DESK)
         notices = Counter(a["kind"] for a in alerts if a["severity"] == "info")
-        entry = {"vessel_days": round(days, 2), "ships": ships, "seconds": round(elapsed, 2),
-                 "desk": dict(desk), "notices": dict(notices),
-                 "desk_per_vessel_day": round(sum(desk.values()) / days, 3) if days else None,
-                 "notices_per_vessel_day": round(sum(notices.values()) / days, 3) if days else None}
+        entry = {
+            "vessel_days": round(days, 2),
+            "ships": ships,
+            "seconds": round(elapsed, 2),
+            "desk": dict(desk),
+            "notices": dict(notices),
+            "desk_per_vessel_day": round(sum(desk.values()) / days, 3) if days else None,
+            "notices_per_vessel_day": round(sum(notices.values()) / days, 3) if days else None,
+        }
         if name.startswith("gfw"):
             enc = [a for a in alerts if a["kind"] == "encounter"]
             entry["gfw_encounters"] = [(a["start"], a["end"]) for a in enc]
             entry["gfw_found_as_one"] = bool(
-                len(enc) == 1 and abs(_ts(enc[0]["start"]) - GFW_START) <= 1800
-                and (enc[0]["end"] is None or _ts(enc[0]["end"]) >= GFW_END - 1800))
+                len(enc) == 1
+                and abs(_ts(enc[0]["start"]) - GFW_START) <= 1800
+                and (enc[0]["end"] is None or _ts(enc[0]["end"]) >= GFW_END - 1800)
+            )
         elif "one capture" not in name:
             total_days += days
             total_desk.update(desk)
             total_notices.update(notices)
         report[name] = entry
         if not args.json:
-            print(f"\n{name}: {ships:,} ships, {days:.1f} observed vessel-days, "
-                  f"analyzed in {elapsed:.1f} s")
-            print(f"  desk alerts {sum(desk.values())} = {entry['desk_per_vessel_day']} per "
-                  f"vessel-day {dict(desk) or ''}")
-            print(f"  notices     {sum(notices.values())} = {entry['notices_per_vessel_day']} "
-                  f"per vessel-day {dict(notices) or ''}")
+            print(
+                f"\n{name}: {ships:,} ships, {days:.1f} observed vessel-days, "
+                f"analyzed in {elapsed:.1f} s"
+            )
+            print(
+                f"  desk alerts {sum(desk.values())} = {entry['desk_per_vessel_day']} per "
+                f"vessel-day {dict(desk) or ''}"
+            )
+            print(
+                f"  notices     {sum(notices.values())} = {entry['notices_per_vessel_day']} "
+                f"per vessel-day {dict(notices) or ''}"
+            )
             if "gfw_encounters" in entry:
-                print(f"  encounters {entry['gfw_encounters']}; found as one episode within "
-                      f"30 min of GFW's 07:40-20:10: {entry['gfw_found_as_one']}")
-            for a in [a for a in alerts if a["severity"] in DESK][:args.show]:
-                print(f"    {a['start']} {a['kind']:<15} {a['mmsi']} "
-                      f"{a['details'].get('text', '')[:110]}")
+                print(
+                    f"  encounters {entry['gfw_encounters']}; found as one episode within "
+                    f"30 min of GFW's 07:40-20:10: {entry['gfw_found_as_one']}"
+                )
+            for a in [a for a in alerts if a["severity"] in DESK][: args.show]:
+                print(
+                    f"    {a['start']} {a['kind']:<15} {a['mmsi']} "
+                    f"{a['details'].get('text', '')[:110]}"
+                )
     # The single Norwegian captures repeat the combined run: the total counts that run only.
-    report["_total"] = {"vessel_days": round(total_days, 2), "desk": dict(total_desk),
-                        "notices": dict(total_notices)}
+    report["_total"] = {
+        "vessel_days": round(total_days, 2),
+        "desk": dict(total_desk),
+        "notices": dict(total_notices),
+    }
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"\nall sets but GFW (the Norwegian captures once, as one feed): "
-              f"{sum(total_desk.values())} desk alerts over {total_days:.1f} vessel-days = "
-              f"{sum(total_desk.values()) / max(total_days, 1e-9):.3f} per vessel-day "
-              f"(target <= 0.05); notices {sum(total_notices.values())}")
+        print(
+            f"\nall sets but GFW (the Norwegian captures once, as one feed): "
+            f"{sum(total_desk.values())} desk alerts over {total_days:.1f} vessel-days = "
+            f"{sum(total_desk.values()) / max(total_days, 1e-9):.3f} per vessel-day "
+            f"(target <= 0.05); notices {sum(total_notices.values())}"
+        )
     return 0
 
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,16 +55,33 @@ def _server() -> tuple[str, callable]:
     if url:
         return url, lambda: None
     datadir = Path(tempfile.mkdtemp(prefix="mda-bench-")) / "data"
-    out = subprocess.run(["bash", str(REPO / "deploy" / "timescaledb.sh"), "start", "--datadir",
-                          str(datadir)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["bash", str(REPO / "deploy" / "timescaledb.sh"), "start", "--datadir", str(datadir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
-        sys.exit(f"cannot start TimescaleDB: {out.stderr.strip().splitlines()[-1:]}; "
-                 "set MDA_BENCH_DATABASE_URL")
+        sys.exit(
+            f"cannot start TimescaleDB: {out.stderr.strip().splitlines()[-1:]}; "
+            "set MDA_BENCH_DATABASE_URL"
+        )
     url = out.stdout.strip().splitlines()[-1]
 
     def stop():
-        subprocess.run(["bash", str(REPO / "deploy" / "timescaledb.sh"), "stop", "--datadir",
-                        str(datadir), "--remove"], capture_output=True, check=False)
+        subprocess.run(
+            [
+                "bash",
+                str(REPO / "deploy" / "timescaledb.sh"),
+                "stop",
+                "--datadir",
+                str(datadir),
+                "--remove",
+            ],
+            capture_output=True,
+            check=False,
+        )
+
     return url, stop
 
 
@@ -74,29 +91,70 @@ async def seed(url: str, n_vessels: int, n_points: int) -> None:
     positions, statics = [], []
     for i in range(n_vessels):
         mmsi = 200_000_000 + i * 7
-        positions.append(PositionReport(
-            ts=now - rnd.uniform(0, 3600), mmsi=mmsi, lat=rnd.uniform(-40, 25),
-            lon=rnd.uniform(35, 110), sog=rnd.uniform(0, 20), cog=rnd.uniform(0, 360),
-            heading=rnd.randrange(360), nav_status=0, msg_type=1, source="bench"))
-        statics.append(VesselInfo(ts=now - 7200, mmsi=mmsi, name=f"BENCH VESSEL {i}",
-                                  callsign=f"B{i:06d}", ship_type=rnd.choice([30, 52, 60, 70, 80]),
-                                  to_bow=100, to_stern=30, to_port=10, to_starboard=10))
+        positions.append(
+            PositionReport(
+                ts=now - rnd.uniform(0, 3600),
+                mmsi=mmsi,
+                lat=rnd.uniform(-40, 25),
+                lon=rnd.uniform(35, 110),
+                sog=rnd.uniform(0, 20),
+                cog=rnd.uniform(0, 360),
+                heading=rnd.randrange(360),
+                nav_status=0,
+                msg_type=1,
+                source="bench",
+            )
+        )
+        statics.append(
+            VesselInfo(
+                ts=now - 7200,
+                mmsi=mmsi,
+                name=f"BENCH VESSEL {i}",
+                callsign=f"B{i:06d}",
+                ship_type=rnd.choice([30, 52, 60, 70, 80]),
+                to_bow=100,
+                to_stern=30,
+                to_port=10,
+                to_starboard=10,
+            )
+        )
     # one vessel with a 7-day track of n_points fixes (in 7 daily chunks of the hypertable)
     step = 7 * 86400 / n_points
-    track = [PositionReport(ts=now - 7 * 86400 + k * step, mmsi=TRACK_MMSI,
-                            lat=5 + k * 1e-3, lon=60 + k * 1e-3, sog=12.0, cog=45.0, heading=45,
-                            nav_status=0, msg_type=1, source="bench") for k in range(n_points)]
+    track = [
+        PositionReport(
+            ts=now - 7 * 86400 + k * step,
+            mmsi=TRACK_MMSI,
+            lat=5 + k * 1e-3,
+            lon=60 + k * 1e-3,
+            sog=12.0,
+            cog=45.0,
+            heading=45,
+            nav_status=0,
+            msg_type=1,
+            source="bench",
+        )
+        for k in range(n_points)
+    ]
     # and background traffic in the same days, so the track query has to find its rows
-    background = [PositionReport(ts=now - rnd.uniform(0, 7 * 86400),
-                                 mmsi=200_000_000 + rnd.randrange(n_vessels) * 7,
-                                 lat=rnd.uniform(-40, 25), lon=rnd.uniform(35, 110), sog=10.0,
-                                 cog=90.0, heading=90, msg_type=1, source="bench")
-                  for _ in range(200_000)]
+    background = [
+        PositionReport(
+            ts=now - rnd.uniform(0, 7 * 86400),
+            mmsi=200_000_000 + rnd.randrange(n_vessels) * 7,
+            lat=rnd.uniform(-40, 25),
+            lon=rnd.uniform(35, 110),
+            sog=10.0,
+            cog=90.0,
+            heading=90,
+            msg_type=1,
+            source="bench",
+        )
+        for _ in range(200_000)
+    ]
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         for i in range(0, len(positions), 10_000):
-            await write_batch(conn, positions[i:i + 10_000], statics[i:i + 10_000], [])
+            await write_batch(conn, positions[i : i + 10_000], statics[i : i + 10_000], [])
         for i in range(0, len(background), 20_000):
-            await write_batch(conn, background[i:i + 20_000], [], [])
+            await write_batch(conn, background[i : i + 20_000], [], [])
         await write_batch(conn, track, [VesselInfo(ts=now, mmsi=TRACK_MMSI, name="TRACKED")], [])
         await conn.execute("ANALYZE")
 
@@ -107,16 +165,26 @@ def _stats(samples: list[float]) -> tuple[float, float]:
 
 
 async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
-    settings = load_settings(environ={"MDA_DATA_DIR": str(tmp), "MDA_SECRET_KEY": "bench-secret-0123456789"})
+    settings = load_settings(
+        environ={"MDA_DATA_DIR": str(tmp), "MDA_SECRET_KEY": "bench-secret-0123456789"}
+    )
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         token = await create_token(conn, "bench", "viewer")
     headers = {"Authorization": f"Bearer {token}"}
-    now = datetime.now(timezone.utc)
-    track_params = {"start": (now - timedelta(days=7, minutes=1)).isoformat(), "end": now.isoformat()}
+    now = datetime.now(UTC)
+    track_params = {
+        "start": (now - timedelta(days=7, minutes=1)).isoformat(),
+        "end": now.isoformat(),
+    }
 
     app = create_app(settings, url)
-    async with LifespanManager(app) as m, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=m.app), base_url="https://bench") as client:
+    async with (
+        LifespanManager(app) as m,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=m.app), base_url="https://bench"
+        ) as client,
+    ):
+
         async def timed(fn) -> list[float]:
             await fn()  # warm-up
             out = []
@@ -135,35 +203,46 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
             state["vessels_n"] = r.content.count(b'"Feature"')
 
         async def track():
-            r = await client.get(f"/api/vessels/{TRACK_MMSI}/track", params=track_params,
-                                 headers=headers)
+            r = await client.get(
+                f"/api/vessels/{TRACK_MMSI}/track", params=track_params, headers=headers
+            )
             r.raise_for_status()
             state["track_points"] = r.json()["properties"]["points"]
             state["track_bytes"] = len(r.content)
 
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+
             async def roundtrip():
                 await (await conn.execute("SELECT count(*) FROM vessels")).fetchone()
 
             async def raw_vessels():
-                await (await conn.execute(
-                    "SELECT mmsi, lon, lat, name, callsign, ship_type, sog, cog, heading, nav_status, "
-                    "time FROM vessels WHERE time IS NOT NULL ORDER BY mmsi")).fetchall()
+                await (
+                    await conn.execute(
+                        "SELECT mmsi, lon, lat, name, callsign, ship_type, sog, cog, heading, nav_status, "
+                        "time FROM vessels WHERE time IS NOT NULL ORDER BY mmsi"
+                    )
+                ).fetchall()
 
             async def raw_track():
-                await (await conn.execute(
-                    "SELECT time, lat, lon, sog, cog FROM positions WHERE mmsi = %s AND time >= %s "
-                    "AND time <= %s ORDER BY time", (TRACK_MMSI, track_params["start"],
-                                                     track_params["end"]))).fetchall()
+                await (
+                    await conn.execute(
+                        "SELECT time, lat, lon, sog, cog FROM positions WHERE mmsi = %s AND time >= %s "
+                        "AND time <= %s ORDER BY time",
+                        (TRACK_MMSI, track_params["start"], track_params["end"]),
+                    )
+                ).fetchall()
 
             base_rt = _stats(await timed(roundtrip))
             base_v = _stats(await timed(raw_vessels))
             base_t = _stats(await timed(raw_track))
             if explain:
-                plan = await (await conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM positions WHERE mmsi = %s "
-                    "AND time >= %s AND time <= %s ORDER BY time",
-                    (TRACK_MMSI, track_params["start"], track_params["end"]))).fetchall()
+                plan = await (
+                    await conn.execute(
+                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM positions WHERE mmsi = %s "
+                        "AND time >= %s AND time <= %s ORDER BY time",
+                        (TRACK_MMSI, track_params["start"], track_params["end"]),
+                    )
+                ).fetchall()
                 print("\n".join(r[0] for r in plan))
         v = _stats(await timed(vessels))
         t = _stats(await timed(track))
@@ -171,16 +250,29 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
     ok = True
     print(f"\nbaseline: bare round trip (SELECT count(*) FROM vessels): median {base_rt[0]:.1f} ms")
     for label, (med, p90), target, raw, extra in (
-        (f"GET /api/vessels ({state['vessels_n']:,} vessels, {state['vessels_bytes'] / 1e6:.1f} MB)",
-         v, 300.0, base_v, "raw rows without JSON"),
-        (f"GET /api/vessels/{{mmsi}}/track ({state['track_points']:,} points over 7 days, "
-         f"{state['track_bytes'] / 1e3:.0f} kB)", t, 100.0, base_t, "raw rows without JSON"),
+        (
+            f"GET /api/vessels ({state['vessels_n']:,} vessels, {state['vessels_bytes'] / 1e6:.1f} MB)",
+            v,
+            300.0,
+            base_v,
+            "raw rows without JSON",
+        ),
+        (
+            f"GET /api/vessels/{{mmsi}}/track ({state['track_points']:,} points over 7 days, "
+            f"{state['track_bytes'] / 1e3:.0f} kB)",
+            t,
+            100.0,
+            base_t,
+            "raw rows without JSON",
+        ),
     ):
         verdict = "OK" if med < target else "OVER TARGET"
         ok &= med < target
-        print(f"{label}\n    median {med:.1f} ms, p90 {p90:.1f} ms, target < {target:.0f} ms: {verdict}"
-              f"\n    {med / base_rt[0]:.1f}x the bare round trip; {med / raw[0]:.2f}x the {extra} "
-              f"({raw[0]:.1f} ms)")
+        print(
+            f"{label}\n    median {med:.1f} ms, p90 {p90:.1f} ms, target < {target:.0f} ms: {verdict}"
+            f"\n    {med / base_rt[0]:.1f}x the bare round trip; {med / raw[0]:.2f}x the {extra} "
+            f"({raw[0]:.1f} ms)"
+        )
     return 0 if ok else 1
 
 
@@ -201,8 +293,10 @@ def main() -> int:
             upgrade(conn)
         t0 = time.perf_counter()
         asyncio.run(seed(url, args.vessels, args.points))
-        print(f"seeded {args.vessels:,} vessels, a {args.points:,}-point track and 200,000 other "
-              f"fixes in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"seeded {args.vessels:,} vessels, a {args.points:,}-point track and 200,000 other "
+            f"fixes in {time.perf_counter() - t0:.1f} s"
+        )
         with tempfile.TemporaryDirectory() as tmp:
             return asyncio.run(measure(url, args.runs, args.explain, Path(tmp)))
     finally:

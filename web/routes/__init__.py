@@ -8,5 +8,11 @@ from . import alerts, live, operations, pages, vessels, zones
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = (pages.router, vessels.router, alerts.router, zones.router, operations.router,
-           live.router)
+ROUTERS = (
+    pages.router,
+    vessels.router,
+    alerts.router,
+    zones.router,
+    operations.router,
+    live.router,
+)

@@ -5,7 +5,7 @@ notices counted by source."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,34 +29,42 @@ STATUSES = ("open", "acknowledged", "closed")
 
 
 class NoteIn(BaseModel):
-    note: str | None = Field(default=None, max_length=2000,
-                             description="why: kept with the alert and in its history")
+    note: str | None = Field(
+        default=None, max_length=2000, description="why: kept with the alert and in its history"
+    )
 
 
 class CloseIn(NoteIn):
     outcome: Literal[OUTCOMES] | None = Field(  # type: ignore[valid-type]
         default=None,
         description="what the officer found: false_alarm (nothing was there as the rule said: "
-                    "bad data, or normal behaviour misread), confirmed (real, needed attention), "
-                    "no_action (real as described, but legitimate or known). Required for desk "
-                    "alerts; optional for data-quality notices (severity info).")
+        "bad data, or normal behaviour misread), confirmed (real, needed attention), "
+        "no_action (real as described, but legitimate or known). Required for desk "
+        "alerts; optional for data-quality notices (severity info).",
+    )
 
 
-@router.get("/api/alerts", response_class=Response,
-            summary="Alerts, newest first: {alerts: [...], count}")
+@router.get(
+    "/api/alerts", response_class=Response, summary="Alerts, newest first: {alerts: [...], count}"
+)
 async def alerts(
-    status_: str | None = Query(None, alias="status",
-                                description="comma list of open, acknowledged, closed"),
+    status_: str | None = Query(
+        None, alias="status", description="comma list of open, acknowledged, closed"
+    ),
     kind: str | None = Query(None, description="comma list of alert kinds"),
     severity: str | None = Query(
-        None, description="comma list of critical, high, medium, low, info; default: the "
-                          "desk's (all but info, the data-quality notices)"),
+        None,
+        description="comma list of critical, high, medium, low, info; default: the "
+        "desk's (all but info, the data-quality notices)",
+    ),
     since: str | None = Query(None, description="alerts going on at or after this time"),
     until: str | None = Query(None, description="alerts that started at or before this time"),
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat"),
     mmsi: int | None = Query(None, ge=0, le=999_999_999, description="alerts about this vessel"),
     limit: int = Query(500, ge=1, le=5000),
-    principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
     statuses = csv(status_)
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
@@ -65,41 +73,67 @@ async def alerts(
     severities = csv(severity) or list(DESK_SEVERITIES)
     bad = [s for s in severities if s not in SEVERITIES]
     if bad:
-        raise WebError(422, "invalid", f"severity: unknown {', '.join(bad)}; "
-                                       f"one of {', '.join(SEVERITIES)}")
-    return json_response(await queries.alerts_json(
-        db, status=statuses, kind=csv(kind), severity=severities,
-        since=parse_time(since, "since"), until=parse_time(until, "until"),
-        bbox=parse_bbox(bbox), mmsi=mmsi, limit=limit))
+        raise WebError(
+            422, "invalid", f"severity: unknown {', '.join(bad)}; one of {', '.join(SEVERITIES)}"
+        )
+    return json_response(
+        await queries.alerts_json(
+            db,
+            status=statuses,
+            kind=csv(kind),
+            severity=severities,
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            bbox=parse_bbox(bbox),
+            mmsi=mmsi,
+            limit=limit,
+        )
+    )
 
 
-@router.get("/api/alerts/{alert_id}", response_class=Response,
-            summary="One alert with its history")
-async def alert(alert_id: int = ALERT_ID, principal: Principal = Depends(viewer),
-                db=Depends(db_conn)) -> Response:
+@router.get("/api/alerts/{alert_id}", response_class=Response, summary="One alert with its history")
+async def alert(
+    alert_id: int = ALERT_ID, principal: Principal = Depends(viewer), db=Depends(db_conn)
+) -> Response:
     text = await queries.alert_detail(db, alert_id)
     if text is None:
         raise WebError(404, "not_found", f"alert {alert_id} not found")
     return json_response(text)
 
 
-@router.post("/api/alerts/{alert_id}/ack", response_class=Response,
-             summary="Acknowledge an open alert (officer or higher)")
-async def ack(request: Request, alert_id: int = ALERT_ID, body: NoteIn | None = None,
-              principal: Principal = Depends(officer), db=Depends(db_conn)) -> Response:
+@router.post(
+    "/api/alerts/{alert_id}/ack",
+    response_class=Response,
+    summary="Acknowledge an open alert (officer or higher)",
+)
+async def ack(
+    request: Request,
+    alert_id: int = ALERT_ID,
+    body: NoteIn | None = None,
+    principal: Principal = Depends(officer),
+    db=Depends(db_conn),
+) -> Response:
     return await _act(request, alert_id, body, principal, db, "acknowledged")
 
 
-@router.post("/api/alerts/{alert_id}/close", response_class=Response,
-             summary="Close an open or acknowledged alert with its outcome and a note "
-                     "(officer or higher)")
-async def close(request: Request, alert_id: int = ALERT_ID, body: CloseIn | None = None,
-                principal: Principal = Depends(officer), db=Depends(db_conn)) -> Response:
+@router.post(
+    "/api/alerts/{alert_id}/close",
+    response_class=Response,
+    summary="Close an open or acknowledged alert with its outcome and a note (officer or higher)",
+)
+async def close(
+    request: Request,
+    alert_id: int = ALERT_ID,
+    body: CloseIn | None = None,
+    principal: Principal = Depends(officer),
+    db=Depends(db_conn),
+) -> Response:
     return await _act(request, alert_id, body, principal, db, "closed")
 
 
-async def _act(request: Request, alert_id: int, body: NoteIn | None, principal: Principal,
-               db, change: str) -> Response:
+async def _act(
+    request: Request, alert_id: int, body: NoteIn | None, principal: Principal, db, change: str
+) -> Response:
     """Acknowledge or close, with its audit row in the same transaction; then answer with
     the alert and its history, and push the change to every console."""
     note = ((body.note or "").strip() or None) if body else None
@@ -111,23 +145,33 @@ async def _act(request: Request, alert_id: int, body: NoteIn | None, principal: 
         else:
             row = await store_alerts.close(db, alert_id, principal.name, note, outcome)
             action, details = "alert.close", {"note": note, "outcome": outcome}
-        await audit_request(db, request, principal, action, target=f"alert:{alert_id}",
-                            details={**details, "kind": row["kind"], "mmsi": row["mmsi"]})
+        await audit_request(
+            db,
+            request,
+            principal,
+            action,
+            target=f"alert:{alert_id}",
+            details={**details, "kind": row["kind"], "mmsi": row["mmsi"]},
+        )
     text = await queries.alert_detail(db, alert_id)
     vessel_name = json.loads(text)["vessel_name"]
-    await request.app.state.hub.publish_alert({**row, "vessel_name": vessel_name,
-                                               "change": change})
+    await request.app.state.hub.publish_alert({**row, "vessel_name": vessel_name, "change": change})
     return json_response(text)
 
 
-@router.get("/api/data-quality", response_class=Response,
-            summary="Data-quality notices (severity info) counted by source and kind, with "
-                    "the latest examples")
+@router.get(
+    "/api/data-quality",
+    response_class=Response,
+    summary="Data-quality notices (severity info) counted by source and kind, with "
+    "the latest examples",
+)
 async def data_quality(
-    since: str | None = Query(None, description="notices that started at or after this "
-                                                "time (event time); default -24h"),
-    examples: int = Query(5, ge=0, le=50, description="latest notices shown per source "
-                                                       "and kind"),
-    principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
-    t = parse_time(since, "since") or datetime.now(timezone.utc) - queries.NOTICE_WINDOW
+    since: str | None = Query(
+        None, description="notices that started at or after this time (event time); default -24h"
+    ),
+    examples: int = Query(5, ge=0, le=50, description="latest notices shown per source and kind"),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
+    t = parse_time(since, "since") or datetime.now(UTC) - queries.NOTICE_WINDOW
     return json_response(await queries.data_quality_json(db, t, examples))

@@ -50,5 +50,6 @@ async def live(websocket: WebSocket) -> None:
             raise
         return now.can("viewer")
 
-    await app.state.hub.serve(websocket, {"user": principal.name, "role": principal.role},
-                              still_valid)
+    await app.state.hub.serve(
+        websocket, {"user": principal.name, "role": principal.role}, still_valid
+    )

@@ -29,18 +29,30 @@ async def healthz(request: Request) -> JSONResponse:
         async with request.app.state.pool.connection(timeout=3) as db:
             info = await queries.ping(db)
     except Exception as e:  # any failure is 'unhealthy', with the reason's class
-        return JSONResponse({"status": "error", "database": "unreachable",
-                             "reason": type(e).__name__}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok",
-                         "schema_version": info["schema_version"],
-                         "timescaledb": info["timescaledb"],
-                         "live_clients": request.app.state.hub.client_count})
+        return JSONResponse(
+            {"status": "error", "database": "unreachable", "reason": type(e).__name__},
+            status_code=503,
+        )
+    return JSONResponse(
+        {
+            "status": "ok",
+            "database": "ok",
+            "schema_version": info["schema_version"],
+            "timescaledb": info["timescaledb"],
+            "live_clients": request.app.state.hub.client_count,
+        }
+    )
 
 
-@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
-            summary="Prometheus metrics (text exposition format)")
-async def metrics(request: Request, principal: Principal = Depends(viewer),
-                  db=Depends(db_conn)) -> Response:
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics (text exposition format)",
+)
+async def metrics(
+    request: Request, principal: Principal = Depends(viewer), db=Depends(db_conn)
+) -> Response:
     state = request.app.state
     st = None
     if state.status is not None:
@@ -48,34 +60,57 @@ async def metrics(request: Request, principal: Principal = Depends(viewer),
             st = state.status()
         except Exception:  # the metrics still answer without the pipeline's counters
             log.exception("status callback failed")
-    text = render(status=st, alerts=await queries.alerts_open_by_kind(db),
-                  http=state.http_counters, live=state.hub.stats,
-                  live_clients=state.hub.client_count,
-                  notices=await queries.notice_counts(db),
-                  closures=await queries.closure_counts(db))
+    text = render(
+        status=st,
+        alerts=await queries.alerts_open_by_kind(db),
+        http=state.http_counters,
+        live=state.hub.stats,
+        live_clients=state.hub.client_count,
+        notices=await queries.notice_counts(db),
+        closures=await queries.closure_counts(db),
+    )
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/api/me", tags=["auth"], summary="The caller: name, role, CSRF token for sessions")
 async def me(request: Request, principal: Principal = Depends(viewer)) -> dict:
-    out: dict[str, Any] = {"name": principal.name, "role": principal.role, "via": principal.via,
-                           "can_acknowledge": principal.can("officer")}
+    out: dict[str, Any] = {
+        "name": principal.name,
+        "role": principal.role,
+        "via": principal.via,
+        "can_acknowledge": principal.can("officer"),
+    }
     if principal.session_id:
         out["csrf_token"] = request.app.state.auth.csrf_token(principal.session_id)
     return out
 
 
-@router.get("/api/audit", tags=["supervision"], response_class=Response,
-            summary="The audit log, newest first (supervisor or higher)")
-async def audit_log(limit: int = Query(200, ge=1, le=5000), actor: str | None = None,
-                    action: str | None = Query(None, description="prefix, e.g. alert."),
-                    since: str | None = None,
-                    principal: Principal = Depends(supervisor), db=Depends(db_conn)) -> Response:
-    return json_response(await audit.entries_json(db, limit=limit, actor=actor, action=action,
-                                                  since=parse_time(since, "since")))
+@router.get(
+    "/api/audit",
+    tags=["supervision"],
+    response_class=Response,
+    summary="The audit log, newest first (supervisor or higher)",
+)
+async def audit_log(
+    limit: int = Query(200, ge=1, le=5000),
+    actor: str | None = None,
+    action: str | None = Query(None, description="prefix, e.g. alert."),
+    since: str | None = None,
+    principal: Principal = Depends(supervisor),
+    db=Depends(db_conn),
+) -> Response:
+    return json_response(
+        await audit.entries_json(
+            db, limit=limit, actor=actor, action=action, since=parse_time(since, "since")
+        )
+    )
 
 
-@router.get("/api/users", tags=["supervision"], response_class=Response,
-            summary="Users and their roles (supervisor or higher)")
+@router.get(
+    "/api/users",
+    tags=["supervision"],
+    response_class=Response,
+    summary="Users and their roles (supervisor or higher)",
+)
 async def users(principal: Principal = Depends(supervisor), db=Depends(db_conn)) -> Response:
     return json_response(await accounts.users_json(db))

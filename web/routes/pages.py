@@ -3,9 +3,10 @@ and the API docs (Swagger UI served locally) with their OpenAPI document."""
 
 from __future__ import annotations
 
-from mda.analytics import KIND_TABLE
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
+
+from mda.analytics import KIND_TABLE
 
 from .. import login
 from ..auth import Principal, authenticate
@@ -26,17 +27,30 @@ async def index(request: Request, token: str | None = None, db=Depends(db_conn))
         try:
             return await login_with_token(db, request, token)
         except WebError as e:
-            return login.login_page(error="That login link is not valid (unknown, expired "
-                                    "or revoked token)." if e.status == 401 else e.message,
-                                    status=e.status, headers=e.headers)
+            return login.login_page(
+                error="That login link is not valid (unknown, expired or revoked token)."
+                if e.status == 401
+                else e.message,
+                status=e.status,
+                headers=e.headers,
+            )
     principal = await authenticate(request, db)
     settings = request.app.state.settings
-    return page("map.html", principal, request.app.state.auth, {
-        "tiles_url": settings.tiles_url or "", "user": principal.name,
-        "role": principal.role, "can_acknowledge": principal.can("officer"),
-        # The one table of alert kinds: the desk's labels come from here.
-        "kinds": [{"kind": k.kind, "label": k.label, "severity": k.severity}
-                  for k in KIND_TABLE]})
+    return page(
+        "map.html",
+        principal,
+        request.app.state.auth,
+        {
+            "tiles_url": settings.tiles_url or "",
+            "user": principal.name,
+            "role": principal.role,
+            "can_acknowledge": principal.can("officer"),
+            # The one table of alert kinds: the desk's labels come from here.
+            "kinds": [
+                {"kind": k.kind, "label": k.label, "severity": k.severity} for k in KIND_TABLE
+            ],
+        },
+    )
 
 
 @router.get("/login")

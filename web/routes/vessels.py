@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
@@ -21,40 +21,61 @@ router = APIRouter(tags=["vessels"])
 MAX_TRACK = timedelta(days=31)
 
 
-@router.get("/api/vessels", response_class=Response,
-            summary="Latest position of every vessel (GeoJSON FeatureCollection)",
-            responses={200: {"content": {GEOJSON: {}}}})
+@router.get(
+    "/api/vessels",
+    response_class=Response,
+    summary="Latest position of every vessel (GeoJSON FeatureCollection)",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def vessels(
-    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat",
-                             examples=["40,-10,80,25"]),
-    since: str | None = Query(None, description="only vessels seen since (ISO 8601, "
-                                                "epoch seconds or relative like -1h)"),
+    bbox: str | None = Query(
+        None, description="minlon,minlat,maxlon,maxlat", examples=["40,-10,80,25"]
+    ),
+    since: str | None = Query(
+        None, description="only vessels seen since (ISO 8601, epoch seconds or relative like -1h)"
+    ),
     limit: int | None = Query(None, ge=1, le=200_000),
-    principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
-    return json_response(await queries.vessels_geojson(
-        db, bbox=parse_bbox(bbox), since=parse_time(since, "since"), limit=limit), GEOJSON)
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
+    return json_response(
+        await queries.vessels_geojson(
+            db, bbox=parse_bbox(bbox), since=parse_time(since, "since"), limit=limit
+        ),
+        GEOJSON,
+    )
 
 
-@router.get("/api/vessels/{mmsi}", response_class=Response,
-            summary="Static data and latest position of one vessel")
-async def vessel(mmsi: int = MMSI, principal: Principal = Depends(viewer),
-                 db=Depends(db_conn)) -> Response:
+@router.get(
+    "/api/vessels/{mmsi}",
+    response_class=Response,
+    summary="Static data and latest position of one vessel",
+)
+async def vessel(
+    mmsi: int = MMSI, principal: Principal = Depends(viewer), db=Depends(db_conn)
+) -> Response:
     text = await queries.vessel_detail(db, mmsi)
     if text is None:
         raise WebError(404, "not_found", f"no vessel {mmsi}")
     return json_response(text)
 
 
-@router.get("/api/vessels/{mmsi}/track", response_class=Response,
-            summary="One vessel's track (GeoJSON LineString Feature with per-fix times, SOG, COG)",
-            responses={200: {"content": {GEOJSON: {}}}})
-async def track(mmsi: int = MMSI,
-                start: str | None = Query(None, description="default: 24 h before end"),
-                end: str | None = Query(None, description="default: the vessel's last fix"),
-                principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
+@router.get(
+    "/api/vessels/{mmsi}/track",
+    response_class=Response,
+    summary="One vessel's track (GeoJSON LineString Feature with per-fix times, SOG, COG)",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+async def track(
+    mmsi: int = MMSI,
+    start: str | None = Query(None, description="default: 24 h before end"),
+    end: str | None = Query(None, description="default: the vessel's last fix"),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
     t_end = parse_time(end, "end")
     if t_end is None:
-        t_end = await queries.vessel_last_fix(db, mmsi) or datetime.now(timezone.utc)
+        t_end = await queries.vessel_last_fix(db, mmsi) or datetime.now(UTC)
     t_start = parse_time(start, "start") or t_end - timedelta(hours=24)
     if t_start > t_end:
         raise WebError(422, "invalid", "start is after end")
@@ -63,9 +84,13 @@ async def track(mmsi: int = MMSI,
     return json_response(await queries.vessel_track_geojson(db, mmsi, t_start, t_end), GEOJSON)
 
 
-@router.get("/api/search", response_class=Response,
-            summary="Find vessels by MMSI, IMO, name or call sign")
-async def search(q: str = Query(..., min_length=1, max_length=64),
-                 limit: int = Query(20, ge=1, le=100),
-                 principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
+@router.get(
+    "/api/search", response_class=Response, summary="Find vessels by MMSI, IMO, name or call sign"
+)
+async def search(
+    q: str = Query(..., min_length=1, max_length=64),
+    limit: int = Query(20, ge=1, le=100),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
     return json_response(await queries.search_vessels(db, q, limit))

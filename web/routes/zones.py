@@ -20,9 +20,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["zones"])
 
 
-@router.get("/api/zones", response_class=Response,
-            summary="Zones and lanes (GeoJSON); the built-in set when the table is empty",
-            responses={200: {"content": {GEOJSON: {}}}})
+@router.get(
+    "/api/zones",
+    response_class=Response,
+    summary="Zones and lanes (GeoJSON); the built-in set when the table is empty",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def zones(principal: Principal = Depends(viewer), db=Depends(db_conn)) -> Response:
     text, n = await queries.zones_geojson(db)
     if n == 0:

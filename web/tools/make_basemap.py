@@ -71,26 +71,48 @@ def _rounded(geom, digits: int):
         return [[round(x, digits), round(y, digits)] for x, y in coords]
 
     polys = [geom] if isinstance(geom, Polygon) else list(geom.geoms)
-    return [{"type": "Polygon",
-             "coordinates": [rnd(p.exterior.coords)] + [rnd(r.coords) for r in p.interiors]}
-            for p in polys if not p.is_empty]
+    return [
+        {
+            "type": "Polygon",
+            "coordinates": [rnd(p.exterior.coords)] + [rnd(r.coords) for r in p.interiors],
+        }
+        for p in polys
+        if not p.is_empty
+    ]
 
 
-def build(topo_path: Path, out: Path, tolerance: float, digits: int, min_area: float,
-          bounds: tuple[float, float, float, float] = REGION) -> int:
+def build(
+    topo_path: Path,
+    out: Path,
+    tolerance: float,
+    digits: int,
+    min_area: float,
+    bounds: tuple[float, float, float, float] = REGION,
+) -> int:
     topo = json.loads(topo_path.read_text())
     region = box(*bounds)
     land = unary_union([p.buffer(0) for p in decode_topojson_land(topo)]).intersection(region)
     land = land.simplify(tolerance, preserve_topology=True)
-    polys = [land] if isinstance(land, Polygon) else [g for g in getattr(land, "geoms", [])
-                                                      if isinstance(g, Polygon)]
+    polys = (
+        [land]
+        if isinstance(land, Polygon)
+        else [g for g in getattr(land, "geoms", []) if isinstance(g, Polygon)]
+    )
     polys = [p for p in polys if p.area >= min_area]
-    features = [{"type": "Feature", "properties": {}, "geometry": g}
-                for p in polys for g in _rounded(p, digits)]
-    fc = {"type": "FeatureCollection",
-          "properties": {"source": "Natural Earth 4.1.0 land via world-atlas 2.0.2",
-                         "region": bounds, "tolerance_deg": tolerance},
-          "features": features}
+    features = [
+        {"type": "Feature", "properties": {}, "geometry": g}
+        for p in polys
+        for g in _rounded(p, digits)
+    ]
+    fc = {
+        "type": "FeatureCollection",
+        "properties": {
+            "source": "Natural Earth 4.1.0 land via world-atlas 2.0.2",
+            "region": bounds,
+            "tolerance_deg": tolerance,
+        },
+        "features": features,
+    }
     out.write_text(json.dumps(fc, separators=(",", ":")))
     return len(features)
 
