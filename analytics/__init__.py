@@ -23,7 +23,6 @@ from .config import (
 )
 from .engine import Analyzer, analyze_records
 from .errors import AnalyticsError, ConfigError, ZoneError
-from .sinks import AlertSink
 from .zones import Zone, ZoneSet, load_zone_file
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "analyze_records",
     "AlertChange",
     "Alert",
-    "AlertSink",
     "AnalyticsConfig",
     "settings_table",
     "KINDS",

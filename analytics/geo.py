@@ -13,7 +13,6 @@ __all__ = [
     "NM_M",
     "EARTH_RADIUS_NM",
     "distance_nm",
-    "distance_m",
     "bearing_deg",
     "angle_between",
     "destination",
@@ -30,10 +29,6 @@ def distance_nm(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p2 = radians(lat2)
     h = sin((p2 - p1) * 0.5) ** 2 + cos(p1) * cos(p2) * sin(radians(lon2 - lon1) * 0.5) ** 2
     return 2.0 * EARTH_RADIUS_NM * asin(sqrt(h if h < 1.0 else 1.0))
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    return distance_nm(lat1, lon1, lat2, lon2) * NM_M
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -3,14 +3,10 @@ determinism, bounded state, counters, the JSON form, and the sink interface."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 
 from mda.analytics import (
-    Alert,
-    AlertChange,
-    AlertSink,
     AnalyticsConfig,
     Analyzer,
     ZoneSet,
@@ -195,29 +191,3 @@ def test_zones_default_to_the_built_in_ones():
     cfg = AnalyticsConfig(loitering_min_shore_nm=0)
     assert analyze_records(t.records, cfg) == []  # inside the built-in Colombo circle
     assert [a.kind for a in analyze_records(t.records, cfg, zones=ZoneSet())] == ["loitering"]
-
-
-class Collector:
-    """A sink as the live hub or the MQTT publisher would implement it."""
-
-    def __init__(self):
-        self.seen: list[AlertChange] = []
-
-    async def publish(self, change: AlertChange) -> None:
-        self.seen.append(change)
-
-
-def test_a_sink_receives_every_change_in_order():
-    sink = Collector()
-    assert isinstance(sink, AlertSink)
-    assert not isinstance(object(), AlertSink)
-    analyzer = Analyzer()
-    changes = analyzer.process(_scene()) + analyzer.finish()
-
-    async def deliver():
-        for change in changes:
-            await sink.publish(change)
-
-    asyncio.run(deliver())
-    assert [c.alert.key for c in sink.seen] == [c.alert.key for c in changes]
-    assert all(isinstance(c.alert, Alert) for c in sink.seen)

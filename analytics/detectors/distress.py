@@ -46,9 +46,6 @@ class DistressBeacon:
         self.open: OrderedDict[int, _Beacon] = OrderedDict()  # by last transmission
         self.test_reports = 0
 
-    def is_beacon(self, mmsi: int) -> bool:
-        return mmsi // 1_000_000 in self.prefixes
-
     def on_report(self, rec, active: float) -> None:
         """A report from a beacon MMSI, a report with the distress status, or the next report
         of a station whose episode is open."""
