@@ -44,9 +44,19 @@ def main() -> int:
     )
     args = ap.parse_args()
 
+    # The cache is keyed by the simulator's own code too: a changed simulator (new zones, new
+    # actors) must not be judged on an old log.
+    import hashlib
+
+    import mda.simulator
     from mda.simulator import output_paths, simulate
 
-    cache = Path(tempfile.gettempdir()) / f"mda-bench-sim-{args.hours}h-{args.vessels}v-{args.seed}"
+    code = hashlib.sha256(
+        b"".join(p.read_bytes() for p in sorted(Path(mda.simulator.__file__).parent.glob("*.py")))
+    ).hexdigest()[:10]
+    cache = Path(tempfile.gettempdir()) / (
+        f"mda-bench-sim-{args.hours}h-{args.vessels}v-{args.seed}-{code}"
+    )
     out = cache / "traffic.nmea"
     nmea, truth_path, zones_path = output_paths(out)
     if not nmea.exists():
