@@ -1,0 +1,281 @@
+"""OASIS CAP 1.2 (Common Alerting Protocol), both ways: warnings in as hazard areas, hazard
+areas out as warnings a partner's warning system ingests.
+
+In: ``parse_cap(xml)`` reads an ``alert`` with one or more ``info`` blocks, each with one or
+more ``area``s of ``polygon`` ("lat,lon lat,lon ...", closed) and ``circle`` ("lat,lon
+radius_km") elements, and returns one ``Hazard`` per ``info`` (its areas united), named by
+its ``headline`` (else ``event``), valid from ``onset`` (else ``effective``, else ``sent``) to
+``expires``, with CAP's severity mapped to ours. XML is parsed with ``defusedxml`` with DTDs
+refused: no external entities, no entity expansion (billion laughs). Every problem raises
+``CapError`` naming the element at fault (``alert/info[2]/area[1]/polygon[1]: ...``). A
+polygon that is not closed is closed; one that crosses itself is repaired (``make_valid``);
+either is noted in the hazard's details. One that crosses the antimeridian is refused.
+
+Out: ``to_cap(hazard, ...)`` writes one CAP 1.2 alert for a hazard, its polygon as
+``polygon`` elements and the vessels at risk, when given, in the ``description``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from xml.etree import ElementTree as ET
+
+import shapely
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from mda.analytics.hazards import Hazard, circle
+
+from .errors import ExchangeError
+
+__all__ = ["CapError", "parse_cap", "to_cap", "CAP_NS", "SEVERITY_FROM_CAP"]
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+_NS = {"cap": CAP_NS}
+# CAP's severity to ours: Extreme, Severe, Moderate, Minor, Unknown.
+SEVERITY_FROM_CAP = {
+    "Extreme": "critical",
+    "Severe": "high",
+    "Moderate": "medium",
+    "Minor": "low",
+    "Unknown": "medium",
+}
+SEVERITY_TO_CAP = {"critical": "Extreme", "high": "Severe", "medium": "Moderate", "low": "Minor"}
+MAX_BYTES = 1 << 20  # a CAP alert is a few kB; a megabyte is already generous
+
+
+class CapError(ExchangeError):
+    """A CAP document that cannot be taken as it is; the message names the element."""
+
+
+def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
+    """Hazards from a CAP 1.2 alert, one per ``info`` block."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise CapError(f"alert: {len(raw):,} bytes, more than the {max_bytes:,} accepted")
+    try:
+        root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        raise CapError(
+            f"alert: refused ({type(e).__name__}: DTDs and entities are not accepted)"
+        ) from None
+    except ET.ParseError as e:
+        raise CapError(f"alert: not well-formed XML ({e})") from None
+    if root.tag != f"{{{CAP_NS}}}alert":
+        raise CapError(
+            f"{_local(root.tag)}: not a CAP 1.2 alert (expected the element "
+            f"'alert' in namespace {CAP_NS})"
+        )
+    identifier = _text(root, "identifier", "alert", required=True)
+    sender = _text(root, "sender", "alert", required=True)
+    sent = _time(root, "sent", "alert", required=True)
+    status = _text(root, "status", "alert", required=True)
+    msg_type = _text(root, "msgType", "alert", required=True)
+    infos = root.findall("cap:info", _NS)
+    if not infos:
+        raise CapError(
+            "alert/info: missing (a CAP alert needs at least one info block with an area)"
+        )
+    hazards = []
+    for i, info in enumerate(infos, 1):
+        where = f"alert/info[{i}]"
+        event = _text(info, "event", where, required=True)
+        headline = _text(info, "headline", where)
+        severity = _text(info, "severity", where, required=True)
+        if severity not in SEVERITY_FROM_CAP:
+            raise CapError(
+                f"{where}/severity: {severity!r} is not one of {', '.join(SEVERITY_FROM_CAP)}"
+            )
+        onset = _time(info, "onset", where) or _time(info, "effective", where) or sent
+        expires = _time(info, "expires", where)
+        if expires is not None and expires <= onset:
+            raise CapError(f"{where}/expires: {_iso(expires)} is not after the onset {_iso(onset)}")
+        areas = info.findall("cap:area", _NS)
+        if not areas:
+            raise CapError(f"{where}/area: missing (no place is named)")
+        shapes, notes, names = [], [], []
+        for j, area in enumerate(areas, 1):
+            at = f"{where}/area[{j}]"
+            names.append(_text(area, "areaDesc", at, required=True))
+            found = 0
+            for k, el in enumerate(area.findall("cap:polygon", _NS), 1):
+                shape, note = _polygon(el.text or "", f"{at}/polygon[{k}]")
+                shapes.append(shape)
+                notes += [note] if note else []
+                found += 1
+            for k, el in enumerate(area.findall("cap:circle", _NS), 1):
+                shapes.append(_circle(el.text or "", f"{at}/circle[{k}]"))
+                found += 1
+            if not found:
+                raise CapError(
+                    f"{at}: no polygon or circle (an area named only by "
+                    f"'{names[-1]}' cannot be drawn)"
+                )
+        geometry = shapely.union_all(shapes)
+        hazards.append(
+            Hazard(
+                id=f"cap:{identifier}:{i}",
+                name=headline or event,
+                geometry=geometry,
+                severity=SEVERITY_FROM_CAP[severity],
+                onset=onset,
+                expires=expires,
+                details={
+                    "source": "cap",
+                    "identifier": identifier,
+                    "sender": sender,
+                    "status": status,
+                    "msg_type": msg_type,
+                    "event": event,
+                    "headline": headline,
+                    "cap_severity": severity,
+                    "urgency": _text(info, "urgency", where),
+                    "certainty": _text(info, "certainty", where),
+                    "areas": names,
+                    "repairs": notes,
+                },
+            )
+        )
+    return hazards
+
+
+def _polygon(text: str, where: str) -> tuple[BaseGeometry, str | None]:
+    points = []
+    for pair in text.split():
+        try:
+            lat, lon = (float(x) for x in pair.split(","))
+        except ValueError:
+            raise CapError(f"{where}: {pair!r} is not 'lat,lon'") from None
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            raise CapError(f"{where}: {pair!r} is out of range")
+        points.append((lon, lat))
+    note = None
+    if len(points) >= 3 and points[0] != points[-1]:
+        points.append(points[0])
+        note = f"{where}: not closed; closed by repeating its first point"
+    if len(points) < 4:
+        raise CapError(
+            f"{where}: a polygon needs at least 4 points (the first repeated "
+            f"last); got {len(points)}"
+        )
+    lons = [p[0] for p in points]
+    if max(lons) - min(lons) > 180.0:
+        raise CapError(
+            f"{where}: crosses the antimeridian (180 deg), which is not supported; "
+            "split it into two polygons"
+        )
+    poly = Polygon(points)
+    if not poly.is_valid:
+        reason = shapely.is_valid_reason(poly)
+        fixed = shapely.make_valid(poly)
+        fixed = shapely.union_all(
+            [
+                g
+                for g in getattr(fixed, "geoms", [fixed])
+                if g.geom_type in ("Polygon", "MultiPolygon")
+            ]
+        )
+        if fixed.is_empty or fixed.area == 0.0:
+            raise CapError(f"{where}: not a valid polygon ({reason}) and cannot be repaired")
+        return fixed, f"{where}: {reason}; repaired"
+    return poly, note
+
+
+def _circle(text: str, where: str) -> BaseGeometry:
+    try:
+        centre, radius = text.split()
+        lat, lon = (float(x) for x in centre.split(","))
+        radius_km = float(radius)
+    except ValueError:
+        raise CapError(f"{where}: {text.strip()!r} is not 'lat,lon radius_km'") from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise CapError(f"{where}: centre {lat},{lon} is out of range")
+    if not 0.0 < radius_km <= 5000.0:
+        raise CapError(f"{where}: radius {radius_km:g} km is not between 0 and 5000")
+    return circle(lat, lon, radius_km)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text(el, name: str, where: str, required: bool = False) -> str | None:
+    child = el.find(f"cap:{name}", _NS)
+    value = None if child is None or child.text is None else child.text.strip()
+    if required and not value:
+        raise CapError(f"{where}/{name}: missing")
+    return value or None
+
+
+def _time(el, name: str, where: str, required: bool = False) -> float | None:
+    text = _text(el, name, where, required)
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CapError(
+            f"{where}/{name}: {text!r} is not a CAP date-time (YYYY-MM-DDThh:mm:ss+hh:mm)"
+        ) from None
+    if t.tzinfo is None:
+        raise CapError(f"{where}/{name}: {text!r} has no time zone")
+    return t.timestamp()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def to_cap(
+    hazard: Hazard,
+    *,
+    sender: str,
+    identifier: str,
+    sent: float,
+    at_risk: list | None = None,
+    status: str = "Actual",
+) -> str:
+    """One CAP 1.2 alert for ``hazard``: its polygon(s), validity, severity; the vessels at
+    risk (``AtRisk`` items), when given, listed in the description."""
+    ET.register_namespace("", CAP_NS)
+    q = f"{{{CAP_NS}}}"
+    alert = ET.Element(f"{q}alert")
+
+    def add(parent, name, text):
+        el = ET.SubElement(parent, f"{q}{name}")
+        el.text = text
+        return el
+
+    add(alert, "identifier", identifier)
+    add(alert, "sender", sender)
+    add(alert, "sent", _iso(sent))
+    add(alert, "status", status)
+    add(alert, "msgType", "Alert")
+    add(alert, "scope", "Restricted")
+    add(alert, "restriction", "Partner agencies under the information-exchange arrangement")
+    info = ET.SubElement(alert, f"{q}info")
+    add(info, "category", "Safety")
+    add(info, "event", hazard.details.get("event") or hazard.name)
+    add(info, "urgency", hazard.details.get("urgency") or "Expected")
+    add(info, "severity", SEVERITY_TO_CAP.get(hazard.severity, "Unknown"))
+    add(info, "certainty", hazard.details.get("certainty") or "Likely")
+    if hazard.onset is not None:
+        add(info, "onset", _iso(hazard.onset))
+    if hazard.expires is not None:
+        add(info, "expires", _iso(hazard.expires))
+    add(info, "headline", hazard.name)
+    if at_risk:
+        lines = [f"{len(at_risk)} vessel(s) at risk:"]
+        for r in at_risk:
+            when = "inside" if r.inside else f"enters {_iso(r.entry_ts)}"
+            name = f" {r.vessel.name}" if r.vessel.name else ""
+            lines.append(f"MMSI {r.mmsi}{name}: {when}, {r.distance_nm:.0f} nm")
+        add(info, "description", "\n".join(lines))
+    area = ET.SubElement(info, f"{q}area")
+    add(area, "areaDesc", hazard.name)
+    for part in getattr(hazard.geometry, "geoms", [hazard.geometry]):
+        ring = list(part.exterior.coords)
+        add(area, "polygon", " ".join(f"{lat:.5f},{lon:.5f}" for lon, lat in ring))
+    return ET.tostring(alert, encoding="unicode", xml_declaration=True)

@@ -1,0 +1,150 @@
+"""CAP 1.2 warnings in as hazard areas, and hazards out as CAP: samples with a polygon, a
+circle, several areas and several info blocks; malformed ones (a missing info, a bad polygon,
+an external entity, entity expansion) each refused with the element at fault."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from mda.analytics.hazards import VesselState, vessels_at_risk
+from mda.exchange.cap import CapError, parse_cap, to_cap
+
+T = datetime.fromisoformat("2026-05-14T06:00:00+05:30").timestamp()
+
+
+def alert(*infos: str, head: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>IMD-2026-05-14-001</identifier>
+  <sender>rsmc.imd.gov.in</sender>
+  <sent>2026-05-14T06:00:00+05:30</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>{head}
+  {"".join(infos)}
+</alert>"""
+
+
+def info(
+    areas: str,
+    severity: str = "Extreme",
+    headline: str = "Cyclone warning",
+    onset: str = "2026-05-14T06:00:00+05:30",
+    expires: str = "2026-05-15T06:00:00+05:30",
+):
+    return f"""<info>
+    <category>Met</category><event>Very severe cyclonic storm</event>
+    <urgency>Immediate</urgency><severity>{severity}</severity><certainty>Likely</certainty>
+    <onset>{onset}</onset><expires>{expires}</expires><headline>{headline}</headline>
+    {areas}
+  </info>"""
+
+
+POLYGON = """<area><areaDesc>North Bay of Bengal</areaDesc>
+  <polygon>18.0,86.0 18.0,90.0 21.0,90.0 21.0,86.0 18.0,86.0</polygon></area>"""
+CIRCLE = """<area><areaDesc>Eye, 150 km</areaDesc><circle>15.0,88.0 150</circle></area>"""
+
+
+def test_a_polygon_becomes_one_hazard_with_its_validity_and_severity():
+    (h,) = parse_cap(alert(info(POLYGON)))
+    assert h.name == "Cyclone warning" and h.severity == "critical"
+    assert h.onset == T and h.expires == T + 86400
+    assert h.geometry.bounds == (86.0, 18.0, 90.0, 21.0)
+    assert h.details["identifier"] == "IMD-2026-05-14-001" and h.details["urgency"] == "Immediate"
+    assert h.active(T + 3600) and not h.active(T + 2 * 86400)
+
+
+def test_a_circle_several_areas_and_several_info_blocks():
+    hazards = parse_cap(alert(info(POLYGON + CIRCLE), info(CIRCLE, "Moderate", "Swell")))
+    assert [h.name for h in hazards] == ["Cyclone warning", "Swell"]
+    assert [h.severity for h in hazards] == ["critical", "medium"]
+    first = hazards[0]
+    assert first.details["areas"] == ["North Bay of Bengal", "Eye, 150 km"]
+    assert first.geometry.contains(first.geometry.centroid) or first.geometry.area > 12
+    # the circle's radius, on the sphere: a vessel 140 km from the centre is inside it
+    (r,) = vessels_at_risk(hazards[1], [VesselState(1, T, 15.0 + 140 / 111.2, 88.0)], T)
+    assert r.inside
+
+
+def test_a_polygon_left_open_is_closed_and_one_crossing_itself_is_repaired():
+    open_ring = "<area><areaDesc>x</areaDesc><polygon>18,86 18,90 21,90 21,86</polygon></area>"
+    (h,) = parse_cap(alert(info(open_ring)))
+    assert "not closed" in h.details["repairs"][0]
+    bowtie = "<area><areaDesc>x</areaDesc><polygon>18,86 21,90 18,90 21,86 18,86</polygon></area>"
+    (h,) = parse_cap(alert(info(bowtie)))
+    assert "Self-intersection" in h.details["repairs"][0] and h.geometry.is_valid
+
+
+@pytest.mark.parametrize(
+    "doc, where",
+    [
+        (alert(), "alert/info: missing"),
+        (alert(info("")), "alert/info[1]/area: missing"),
+        (
+            alert(
+                info("<area><areaDesc>x</areaDesc><polygon>18,86 18,x 21,90 18,86</polygon></area>")
+            ),
+            "alert/info[1]/area[1]/polygon[1]: '18,x' is not 'lat,lon'",
+        ),
+        (
+            alert(info("<area><areaDesc>x</areaDesc><polygon>18,86 18,90 18,86</polygon></area>")),
+            "alert/info[1]/area[1]/polygon[1]: a polygon needs at least 4 points",
+        ),
+        (
+            alert(
+                info(
+                    "<area><areaDesc>x</areaDesc><polygon>-10,170 -10,-170 0,-170 0,170 -10,170"
+                    "</polygon></area>"
+                )
+            ),
+            "crosses the antimeridian",
+        ),
+        (alert(info("<area><areaDesc>Bay</areaDesc></area>")), "alert/info[1]/area[1]: no polygon"),
+        (alert(info(CIRCLE, severity="Dire")), "alert/info[1]/severity: 'Dire'"),
+        (alert(info(CIRCLE, expires="2026-05-13T06:00:00+05:30")), "alert/info[1]/expires"),
+        (
+            alert(info(CIRCLE)).replace("<sent>2026-05-14T06:00:00+05:30</sent>", ""),
+            "alert/sent: missing",
+        ),
+        ("<alert><x/></alert>", "not a CAP 1.2 alert"),
+        ("<alert", "not well-formed"),
+    ],
+)
+def test_malformed_cap_is_refused_naming_the_element(doc, where):
+    with pytest.raises(CapError) as e:
+        parse_cap(doc)
+    assert where in str(e.value)
+
+
+def test_external_entities_and_entity_expansion_are_refused():
+    xxe = (
+        '<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&x;</identifier>'
+        "</alert>"
+    )
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&c;</identifier>'
+        "</alert>"
+    )
+    for doc in (xxe, laughs):
+        with pytest.raises(CapError) as e:
+            parse_cap(doc)
+        assert "refused" in str(e.value)
+    with pytest.raises(CapError):
+        parse_cap("x" * (2 << 20))
+
+
+def test_a_hazard_goes_out_as_cap_that_comes_back_the_same():
+    (h,) = parse_cap(alert(info(POLYGON)))
+    vessel = VesselState(419000001, T, 17.0, 88.0, 12.0, 0.0, name="TEST SHIP")
+    at_risk = vessels_at_risk(h, [vessel], T)
+    xml = to_cap(h, sender="mda.example", identifier="mda-h1", sent=T, at_risk=at_risk)
+    assert "419000001 TEST SHIP: enters" in xml
+    (back,) = parse_cap(xml)
+    assert back.name == h.name and back.severity == h.severity
+    assert back.onset == h.onset and back.expires == h.expires
+    assert back.geometry.equals_exact(h.geometry, 1e-5)

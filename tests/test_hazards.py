@@ -1,0 +1,92 @@
+"""Vessels at risk from a hazard area, and the nearest vessels to a distress, against tracks
+computed by hand on the sphere."""
+
+from __future__ import annotations
+
+import pytest
+
+from mda.analytics.geo import bearing_deg, destination, distance_nm
+from mda.analytics.hazards import (
+    Hazard,
+    VesselState,
+    circle,
+    max_speed_kn,
+    nearest_responders,
+    vessels_at_risk,
+)
+
+NOW = 1_750_000_000.0
+CENTRE = (12.0, 88.0)  # the Bay of Bengal, a cyclone's eye
+RADIUS_KM = 100.0
+RADIUS_NM = RADIUS_KM / 1.852
+
+
+def _cyclone(**kw) -> Hazard:
+    return Hazard("h1", "Cyclone test", circle(*CENTRE, RADIUS_KM), "extreme", **kw)
+
+
+def _vessel(mmsi, bearing_from_centre, nm_from_edge, sog, cog, **kw) -> VesselState:
+    lat, lon = destination(*CENTRE, bearing_from_centre, RADIUS_NM + nm_from_edge)
+    return VesselState(mmsi, NOW, lat, lon, sog, cog, **kw)
+
+
+def test_a_vessel_60_nm_out_at_12_kn_towards_it_enters_in_5_hours():
+    v = _vessel(419000001, 270.0, 60.0, 12.0, 90.0, ship_type=70)  # west of it, steaming east
+    (r,) = vessels_at_risk(_cyclone(), [v], NOW)
+    assert not r.inside
+    assert abs(r.entry_ts - (NOW + 5 * 3600)) <= 10 * 60
+    assert abs(r.distance_nm - 60.0) < 1.0
+
+
+def test_a_vessel_steaming_away_is_not_at_risk_and_one_inside_is_listed_inside():
+    away = _vessel(419000002, 270.0, 60.0, 12.0, 270.0)
+    inside = _vessel(419000003, 0.0, -20.0, 8.0, 0.0)
+    anchored = _vessel(419000004, 180.0, -5.0, 0.0, None, nav_status=1)
+    risk = vessels_at_risk(_cyclone(), [away, inside, anchored], NOW)
+    assert [(r.mmsi, r.inside) for r in risk] == [(419000003, True), (419000004, True)]
+
+
+def test_stopped_vessels_do_not_move_and_speeds_are_capped_by_type():
+    stopped = _vessel(419000005, 90.0, 10.0, 0.2, 270.0)  # 10 nm out, drifting at 0.2 kn
+    # A garbled 102 kn from a tanker: capped at 25 kn, so 300 nm out it cannot arrive in 12 h.
+    garbled = _vessel(419000006, 90.0, 320.0, 102.2, 270.0, ship_type=80)
+    assert max_speed_kn(80) == 25.0
+    assert vessels_at_risk(_cyclone(), [stopped, garbled], NOW) == []
+    # The same fix 280 nm out: 11.2 h at 25 kn, within the horizon.
+    near = _vessel(419000007, 90.0, 280.0, 102.2, 270.0, ship_type=80)
+    (r,) = vessels_at_risk(_cyclone(), [near], NOW)
+    assert r.speed_kn == 25.0 and abs(r.entry_ts - (NOW + 280 / 25 * 3600)) <= 10 * 60
+
+
+def test_the_last_fix_is_projected_to_now_and_expired_hazards_list_nobody():
+    # Its fix is two hours old: at 12 kn it has closed 24 nm of the 60 since.
+    v = _vessel(419000008, 270.0, 60.0, 12.0, 90.0)
+    old = VesselState(v.mmsi, NOW - 7200, v.lat, v.lon, v.sog, v.cog)
+    (r,) = vessels_at_risk(_cyclone(), [old], NOW)
+    assert abs(r.entry_ts - (NOW + 3 * 3600)) <= 10 * 60
+    assert vessels_at_risk(_cyclone(expires=NOW - 1), [v], NOW) == []
+    assert vessels_at_risk(_cyclone(onset=NOW + 3600), [v], NOW) == []
+
+
+def test_the_nearest_responders_are_ranked_by_time_to_reach():
+    sart = (10.0, 80.0)
+
+    def at(mmsi, bearing, nm, sog, ship_type=None, status=0):
+        lat, lon = destination(*sart, bearing, nm)
+        return VesselState(mmsi, NOW, lat, lon, sog, 45.0, ship_type, status)
+
+    fast_far = at(1, 0.0, 30.0, 20.0, 60)  # passenger: 30 nm at 20 kn = 1.5 h
+    slow_near = at(2, 90.0, 12.0, 1.0, 30)  # fishing drifting: 12 nm at 9 kn typical = 1.33 h
+    cargo = at(3, 180.0, 25.0, 14.0, 70)  # 25 nm at 14 kn = 1.79 h
+    anchored = at(4, 270.0, 2.0, 0.0, 70, status=1)  # closest, but at rest: last
+    ranked = nearest_responders(*sart, [fast_far, slow_near, cargo, anchored], limit=10)
+    assert [r.mmsi for r in ranked] == [2, 1, 3, 4]
+    for r in ranked:
+        assert r.distance_nm == pytest.approx(
+            distance_nm(r.vessel.lat, r.vessel.lon, *sart), rel=1e-9
+        )
+        assert r.bearing_to == pytest.approx(
+            bearing_deg(r.vessel.lat, r.vessel.lon, *sart), abs=1e-6
+        )
+    assert ranked[0].eta_h == pytest.approx(12.0 / 9.0, rel=1e-3)
+    assert nearest_responders(*sart, [fast_far, slow_near], limit=1)[0].mmsi == 2
