@@ -102,7 +102,7 @@ class OpenAlert:
     called only when a change is published, never per fix. Durations are measured from
     ``alert.start``: a reopened alert keeps the start of the first episode."""
 
-    __slots__ = ("alert", "describe", "last", "emitted", "ident")
+    __slots__ = ("alert", "describe", "last", "emitted", "ident", "muted")
 
     def __init__(self, alert: Alert, describe: Callable[[Alert], dict], last: float, ident: tuple):
         self.alert = alert
@@ -110,6 +110,7 @@ class OpenAlert:
         self.last = last  # latest evidence time of the episode
         self.emitted = last  # evidence time when a change was last published
         self.ident = ident
+        self.muted = None  # the suspension holding it back (nothing is published), or None
 
 
 class AlertBook:
@@ -130,8 +131,18 @@ class AlertBook:
         # cooldown but reach its rule's duration (and call ``open``) much later.
         self.retain_s = cooldown_s + retain_s
         self.changes: list[AlertChange] = []
-        self.counts = {"opened": 0, "updated": 0, "closed": 0, "reopened": 0, "notices": 0}
+        self.counts = {
+            "opened": 0,
+            "updated": 0,
+            "closed": 0,
+            "reopened": 0,
+            "notices": 0,
+            "suspended": 0,
+        }
         self._open: dict[str, OpenAlert] = {}
+        # Suspensions in force (the shell's, as data): (kind, mmsi) -> id, and by area.
+        self._susp_vessel: dict[tuple[str, int], Any] = {}
+        self._susp_area: list[tuple[str, tuple[float, float, float, float], Any]] = []
         # Recently closed alerts by (kind, mmsi, other, zone), in closing order, kept for
         # the cooldown.
         self._recent: OrderedDict[tuple, Alert] = OrderedDict()
@@ -163,7 +174,8 @@ class AlertBook:
             handle = OpenAlert(previous, describe, last, ident)
             self._open[previous.key] = handle
             self.counts["reopened"] += 1
-            self._publish(handle, "updated")
+            if not self._mute(handle):
+                self._publish(handle, "updated")
             return handle
         alert = Alert(
             key=Alert.make_key(kind, mmsi, other_mmsi, start, zone, notice),
@@ -181,8 +193,58 @@ class AlertBook:
         self._open[alert.key] = handle
         if notice:
             self.counts["notices"] += 1
-        self._publish(handle, "opened")
+        if not self._mute(handle):
+            self._publish(handle, "opened")
         return handle
+
+    # ----- rule suspensions
+    def set_suspensions(self, suspensions) -> None:
+        """The suspensions in force, as data: mappings with ``kind``, ``mmsi`` (or None)
+        and ``bbox`` ``(min_lon, min_lat, max_lon, max_lat)`` (or None), and an ``id``. An
+        episode that opens while its rule is suspended for its vessel (either vessel of an
+        encounter) or its place is held back: nothing is published while it lasts. Once
+        the suspension is gone (expired or lifted: the shell stops passing it), an
+        episode still going on is published as opened."""
+        vessel: dict[tuple[str, int], Any] = {}
+        area: list = []
+        for s in suspensions:
+            sid = s.get("id")
+            sid = True if sid is None else sid
+            if s.get("mmsi") is not None:
+                vessel[(s["kind"], int(s["mmsi"]))] = sid
+            elif s.get("bbox") is not None:
+                area.append((s["kind"], tuple(float(x) for x in s["bbox"]), sid))
+        self._susp_vessel, self._susp_area = vessel, area
+        for handle in list(self._open.values()):
+            if handle.muted is not None and self._suspension(handle.alert) is None:
+                handle.muted = None
+                self._publish(handle, "opened")
+
+    def _suspension(self, a: Alert):
+        if not (self._susp_vessel or self._susp_area):
+            return None
+        v = self._susp_vessel
+        sid = v.get((a.kind, a.mmsi))
+        if sid is None and a.other_mmsi is not None:
+            sid = v.get((a.kind, a.other_mmsi))
+        if sid is not None:
+            return sid
+        for kind, (x0, y0, x1, y1), sid in self._susp_area:
+            if (
+                kind == a.kind
+                and y0 <= a.lat <= y1
+                and (x0 <= a.lon <= x1 if x0 <= x1 else (a.lon >= x0 or a.lon <= x1))
+            ):
+                return sid
+        return None
+
+    def _mute(self, handle: OpenAlert) -> bool:
+        sid = self._suspension(handle.alert)
+        if sid is None:
+            return False
+        handle.muted = sid
+        self.counts["suspended"] += 1
+        return True
 
     def reopens(
         self,
@@ -203,6 +265,8 @@ class AlertBook:
         day-long episode is not re-published every minute), or when ``force`` says a value
         changed materially."""
         handle.last = last
+        if handle.muted is not None:
+            return
         grown = last - handle.emitted
         if force or (
             grown >= self.update_interval_s
@@ -214,7 +278,8 @@ class AlertBook:
         alert = handle.alert
         handle.last = max(handle.last, end)
         alert.end = end
-        self._publish(handle, "closed")
+        if handle.muted is None:
+            self._publish(handle, "closed")
         del self._open[alert.key]
         self._recent.pop(handle.ident, None)
         self._recent[handle.ident] = alert
@@ -238,12 +303,13 @@ class AlertBook:
         handle.describe = superseded
         if self._recent.get(handle.ident) is alert:
             del self._recent[handle.ident]
-        self._publish(handle, "updated")
+        if handle.muted is None:
+            self._publish(handle, "updated")
 
     def flush(self) -> None:
         """Publish the latest state of every open alert that grew since its last change."""
         for handle in self._open.values():
-            if handle.last > handle.emitted:
+            if handle.last > handle.emitted and handle.muted is None:
                 self._publish(handle, "updated")
 
     def forget_before(self, ts: float) -> None:

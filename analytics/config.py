@@ -48,6 +48,7 @@ KIND_TABLE = (
     KindInfo("lane_deviation", "Lane deviation", "medium", "VesselOutOfTrafficLanes"),
     KindInfo("zone_entry", "Zone entry", "high", "Other"),
     KindInfo("distress_beacon", "Distress beacon", "critical", "Other"),
+    KindInfo("watchlist", "Watch list", "high", "Other"),
 )
 KINDS = tuple(k.kind for k in KIND_TABLE)
 KIND_INFO = {k.kind: k for k in KIND_TABLE}
@@ -295,6 +296,13 @@ class AnalyticsConfig:
     )
     distress_close_after_min: float = _setting(
         30.0, "distress_beacon: the episode ends after this long without a transmission"
+    )
+
+    # --- watch lists
+    watchlist_end_after_min: float = _setting(
+        60.0,
+        "watchlist: a listed vessel's episode (it appeared, or changed identity data) ends "
+        "after this long without a report from it",
     )
 
     # --- places learned from the traffic

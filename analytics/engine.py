@@ -38,6 +38,7 @@ from .detectors import (
     Loitering,
     OnLand,
     PositionJumps,
+    Watchlist,
     WrongWay,
     ZoneEntry,
 )
@@ -92,6 +93,7 @@ class Analyzer:
         self._dev = LaneDeviation(cfg, book) if on("lane_deviation") else None
         self._entry = ZoneEntry(cfg, book) if on("zone_entry") else None
         self._distress = DistressBeacon(cfg, book) if on("distress_beacon") else None
+        self._watch = Watchlist(cfg, book) if on("watchlist") else None
         self._lanes_of = rule_lanes(cfg)
 
         self._vessels: dict[int, Vessel] = {}
@@ -151,6 +153,8 @@ class Analyzer:
             "explained_ais_gap": 0,
             "gaps_left_coverage": 0,
             "notices": 0,
+            "alerts_suspended": 0,
+            "watchlist_hits": 0,
         }
 
     # ----- public surface
@@ -184,6 +188,19 @@ class Analyzer:
     def open_alerts(self) -> list[Alert]:
         return self.book.open_alerts()
 
+    def set_watchlist(self, entries) -> None:
+        """The watch lists' entries, as data (the shell reads them from the database):
+        mappings with ``list``, ``reason``, ``id`` and any of ``mmsi``, ``imo``, ``name``,
+        ``callsign``. Replaces the previous ones."""
+        if self._watch is not None:
+            self._watch.set_entries(entries)
+
+    def set_suspensions(self, suspensions) -> None:
+        """The rule suspensions in force, as data (mappings with ``kind``, ``mmsi`` or
+        ``bbox``, ``id``); see ``AlertBook.set_suspensions``. The shell passes only those
+        in force now and calls again when that changes, so one expires by itself."""
+        self.book.set_suspensions(suspensions)
+
     @property
     def feed_time(self) -> float | None:
         """The latest event time seen (UTC epoch seconds)."""
@@ -216,6 +233,9 @@ class Analyzer:
             self.stats["bad_positions"] += 1
             return
         mmsi = rec.mmsi
+        watch = self._watch
+        if watch is not None and mmsi in watch.listed:
+            watch.on_position(mmsi, ts, lat, lon, self._active)
         distress = self._distress
         if distress is not None and (
             rec.nav_status == self._distress_status
@@ -345,6 +365,11 @@ class Analyzer:
 
     def _static(self, rec: VesselInfo) -> None:
         self.stats["statics"] += 1
+        watch = self._watch
+        if watch is not None and (watch.active or rec.mmsi in watch.ident):
+            v = self._vessels.get(rec.mmsi)
+            where = (v.lat, v.lon) if v is not None and v.ts is not None else None
+            watch.on_static(rec, where, self._active)
         if rec.ship_type is None or (self._ships_only and not is_ship_mmsi(rec.mmsi)):
             return
         v = self._vessels.get(rec.mmsi)
@@ -408,6 +433,8 @@ class Analyzer:
             gap.sweep(now, active, self._source_ts)
         if self._distress is not None:
             self._distress.sweep(active)
+        if self._watch is not None and self._watch.open:
+            self._watch.sweep(active)
         self._jumps.sweep(now)
         if self._enc is not None:
             self._enc.sweep(now)
@@ -467,6 +494,8 @@ class Analyzer:
             self._entry.end_all(v)
         if self._gap is not None:
             self._gap.forget(v, now)
+        if self._watch is not None:
+            self._watch.forget(v.mmsi)
         del self._vessels[v.mmsi]
         self.stats["vessels_forgotten"] += 1
 
@@ -493,6 +522,9 @@ class Analyzer:
             st["explained_ais_gap"] = self._gap.counts["explained"]
             st["gaps_left_coverage"] = self._gap.counts["left_coverage"]
         st["notices"] = counts["notices"]
+        st["alerts_suspended"] = counts["suspended"]
+        if self._watch is not None:
+            st["watchlist_hits"] = self._watch.hits
         return changes
 
 

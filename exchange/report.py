@@ -61,6 +61,7 @@ DETAIL_PAD_DEG = 6.0  # land kept around the incidents, 1:10m
 OVERVIEW_PAD_DEG = 30.0  # and 1:50m
 DEFAULT_BOX = (40.0, -10.0, 100.0, 25.0)  # lon/lat, when there is nothing to show
 
+AREA_COLOR = "#0b6bcb"  # the box of an area extract
 PRIORITY = {"critical": "alarm", "high": "alarm", "medium": "warning", "low": "caution"}
 PRIORITY_RANK = {"alarm": 0, "warning": 1, "caution": 2}
 PRIORITY_LABEL = {"alarm": "ALARM", "warning": "WARNING", "caution": "CAUTION"}
@@ -347,7 +348,8 @@ def _offline(page: str, texts: _Texts, head: str) -> str:
       Leaflet, its images as data: URIs, our styles) is put where the first one was;
     - the random element ids are numbered in order of appearance, so the same input gives
       the same bytes;
-    - the placeholders of ``texts`` are replaced by the texts, as JSON literals.
+    - the placeholders of ``texts`` are replaced by the texts, as JSON literals;
+    - a Content-Security-Policy naming its inline scripts by hash is put first in its head.
 
     Raises RuntimeError if anything remote is left (a folium that links its assets another
     way), rather than writing a page that needs the network."""
@@ -361,7 +363,37 @@ def _offline(page: str, texts: _Texts, head: str) -> str:
     # Last, and by position: the vendored Leaflet must not be searched for ids or
     # placeholders, and a str.replace would read backslashes in it.
     at = page.index(_INLINE)
-    return page[:at] + head + page[at + len(_INLINE) :]
+    return _with_csp(page[:at] + head + page[at + len(_INLINE) :])
+
+
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _with_csp(page: str) -> str:
+    """The page with a Content-Security-Policy of its own (a ``<meta>`` first in its head):
+    only its own inline scripts run, each named by its SHA-256; nothing is fetched; no
+    form, frame, plugin or base URL. A text that escaped its escaping still could not
+    run: an injected script or event handler is not among the hashes."""
+    hashes = sorted(
+        {
+            "'sha256-"
+            + base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode()
+            + "'"
+            for m in _SCRIPT.finditer(page)
+        }
+    )
+    if len(re.findall(r"(?i)<script", page)) != len(re.findall(r"<script>", page)):
+        raise RuntimeError("the page has a script element the policy would not name")
+    policy = (
+        "default-src 'none'; script-src " + " ".join(hashes) + "; style-src 'unsafe-inline'; "
+        "img-src data:; font-src data:; connect-src 'none'; object-src 'none'; "
+        "base-uri 'none'; form-action 'none'; frame-src 'none'"
+    )
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    head = re.search(r"<head[^>]*>", page)
+    if head is None:
+        raise RuntimeError("the folium page has no <head>")
+    return page[: head.end()] + "\n    " + meta + page[head.end() :]
 
 
 def _elements(texts: _Texts):
@@ -371,7 +403,9 @@ def _elements(texts: _Texts):
     from jinja2 import Template
 
     class Bind(MacroElement):
-        """``layer.bindPopup(html)`` / ``bindTooltip``: folium's Popup needs jQuery."""
+        """``layer.bindPopup(html)`` / ``bindTooltip(text)``: folium's Popup needs jQuery.
+        Leaflet puts either into the page as HTML: a popup's content is markup made by
+        ``_popup`` (every text in it escaped), a tooltip's is text and is escaped here."""
 
         _template = Template("""{% macro script(this, kwargs) %}
     {{ this._parent.get_name() }}.{{ this.method }}({{ this.content }}, {{ this.options }});
@@ -381,7 +415,7 @@ def _elements(texts: _Texts):
             super().__init__()
             self._name = "Bind"
             self.method = method
-            self.content = texts.literal(content)
+            self.content = texts.literal(content if method == "bindPopup" else _e(content))
             self.options = _js(options)
 
     class Script(MacroElement):
@@ -450,6 +484,9 @@ html, body { background: %(sea)s; }
 .mda-pop .text { margin: 6px 0 0; max-width: 330px; }
 .mda-prio { font-size: 10px; font-weight: 700; letter-spacing: .08em; padding: 1px 5px;
   border-radius: 3px; }
+.leaflet-tooltip.mda-time { padding: 0 3px; font-size: 10px; line-height: 14px;
+  background: rgba(255, 255, 255, .85); border: 0; box-shadow: none; color: #1f2933; }
+.leaflet-tooltip.mda-time::before { display: none; }
 .leaflet-control-layers { font-size: 12px; }
 .leaflet-control-attribution { font-size: 10px; }
 @media print { .mda-legend { max-height: none; box-shadow: none; border: 1px solid #999; } }
@@ -486,9 +523,18 @@ def _popup(a) -> str:
 
 
 def _legend(
-    alerts: Sequence, inputs: Sequence[InputFile], span, zones_count: int, version: str
+    alerts: Sequence,
+    inputs: Sequence[InputFile],
+    span,
+    zones_count: int,
+    version: str,
+    *,
+    title: str = "Incident map",
+    generator: str = "mda analyze",
+    track_note: str | None = None,
+    area: bool = False,
 ) -> str:
-    out = ['<div class="mda-legend"><h1>Incident map</h1>']
+    out = [f'<div class="mda-legend"><h1>{_e(title)}</h1>']
     if span and span[0] is not None:
         t0, t1 = span
         same_day = _utc(t0)[:10] == _utc(t1)[:10]
@@ -538,8 +584,9 @@ def _legend(
         ),
         (
             '<span class="mda-line"></span>',
-            f"Track from {int(PAD_S // 60)} min before to {int(PAD_S // 60)} min after the alert; "
-            "the dot is its last fix. Jumps are not joined.",
+            track_note
+            or f"Track from {int(PAD_S // 60)} min before to {int(PAD_S // 60)} min after the "
+            "alert; the dot is its last fix. Jumps are not joined.",
         ),
         ('<span class="mda-line gap"></span>', f"No report for over {int(GAP_S // 60)} min"),
         (
@@ -553,6 +600,10 @@ def _legend(
             "Lane (TSS, IRTC)",
         ),
     ]
+    if area:
+        key_rows.append(
+            (f'<span class="mda-area" style="border-color:{AREA_COLOR}"></span>', "Area")
+        )
     out.extend(f"<tr><td>{sym}</td><td>{_e(text)}</td></tr>" for sym, text in key_rows)
     out.append("</table>")
     out.append('<h2>Inputs</h2><ul class="files">')
@@ -564,8 +615,9 @@ def _legend(
         )
     out.append("</ul>")
     out.append(
-        f'<div class="foot">Generated by mda analyze {_e(version)}; {zones_count} zones '
-        f"(built-in and the files given). Click an alert for its details; times in "
+        f'<div class="foot">Generated by {_e(generator)} {_e(version)}; {zones_count} zones '
+        f"(built-in{' and the files given' if generator == 'mda analyze' else ''}). "
+        f"Click an alert for its details; times in "
         f"UTC. Land: Natural Earth. Map: Leaflet.</div></div>"
     )
     return "".join(out)
@@ -643,6 +695,55 @@ def _segments(fixes: Sequence, windows: Sequence[tuple[float, float]]):
             yield strand, runs, gaps
 
 
+_LABEL_STEPS = (300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _time_labels(fixes: Sequence, count: int, Bind, group) -> None:
+    """About ``count`` labels of the time along a strand, on round UTC times (every 5 min
+    ... 1 day, whichever gives no more than ``count``), each at the first fix at or after
+    its time, with a permanent tooltip."""
+    import folium
+
+    t0, t1 = fixes[0][0], fixes[-1][0]
+    if t1 <= t0:
+        return
+    step = next((s for s in _LABEL_STEPS if (t1 - t0) / s <= count), _LABEL_STEPS[-1])
+    lats, lons = [f[1] for f in fixes], [f[2] for f in fixes]
+    # labels closer than this (degrees) to the last one would overlap: a slow drift
+    apart = max(0.02, math.hypot(max(lats) - min(lats), max(lons) - min(lons)) / (count * 1.5))
+    i = 0
+    at = math.ceil(t0 / step) * step
+    last = None
+    while at <= t1:
+        while fixes[i][0] < at:
+            i += 1
+        f = fixes[i]
+        at = math.floor(f[0] / step) * step + step
+        if last is not None and math.hypot(f[1] - last[1], f[2] - last[2]) < apart:
+            continue
+        last = f
+        mark = folium.CircleMarker(
+            [f[1], f[2]], radius=2, color=TRACK, weight=1, fill=True, fill_opacity=1.0
+        )
+        if step >= 86400:
+            text = _utc(f[0])[:10]
+        elif _utc(t0)[:10] != _utc(t1)[:10]:
+            text = _utc(f[0])[5:16] + "Z"  # 01-15 14:00Z
+        else:
+            text = _utc(f[0])[11:16] + "Z"
+        mark.add_child(
+            Bind(
+                "bindTooltip",
+                text,
+                permanent=True,
+                direction="right",
+                offset=[4, 0],
+                className="mda-time",
+            )
+        )
+        mark.add_to(group)
+
+
 def _zones_geojson(
     zones: Iterable, kinds: set[str] | None, exclude: set[str], texts: _Texts
 ) -> dict:
@@ -662,7 +763,8 @@ def _zones_geojson(
                 "properties": {
                     "name": texts.token(z.name),
                     "kind": texts.token(z.kind),
-                    "label": texts.token(label),
+                    # Leaflet shows a tooltip's string as HTML: the name as text.
+                    "label": texts.token(_e(label)),
                 },
                 "geometry": _round_coords(mapping(z.geometry), 5),
             }
@@ -684,13 +786,25 @@ def build_report(
     *,
     span: tuple[float, float] | None = None,
     version: str | None = None,
+    windows: Mapping[int, Sequence[tuple[float, float]]] | None = None,
+    title: str = "Incident map",
+    generator: str = "mda analyze",
+    track_note: str | None = None,
+    time_labels: int = 0,
+    area: tuple[float, float, float, float] | None = None,
 ) -> str:
     """The incident map as one self-contained HTML page.
 
     ``alerts``: analytics Alerts (final states); ``tracks``: per MMSI, fixes ``(ts, lat,
     lon)`` in time order (a TrackCollector's); ``zones``: the Zone objects the rules used;
     ``inputs``: the files, named in the legend with their SHA-256; ``span``: the time span
-    of the input (first and last fix)."""
+    of the input (first and last fix).
+
+    For incident extracts (``exchange.extract``): ``windows`` (per MMSI, the time windows
+    its track is drawn over, instead of each alert's padded period), ``title``,
+    ``generator`` and ``track_note`` (the legend's words), ``time_labels`` (about this many
+    labels of the time, UTC, along each track) and ``area`` (a box south, west, north,
+    east, drawn and framed)."""
     import folium
 
     if version is None:
@@ -701,6 +815,13 @@ def build_report(
         times = [f[0] for fx in tracks.values() for f in fx] + [a.start for a in alerts]
         span = (min(times), max(times)) if times else None
     box = _bbox(alerts, tracks)
+    if area is not None:
+        s, w, n, e = area
+        box = (
+            (w, s, e, n)
+            if box is None
+            else (min(box[0], w), min(box[1], s), max(box[2], e), max(box[3], n))
+        )
     texts = _Texts()
     Bind, Script = _elements(texts)
     view = box or DEFAULT_BOX
@@ -715,7 +836,7 @@ def build_report(
         worldCopyJump=False,
     )
     figure = m.get_root()
-    figure.title = "mda analyze: incident map"
+    figure.title = f"{generator}: {title[:1].lower() + title[1:]}"
 
     # Land: fill only, so the clipping box leaves no false coastline.
     land_style = {"stroke": False, "fillColor": LAND, "fillOpacity": 1.0}
@@ -755,8 +876,11 @@ def build_report(
 
     track_group = folium.FeatureGroup(name="Evidence tracks")
     for mmsi in sorted(tracks):
-        windows = track_windows([a for a in alerts if mmsi in _vessels(a)])
-        for part, runs, gaps in _segments(tracks[mmsi], windows.get(mmsi, [])):
+        if windows is None:
+            spans = track_windows([a for a in alerts if mmsi in _vessels(a)]).get(mmsi, [])
+        else:
+            spans = windows.get(mmsi, [])
+        for part, runs, gaps in _segments(tracks[mmsi], spans):
             solid = [[[f[1], f[2]] for f in run] for run in runs if len(run) > 1]
             if solid:
                 line = folium.PolyLine(
@@ -799,7 +923,14 @@ def build_report(
                 )
             )
             end.add_to(track_group)
+            if time_labels:
+                _time_labels(part, time_labels, Bind, track_group)
     track_group.add_to(m)
+    if area is not None:
+        s, w, n, e = area
+        folium.Rectangle(
+            [[s, w], [n, e]], color=AREA_COLOR, weight=2, fill=False, interactive=False
+        ).add_to(m)
 
     alert_group = folium.FeatureGroup(name=f"Alerts: {len(alerts)}")
     # Lowest priority first, so alarms are drawn on top.
@@ -860,7 +991,19 @@ def build_report(
             DETAIL=detail,
             OVERVIEW=overview,
             DETAIL_ZOOM=str(DETAIL_ZOOM),
-            LEGEND=texts.literal(_legend(alerts, inputs, span, len(zones), version)),
+            LEGEND=texts.literal(
+                _legend(
+                    alerts,
+                    inputs,
+                    span,
+                    len(zones),
+                    version,
+                    title=title,
+                    generator=generator,
+                    track_note=track_note,
+                    area=area is not None,
+                )
+            ),
         )
     )
     if box is not None:

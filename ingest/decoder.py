@@ -181,11 +181,21 @@ class Decoder:
         parsed = cache[text] = parse_tag_block(text)
         return parsed
 
-    def feed(self, lines: Iterable[str], recv_ts: float, source: str) -> Batch:
-        """Decode a batch of lines that feed ``source`` delivered at ``recv_ts``."""
+    def feed(self, lines: Iterable[str], recv_ts: float, source: str, reader=None) -> Batch:
+        """Decode a batch of lines that feed ``source`` delivered at ``recv_ts``.
+
+        ``reader`` (``ingest.formats.make_reader``, the source's ``reader``) says what the
+        lines are when they are not NMEA: receivers' JSON is expanded into its NMEA
+        sentences first (an object without any counts as one rejected line); decoded
+        records (gpsd, JSON, CSV) take ``_feed_decoded``."""
         stats = self.stats
         rejected = stats.rejected
         rejected_before = stats.rejected_lines
+        expanded = 0  # lines (JSON objects) the reader rejected before the NMEA loop
+        if reader is not None:
+            if reader.decoded:
+                return self._feed_decoded(lines, recv_ts, source, reader)
+            lines, expanded = reader.expand(list(lines), rejected)
         positions: list[PositionReport] = []
         statics: list[VesselInfo] = []
         raws: list[RawSentence] | None = [] if self.keep_raw else None
@@ -499,7 +509,7 @@ class Decoder:
         if seen is not None:
             dedupe.advance(source, newest if newest > float("-inf") else recv_ts, recv_ts)
 
-        stats.lines += n_lines
+        stats.lines += n_lines + expanded
         stats.messages += n_messages
         stats.positions += n_positions
         stats.statics += n_statics
@@ -508,6 +518,102 @@ class Decoder:
         stats.untimed += n_untimed
         stats.duplicate_lines += n_dup_lines
         stats.message_lines += n_msg_lines
+        return Batch(
+            positions,
+            statics,
+            raws if raws is not None else [],
+            n_dup,
+            stats.rejected_lines - rejected_before,
+            messages if messages is not None else [],
+        )
+
+    def _feed_decoded(self, lines: Iterable[str], recv_ts: float, source: str, reader) -> Batch:
+        """Decoded records (gpsd, JSON, CSV): each line a row or a reason (``reader.read``);
+        timed, checked, de-duplicated by the line's text and counted like messages. The raw
+        archive keeps ``decoded:<format> <line>``: there is no sentence."""
+        stats = self.stats
+        rejected = stats.rejected
+        rejected_before = stats.rejected_lines
+        lines = lines if isinstance(lines, list) else list(lines)
+        rows = reader.read(lines)
+        positions: list[PositionReport] = []
+        statics: list[VesselInfo] = []
+        raws: list[RawSentence] | None = [] if self.keep_raw else None
+        messages: list[tuple] | None = [] if self.keep_messages else None
+        names = self._names.get(source)
+        if names is None:
+            names = self._names[source] = {}
+        dedupe = self._dedupe
+        seen = dedupe.seen if dedupe.enabled else None
+        window = dedupe.window
+        earliest = MIN_EVENT_TIME
+        lead = self.max_clock_lead
+        latest = recv_ts + lead if lead is not None else float("inf")
+        prefix = f"decoded:{reader.label} "
+        n_messages = n_positions = n_statics = n_other = n_untimed = n_dup = 0
+        newest = float("-inf")
+        for row in rows:
+            if row.__class__ is str:
+                rejected[row] += 1
+                continue
+            ts, mmsi, msg_type, station, position, static, key, text = row
+            untimed = ts is None
+            if untimed:
+                ts = recv_ts
+            elif not earliest <= ts <= latest:
+                rejected["future_time" if ts > latest else "bad_time"] += 1
+                continue
+            if station is None:
+                src = source
+            else:
+                src = names.get(station)
+                if src is None:
+                    src = self._source_name(names, source, station)
+            if ts > newest:
+                newest = ts
+            if seen is not None:
+                kept = seen.get(key)
+                if kept is not None and -window <= ts - kept[0] <= window:
+                    n_dup += 1
+                    record = kept[1]
+                    if record is not None and src not in record.receivers:
+                        record.receivers = record.receivers + (src,)
+                    continue
+                if kept is not None:
+                    del seen[key]
+            if position is not None:
+                position.ts = ts
+                position.source = src
+                position.receivers = (src,)
+                positions.append(position)
+                n_positions += 1
+            if static is not None:
+                static.ts = ts
+                static.source = src
+                statics.append(static)
+                n_statics += 1
+            if position is None and static is None:
+                n_other += 1
+            n_messages += 1
+            if untimed:
+                n_untimed += 1
+            if seen is not None:
+                seen[key] = [ts, position, source, recv_ts]
+            if raws is not None:
+                raws.append(RawSentence(ts, src, prefix + text, mmsi, msg_type))
+            if messages is not None:
+                messages.append((ts, mmsi, key, 1, position, static))
+        if seen is not None:
+            dedupe.advance(source, newest if newest > float("-inf") else recv_ts, recv_ts)
+        stats.lines += len(lines)
+        stats.messages += n_messages
+        stats.positions += n_positions
+        stats.statics += n_statics
+        stats.other += n_other
+        stats.duplicates += n_dup
+        stats.untimed += n_untimed
+        stats.duplicate_lines += n_dup
+        stats.message_lines += n_messages
         return Batch(
             positions,
             statics,

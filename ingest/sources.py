@@ -18,6 +18,13 @@ URIs:
 - ``mqtt://[user:password@]host[:port]/topic/#`` (``mqtts://`` for TLS): subscribes with
   aiomqtt; a payload holds one or more lines. Reconnects with backoff; runs until
   cancelled.
+- ``gpsd://host[:2947]``: a TCP client of gpsd that asks for AIS as JSON (``?WATCH``)
+  after each connect; the ``gpsd`` format.
+- ``http:``: lines that receivers push to ``POST /api/ingest`` (``PushSource``); runs
+  until cancelled.
+
+What the lines are is the source's ``reader`` (``ingest.formats``): NMEA by default, or
+AIS-catcher's JSON, gpsd's JSON, decoded positions as JSON, CSV rows (``format=``).
 
 Every network source logs when it has been quiet for ``quiet_after`` seconds (and
 again while it stays quiet); a TCP connection quiet for five times that is presumed
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import io
 import logging
 import os
 import socket
@@ -37,6 +45,7 @@ import ssl
 import sys
 import threading
 import time
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -45,9 +54,10 @@ from typing import BinaryIO
 
 from mda.ingest.backoff import Backoff
 from mda.ingest.errors import SourceError
+from mda.ingest.formats import JsonReader, Reader, make_reader
 from mda.ingest.nmea import line_event_time
 
-__all__ = ["LineBatch", "Source", "open_source"]
+__all__ = ["LineBatch", "PushSource", "Source", "open_source", "format_for_path"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +119,54 @@ def _datagram_lines(data: bytes) -> list[str]:
     return [p.decode("latin-1") for p in parts]
 
 
+def _zip_member(raw: BinaryIO, path: Path) -> BinaryIO:
+    """The one data file inside a .zip (national archives ship one CSV per zip), read
+    as a stream: constant memory whatever its size."""
+    try:
+        archive = zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(f"cannot open {path}: {exc}") from None
+    members = [
+        i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX")
+    ]
+    if not members:
+        raise SourceError(f"{path}: the zip file holds no file")
+    if len(members) > 1:
+        names = ", ".join(i.filename for i in members[:5])
+        raise SourceError(
+            f"{path}: the zip file holds {len(members)} files ({names}); unzip it and give them one by one"
+        )
+    return io.BufferedReader(archive.open(members[0]), READ_SIZE)  # type: ignore[arg-type]
+
+
+def _no_peek(n: int) -> bytes:
+    return b""
+
+
+def _sniff_json(first: str) -> str:
+    """Which JSON a file holds, from its first object: AIS-catcher's (an nmea array),
+    gpsd's (class AIS), or decoded positions."""
+    if '"nmea"' in first or '"msgs"' in first:
+        return "aiscatcher"
+    if '"class":"AIS"' in first.replace(" ", ""):
+        return "gpsd"
+    return "json"
+
+
+def format_for_path(path: str) -> str | None:
+    """The format a file's name says: ``.csv`` (also ``.csv.gz``, ``.zip``) is csv,
+    ``.json``/``.jsonl``/``.ndjson`` (also ``.gz``) a JSON format told by its first line
+    (``"json?"``); anything else None (NMEA)."""
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".csv", ".zip")):
+        return "csv"
+    if name.endswith((".json", ".jsonl", ".ndjson")):
+        return "json?"
+    return None
+
+
 class Source(ABC):
     """A feed: ``async with src: async for batch in src: ...``.
 
@@ -122,6 +180,8 @@ class Source(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.dropped = 0
+        # What the lines are (``ingest.formats``): None for NMEA; give it to the decoder.
+        self.reader: Reader | None = None
         self._iterator: AsyncIterator[LineBatch] | None = None
         self._drop_what = "messages"
         self._drops_logged = 0
@@ -200,6 +260,7 @@ class FileSource(Source):
         self._file: BinaryIO | None = None
         self._raw: BinaryIO | None = None
         self._size = 0
+        self.sniff_json = False  # a .json/.jsonl file of no stated format: look at its first line
 
     @property
     def progress(self) -> tuple[int, int] | None:
@@ -215,12 +276,33 @@ class FileSource(Source):
         except OSError as exc:
             raise SourceError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._raw = raw
-        if raw.read(2) == b"\x1f\x8b":
-            raw.seek(0)
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic[:2] == b"\x1f\x8b":
             self._file = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        elif magic == b"PK\x03\x04":
+            self._file = _zip_member(raw, self.path)  # type: ignore[assignment]
         else:
-            raw.seek(0)
             self._file = raw
+        await self._first_line()
+
+    async def _first_line(self) -> None:
+        """A CSV file's header is checked before any row is read (an unknown layout is one
+        error naming its columns); a JSON file without a format says which JSON it is."""
+        reader = self.reader
+        if self.sniff_json or (reader is not None and reader.format == "csv"):
+            assert self._file is not None
+            head = await asyncio.to_thread(
+                self._file.peek if hasattr(self._file, "peek") else _no_peek, READ_SIZE
+            )
+            first = next((ln for ln in head.split(b"\n") if ln.strip()), b"").decode("latin-1")
+            if self.sniff_json:
+                self.reader = reader = make_reader(_sniff_json(first))
+            if reader is not None and reader.format == "csv":
+                try:
+                    reader.set_header(first)  # type: ignore[attr-defined]
+                except SourceError as exc:
+                    raise SourceError(f"{self.path}: {exc}") from None
 
     async def _close(self) -> None:
         if self._file is not None:
@@ -415,6 +497,7 @@ class TcpSource(Source):
         reconnect_min: float = 0.5,
         reconnect_max: float = 30.0,
         connect_timeout: float = 10.0,
+        hello: bytes | None = None,
     ) -> None:
         super().__init__(name)
         self.host = host
@@ -422,6 +505,7 @@ class TcpSource(Source):
         self.quiet_after = quiet_after
         self.backoff = Backoff(reconnect_min, reconnect_max)
         self.connect_timeout = connect_timeout
+        self.hello = hello  # sent after each connect (gpsd's ?WATCH)
         self.connections = 0  # successful connects, for tests and metrics
 
     async def _batches(self) -> AsyncIterator[LineBatch]:
@@ -444,6 +528,8 @@ class TcpSource(Source):
                 continue
             self.connections += 1
             log.info("feed %s: connected to %s:%s", self.name, self.host, self.port)
+            if self.hello:
+                writer.write(self.hello)
             splitter = LineSplitter()
             watch = _QuietWatch(
                 self.name,
@@ -659,12 +745,13 @@ class MqttSource(Source):
                         self.port,
                     )
                     messages = client.messages
+                    lines_of = self._lines
                     async for message in messages:
                         watch.data()
                         recv_ts = time.time()
-                        lines = _payload_lines(message.payload)
+                        lines = lines_of(message)
                         while len(messages) and len(lines) < self.batch_lines:
-                            lines.extend(_payload_lines((await anext(messages)).payload))
+                            lines.extend(lines_of(await anext(messages)))
                         if lines:
                             yield LineBatch(self.name, lines, recv_ts)
             except aiomqtt.MqttError as exc:
@@ -679,6 +766,41 @@ class MqttSource(Source):
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+    def _lines(self, message) -> list[str]:
+        lines = _payload_lines(message.payload)
+        if isinstance(self.reader, JsonReader):
+            # Decoded JSON: the topic goes with each object (``TOPIC {...}``), for a
+            # mapping that reads a field from it (Digitraffic: vessels-v2/<mmsi>/location).
+            topic = str(message.topic)
+            return [f"{topic} {ln.strip()}" if ln.lstrip()[:1] == "{" else ln for ln in lines]
+        return lines
+
+
+class PushSource(Source):
+    """Lines pushed in by someone else (``POST /api/ingest``: receivers that push over
+    HTTP), handed on as batches; runs until cancelled. ``push`` answers False when the
+    pipeline has fallen ``max_queued`` pushes behind: the caller says "try again later"
+    (HTTP 503) instead of the data being dropped unseen."""
+
+    def __init__(self, name: str, *, max_queued: int = 1000) -> None:
+        super().__init__(name)
+        self._queue: asyncio.Queue[LineBatch] = asyncio.Queue(max_queued)
+
+    def push(self, lines: list[str], sender: str | None = None) -> bool:
+        """Queue ``lines`` from ``sender`` (the pushing receiver: its records' source is
+        ``<feed>/<sender>``); False when the queue is full."""
+        source = self.name if not sender else f"{self.name}/{sender}"
+        try:
+            self._queue.put_nowait(LineBatch(source, lines, time.time()))
+        except asyncio.QueueFull:
+            self._drop()
+            return False
+        return True
+
+    async def _batches(self) -> AsyncIterator[LineBatch]:
+        while True:
+            yield await self._queue.get()
 
 
 def _payload_lines(payload: object) -> list[str]:
@@ -723,31 +845,86 @@ def open_source(
     quiet_after: float = 60.0,
     reconnect_min: float = 0.5,
     reconnect_max: float = 30.0,
+    format: str | None = None,
+    columns: str | dict[str, str] | None = None,
+    time_format: str | None = None,
+    timezone: str | None = None,
 ) -> Source:
     """A feed for ``uri``; see the module docstring for the forms.
 
     ``name`` is the receiver id records carry (default: the URI without credentials).
     ``speed`` paces a file replay at that many times real time (files only).
-    Raises SourceError for an unknown scheme or a malformed address; a missing file
-    raises SourceError when the source is entered.
+    ``format`` says what the lines are (``ingest.formats.FORMATS``; default NMEA, or for a
+    file what its name says: ``.csv``, ``.zip`` csv, ``.json``/``.jsonl`` the JSON its
+    first line shows); ``columns``, ``time_format`` and ``timezone`` read json and csv.
+    The source's ``reader`` goes to ``Decoder.feed`` with every batch.
+    Raises SourceError for an unknown scheme, format or a malformed address; a missing
+    file raises SourceError when the source is entered.
     """
+    src = _open_source(
+        uri,
+        name=name,
+        speed=speed,
+        batch_lines=batch_lines,
+        quiet_after=quiet_after,
+        reconnect_min=reconnect_min,
+        reconnect_max=reconnect_max,
+        format=format,
+    )
+    fmt = format
+    if fmt is None and isinstance(src, FileSource):
+        fmt = format_for_path(str(src.path))
+        if fmt == "json?":
+            src.sniff_json = True
+            fmt = None
+    if fmt is None and uri.lower().startswith("gpsd://"):
+        fmt = "gpsd"
+    src.reader = make_reader(fmt, columns=columns, time_format=time_format, timezone=timezone)
+    if getattr(src, "sniff_json", False) and (columns or time_format or timezone):
+        src.sniff_json = False
+        src.reader = make_reader(
+            "json", columns=columns, time_format=time_format, timezone=timezone
+        )
+    return src
+
+
+# gpsd's default port, and what a client sends to get AIS as JSON objects.
+GPSD_PORT = 2947
+GPSD_WATCH = b'?WATCH={"enable":true,"json":true,"scaled":true};\n'
+
+
+def _open_source(
+    uri: str,
+    *,
+    name: str | None,
+    speed: float | None,
+    batch_lines: int,
+    quiet_after: float,
+    reconnect_min: float,
+    reconnect_max: float,
+    format: str | None,
+) -> Source:
     if speed is not None and speed <= 0:
         raise SourceError(f"speed must be positive, not {speed}")
     if uri == "-":
         return StdinSource(name or "stdin", batch_lines=batch_lines)
     scheme, sep, rest = uri.partition("://")
-    network = {"tcp", "udp", "mqtt", "mqtts"}
+    if not sep and uri.lower() == "http:":
+        return PushSource(name or "http")
+    network = {"tcp", "udp", "mqtt", "mqtts", "gpsd"}
     if sep and scheme.lower() in network:
         scheme = scheme.lower()
         if speed is not None:
             raise SourceError(f"{uri}: speed applies to file replays only")
-        if scheme in ("tcp", "udp"):
+        if scheme in ("tcp", "udp", "gpsd"):
             netloc = rest.split("/", 1)[0]
-            host, port = _host_port(netloc, uri)
+            host, port = _host_port(netloc, uri, GPSD_PORT if scheme == "gpsd" else None)
             label = name or f"{scheme}://{netloc}"
-            if scheme == "tcp":
+            if scheme in ("tcp", "gpsd"):
                 if not host:
                     raise SourceError(f"{uri}: a host is required")
+                if scheme == "gpsd" and format not in (None, "gpsd"):
+                    raise SourceError(f"{uri}: gpsd:// feeds are in the gpsd format")
                 return TcpSource(
                     host,
                     port,
@@ -755,6 +932,7 @@ def open_source(
                     quiet_after=quiet_after,
                     reconnect_min=reconnect_min,
                     reconnect_max=reconnect_max,
+                    hello=GPSD_WATCH if scheme == "gpsd" else None,
                 )
             return UdpSource(
                 host or "0.0.0.0", port, label, quiet_after=quiet_after, batch_lines=batch_lines
@@ -783,7 +961,7 @@ def open_source(
     if sep and scheme.lower() != "file":
         raise SourceError(
             f"{uri}: unknown source scheme {scheme!r} "
-            "(file:, tcp://, udp://, mqtt://, mqtts:// or -)"
+            "(file:, tcp://, udp://, mqtt://, mqtts://, gpsd://, http: or -)"
         )
     if uri.startswith("file://"):
         path = uri[len("file://") :]

@@ -25,7 +25,8 @@ REASONS: dict[str, str] = {
     "too_long": "longer than any AIS line can be (junk or a stuck stream)",
     "binary": "bytes outside ASCII, or a control character (NUL, tab, ESC ...) inside the line",
     "not_nmea": "does not start like an NMEA sentence or tag block (!, $ or \\)",
-    "not_ais": "an NMEA sentence that is not AIS (VDM/VDO) or a $PGHP timestamp",
+    "not_ais": "an NMEA sentence that is not AIS (VDM/VDO) or a $PGHP timestamp; "
+    "a gpsd JSON object that is not AIS (VERSION, DEVICES, TPV ...)",
     "malformed": "AIS sentence with wrong fields, fragment numbers, fill bits or payload "
     "characters, no *hh, a second sentence glued on after the checksum or a "
     "CR inside the line",
@@ -40,8 +41,18 @@ REASONS: dict[str, str] = {
     "orphan_timestamp": "$PGHP line not followed by an AIS sentence from its source",
     "unknown_type": "AIS message id 0 or above 27",
     "decode_error": "payload too short for its message type, or pyais could not decode it",
-    "no_position": "position message with latitude 91 / longitude 181 (not available)",
+    "no_position": "position message with latitude 91 / longitude 181 (not available); "
+    "a decoded record (JSON object, CSV row) with neither a position nor static data",
     "out_of_range": "position message with latitude or longitude out of range",
+    "not_json": "a line of a JSON feed that is not a JSON object",
+    "no_nmea": "an AIS-catcher JSON object without NMEA sentences (an empty nmea array)",
+    "no_mmsi": "a decoded record (JSON object, CSV row) without a usable MMSI (1 to 999999999)",
+    "unreadable_time": "a decoded record (or AIS-catcher object) whose time cannot be read "
+    "in the source's time format",
+    "bad_value": "a CSV row whose latitude or longitude is not a number",
+    "short_row": "a CSV row with fewer cells than its header's layout needs (a cut line)",
+    "header": "a CSV header line: the first line of a file, or a repeated one where files "
+    "were joined",
     "internal_error": "a bug: the decoder failed on this line (logged with the line)",
 }
 

@@ -29,6 +29,8 @@ COMMANDS = (
     "config",
     "user",
     "token",
+    "extract",
+    "keys",
 )
 
 
@@ -60,6 +62,7 @@ def _error_roots() -> tuple[type[BaseException], ...]:
         ("mda.store.errors", "StoreError"),
         ("mda.ingest.errors", "IngestError"),
         ("mda.analytics.errors", "AnalyticsError"),
+        ("mda.exchange.errors", "ExchangeError"),
     ):
         try:
             roots.append(getattr(importlib.import_module(mod), name))

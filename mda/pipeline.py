@@ -4,6 +4,17 @@ Each feed runs in its own named task and decodes its batches inline (decoding is
 per-source state lives in one shared Decoder, which also de-duplicates across feeds).
 Decoded batches go through bounded queues to the store writer and to the analytics, so a
 slow database slows the feeds instead of eating memory.
+
+Every stage runs under a ``Supervisor``: one that fails (the analytics on a bad record, a
+network feed on an unexpected error) is logged with its cause and started again after a
+back-off, while the others go on. While the analytics are down, batches they cannot take
+are counted (``analytics_batches_dropped``) instead of holding up the store.
+
+Records older than the retention window (``retention_days``, ``raw_retention_days`` with
+the raw archive) are refused up front unless their source is kept (``SourceSpec.keep``):
+a file or standard input stops with a message saying so (nothing older than the window
+is stored, so nothing is deleted silently later); a network feed drops them, counted in
+``positions_too_old`` and logged.
 """
 
 from __future__ import annotations
@@ -18,13 +29,25 @@ from typing import Any, Protocol
 from mda.ingest import Decoder, open_source
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 
+from .errors import MdaError
 from .settings import Settings, SourceSpec
+from .supervise import Supervisor
 
-__all__ = ["Pipeline", "FeedStatus", "BatchListener"]
+__all__ = ["Pipeline", "FeedStatus", "BatchListener", "RetentionRefused", "is_network"]
 
 log = logging.getLogger(__name__)
 
 _END = object()  # queue sentinel: no more batches
+_NETWORK = ("tcp://", "udp://", "mqtt://", "mqtts://")
+
+
+def is_network(uri: str) -> bool:
+    """A feed that runs until stopped (and is started again if it fails)."""
+    return uri.lower().startswith(_NETWORK)
+
+
+class RetentionRefused(MdaError):
+    """A finite feed holds records the retention job would delete: refused up front."""
 
 
 class BatchListener(Protocol):
@@ -49,6 +72,9 @@ class FeedStatus:
     error: str | None = None
     progress: tuple[int, int] | None = None  # (bytes read, bytes in all) for files
     dropped: int = 0  # lines or datagrams the feed had to drop under overload
+    kernel_drops: int | None = None  # UDP: datagrams the kernel dropped (receive buffer full)
+    too_old: int = 0  # records dropped as older than the retention window (network feeds)
+    restarts: int = 0
     quiet_after: float = 300.0  # a running feed silent this long shows as "quiet"
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +90,9 @@ class FeedStatus:
             "last_message_age_s": age,
             "last_event_ts": self.last_event_ts,
             "dropped": self.dropped,
+            "kernel_drops": self.kernel_drops,
+            "too_old": self.too_old,
+            "restarts": self.restarts,
             "error": self.error,
         }
 
@@ -83,6 +112,7 @@ class Pipeline:
 
     ``analytics`` is a callable taking (positions, statics) and returning nothing; the
     shell passes the alert stage here so this module stays free of its details.
+    ``supervisor`` runs the stages (a private one when None).
     """
 
     def __init__(
@@ -93,12 +123,14 @@ class Pipeline:
         *,
         analytics: Callable[[list, list], Any] | None = None,
         listeners: Sequence[BatchListener] = (),
+        supervisor: Supervisor | None = None,
     ):
         self.settings = settings
         self.writer = writer
         self.sources = list(sources)
         self.analytics = analytics
         self.listeners = list(listeners)
+        self.supervisor = supervisor or Supervisor(restart_max=settings.stage_restart_max_s)
         self.decoder = Decoder(
             dedupe_window=settings.dedupe_window_s,
             multipart_timeout=settings.multipart_timeout_s,
@@ -112,15 +144,32 @@ class Pipeline:
         self._store_q: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_batches)
         self._leftover: list = []  # batches a stop interrupted on their way to the store
         self._analytics_q: asyncio.Queue = asyncio.Queue(maxsize=settings.queue_batches)
+        self._pending = _Pending()  # the store stage's batch, kept across its restarts
+        self._pending_since: float | None = None
+        self._pending_failures = 0
+        self.counters = {
+            "analytics_batches_dropped": 0,  # not taken while the analytics were down
+            "analytics_batches_failed": 0,  # the batch the analytics failed on
+            "store_batches_dropped": 0,  # a batch the store stage failed on twice
+            "positions_too_old": 0,  # dropped by network feeds: older than retention
+        }
+        self._too_old_logged = 0.0
 
     # -- public -------------------------------------------------------------------------
     async def run(self) -> None:
         """Run until every finite feed ends, or until ``stop()``; then write everything still
         queued before returning (network feeds run until stopped)."""
+        sup = self.supervisor
         async with asyncio.TaskGroup() as tg:
-            writer_task = tg.create_task(self._store_stage(), name="store-writer")
+            writer_task = tg.create_task(
+                sup.run("store", self._store_stage, on_failure=self._store_failed),
+                name="store-writer",
+            )
             analytics_task = (
-                tg.create_task(self._analytics_stage(), name="analytics")
+                tg.create_task(
+                    sup.run("analytics", self._analytics_stage, on_failure=self._analytics_failed),
+                    name="analytics",
+                )
                 if self.analytics
                 else None
             )
@@ -135,6 +184,8 @@ class Pipeline:
             if analytics_task:
                 await self._analytics_q.put(_END)
             await writer_task
+            if analytics_task:
+                await analytics_task
 
     def stop(self) -> None:
         """End the feeds; ``run()`` then drains the queues and returns."""
@@ -145,7 +196,31 @@ class Pipeline:
         d = self.decoder.stats.as_dict()
         d.update(self.writer.stats.as_dict())
         d["feed_dropped"] = sum(f.dropped for f in self.feeds.values())
+        kernel = [f.kernel_drops for f in self.feeds.values() if f.kernel_drops is not None]
+        if kernel:
+            d["udp_kernel_drops"] = sum(kernel)
+        d.update(self.counters)
         return d
+
+    def update_kernel_drops(self) -> None:
+        """UDP feeds: the datagrams the kernel dropped because the socket's receive buffer
+        was full (``RcvbufErrors``; per socket, the ``drops`` column of /proc/net/udp),
+        which the feed itself never sees."""
+        ports: dict[int, str] = {}
+        for name, src in list(self.open_sources.items()):
+            feed = self.feeds.get(name)
+            if feed is None or not feed.uri.lower().startswith("udp://"):
+                continue
+            try:
+                ports[int(src.local_address()[1])] = name
+            except Exception:  # not bound yet, or gone meanwhile
+                continue
+        if not ports:
+            return
+        drops = _udp_socket_drops()
+        for port, name in ports.items():
+            if port in drops:
+                self.feeds[name].kernel_drops = drops[port]
 
     # -- stages -------------------------------------------------------------------------
     @staticmethod
@@ -162,19 +237,51 @@ class Pipeline:
         status = self.feeds[name] = FeedStatus(
             name=name, uri=_without_credentials(spec.uri), quiet_after=self.settings.feed_quiet_s
         )
+        if not is_network(spec.uri):
+            await self._feed_once(spec, name, status)
+            return
+
+        def failed(e: BaseException) -> None:
+            status.state = "restarting"
+            status.error = str(e)
+            status.restarts += 1
+
+        # A network feed reconnects by itself; an unexpected failure starts it again.
+        try:
+            await self.supervisor.run(
+                f"feed:{name}",
+                lambda: self._feed_once(spec, name, status, raise_=True),
+                on_failure=failed,
+            )
+        except asyncio.CancelledError:
+            status.state = "stopped"
+            raise
+
+    async def _feed_once(
+        self, spec: SourceSpec, name: str, status: FeedStatus, raise_: bool = False
+    ) -> None:
         try:
             async with open_source(
-                spec.uri, name=name, speed=spec.speed, quiet_after=self.settings.feed_quiet_s
+                spec.uri,
+                name=name,
+                speed=spec.speed,
+                quiet_after=self.settings.feed_quiet_s,
+                **spec.feed_options(),
             ) as src:
                 self.open_sources[name] = src
                 status.state = "running"
+                status.error = None
                 async for batch in src:
                     status.lines += len(batch.lines)
                     status.batches += 1
                     status.last_line_at = time.time()
                     status.progress = src.progress
                     status.dropped = getattr(src, "dropped", 0)
-                    decoded = self.decoder.feed(batch.lines, batch.recv_ts, batch.source)
+                    decoded = self.decoder.feed(
+                        batch.lines, batch.recv_ts, batch.source, src.reader
+                    )
+                    if not spec.keep:
+                        self._check_retention(spec, name, status, decoded)
                     if decoded.positions:
                         status.last_event_ts = decoded.positions[-1].ts
                     await self._dispatch(decoded)
@@ -187,38 +294,102 @@ class Pipeline:
         except Exception as e:  # one bad feed must not take the others down
             status.state = "failed"
             status.error = str(e)
-            log.error("feed %s failed: %s", name, e)
+            if raise_:
+                raise
+            if isinstance(e, RetentionRefused):
+                log.error("feed %s refused: %s", name, e)
+            else:
+                log.error("feed %s failed: %s", name, e)
+        finally:
+            self.open_sources.pop(name, None)
+
+    def _check_retention(self, spec: SourceSpec, name: str, status: FeedStatus, decoded) -> None:
+        """Refuse records the retention job would delete (see the module's docstring)."""
+        s = self.settings
+        now = time.time()
+        limits = []
+        if s.retention_days > 0 and decoded.positions:
+            limits.append(("positions", "retention_days", s.retention_days))
+        if s.raw_archive and s.raw_retention_days > 0 and decoded.raw:
+            limits.append(("raw sentences", "raw_retention_days", s.raw_retention_days))
+        for what, setting, days in limits:
+            cutoff = now - days * 86400.0
+            records = decoded.positions if what == "positions" else decoded.raw
+            oldest = min(r.ts for r in records)
+            if oldest >= cutoff:
+                continue
+            if not is_network(spec.uri):
+                from datetime import UTC, datetime
+
+                day = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%d")
+                raise RetentionRefused(
+                    f"{what} from {day} are older than the retention window "
+                    f"({setting} = {days}): the retention job would delete them. To keep "
+                    f"this source's data, ingest it with --keep (or keep = true in its "
+                    f"[[sources]] table); or raise {setting}"
+                    + (" (or ingest with --no-raw)" if what == "raw sentences" else "")
+                )
+            # A live feed: drop what is too old, keep the rest.
+            before = len(decoded.positions)
+            decoded.positions = [p for p in decoded.positions if p.ts >= cutoff]
+            decoded.statics = [v for v in decoded.statics if v.ts >= cutoff]
+            decoded.raw = [r for r in decoded.raw if r.ts >= cutoff]
+            dropped = before - len(decoded.positions)
+            status.too_old += dropped
+            self.counters["positions_too_old"] += dropped
+            if now - self._too_old_logged > 60:
+                self._too_old_logged = now
+                log.warning(
+                    "feed %s: dropped records older than %s (%d days): the retention job "
+                    "would delete them (keep = true in its [[sources]] table keeps them)",
+                    name,
+                    setting,
+                    days,
+                )
 
     async def _dispatch(self, decoded) -> None:
         if not (decoded.positions or decoded.statics or decoded.raw):
             return
         for listener in self.listeners:
-            listener.on_batch(decoded.positions, decoded.statics)
+            try:
+                listener.on_batch(decoded.positions, decoded.statics)
+            except Exception:  # the live map must never stop the store
+                log.exception("batch listener failed")
         try:
             await self._store_q.put(decoded)
         except asyncio.CancelledError:  # stopped while the queue was full: keep the batch
             self._leftover.append(decoded)
             raise
-        if self.analytics:
-            await self._analytics_q.put(decoded)
+        if self.analytics and (decoded.positions or decoded.statics):
+            if self.supervisor.running("analytics"):
+                await self._analytics_q.put(decoded)
+            else:  # down, waiting to start again: the feed must not wait for it
+                try:
+                    self._analytics_q.put_nowait(decoded)
+                except asyncio.QueueFull:
+                    self.counters["analytics_batches_dropped"] += 1
 
     async def _store_stage(self) -> None:
         """Group decoded batches into COPY-sized batches: write when one is full, or when
         the feeds pause and the oldest record has waited long enough."""
-        pending = _Pending()
-        oldest: float | None = None
         max_rows = self.settings.batch_rows
         max_delay = self.settings.batch_max_delay_s
         loop = asyncio.get_running_loop()
         q = self._store_q
         done = False
+        if self._pending.rows():  # what the stage held when it failed: write it first
+            await self._write_pending()
         while not done:
+            pending = self._pending
             if q.empty():
-                if pending.rows() and loop.time() - oldest >= max_delay:
-                    await self._write(pending)
-                    pending, oldest = _Pending(), None
+                if pending.rows() and loop.time() - self._pending_since >= max_delay:
+                    await self._write_pending()
                     continue
-                timeout = None if oldest is None else oldest + max_delay - loop.time()
+                timeout = (
+                    None
+                    if self._pending_since is None
+                    else self._pending_since + max_delay - loop.time()
+                )
                 try:
                     item = await asyncio.wait_for(q.get(), timeout)
                 except TimeoutError:
@@ -236,11 +407,28 @@ class Pipeline:
                 pending.positions += item.positions
                 pending.statics += item.statics
                 pending.raw += item.raw
-                if oldest is None:
-                    oldest = loop.time()
+                if self._pending_since is None:
+                    self._pending_since = loop.time()
             if pending.rows() and (done or pending.rows() >= max_rows):
-                await self._write(pending)
-                pending, oldest = _Pending(), None
+                await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        await self._write(self._pending)
+        self._pending = _Pending()
+        self._pending_since = None
+        self._pending_failures = 0
+
+    def _store_failed(self, e: BaseException) -> None:
+        # Written again when the stage starts again; a batch it fails on twice is set aside.
+        self._pending_failures += 1
+        if self._pending_failures >= 2 and self._pending.rows():
+            log.error(
+                "store: setting aside a batch of %d rows it failed on twice", self._pending.rows()
+            )
+            self.counters["store_batches_dropped"] += 1
+            self._pending = _Pending()
+            self._pending_since = None
+            self._pending_failures = 0
 
     async def _write(self, pending: _Pending) -> None:
         await self.writer.write(pending.positions, pending.statics, pending.raw)
@@ -250,6 +438,27 @@ class Pipeline:
             result = self.analytics(item.positions, item.statics)
             if asyncio.iscoroutine(result):
                 await result
+
+    def _analytics_failed(self, e: BaseException) -> None:
+        self.counters["analytics_batches_failed"] += 1
+
+
+def _udp_socket_drops() -> dict[int, int]:
+    """Kernel drops per local UDP port, from /proc/net/udp and /proc/net/udp6 (Linux)."""
+    out: dict[int, int] = {}
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path, encoding="ascii") as f:
+                next(f, None)  # the header
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 13:
+                        continue
+                    port = int(parts[1].rsplit(":", 1)[1], 16)
+                    out[port] = out.get(port, 0) + int(parts[-1])
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def _without_credentials(uri: str) -> str:

@@ -1,9 +1,16 @@
-"""``mda serve`` and ``mda demo`` at run time: every stage as a named task in one TaskGroup.
+"""``mda serve`` and ``mda demo`` at run time: every stage as a named task in one TaskGroup,
+each run by one ``Supervisor`` (a stage that fails is logged and started again after a
+back-off; the others go on; ``/healthz`` and ``/metrics`` show it).
 
-feeds -> Pipeline -> StoreWriter
-                  -> AlertStage (Analyzer -> alerts table -> live hub, MQTT)
+feeds -> Pipeline -> StoreWriter (spool while the database is away, written on a timer)
+                  -> AlertStage (Analyzer -> live hub, MQTT at once; alerts table)
                   -> live hub (latest positions)
 web (uvicorn) reads the store and the hub; a retention job runs hourly.
+
+Outages end by themselves: the writer's spool and the alert stage's waiting changes are
+tried again on a timer (at most ``outage_retry_max_s`` apart) while anything waits, not
+only when new data arrives; at a stop each gets one more try, and what still cannot be
+written is kept on disk and written at the next start before any new data.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -28,12 +36,14 @@ from mda.store.db import connect, connect_sync
 from mda.store.errors import StoreError
 from mda.store.migrate import upgrade
 from mda.store.places import forget_places_before, load_places, save_places
-from mda.store.retention import apply_retention
+from mda.store.retention import apply_retention, hold_source
+from mda.store.spool import Spool, SpoolFull
 from mda.store.writer import StoreWriter
 
 from .errors import MdaError, SettingsError
 from .pipeline import Pipeline
 from .settings import Settings, SourceSpec
+from .supervise import Supervisor
 
 __all__ = ["AlertStage", "Service", "load_zones", "mqtt_publisher"]
 
@@ -69,14 +79,33 @@ def mqtt_publisher(settings: Settings):
         raise SettingsError(f"mqtt_url {e.message}") from None
 
 
-class AlertStage:
-    """Runs the detectors over decoded batches; stores what they raise and hands the stored
-    rows to the sinks (live hub, MQTT).
+class _Waiting:
+    """An alert change waiting to be stored; ``announced`` once the sinks have had it
+    marked not yet stored."""
 
-    The detectors never wait for the database: while it is away the changes queue up (in
-    order, bounded: past ``max_pending`` the oldest updates of still-open alerts are merged
-    away, openings and endings are kept) and are stored when it returns, tried again with
-    exponential backoff rather than on every batch."""
+    __slots__ = ("change", "announced")
+
+    def __init__(self, change) -> None:
+        self.change = change
+        self.announced = False
+
+
+_WIRE_CHANGE = {"opened": "opened", "closed": "ended"}  # analytics' change -> wire change
+
+
+class AlertStage:
+    """Runs the detectors over decoded batches; stores what they raise and hands the alerts
+    to the sinks (live hub, MQTT).
+
+    The detectors never wait for the database: their changes queue up (in order, bounded:
+    past ``max_pending`` the oldest updates of still-open alerts are merged away, openings
+    and endings are kept) and ``run()``, a task of its own, stores them: at once while the
+    database answers, else on a timer (``Backoff(retry_initial, retry_max)``) until it
+    returns, new alerts or not. While it is away, a new alert goes to the sinks at once,
+    marked ``stored: false`` with a provisional (negative) id, as do the later changes of
+    that episode; once stored, the stored row follows (``stored: true``, its real id).
+    ``finish()`` (at a stop) tries once more; what still waits is kept in ``spool_dir``
+    and stored by ``store_leftovers()`` at the next start."""
 
     def __init__(
         self,
@@ -85,80 +114,208 @@ class AlertStage:
         sinks: Sequence[Callable[[dict], Awaitable[None]]] = (),
         *,
         max_pending: int = 10_000,
-        retry_initial: float = 1.0,
-        retry_max: float = 30.0,
+        retry_initial: float = 0.5,
+        retry_max: float = 5.0,
+        spool_dir: Path | None = None,
     ):
         self.analyzer = analyzer
         self.url = url
         self.sinks = list(sinks)
         self.raised = 0
         self.refused = 0  # changes the database rejected as data (not an outage)
+        self.announced = 0  # alerts pushed to the sinks before they were stored
+        self.database_away = False
         self._conn: psycopg.AsyncConnection | None = None
-        self._pending: list = []
+        self._pending: list[_Waiting] = []
         self._max_pending = max_pending
         self._backoff = Backoff(retry_initial, retry_max)
         self._next_try = 0.0
+        self._wake = asyncio.Event()
+        self._provisional: dict[str, int] = {}  # episode key -> provisional id, until stored
+        self._spool = Spool(spool_dir) if spool_dir else None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     async def __call__(self, positions: list, statics: list) -> None:
         changes = self.analyzer.process(chain(statics, positions))
-        if changes or self._pending:
-            await self._store(changes)
+        if changes:
+            await self._add(changes)
+
+    async def _add(self, changes: list) -> None:
+        items = [_Waiting(ch) for ch in changes]
+        self._pending.extend(items)
+        self._bound()
+        if self.database_away:  # the desk and MQTT must not wait for the database
+            await self._announce(items)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Store what waits: at once while the database answers, else at the next try of
+        the back-off. Runs until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            delay = self._next_try - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._wake.clear()
+            if self._pending and not await self._store():
+                self._wake.set()  # try again at the next step of the back-off
 
     async def finish(self) -> None:
-        await self._store(self.analyzer.finish(), force=True)
+        """At a stop: the detectors' last changes, one more try, and what still cannot be
+        stored into the spool for the next start."""
+        changes = self.analyzer.finish()
+        if changes:
+            await self._add(changes)
+        if self._pending and not await self._store() and self._pending:
+            if self._spool is None:
+                log.error("alerts: %d changes could not be stored", len(self._pending))
+                return
+            try:
+                self._spool.put(("alert-changes", [w.change for w in self._pending]))
+            except SpoolFull as e:
+                log.error("alerts: %d changes could not be stored: %s", len(self._pending), e)
+                return
+            log.warning(
+                "alerts: %d changes kept in %s; stored at the next start",
+                len(self._pending),
+                self._spool.dir,
+            )
+            self._pending = []
+
+    async def store_leftovers(self) -> int:
+        """Store what an earlier run left in the spool (before anything new); how many
+        changes. Raises StoreError when the database does not answer."""
+        if self._spool is None:
+            return 0
+        n = 0
+        while (item := self._spool.oldest()) is not None:
+            path, (_, changes) = item
+            if self._conn is None or self._conn.closed:
+                self._conn = await connect(self.url)
+            try:
+                await save_changes(self._conn, changes)
+            except psycopg.OperationalError as e:
+                await self._drop_connection()
+                raise StoreError(f"alerts left by the last run not stored: {e}") from None
+            except psycopg.Error as e:
+                log.error("alerts left by the last run refused: %s", e.diag.message_primary or e)
+                self.refused += len(changes)
+            self._spool.done(path)
+            n += len(changes)
+        if n:
+            log.info("stored %d alert changes left by the last run", n)
+        return n
 
     def _bound(self) -> None:
         if len(self._pending) <= self._max_pending:
             return
         # Keep the latest state of each alert and every opening and ending.
         latest: dict[str, int] = {}
-        for i, ch in enumerate(self._pending):
-            latest[ch.alert.key] = i
+        for i, w in enumerate(self._pending):
+            latest[w.change.alert.key] = i
         self._pending = [
-            ch
-            for i, ch in enumerate(self._pending)
-            if ch.change != "updated" or latest[ch.alert.key] == i
+            w
+            for i, w in enumerate(self._pending)
+            if w.change.change != "updated" or latest[w.change.alert.key] == i
         ]
 
-    async def _store(self, changes: list, force: bool = False) -> None:
-        self._pending.extend(changes)
-        self._bound()
+    async def _store(self) -> bool:
+        """Store every waiting change; False when the database is away."""
+        batch = list(self._pending)
         loop = asyncio.get_running_loop()
-        if not self._pending or (not force and loop.time() < self._next_try):
-            return
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = await connect(self.url)
-            rows = await save_changes(self._conn, self._pending)
+            rows = await save_changes(self._conn, [w.change for w in batch])
         except (psycopg.OperationalError, StoreError) as e:  # an outage: back off, keep them
             self._next_try = loop.time() + self._backoff.next_delay()
-            log.warning(
-                "alerts: database unavailable (%s); %d changes wait, next try in %.0f s",
-                e,
+            if not self.database_away:
+                log.warning(
+                    "alerts: database unavailable (%s); alerts go to the desk and MQTT "
+                    "marked not yet stored, and are stored when it returns",
+                    e,
+                )
+            self.database_away = True
+            log.info(
+                "alerts: %d changes wait, next try in %.1f s",
                 len(self._pending),
                 self._next_try - loop.time(),
             )
             await self._drop_connection()
-            return
+            await self._announce([w for w in batch if not w.announced])
+            return False
         except psycopg.Error as e:  # refused as data: retrying would block every later alert
-            self.refused += len(self._pending)
+            self.refused += len(batch)
             log.error(
                 "alerts: database refused %d changes: %s",
-                len(self._pending),
+                len(batch),
                 e.diag.message_primary or e,
             )
-            self._pending = []
-            return
+            self._forget(batch)
+            return True
+        if self.database_away:
+            log.info("alerts: database is back; %d changes stored", len(batch))
+        self.database_away = False
         self._backoff.reset()
-        self._pending = []
-        for row in rows:
+        self._next_try = 0.0
+        self._forget(batch)
+        for w, row in zip(batch, rows):
+            self._provisional.pop(w.change.alert.key, None)
             if row["change"] == "opened":
                 self.raised += 1
-            for sink in self.sinks:
-                try:
-                    await sink(row)
-                except Exception:  # a sink's failure must not stop the analytics
-                    log.exception("alert sink failed")
+            row["stored"] = True
+            await self._deliver(row)
+        return True
+
+    def _forget(self, batch: list[_Waiting]) -> None:
+        done = {id(w) for w in batch}
+        self._pending = [w for w in self._pending if id(w) not in done]
+
+    async def _announce(self, items: list[_Waiting]) -> None:
+        """New alerts (and the later changes of those) to the sinks, not yet stored."""
+        now = datetime.now(UTC)
+        for w in items:
+            ch = w.change
+            a = ch.alert
+            pid = self._provisional.get(a.key)
+            if pid is None:
+                if ch.change != "opened":
+                    continue  # an episode stored before: its stored card stands meanwhile
+                pid = self._provisional[a.key] = -(len(self._provisional) + 1 + self.announced)
+            w.announced = True
+            self.announced += 1
+            await self._deliver(
+                {
+                    "id": pid,
+                    "key": a.key,
+                    "kind": a.kind,
+                    "severity": a.severity,
+                    "status": "open",
+                    "mmsi": a.mmsi,
+                    "other_mmsi": a.other_mmsi,
+                    "start": _dt(a.start),
+                    "end": _dt(a.end),
+                    "lat": a.lat,
+                    "lon": a.lon,
+                    "zone": a.zone,
+                    "details": a.details,
+                    "created_at": None,
+                    "updated_at": now,
+                    "change": _WIRE_CHANGE.get(ch.change, "updated"),
+                    "stored": False,
+                }
+            )
+
+    async def _deliver(self, row: dict) -> None:
+        for sink in self.sinks:
+            try:
+                await sink(row)
+            except Exception:  # a sink's failure must not stop the analytics
+                log.exception("alert sink failed")
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -170,6 +327,10 @@ class AlertStage:
 
     async def close(self) -> None:
         await self._drop_connection()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 @dataclass
@@ -187,43 +348,64 @@ class Service:
     alert_stage: AlertStage | None = None
     publisher: Any = None
     web_server: Any = None
+    writer: StoreWriter | None = None
+    supervisor: Supervisor | None = None
     started: float = field(default_factory=time.time)
 
     def status(self) -> dict:
-        """Counters and feed states for /metrics and the map's feed indicator."""
+        """Counters, feed and stage states for /healthz, /metrics and the map's feeds."""
         out: dict[str, Any] = {"uptime_s": time.time() - self.started, "feeds": []}
         if self.pipeline:
             out.update(self.pipeline.stats())
+            self.pipeline.update_kernel_drops()
             out["feeds"] = [f.as_dict() for f in self.pipeline.feeds.values()]
+        if self.writer:
+            out["database_connected"] = self.writer.online
         if self.alert_stage:
             out["alerts_raised"] = self.alert_stage.raised
+            out["alerts_waiting"] = self.alert_stage.pending
+            out["alerts_announced_unstored"] = self.alert_stage.announced
         if self.publisher:
             out["mqtt_sent"] = self.publisher.sent
             out["mqtt_connected"] = self.publisher.connected
             out["mqtt_notices_skipped"] = self.publisher.notices_skipped
+        if self.supervisor:
+            out["stages"] = self.supervisor.as_dict()
         return out
 
     def prepare(self) -> None:
+        """Before anything runs: the schema, the kept sources, the zones and the land mask
+        (loaded now, not on first use: a stage must not fail later for want of a file)."""
         with connect_sync(self.url) as conn:
             _applied, self.caps = upgrade(conn, retention_days=self.settings.retention_days)
-            # The detectors start with no memory of earlier runs: episodes left open by the
-            # last run are ended now, so none stays open for ever or rings twice.
-            ended = end_open_episodes(conn)
-        if ended:
-            log.info("ended %d alert episodes left open by the previous run", ended)
+            for i, spec in enumerate(self.sources):
+                if spec.keep:
+                    hold_source(conn, Pipeline._name(spec, i), "keep = true in [[sources]]")
         for line in self.caps.lines():
             log.info("database: %s", line)
         self.zones = load_zones(self.zone_files)
         self.zones_synced = False
+        from mda.analytics.landmask import shared_land_mask
+
+        shared_land_mask().cell_is_land(0, 0)  # loads it
+
+    def _end_open_episodes(self) -> None:
+        # The detectors start with no memory of earlier runs: episodes left open by the
+        # last run are ended now, so none stays open for ever or rings twice.
+        with connect_sync(self.url) as conn:
+            ended = end_open_episodes(conn)
+        if ended:
+            log.info("ended %d alert episodes left open by the previous run", ended)
 
     async def run(self) -> None:
         self.prepare()
         s = self.settings
+        self.supervisor = sup = Supervisor(restart_max=s.stage_restart_max_s)
         sinks: list = []
         if self.web:
             from mda.web.live import LiveHub
 
-            self.hub = LiveHub()
+            self.hub = LiveHub.from_settings(s)
             sinks.append(self.hub.publish_alert)
         self.publisher = mqtt_publisher(s)
         if self.publisher:
@@ -232,31 +414,55 @@ class Service:
 
         analyzer = Analyzer(analytics_config(s), self.zones)
         await self._load_places(analyzer)
-        self.alert_stage = AlertStage(analyzer, self.url, sinks)
+        await self._load_desk_lists(analyzer)
+        self.alert_stage = AlertStage(
+            analyzer,
+            self.url,
+            sinks,
+            retry_max=s.outage_retry_max_s,
+            spool_dir=s.data_path / "spool-alerts",
+        )
+        # What the last run could not store goes first, then its episodes are ended.
+        await self.alert_stage.store_leftovers()
+        await asyncio.to_thread(self._end_open_episodes)
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
         try:
             async with StoreWriter(
-                self.url, spool_dir=s.data_path / "spool", raw_archive=s.raw_archive
-            ) as writer:
+                self.url,
+                spool_dir=s.data_path / "spool",
+                raw_archive=s.raw_archive,
+                retry_max=s.outage_retry_max_s,
+            ) as writer:  # writes what the last run left in the spool first
+                self.writer = writer
                 self.pipeline = Pipeline(
                     s,
                     writer,
                     self.sources,
                     analytics=self.alert_stage,
                     listeners=[self.hub] if self.hub else [],
+                    supervisor=sup,
                 )
                 try:
                     async with asyncio.TaskGroup() as tg:
                         if self.web:
                             tg.create_task(self._serve_web(), name="web")
                         if self.publisher:
-                            tg.create_task(self.publisher.run(), name="mqtt-publisher")
-                        tg.create_task(self._retention_job(), name="retention")
-                        tg.create_task(self._sync_zones(), name="zones-sync")
-                        places = tg.create_task(self._places_job(analyzer), name="places")
+                            tg.create_task(
+                                sup.run("mqtt", self.publisher.run), name="mqtt-publisher"
+                            )
+                        tg.create_task(sup.run("spool", writer.run), name="store-spool")
+                        tg.create_task(sup.run("alerts", self.alert_stage.run), name="alert-store")
+                        tg.create_task(sup.run("retention", self._retention_job), name="retention")
+                        tg.create_task(sup.run("zones-sync", self._sync_zones), name="zones-sync")
+                        places = tg.create_task(
+                            sup.run("places", lambda: self._places_job(analyzer)), name="places"
+                        )
+                        tg.create_task(
+                            sup.run("desk", lambda: self._desk_job(analyzer)), name="desk-lists"
+                        )
                         if not self._stopping.is_set():  # a stop may come during start-up
                             await self.pipeline.run()  # returns when feeds end or on stop()
                         await self.alert_stage.finish()
@@ -265,6 +471,13 @@ class Service:
                             await self._stopping.wait()
                         places.cancel()
                         await self._save_places(analyzer)  # what this run learned last
+                        # One more try for what waits in the spool; the rest stays there.
+                        if not await writer.flush_spool(force=True):
+                            log.warning(
+                                "%d batches stay in the spool; they are written at the "
+                                "next start, before new data",
+                                writer.spool_pending,
+                            )
                         if self.publisher:
                             await self.publisher.close()
                         raise _Done
@@ -289,23 +502,7 @@ class Service:
         if self.pipeline:
             self.pipeline.stop()
 
-    async def _serve_web(self) -> None:
-        import uvicorn
-
-        from mda.web.app import create_app
-
-        app = create_app(self.settings, self.url, hub=self.hub, status=self.status)
-        config = uvicorn.Config(
-            app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self.web_server = uvicorn.Server(config)
-        # The service owns shutdown (stop()); uvicorn must not take SIGINT/SIGTERM for itself,
-        # nor raise them again when it ends, or one signal would stop us twice.
-        self.web_server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    def _listen(self) -> socket.socket:
         host, port = self.settings.http_host, self.settings.http_port
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -314,38 +511,69 @@ class Service:
         except OSError as e:
             sock.close()
             raise MdaError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-        serve = asyncio.create_task(self.web_server.serve(sockets=[sock]), name="uvicorn")
-        while not self.web_server.started:
-            if serve.done():
-                await serve
-                raise MdaError(f"web server on {host}:{port} stopped before it started")
-            await asyncio.sleep(0.05)
-        if self.on_ready:
-            ready = self.on_ready(self)
-            if asyncio.iscoroutine(ready):
-                await ready
+        return sock
+
+    async def _serve_web(self) -> None:
+        """The web server, started again if it fails once it has started (a busy port at
+        the start is an error of the whole service)."""
+        from mda.web.app import create_app
+
+        app = create_app(self.settings, self.url, hub=self.hub, status=self.status)
+        app.state.feeds = self.pipeline.open_sources if self.pipeline else {}  # POST /api/ingest
+        sock = self._listen()
+        first = True
+
+        async def serve() -> None:
+            nonlocal first, sock
+            if not first:
+                sock = self._listen()
+            await self._serve_web_once(app, sock, first)
+            first = False
+
+        await self.supervisor.run("web", serve)
+
+    async def _serve_web_once(self, app, sock: socket.socket, first: bool) -> None:
+        import uvicorn
+
+        from mda.web.server import server_config
+
+        config = server_config(app, self.settings, log_level="warning")
+        self.web_server = server = uvicorn.Server(config)
+        # The service owns shutdown (stop()); uvicorn must not take SIGINT/SIGTERM for itself,
+        # nor raise them again when it ends, or one signal would stop us twice.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        host, port = self.settings.http_host, self.settings.http_port
+        serve = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         try:
+            while not server.started:
+                if serve.done():
+                    await serve
+                    raise MdaError(f"web server on {host}:{port} stopped before it started")
+                await asyncio.sleep(0.05)
+            if first and self.on_ready:
+                ready = self.on_ready(self)
+                if asyncio.iscoroutine(ready):
+                    await ready
             await asyncio.shield(serve)
+            if not self._stopping.is_set():
+                raise MdaError("the web server stopped")
         finally:
             # Let uvicorn close its connections and run the app's shutdown (the pool).
-            self.web_server.should_exit = True
+            server.should_exit = True
             try:
                 await asyncio.wait_for(serve, 10)
             except (TimeoutError, asyncio.CancelledError, SystemExit):
                 pass
+            except Exception as e:
+                log.warning("web server: %s", e)
 
     async def _sync_zones(self) -> None:
-        """Copy the zones in use into the zones table, for the map's layers and for SQL."""
+        """Copy the zones in use into the zones table, for the map's layers and for SQL
+        (tried again, with the stage's back-off, until the database takes them)."""
         from psycopg.types.json import Jsonb
-
-        try:
-            conn = await connect(self.url)
-        except Exception as e:
-            log.warning("zones not synced: %s", e)
-            return
         from shapely.geometry import mapping
 
-        async with conn:
+        async with await connect(self.url) as conn:
             async with conn.transaction():
                 for z in self.zones:
                     await conn.execute(
@@ -405,6 +633,28 @@ class Service:
         while True:
             await asyncio.sleep(every_s)
             await self._save_places(analyzer)
+
+    async def _load_desk_lists(self, analyzer) -> None:
+        """Hand the analytics the watch lists and the rule suspensions in force now (the
+        shell's clock decides what is in force: an expired one is simply not passed)."""
+        from mda.store.desk import suspensions_in_force, watch_entries
+
+        try:
+            async with await connect(self.url) as conn:
+                entries = await watch_entries(conn)
+                suspensions = await suspensions_in_force(conn)
+        except (psycopg.Error, StoreError) as e:  # next time: the last lists stay in force
+            log.warning("watch lists and suspensions not loaded: %s", e)
+            return
+        analyzer.set_watchlist(entries)
+        analyzer.set_suspensions(suspensions)
+
+    async def _desk_job(self, analyzer, every_s: float = 10.0) -> None:
+        """Keep the analytics' watch lists and suspensions current (changes made on the
+        desk apply within ``every_s``; a suspension expires by itself the same way)."""
+        while True:
+            await self._load_desk_lists(analyzer)
+            await asyncio.sleep(every_s)
 
     async def _retention_job(self) -> None:
         def run_once() -> dict:

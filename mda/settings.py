@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from mda.analytics import AnalyticsConfig, ConfigError
 from mda.web.config import WebConfig
@@ -77,6 +76,41 @@ class SourceSpec:
     speed: float | None = _setting(
         None, "files only: replay at this many times real time; default: as fast as possible"
     )
+    keep: bool = _setting(
+        False,
+        "keep this source's data whatever its age: the retention job does not remove it "
+        "(an archive replayed on purpose); without it, records older than the retention "
+        "window are refused",
+    )
+    format: str | None = _setting(
+        None,
+        "what the feed carries: nmea, aiscatcher (AIS-catcher JSON), gpsd (gpsd AIS JSON), "
+        "json (decoded positions), csv; default: nmea, or for a file what its name says "
+        "(.csv, .zip: csv; .json, .jsonl: the JSON its first line shows)",
+    )
+    columns: str | None = _setting(
+        None,
+        "json and csv: field names, FIELD=NAME,... (mmsi=MMSI,time=msgtime,lat=latitude), "
+        "or a TOML table; a value topic[N] reads the N-th level of the MQTT topic; "
+        "default: the common names",
+    )
+    time_format: str | None = _setting(
+        None,
+        "json and csv: how times are written (strptime, e.g. %d/%m/%Y %H:%M:%S); default: "
+        "epoch seconds or milliseconds, ISO 8601, or dd/mm/yyyy HH:MM:SS",
+    )
+    timezone: str | None = _setting(
+        None, "json and csv: the time zone of times without an offset (IANA name); default UTC"
+    )
+
+    def feed_options(self) -> dict:
+        """The keyword arguments of ``ingest.open_source`` that say what the feed carries."""
+        return {
+            "format": self.format,
+            "columns": self.columns,
+            "time_format": self.time_format,
+            "timezone": self.timezone,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,9 +142,14 @@ class Settings(WebConfig):
     http_port: int = _setting(8080, "Port the web server listens on.")
     raw_archive: bool = _setting(True, "Keep every raw NMEA sentence in the raw_sentences table.")
     retention_days: int = _setting(
-        90, "Days of positions kept; older ones are dropped. 0 keeps all."
+        90,
+        "Days of positions kept (by event time); older ones are dropped, except those of "
+        "kept sources (mda ingest --keep, keep = true in [[sources]]). A feed's records "
+        "older than this are refused unless its source is kept. 0 keeps all.",
     )
-    raw_retention_days: int = _setting(30, "Days of raw sentences kept. 0 keeps all.")
+    raw_retention_days: int = _setting(
+        30, "Days of raw sentences kept, with the same exceptions as retention_days. 0 keeps all."
+    )
     dedupe_window_s: float = _setting(
         10.0,
         "The same sentence heard by several receivers within this many seconds is stored once.",
@@ -136,6 +175,23 @@ class Settings(WebConfig):
         64, "Batches held between two stages before the feed is slowed down."
     )
     feed_quiet_s: float = _setting(300.0, "A feed silent this long is reported as quiet.")
+    outage_retry_max_s: float = _setting(
+        5.0,
+        "Longest wait between two tries to reach the database while anything waits for it "
+        "(spooled positions, alerts): what waited is written at most this long after it "
+        "returns, with no new input needed.",
+    )
+    stage_restart_max_s: float = _setting(
+        30.0,
+        "A stage that fails (analytics, store, a network feed, the web server, the MQTT "
+        "publisher) is started again after a back-off from 1 s up to this many seconds; "
+        "the rest of the service goes on meanwhile.",
+    )
+    token_expiry_days: float = _setting(
+        90.0,
+        "Days an API token made without --expires is valid (mda token create). 0: such "
+        "tokens never expire (not recommended).",
+    )
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING, ERROR.")
 
     # The tables.
@@ -164,20 +220,31 @@ class Settings(WebConfig):
     def shown(self) -> list[tuple[str, str, str]]:
         """(name, value with secrets masked, where it came from) for ``mda config show``:
         every top-level setting, the analytics settings that are not defaults, the sources."""
+        from mda.store.db import mask_credentials
+
         rows = []
         for s in SETTINGS:
             v = getattr(self, s.name)
             if s.name == "data_dir" and not v:
                 v = str(self.data_path)
             if s.secret and v:
-                v = mask_url(v) if "://" in str(v) else "********"
+                v = mask_url(v) if "://" in str(v) or "=" in str(v) else "********"
+            elif isinstance(v, str) and "://" in v:  # a URL may carry a credential too
+                v = mask_credentials(v)
             rows.append((s.name, str(v), self.origin.get(s.name, "default")))
         for s in sorted(ANALYTICS_SETTINGS, key=lambda s: s.name):
             if s.name in self.origin:
                 rows.append((s.name, str(getattr(self.analytics, s.key)), self.origin[s.name]))
         for i, src in enumerate(self.sources):
+            uri = mask_credentials(src.uri)
             rows.append(
-                (f"sources[{i}]", src.uri + (f" (name={src.name})" if src.name else ""), "file")
+                (
+                    f"sources[{i}]",
+                    uri
+                    + (f" (name={src.name})" if src.name else "")
+                    + (" (kept)" if src.keep else ""),
+                    "file",
+                )
             )
         return rows
 
@@ -231,19 +298,13 @@ _ANALYTICS = {s.key: s for s in ANALYTICS_SETTINGS}
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and logs."""
-    from mda.store.db import mask_dsn
+    """The URL (or key=value DSN) with every credential in it masked, for messages, logs
+    and ``mda config show`` (``store.db.mask_credentials``)."""
+    from mda.store.db import mask_credentials, mask_dsn
 
-    if "://" in url and not url.startswith(("postgres://", "postgresql://")):
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return "<unparseable URL>"
-        if parts.password is None:
-            return url
-        host = parts.netloc.rsplit("@", 1)[-1]
-        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-    return mask_dsn(url)
+    if url.startswith(("postgres://", "postgresql://")) or "://" not in url:
+        return mask_dsn(url) if "=" in url or "://" in url else url
+    return mask_credentials(url)
 
 
 def parse_bool(value: Any, name: str, where: str) -> bool:
@@ -302,7 +363,32 @@ def _sources(value: Any, where: str) -> list[SourceSpec]:
                     f"{where}: sources[{i}].speed wants a number, got {speed!r}"
                 ) from None
         name = item.get("name")
-        out.append(SourceSpec(str(item["uri"]), str(name) if name else None, speed))
+        keep = parse_bool(item.get("keep", False), f"sources[{i}].keep", where)
+        out.append(
+            SourceSpec(
+                str(item["uri"]), str(name) if name else None, speed, keep, **_feed(item, i, where)
+            )
+        )
+    return out
+
+
+def _feed(item: dict, i: int, where: str) -> dict:
+    """The [[sources]] keys that say what a feed carries, checked (an unknown format, field
+    or time zone is refused here, naming where it was)."""
+    columns = item.get("columns")
+    if isinstance(columns, dict):  # a TOML table {mmsi = "MMSI", ...}
+        columns = ",".join(f"{k}={v}" for k, v in columns.items())
+    out = {"columns": str(columns) if columns else None}
+    for key in ("format", "time_format", "timezone"):
+        value = item.get(key)
+        out[key] = str(value) if value not in (None, "") else None
+    from mda.ingest import make_reader
+    from mda.ingest.errors import SourceError
+
+    try:
+        make_reader(out["format"], columns=out["columns"], timezone=out["timezone"])
+    except SourceError as e:
+        raise SettingsError(f"{where}: sources[{i}]: {e}") from None
     return out
 
 

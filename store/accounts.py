@@ -40,6 +40,8 @@ from .errors import StoreError
 
 __all__ = [
     "ROLES",
+    "RECEIVER",
+    "TOKEN_ROLES",
     "role_at_least",
     "check_role",
     "capped_role_sql",
@@ -77,6 +79,10 @@ __all__ = [
 # hold the same names.
 ROLES = ("viewer", "officer", "supervisor", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
+# Outside the ladder: a receiver's token may push data (POST /api/ingest) and read nothing
+# (no role_at_least holds for it); only tokens without a user carry it (migration 0008).
+RECEIVER = "receiver"
+TOKEN_ROLES = (*ROLES, RECEIVER)
 
 MIN_PASSWORD = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -290,7 +296,13 @@ async def create_token(
 
     With ``user``, the token belongs to that user: it ends with the user and never carries
     more than the user's role (``UnknownUser``, ``RoleAboveUser``)."""
-    check_role(role)
+    if role == RECEIVER:
+        if user is not None:
+            raise InvalidRole(
+                "a receiver's token is not a user's: use --role receiver --owner NAME"
+            )
+    else:
+        check_role(role)
     if isinstance(expires, timedelta):
         expires = datetime.now(UTC) + expires
     elif expires is not None:  # naive means UTC; shown and audited in UTC

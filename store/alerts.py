@@ -166,6 +166,7 @@ async def _transition(
     allowed_from: tuple[str, ...],
     sets: str,
     outcome: str | None = None,
+    note_required: bool = False,
 ) -> dict:
     async with conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -181,6 +182,10 @@ async def _transition(
                 )
             if action == "closed":
                 _check_outcome(alert_id, row["severity"], outcome)
+                if note_required and row["severity"] != NOTICE and not (note or "").strip():
+                    raise InvalidOutcome(
+                        f"note: required to close alert {alert_id}: say what was found or done"
+                    )
             await cur.execute(
                 f"UPDATE alerts SET {sets}, note = coalesce(%(note)s, note), updated_at = now() "
                 f"WHERE id = %(id)s RETURNING {_SELECT}",
@@ -229,9 +234,12 @@ async def close(
     user: str,
     note: str | None = None,
     outcome: str | None = None,
+    *,
+    note_required: bool = False,
 ) -> dict:
     """Close an open or acknowledged alert. ``outcome`` (one of ``OUTCOMES``) is required
-    unless the alert is a notice (severity ``info``): InvalidOutcome otherwise."""
+    unless the alert is a notice (severity ``info``): InvalidOutcome otherwise; with
+    ``note_required`` (the desk) a desk alert also needs a note saying why."""
     return await _transition(
         conn,
         alert_id,
@@ -241,6 +249,7 @@ async def close(
         ("open", "acknowledged"),
         "status = 'closed', closed_by = %(user)s, closed_at = now(), outcome = %(outcome)s",
         outcome,
+        note_required,
     )
 
 
@@ -274,8 +283,9 @@ class AlertMessage:
     not by whichever query produced the row.
 
     The fields are the alerts table's columns (``ALERT_COLUMNS``), the vessel's name when
-    the row carries it, and ``change``: what just happened (``opened``, ``updated``,
-    ``ended``, ``reopened``, ``acknowledged``, ``closed``)."""
+    the row carries it, ``stored`` (false for an alert raised while the database was
+    away, until it is stored) and ``change``: what just happened (``opened``,
+    ``updated``, ``ended``, ``reopened``, ``acknowledged``, ``closed``)."""
 
     id: int | None = None
     key: str | None = None
@@ -299,6 +309,10 @@ class AlertMessage:
     note: str | None = None
     outcome: str | None = None
     vessel_name: str | None = None
+    # False while the alert waits for the database (raised during an outage: ``id`` is then
+    # a provisional negative number); the stored row follows once it is in. In the
+    # message (``to_dict``) only when false.
+    stored: bool = True
     change: str | None = None
 
     def to_dict(self, *, zulu: bool = False) -> dict[str, Any]:
@@ -310,6 +324,8 @@ class AlertMessage:
         for name in _ALERT_FIELDS:
             v = getattr(self, name)
             out[name] = _utc_text(v, zulu) if isinstance(v, datetime) else v
+        if self.stored:  # only an alert still waiting for the database says so
+            del out["stored"]
         return out
 
     def to_event(self, *, zulu: bool = False) -> dict[str, Any]:
@@ -325,6 +341,7 @@ def alert_message(row: Mapping[str, Any], change: str | None = None) -> AlertMes
     with ``vessel_name`` when it has one). ``change`` defaults to the row's own. Keys the
     row lacks are None; keys the format does not have are left out."""
     values = {name: row.get(name) for name in _ALERT_FIELDS}
+    values["stored"] = row.get("stored") is not False
     return AlertMessage(**values, change=change if change is not None else row.get("change"))
 
 

@@ -2,31 +2,57 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from .errors import DatabaseUnavailable
 
-__all__ = ["connect", "connect_sync", "mask_dsn", "describe_connect_error"]
+__all__ = ["connect", "connect_sync", "mask_dsn", "mask_credentials", "describe_connect_error"]
+
+
+# Query and key=value parameters that carry a secret (libpq's password and sslpassword,
+# and what other services put in URLs: tokens, keys, signatures).
+_SECRET_PARAM = re.compile(
+    r"(?i)^(?:.*pass(?:word|wd)?|.*secret|.*token|.*api_?key|key|auth|authorization|sig|signature)$"
+)
+_DSN_SECRET = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)")
+
+
+def mask_credentials(value: str) -> str:
+    """``value`` with every credential in it masked (``***``), fit for messages, logs and
+    ``mda config show``: a URL's password (``user:***@host``) and its secret query
+    parameters (``password``, ``sslpassword``, ``token``, ``api_key`` ...), or a key=value
+    DSN's ``password`` and ``sslpassword``. Text that is neither is returned as it is."""
+    if "://" in value:
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            return "<unparseable URL>"
+        netloc = parts.netloc
+        userinfo, at, host = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+        query = "&".join(
+            (f"{k}=***" if _SECRET_PARAM.match(unquote(k)) else f"{k}{eq}{v}")
+            for k, eq, v in (item.partition("=") for item in parts.query.split("&") if item)
+        )
+        masked = urlunsplit(parts._replace(netloc=netloc, query=query))
+        return masked + "#" if value.endswith("#") and not masked.endswith("#") else masked
+    if "=" in value:
+        return _DSN_SECRET.sub(lambda m: m.group(1) + "***", value)
+    return value
 
 
 def mask_dsn(url: str) -> str:
-    """The URL or DSN with any password replaced, fit for messages and logs."""
+    """The URL or DSN with any credential replaced, fit for messages and logs."""
     try:
-        params = conninfo_to_dict(url)
+        conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "<unparseable database URL>"
-    if "password" not in params:
-        return url
-    if "://" in url:
-        # Keep the URL shape people typed: user:***@host
-        scheme, rest = url.split("://", 1)
-        creds, sep, tail = rest.rpartition("@")
-        if sep:
-            user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{tail}"
-    params["password"] = "***"
-    return make_conninfo(**params)
+    return mask_credentials(url)
 
 
 def describe_connect_error(url: str, exc: Exception) -> str:

@@ -123,7 +123,8 @@ def _timescale_features(conn: psycopg.Connection, retention_days: int) -> None:
     conn.execute(
         "SELECT add_compression_policy('positions', INTERVAL '7 days', if_not_exists => TRUE)"
     )
-    if retention_days > 0:
+    held = conn.execute("SELECT EXISTS (SELECT 1 FROM retention_holds)").fetchone()[0]
+    if retention_days > 0 and not held:  # kept sources: mda's own job spares them
         conn.execute(
             f"SELECT add_retention_policy('positions', INTERVAL '{int(retention_days)} days', "
             "if_not_exists => TRUE)"

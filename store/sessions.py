@@ -2,8 +2,9 @@
 
 A session row is keyed by the SHA-256 of its random id (``accounts.hash_token``); its role
 is re-read from its user, or its token, on every request, so a demotion, a disabled user
-or a revoked token ends or narrows it at once. Login attempts are counted per user name
-and per client address for the rate limits.
+or a revoked token ends or narrows it at once. Login attempts are counted per device
+(a browser that logged in as the user before), else per user name and address, per
+address and per user name, for rate limits nobody can turn against someone else.
 """
 
 from __future__ import annotations
@@ -120,30 +121,95 @@ async def reserve_login_attempt(
     window_s: float,
     limit_user: int,
     limit_ip: int,
+    *,
+    device: bytes | None = None,
+    limit_user_all: int | None = None,
 ) -> tuple[int | None, float]:
     """Check the rate limits and count this attempt in one step: (attempt id, 0) when the
     attempt may go ahead, recorded as a failure until ``mark_login_success``; (None,
     seconds to wait) when a limit is reached (nothing recorded).
 
-    The check and the insert run under transaction-scoped advisory locks on the user
-    name's and the address's buckets, so parallel attempts are counted one after the
-    other: no more than the limit ever get through, however many arrive at once."""
+    Failures are counted so that nobody can lock another person out (the web's
+    ``login.py`` explains the scheme):
+
+    - from a browser that proved it logged in as ``username`` before (``device``, the
+      SHA-256 of its device cookie's id): per device, ``limit_user`` failures; nothing
+      else applies to it;
+    - from any other: per user name *and* address, ``limit_user``; per address,
+      ``limit_ip``; per user name from all addresses, ``limit_user_all``.
+
+    Counts per user name start again after that user's last success (from that address,
+    for the pair). The check and the insert run under transaction-scoped advisory locks
+    on the buckets concerned, so parallel attempts are counted one after the other: no
+    more than a limit ever get through, however many arrive at once."""
     name = _attempt_name(username)
-    keys = sorted(
-        {_lock_key("ip", ip or "")} | ({_lock_key("user", name.lower())} if name else set())
-    )
+    user = name.lower() if name else None
+    if device is not None:
+        buckets = [("device", device.hex(), limit_user)]
+    else:
+        buckets = [("ip", ip or "", limit_ip)]
+        if user:
+            buckets.append(("pair", f"{user}\n{ip or ''}", limit_user))
+            if limit_user_all:
+                buckets.append(("user", user, limit_user_all))
     async with conn.transaction():
-        for key in keys:  # always in the same order: no deadlock between two attempts
+        for key in sorted(_lock_key(kind, value) for kind, value, _ in buckets):
+            # always in the same order: no deadlock between two attempts
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        per_user, per_ip, retry = await _recent_failures(conn, name, ip, window_s)
-        if (name and per_user >= limit_user) or per_ip >= limit_ip:
-            return None, retry
+        for kind, _, limit in buckets:
+            count, retry = await _failures(conn, kind, user, ip, device, window_s)
+            if count >= limit:
+                return None, retry
         cur = await conn.execute(
-            "INSERT INTO login_attempts (username, ip, success) VALUES (%s, %s, false) "
-            "RETURNING id",
-            (name, ip),
+            "INSERT INTO login_attempts (username, ip, success, device) "
+            "VALUES (%s, %s, false, %s) RETURNING id",
+            (name, ip, device),
         )
         return (await cur.fetchone())[0], 0.0
+
+
+# Failures in the window per bucket, since the last success that resets it, and the
+# seconds until the oldest of them leaves the window.
+_BUCKETS = {
+    "device": (
+        "device = %(d)s",
+        "success AND device = %(d)s",
+    ),
+    "pair": (
+        "device IS NULL AND lower(username) = %(u)s AND ip IS NOT DISTINCT FROM %(ip)s",
+        "success AND lower(username) = %(u)s AND ip IS NOT DISTINCT FROM %(ip)s",
+    ),
+    "ip": ("device IS NULL AND ip IS NOT DISTINCT FROM %(ip)s", None),
+    "user": (
+        "device IS NULL AND lower(username) = %(u)s",
+        "success AND lower(username) = %(u)s",
+    ),
+}
+
+
+async def _failures(
+    conn: psycopg.AsyncConnection,
+    kind: str,
+    user: str | None,
+    ip: str | None,
+    device: bytes | None,
+    window_s: float,
+) -> tuple[int, float]:
+    where, reset = _BUCKETS[kind]
+    since = (
+        f"AND time > coalesce((SELECT max(time) FROM login_attempts WHERE {reset} "
+        "AND time > now() - make_interval(secs => %(w)s)), '-infinity')"
+        if reset
+        else ""
+    )
+    cur = await conn.execute(
+        f"""SELECT count(*), extract(epoch FROM min(time) + make_interval(secs => %(w)s) - now())
+            FROM login_attempts WHERE NOT success AND {where}
+              AND time > now() - make_interval(secs => %(w)s) {since}""",
+        {"w": window_s, "u": user, "ip": ip, "d": device},
+    )
+    count, retry = await cur.fetchone()
+    return count, float(retry or 0.0)
 
 
 async def mark_login_success(
@@ -154,29 +220,3 @@ async def mark_login_success(
         "UPDATE login_attempts SET success = true, username = coalesce(%s, username) WHERE id = %s",
         (_attempt_name(username), attempt_id),
     )
-
-
-async def _recent_failures(
-    conn: psycopg.AsyncConnection, username: str | None, ip: str | None, window_s: float
-) -> tuple[int, int, float]:
-    """(failures for this user name, failures from this address, seconds until the oldest
-    of them leaves the window) within the last ``window_s`` seconds, counted since the
-    last success for that user name."""
-    cur = await conn.execute(
-        """
-        WITH w AS (SELECT now() - make_interval(secs => %(w)s) AS t0),
-        last_ok AS (SELECT max(time) AS t FROM login_attempts, w
-                    WHERE success AND lower(username) = lower(%(u)s) AND time > w.t0)
-        SELECT
-          (SELECT count(*) FROM login_attempts, w, last_ok
-           WHERE NOT success AND lower(username) = lower(%(u)s) AND time > w.t0
-             AND (last_ok.t IS NULL OR time > last_ok.t)),
-          (SELECT count(*) FROM login_attempts, w WHERE NOT success AND ip = %(ip)s
-             AND time > w.t0),
-          (SELECT extract(epoch FROM min(time) + make_interval(secs => %(w)s) - now())
-           FROM login_attempts, w WHERE NOT success AND time > w.t0
-             AND (lower(username) = lower(%(u)s) OR ip = %(ip)s))""",
-        {"w": window_s, "u": username or "", "ip": ip or ""},
-    )
-    per_user, per_ip, retry = await cur.fetchone()
-    return per_user, per_ip, float(retry or 0.0)

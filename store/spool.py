@@ -43,6 +43,7 @@ class Spool:
         self._low = min(numbers, default=self._BASE + 1)
         self._order: deque[Path] = deque()  # the oldest files, listed once, not per item
         self.quarantined = 0
+        self.pending = len(numbers)  # items waiting, kept without listing the directory
 
     def __len__(self) -> int:
         return len(list(self.dir.glob("*.spool")))
@@ -51,11 +52,13 @@ class Spool:
         """Keep ``item`` after the others; raises SpoolFull when the disk will not take it."""
         self._seq += 1
         self._write(self._seq, item)
+        self.pending += 1
 
     def put_front(self, item: tuple) -> None:
         """Keep ``item`` before the others (it is older than what the spool holds)."""
         self._low -= 1
         path = self._write(self._low, item)
+        self.pending += 1
         if self._order:
             self._order.appendleft(path)
 
@@ -79,6 +82,7 @@ class Spool:
         while True:
             if not self._order:
                 self._order = deque(sorted(self.dir.glob("*.spool")))
+                self.pending = len(self._order)
                 if not self._order:
                     return None
             path = self._order[0]
@@ -98,10 +102,12 @@ class Spool:
                 path.rename(bad / path.name)
                 self._order.popleft()
                 self.quarantined += 1
+                self.pending = max(0, self.pending - 1)
                 log.error("spool %s: %s is damaged (%s); moved to %s", self.dir, path.name, e, bad)
 
     def done(self, path: Path) -> None:
         """The item in ``path`` was delivered: forget it."""
         path.unlink(missing_ok=True)
+        self.pending = max(0, self.pending - 1)
         if self._order and self._order[0] == path:
             self._order.popleft()

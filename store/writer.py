@@ -1,15 +1,20 @@
 """The write path: binary COPY of positions and raw sentences, upsert of vessel state.
 
-A batch is written in one transaction, so it is stored whole or not at all. When the
-database is away, ``StoreWriter`` keeps the batches it cannot write in a spool on disk
-(``data_dir/spool``) instead of in memory, and writes them, oldest first, once the
-database is back: an outage slows nothing upstream and loses nothing.
+A batch is written in one transaction, so it is stored whole or not at all, and carries an
+id recorded in ``write_batches`` in that transaction: a batch written again (its commit
+reached the database, but the connection died before the answer) is skipped, so every
+position is stored exactly once. When the database is away, ``StoreWriter`` keeps the
+batches it cannot write in a spool on disk (``data_dir/spool``) instead of in memory.
+``run()`` (a task of the service) tries again on a timer while the spool holds anything,
+so the spool is written within seconds of the database's return even when no new data
+arrives; a new ``StoreWriter`` writes what an earlier run left there before new data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -203,11 +208,19 @@ async def write_batch(
     positions: Sequence[PositionReport],
     statics: Sequence[VesselInfo],
     raw: Sequence[RawSentence],
-) -> None:
-    """Write one batch in one transaction."""
+    batch_id: uuid.UUID | None = None,
+) -> bool:
+    """Write one batch in one transaction. With ``batch_id``, a batch already committed
+    under that id is skipped (False): writing it again stores nothing twice."""
     make_temp = bool(positions or statics) and not getattr(conn, "_mda_temp_tables", False)
     async with conn.transaction():
         async with conn.cursor() as cur:
+            if batch_id is not None:
+                await cur.execute(
+                    "INSERT INTO write_batches (id) VALUES (%s) ON CONFLICT DO NOTHING", (batch_id,)
+                )
+                if cur.rowcount == 0:  # committed before: nothing to do
+                    return False
             if positions:
                 async with cur.copy(_COPY_POSITIONS) as copy:
                     copy.set_types(POSITION_TYPES)
@@ -288,6 +301,7 @@ async def write_batch(
                 await cur.execute(_UPSERT_STATICS)
     if make_temp:  # only once the transaction that created them has committed
         conn._mda_temp_tables = True  # type: ignore[attr-defined]
+    return True
 
 
 @dataclass
@@ -297,6 +311,9 @@ class WriterStats:
     statics: int = 0
     raw: int = 0
     spooled_batches: int = 0
+    spool_pending: int = 0  # batches in the spool now
+    spool_written: int = 0  # batches written from the spool
+    repeated_batches: int = 0  # batches found already committed when written again
     retries: int = 0
     outages: int = 0
     refused_positions: int = 0  # in batches the database refused as data (not an outage)
@@ -309,6 +326,9 @@ class WriterStats:
             "statics_stored": self.statics,
             "raw_stored": self.raw,
             "spooled_batches": self.spooled_batches,
+            "spool_pending_batches": self.spool_pending,
+            "spool_written_batches": self.spool_written,
+            "batches_repeated": self.repeated_batches,
             "retries": self.retries,
             "outages": self.outages,
             "positions_refused": self.refused_positions,
@@ -316,10 +336,19 @@ class WriterStats:
         }
 
 
+# What the spool holds: (positions, statics, raw, batch id); spools of earlier versions
+# hold the first three only.
+_Batch = tuple
+
+
 class StoreWriter:
     """Owns the writer's connection; ``await write(...)`` stores a batch or spools it.
 
-    Use as ``async with StoreWriter(url, spool_dir=...) as w: await w.write(p, s, r)``.
+    Use as ``async with StoreWriter(url, spool_dir=...) as w: await w.write(p, s, r)``, with
+    ``w.run()`` as a task beside it when the spool must be written without new data (the
+    service). Entering writes what the spool holds first when the database answers.
+    ``retry_max`` bounds the wait between two tries while the database is away: the
+    spool is written at most that long after it returns.
     """
 
     def __init__(
@@ -329,29 +358,45 @@ class StoreWriter:
         spool_dir: Path | None = None,
         raw_archive: bool = True,
         retry_initial: float = 0.5,
-        retry_max: float = 30.0,
+        retry_max: float = 5.0,
     ):
         self.url = url
         self.raw_archive = raw_archive
         self.stats = WriterStats()
         self._spool = Spool(spool_dir) if spool_dir else None
+        self.stats.spool_pending = self._spool.pending if self._spool else 0
         self._conn: psycopg.AsyncConnection | None = None
         self._backoff = Backoff(retry_initial, retry_max)
         self._next_attempt = 0.0
+        self._lock = asyncio.Lock()  # one user of the connection at a time
+        self._spooled = asyncio.Event()  # set while the spool may hold something
+        if self.stats.spool_pending:
+            self._spooled.set()
+        self._ids = False  # write_batches exists (migration 0007): batches carry ids
         self.last_error: str | None = None
 
     async def __aenter__(self) -> StoreWriter:
         self._conn = await connect(self.url)
+        await self._check_ids()
+        if self._spool is not None and self._spool.pending:
+            # Left by an earlier run: written before any new data.
+            log.info("writing %d batches an earlier run left in the spool", self._spool.pending)
+            async with self._lock:
+                await self._drain_spool()
         return self
 
     async def __aexit__(self, *exc) -> None:
         if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            await _close_quietly(conn)
 
     @property
     def online(self) -> bool:
         return self._conn is not None and not self._conn.closed
+
+    @property
+    def spool_pending(self) -> int:
+        return self._spool.pending if self._spool is not None else 0
 
     async def write(
         self,
@@ -363,38 +408,73 @@ class StoreWriter:
         Without a spool directory, wait for the database instead."""
         if not self.raw_archive:
             raw = ()
-        batch = (list(positions), list(statics), list(raw))
+        batch = (list(positions), list(statics), list(raw), uuid.uuid4())
         while True:
-            if await self._ensure_connected():
-                if self._spool is not None and not await self._drain_spool():
-                    pass  # failed again mid-drain: fall through to spooling this batch
-                else:
+            async with self._lock:
+                if await self._ensure_connected():
+                    # What waits in the spool is older: it goes first.
+                    if self._spool is None or await self._drain_spool():
+                        try:
+                            await self._write(batch)
+                            return True
+                        except psycopg.OperationalError as e:
+                            self._went_away(e)
+                if self._spool is not None:
                     try:
-                        await self._write(batch)
-                        return True
-                    except psycopg.OperationalError as e:
-                        self._went_away(e)
-            if self._spool is not None:
-                try:
-                    self._spool.put(batch)
-                    self.stats.spooled_batches += 1
-                    return False
-                except SpoolFull as e:  # no room on disk either: hold the feed instead
-                    log.error("%s; holding the feed until the database returns", e)
+                        self._spool.put(batch)
+                        self.stats.spooled_batches += 1
+                        self.stats.spool_pending = self._spool.pending
+                        self._spooled.set()
+                        return False
+                    except SpoolFull as e:  # no room on disk either: hold the feed instead
+                        log.error("%s; holding the feed until the database returns", e)
             # Until the next attempt at connecting (at least a moment: the database may
             # take a connection and still fail the write).
-            loop = asyncio.get_running_loop()
-            await asyncio.sleep(max(self._next_attempt - loop.time(), self._backoff.initial))
+            await asyncio.sleep(self._until_next_attempt())
 
-    async def flush_spool(self) -> bool:
-        """Write what the spool holds if the database is reachable; True when it is empty."""
-        return await self._ensure_connected() and (self._spool is None or await self._drain_spool())
+    async def flush_spool(self, *, force: bool = False) -> bool:
+        """Write what the spool holds if the database is reachable; True when it is empty.
+        ``force`` tries to connect now even if the back-off says to wait (a stop's last
+        try)."""
+        async with self._lock:
+            if force:
+                self._next_attempt = 0.0
+            ok = await self._ensure_connected()
+            return ok and (self._spool is None or await self._drain_spool())
 
-    async def _write(self, batch: tuple) -> None:
+    async def run(self) -> None:
+        """While the spool holds anything, try again on a timer (the back-off, at most
+        ``retry_max`` apart) until it is written; then wait for the next outage. Runs until
+        cancelled."""
+        while True:
+            await self._spooled.wait()
+            if await self.flush_spool():
+                if self.spool_pending == 0:  # nothing spooled meanwhile (no await since)
+                    self._spooled.clear()
+                continue
+            await asyncio.sleep(self._until_next_attempt())
+
+    def _until_next_attempt(self) -> float:
+        loop = asyncio.get_running_loop()
+        return max(self._next_attempt - loop.time(), self._backoff.initial)
+
+    async def _check_ids(self) -> None:
         assert self._conn is not None
-        positions, statics, raw = batch
         try:
-            await write_batch(self._conn, positions, statics, raw)
+            cur = await self._conn.execute("SELECT to_regclass('write_batches') IS NOT NULL")
+            self._ids = bool((await cur.fetchone())[0])
+            await self._conn.rollback()
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            self._ids = False
+
+    async def _write(self, batch: _Batch) -> None:
+        assert self._conn is not None
+        positions, statics, raw = batch[:3]
+        batch_id = batch[3] if len(batch) > 3 and self._ids else None
+        try:
+            written = await write_batch(self._conn, positions, statics, raw, batch_id)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as e:
@@ -408,6 +488,9 @@ class StoreWriter:
                 len(positions),
                 e.diag.message_primary or e,
             )
+            return
+        if not written:
+            self.stats.repeated_batches += 1
             return
         self.stats.batches += 1
         self.stats.positions += len(positions)
@@ -424,6 +507,9 @@ class StoreWriter:
                 self._went_away(e)
                 return False
             self._spool.done(path)
+            self.stats.spool_written += 1
+            self.stats.spool_pending = self._spool.pending
+        self.stats.spool_pending = 0
         return True
 
     def _went_away(self, e: Exception) -> None:
@@ -443,7 +529,9 @@ class StoreWriter:
             return False
         try:
             self._conn = await connect(self.url)
+            await self._check_ids()
         except Exception as e:  # DatabaseUnavailable and friends
+            self._conn = None
             self.stats.retries += 1
             self.last_error = str(e)
             # Backoff with jitter, so a fleet of writers does not stampede.

@@ -47,9 +47,12 @@ def _row() -> dict:
 
 def test_the_message_has_every_column_of_an_alert_the_vessel_name_and_the_change():
     names = [f for f in AlertMessage.__dataclass_fields__]
-    assert names == [*ALERT_COLUMNS, "vessel_name", "change"]
+    assert names == [*ALERT_COLUMNS, "vessel_name", "stored", "change"]
     m = alert_message(_row())
-    assert m.change == "opened" and m.vessel_name is None
+    assert m.change == "opened" and m.vessel_name is None and m.stored
+    assert "stored" not in m.to_dict()  # said only of an alert still waiting for the database
+    waiting = alert_message({**_row(), "id": -1, "stored": False})
+    assert waiting.to_dict()["stored"] is False and waiting.to_event()["id"] == -1
     assert alert_message(_row(), change="acknowledged").change == "acknowledged"
     assert "inserted" not in m.to_event()
 
@@ -65,7 +68,7 @@ class _Socket:
 async def _live_frame(row: dict) -> dict:
     hub = LiveHub()
     ws = _Socket()
-    client = _Client(ws, backlog=4, max_alerts=10)
+    client = _Client(ws, 1 << 20)
     hub._clients.add(client)
     task = asyncio.create_task(client.send_loop())
     try:

@@ -53,6 +53,14 @@ def test_cli_user_add_and_token_create(migrated, tmp_path, monkeypatch, capsys):
         == 0
     )
     viewer_token = capsys.readouterr().out.strip()
+    assert (  # a machine account that must never expire says so explicitly
+        main(
+            ["token", "--database", migrated, "create", "--role", "viewer", "--owner", "ais-relay"]
+            + ["--no-expiry"]
+        )
+        == 0
+    )
+    capsys.readouterr()
     assert main(["token", "--database", migrated, "list"]) == 0
     listing = capsys.readouterr().out
     assert "hana" in listing and "grafana" in listing and token not in listing
@@ -61,9 +69,14 @@ def test_cli_user_add_and_token_create(migrated, tmp_path, monkeypatch, capsys):
         rows = conn.execute(
             "SELECT owner, role, expires_at IS NOT NULL FROM api_tokens ORDER BY id"
         ).fetchall()
-        assert rows == [("hana", "officer", True), ("grafana", "viewer", False)]
+        # tokens expire by default (token_expiry_days); only --no-expiry makes one that does not
+        assert rows == [
+            ("hana", "officer", True),
+            ("grafana", "viewer", True),
+            ("ais-relay", "viewer", False),
+        ]
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY id")]
-        assert actions == ["user.create", "token.create", "token.create"]
+        assert actions == ["user.create", "token.create", "token.create", "token.create"]
 
     async def use() -> tuple[int, int]:
         app = create_app(make_settings(tmp_path), migrated)

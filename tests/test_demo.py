@@ -44,9 +44,15 @@ def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp
                 url = m.group(1)
         assert url == f"http://127.0.0.1:{port}/?token={TOKEN}", "".join(output)
 
-        # The one-click link logs a browser in: it sets the session cookie.
+        # The one-click link logs a browser in: its page posts the token (a GET logs
+        # nobody in), which sets the session cookie.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
-            r = web.get(f"/?token={TOKEN}", follow_redirects=False)
+            page = web.get(f"/?token={TOKEN}", follow_redirects=False)
+            assert page.status_code == 200 and "mda_session" not in page.headers.get(
+                "set-cookie", ""
+            ), page.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            r = web.post("/login/token", data={"token": TOKEN, "csrf": csrf})
             assert r.status_code in (302, 303, 307), r.text
             set_cookie = r.headers.get("set-cookie", "")
             assert "httponly" in set_cookie.lower(), set_cookie

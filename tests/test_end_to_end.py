@@ -48,7 +48,11 @@ def test_service_raises_every_injected_anomaly_and_nothing_else(db_url, scenario
     _summary, nmea, zones_path, truth = scenario
     settings = load_settings(environ={}).replace(data_dir=str(tmp_path / "data"))
     service = Service(
-        settings, db_url, [SourceSpec(str(nmea), "sim")], zone_files=[str(zones_path)], web=False
+        settings,
+        db_url,
+        [SourceSpec(str(nmea), "sim", keep=True)],
+        zone_files=[str(zones_path)],
+        web=False,
     )
     asyncio.run(service.run())
 

@@ -50,7 +50,7 @@ def feed_file(feed, tmp_path) -> Path:
 
 
 def test_mda_ingest_stores_each_position_once_and_prints_the_summary(db_url, feed, feed_file):
-    r = _mda("ingest", str(feed_file), "--database", db_url, "--name", "rx-file")
+    r = _mda("ingest", str(feed_file), "--keep", "--database", db_url, "--name", "rx-file")
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     # Two receivers heard a fifth of the traffic: stored once, counted as duplicates.
@@ -92,7 +92,7 @@ def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_
     junk = tmp_path / "random.bin"
     rnd = random.Random(5)
     junk.write_bytes(bytes(rnd.randrange(256) for _ in range(200_000)))
-    r = _mda("ingest", str(DATA / "amsa" / "ais.txt.gz"), str(junk), "--database", db_url)
+    r = _mda("ingest", str(DATA / "amsa" / "ais.txt.gz"), str(junk), "--keep", "--database", db_url)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     lines = r.stderr
@@ -106,7 +106,9 @@ def test_robustness_corpus_and_random_bytes_ingest_without_an_error(db_url, tmp_
 
 
 def test_unreadable_source_is_named_and_the_others_still_ingest(db_url, feed_file, tmp_path):
-    r = _mda("ingest", str(tmp_path / "missing.nmea"), str(feed_file), "--database", db_url)
+    r = _mda(
+        "ingest", str(tmp_path / "missing.nmea"), str(feed_file), "--keep", "--database", db_url
+    )
     assert "missing.nmea" in r.stderr
     assert "Traceback" not in r.stderr
     assert _count(db_url, "SELECT count(*) FROM positions") > 0
@@ -142,7 +144,9 @@ async def test_tcp_feed_stores_every_position_once(db_url, feed):
     port = server.sockets[0].getsockname()[1]
     settings = load_settings(environ={})
     async with server, StoreWriter(db_url) as writer:
-        pipeline = Pipeline(settings, writer, [SourceSpec(f"tcp://127.0.0.1:{port}", "rx-tcp")])
+        pipeline = Pipeline(
+            settings, writer, [SourceSpec(f"tcp://127.0.0.1:{port}", "rx-tcp", keep=True)]
+        )
         stored = await _run_until(pipeline, db_url, feed.unique_positions)
     assert stored == feed.unique_positions
     assert _count(db_url, "SELECT count(*) FROM positions WHERE source NOT LIKE 'rx-tcp%'") == 0
@@ -154,7 +158,7 @@ async def test_mqtt_feed_stores_every_position_once(db_url, feed, mqtt_broker, m
     settings = load_settings(environ={})
     uri = f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}/{mqtt_topic}/ais"
     async with StoreWriter(db_url) as writer:
-        pipeline = Pipeline(settings, writer, [SourceSpec(uri, "rx-mqtt")])
+        pipeline = Pipeline(settings, writer, [SourceSpec(uri, "rx-mqtt", keep=True)])
         runner = asyncio.create_task(_run_until(pipeline, db_url, feed.unique_positions))
         # Publish only once the feed has subscribed: the broker keeps nothing for a
         # subscriber that is not there yet.
@@ -186,7 +190,11 @@ async def test_two_receivers_hearing_the_same_traffic_store_it_once(db_url, feed
     b.write_text("\n".join(_tag("rxB", t) + s for t, s in heard) + "\n")
     settings = load_settings(environ={})
     async with StoreWriter(db_url) as writer:
-        pipeline = Pipeline(settings, writer, [SourceSpec(str(a), "a"), SourceSpec(str(b), "b")])
+        pipeline = Pipeline(
+            settings,
+            writer,
+            [SourceSpec(str(a), "a", keep=True), SourceSpec(str(b), "b", keep=True)],
+        )
         await pipeline.run()
     one = Path(tmp_path / "one.nmea")
     one.write_text(a.read_text())  # noqa: ASYNC240 (a small test file)
@@ -201,6 +209,6 @@ async def test_two_receivers_hearing_the_same_traffic_store_it_once(db_url, feed
         conn.execute("TRUNCATE positions")
         conn.commit()
     async with StoreWriter(db_url) as writer:
-        only_a = Pipeline(settings, writer, [SourceSpec(str(one), "a")])
+        only_a = Pipeline(settings, writer, [SourceSpec(str(one), "a", keep=True)])
         await only_a.run()
     assert _count(db_url, "SELECT count(*) FROM positions") == stored

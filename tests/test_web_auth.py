@@ -159,7 +159,7 @@ async def test_a_session_from_a_users_token_follows_the_users_role_and_state(web
     async with await web.conn() as c:
         full = await create_token(c, "uma", "supervisor", user="uma")
         limited = await create_token(c, "uma", "officer", user="uma")
-    assert (await web.client.get(f"/?token={full}")).status_code == 303
+    assert (await web.link_login(full)).status_code == 303
     me = await web.client.get("/api/me")
     assert me.json()["role"] == "supervisor"
     assert (await web.client.get("/api/audit")).status_code == 200
@@ -172,7 +172,7 @@ async def test_a_session_from_a_users_token_follows_the_users_role_and_state(web
     assert (await web.client.get("/api/me")).json()["role"] == "supervisor"
     other = httpx.AsyncClient(transport=httpx.ASGITransport(app=web.app), base_url=BASE)
     async with other:
-        assert (await other.get(f"/?token={limited}")).status_code == 303
+        assert (await web.link_login(limited, other)).status_code == 303
         assert (await other.get("/api/me")).json()["role"] == "officer"
         # disabled: every session made from her tokens ends
         await web.sql("UPDATE users SET disabled = true WHERE name = 'uma'")

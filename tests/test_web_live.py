@@ -152,12 +152,13 @@ async def test_a_slow_browser_drops_old_positions_but_never_alerts_and_blocks_no
     from mda.web.live import _Client
 
     hub = LiveHub()
+    hub.on_batch([vessel(419000100, 10, 60, ts=NOW)[0]], [])
+    hub.flush()  # the size of one position frame (no client yet)
+    pos_size = len(json.dumps(json.loads(_frame_of(hub)), separators=(",", ":")))
     slow_ws, fast_ws = _StuckSocket(), _StuckSocket()
     fast_ws.release.set()
-    slow, fast = (
-        _Client(slow_ws, backlog=4, max_alerts=100),
-        _Client(fast_ws, backlog=4, max_alerts=100),
-    )
+    budget = 4 * pos_size + 3 * 700  # about 4 position frames and 3 alerts
+    slow, fast = _Client(slow_ws, budget), _Client(fast_ws, budget)
     hub._clients |= {slow, fast}
     tasks = [asyncio.create_task(c.send_loop()) for c in (slow, fast)]
     try:
@@ -172,8 +173,9 @@ async def test_a_slow_browser_drops_old_positions_but_never_alerts_and_blocks_no
         fast_types = [json.loads(m)["type"] for m in fast_ws.sent]
         assert fast_types.count("positions") == 20 and fast_types.count("alert") == 4
         assert not slow_ws.sent  # still stuck
-        # its backlog is bounded: 4 position frames; the first alert is in flight, 3 wait
-        assert len(slow.positions) == 4 and len(slow.alerts) == 3
+        # its backlog is bounded in bytes: the alerts all wait, positions make up the rest
+        assert slow.queued_bytes <= budget
+        assert len(slow.alerts) == 4 and 1 <= len(slow.positions) < 20
         slow_ws.release.set()
         await asyncio.sleep(0.05)
         types = [json.loads(m)["type"] for m in slow_ws.sent]
@@ -181,9 +183,66 @@ async def test_a_slow_browser_drops_old_positions_but_never_alerts_and_blocks_no
         assert "resync" in types  # told to reload what it missed
         assert types.count("positions") < 20
         assert hub.stats["clients_dropped_frames"] > 0
+        # one encoding per frame: every client is handed the same bytes
+        slow_alert = [m for m in slow_ws.sent if '"alert"' in m][-1]
+        fast_alert = [m for m in fast_ws.sent if '"alert"' in m][-1]
+        assert slow_alert.encode() is fast_alert.encode()
     finally:
         for t in tasks:
             t.cancel()
+
+
+def _frame_of(hub) -> str:
+    ws = _StuckSocket()
+    from mda.web.live import _Client
+
+    c = _Client(ws, 1 << 20)
+    hub._clients.add(c)
+    hub.on_batch([vessel(419000999, 10, 60, ts=NOW)[0]], [])
+    hub.flush()
+    hub._clients.discard(c)
+    return c.positions[0]
+
+
+async def test_a_browser_whose_alerts_pile_up_or_that_stops_reading_is_dropped_and_counted():
+    from mda.web.live import _Client
+
+    hub = LiveHub()
+    stuck = _StuckSocket()
+    client = _Client(stuck, 1000)  # room for about two alerts
+    hub._clients.add(client)
+    client.task = asyncio.create_task(client.send_loop())
+    for i in range(5):
+        await hub.publish_alert({"id": i, "kind": "loitering", "change": "opened"})
+    await asyncio.sleep(0.05)
+    assert client.too_slow and client.task.cancelled()
+    # one that takes a frame but never finishes sending it: the send time-out drops it
+    hub2 = LiveHub(send_timeout_s=0.1)
+    client2 = _Client(_StuckSocket(), 1 << 20, send_timeout=0.1)
+    hub2._clients.add(client2)
+    task = asyncio.create_task(client2.send_loop())
+    await hub2.publish_alert({"id": 1, "kind": "loitering", "change": "opened"})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(task, 2)
+    assert client2.too_slow
+
+
+def test_the_hub_forgets_vessels_unheard_for_a_while_and_keeps_at_most_its_maximum():
+    hub = LiveHub(vessel_ttl_s=60, max_vessels=1000)
+    t0 = time.monotonic()
+    hub.on_batch([vessel(200000000 + i, 10, 60, ts=NOW)[0] for i in range(900)], [])
+    assert hub.vessel_count == 900
+    assert hub.prune(t0 + 30) == 0
+    hub.on_batch([vessel(300000000 + i, 10, 60, ts=NOW)[0] for i in range(500)], [])
+    assert hub.prune(t0 + 30) == 400 and hub.vessel_count == 1000  # the oldest heard go
+    assert hub.prune(time.monotonic() + 61) == 1000 and hub.vessel_count == 0
+    assert hub.stats["vessels_forgotten"] == 1400
+    # a million MMSIs, each heard once, never hold more than the maximum
+    for start in range(0, 1_000_000, 100_000):
+        hub.on_batch([vessel(start + i, 10, 60, ts=NOW)[0] for i in range(100_000)], [])
+        hub.prune()
+        assert hub.vessel_count <= 1000
+    assert len(hub._latest) <= 1000 and len(hub._statics) <= 1000
 
 
 @pytest.mark.parametrize("how", ["logout", "disable", "revoke_token", "revoke_link_token"])
@@ -199,7 +258,7 @@ async def test_live_socket_closes_4401_once_the_login_ends(web, how):
         headers = await web.token("viewer", owner="wall-display")
     else:  # a session made from a one-click link
         token = (await web.token("viewer", owner="link"))["Authorization"].split()[1]
-        assert (await web.client.get(f"/?token={token}")).status_code == 303
+        assert (await web.link_login(token)).status_code == 303
         cookies = web.client.cookies
     async with httpx.AsyncClient(
         transport=ASGIWebSocketTransport(app=web.app), base_url=BASE, cookies=cookies
@@ -230,7 +289,7 @@ async def test_live_alert_times_are_sent_in_utc():
     hub = LiveHub()
     ws = _StuckSocket()
     ws.release.set()
-    client = _Client(ws, backlog=4, max_alerts=10)
+    client = _Client(ws, 1 << 20)
     hub._clients.add(client)
     task = asyncio.create_task(client.send_loop())
     try:

@@ -1,5 +1,6 @@
 """Logging in: the password form and its hardened cookie, the rate limits (also under
-parallel attempts), bounded argon2 work, the one-click token link and the demo token."""
+parallel attempts) and that nobody can turn them against someone else, bounded argon2
+work, the one-click token link (by POST only) and the demo token."""
 
 from __future__ import annotations
 
@@ -52,26 +53,98 @@ async def test_wrong_password_and_unknown_user_fail_alike(web):
     assert "mda_session" not in web.client.cookies
 
 
+def _client(web, ip: str, cookies=None) -> httpx.AsyncClient:
+    """A browser at address ``ip`` (the ASGI transport's client address)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=web.app, client=(ip, 40000)),
+        base_url=BASE,
+        cookies=cookies,
+    )
+
+
+async def _link(web, client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await web.link_login(token, client)
+
+
 async def test_failed_logins_are_rate_limited_per_user_and_per_address(web):
     await web.user("erin", "officer")
     await web.user("frank", "officer")
-    for _ in range(3):  # MDA_LOGIN_RATE_LIMIT=3
+    for _ in range(3):  # MDA_LOGIN_RATE_LIMIT=3: per user name and address
         assert (await web.login("erin", "nope")).status_code == 401
-    r = await web.login("erin")  # right password, but locked for now
+    r = await web.login("erin")  # right password, but this address is locked for erin
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) > 0
     assert "mda_session" not in web.client.cookies
     # another user from the same address still gets in, until the address's limit
     assert (await web.login("frank")).status_code == 303
+    device = web.client.cookies.get("mda_device")
+    assert device  # this browser is remembered for frank
     web.client.cookies.clear()
     for name in ("x1", "x2", "x3"):  # 6 failures from this address in all
         assert (await web.login(name, "nope")).status_code == 401
-    assert (await web.login("frank")).status_code == 429
+    assert (await web.login("frank")).status_code == 429  # a browser unknown here: refused
     [(fails,)] = await web.sql("SELECT count(*) FROM login_attempts WHERE NOT success")
     assert fails == 6
     # the one-click link is limited per address too
-    r = await web.client.get("/?token=mda_guess", headers={"accept": "text/html"})
+    r = await _link(web, web.client, "mda_guess")
     assert r.status_code == 429
+    # ... but frank's own browser, which logged in as frank before, still gets in
+    web.client.cookies.set("mda_device", device, path="/login")
+    assert (await web.login("frank")).status_code == 303
+
+
+async def test_an_attacker_elsewhere_cannot_lock_a_user_out(web):
+    """Wrong passwords for someone else's name from another address: the victim, at their
+    own address, logs in as always (before, five tries locked the name for everyone)."""
+    await web.user("victim", "officer")
+    async with _client(web, "203.0.113.66") as attacker:
+        for _ in range(3):
+            assert (await web.login("victim", "guess", attacker)).status_code == 401
+        for _ in range(3):  # locked: for this name from this address only
+            assert (await web.login("victim", "guess", attacker)).status_code == 429
+        assert (await web.login("victim", client=attacker)).status_code == 429
+    async with _client(web, "10.20.0.7") as officer:
+        assert (await web.login("victim", client=officer)).status_code == 303
+
+
+async def test_nobody_behind_the_same_address_is_locked_out_with_a_device_cookie(web):
+    """One machine behind the ops room's NAT guesses many names: the address's allowance
+    is used up, yet an officer whose browser logged in before still gets in."""
+    await web.user("olga", "officer")
+    async with _client(web, "192.0.2.10") as officer:
+        assert (await web.login("olga", client=officer)).status_code == 303
+        device = officer.cookies.get("mda_device")
+    async with _client(web, "192.0.2.10") as guesser:
+        for i in range(6):  # MDA_LOGIN_RATE_LIMIT_IP=6
+            assert (await web.login(f"nobody{i}", "guess", guesser)).status_code == 401
+        assert (await web.login("olga", "guess", guesser)).status_code == 429
+    async with _client(web, "192.0.2.10", cookies={"mda_device": device}) as officer:
+        assert (await web.login("olga", client=officer)).status_code == 303
+
+
+async def test_guessing_from_many_addresses_stops_at_the_user_limit_but_not_for_her_browser(
+    migrated, tmp_path
+):
+    app = create_app(make_settings(tmp_path, login_rate_limit_user=5), migrated)
+    async with LifespanManager(app) as m:
+        from web_support import Web
+
+        web = Web(m.app, None, migrated, app.state.hub, {})
+        await web.user("pat", "officer")
+        async with _client(web, "10.9.0.1") as desk:
+            assert (await web.login("pat", client=desk)).status_code == 303
+            device = desk.cookies.get("mda_device")
+        for i in range(5):  # a botnet: one guess per address
+            async with _client(web, f"198.51.100.{i + 1}") as bot:
+                assert (await web.login("pat", "guess", bot)).status_code == 401
+        async with _client(web, "198.51.100.99") as bot:
+            assert (await web.login("pat", "guess", bot)).status_code == 429
+        async with _client(web, "10.9.0.77") as new_browser:  # the price: a browser she
+            assert (await web.login("pat", client=new_browser)).status_code == 429  # never used
+        async with _client(web, "10.9.0.1", cookies={"mda_device": device + "x"}) as forged:
+            assert (await web.login("pat", client=forged)).status_code == 429  # not hers
+        async with _client(web, "10.9.0.1", cookies={"mda_device": device}) as desk:
+            assert (await web.login("pat", client=desk)).status_code == 303
 
 
 async def test_parallel_logins_cannot_slip_past_the_rate_limit(web):
@@ -144,7 +217,14 @@ async def test_argon2_work_is_bounded_whatever_the_number_of_requests():
 async def test_one_click_login_link_trades_a_token_for_a_session(web):
     headers = await web.token("officer", owner="demo-script")
     token = headers["Authorization"].split()[1]
-    r = await web.client.get(f"/?token={token}", headers={"accept": "text/html"})
+    # Opening the link changes nothing (a preview bot, an <img> elsewhere, a prefetch):
+    page = await web.client.get(f"/?token={token}", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "mda_session" not in web.client.cookies
+    assert 'action="/login/token"' in page.text and 'src="/static/login-link.js"' in page.text
+    assert page.headers["referrer-policy"] == "same-origin"  # never to another site
+    assert await web.sql("SELECT count(*) FROM login_attempts") == [(0,)]
+    # ... its form posts the token, which makes the session
+    r = await web.link_login(token)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "mda_session" in web.client.cookies
     page = await web.client.get("/", headers={"accept": "text/html"})
@@ -153,17 +233,39 @@ async def test_one_click_login_link_trades_a_token_for_a_session(web):
     await web.sql("UPDATE api_tokens SET revoked_at = now()")
     assert (await web.client.get("/api/me")).status_code == 401
     web.client.cookies.clear()
-    r = await web.client.get("/?token=mda_nonsense", headers={"accept": "text/html"})
+    r = await web.link_login("mda_nonsense")
     assert r.status_code == 401 and "not valid" in r.text
     actions = [a for (a,) in await web.sql("SELECT action FROM audit_log ORDER BY id")]
     assert "login.token" in actions
 
 
+async def test_the_link_form_is_refused_from_another_site(web):
+    """Login CSRF: another site cannot post its own token into an officer's browser."""
+    token = (await web.token("viewer", owner="attacker"))["Authorization"].split()[1]
+    r = await web.client.post("/login/token", data={"token": token, "csrf": "forged"})
+    assert r.status_code == 403 and "mda_session" not in web.client.cookies
+    page = await web.client.get(f"/?token={token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = await web.client.post(
+        "/login/token",
+        data={"token": token, "csrf": csrf},
+        headers={"origin": "https://evil.example"},
+    )
+    assert r.status_code == 403 and "mda_session" not in web.client.cookies
+
+
 async def test_parallel_token_links_cannot_slip_past_the_rate_limit(web):
-    codes = await asyncio.gather(*(web.client.get(f"/?token=mda_guess{i}") for i in range(12)))
+    page = await web.client.get("/?token=x")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    codes = await asyncio.gather(
+        *(
+            web.client.post("/login/token", data={"token": f"mda_guess{i}", "csrf": csrf})
+            for i in range(12)
+        )
+    )
     assert sorted(r.status_code for r in codes) == [401] * 6 + [429] * 6
     good = (await web.token("viewer", owner="later"))["Authorization"].split()[1]
-    assert (await web.client.get(f"/?token={good}")).status_code == 429
+    assert (await web.link_login(good)).status_code == 429
 
 
 async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
@@ -176,7 +278,9 @@ async def test_demo_token_setting_presets_a_token(migrated, tmp_path):
         me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert me.json()["name"] == "demo" and me.json()["role"] == "supervisor"
-        r = await client.get(f"/?token={token}", headers={"accept": "text/html"})
+        from web_support import Web
+
+        r = await Web(m.app, client, migrated, app.state.hub, {}).link_login(token)
         assert r.status_code == 303 and "mda_session" in client.cookies
     # a second start does not add a second token
     app2 = create_app(make_settings(tmp_path, demo_token=token), migrated)

@@ -91,6 +91,18 @@ class Web:
             "/login", data={"username": name, "password": password, "csrf": csrf, "next": "/"}
         )
 
+    async def link_login(
+        self, token: str, client: httpx.AsyncClient | None = None
+    ) -> httpx.Response:
+        """The one-click link as a browser follows it: ``GET /?token=`` answers a form,
+        whose script posts the token to ``/login/token``."""
+        client = client or self.client
+        page = await client.get(f"/?token={token}", headers={"accept": "text/html"})
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        sent = re.search(r'name="token" value="([^"]*)"', page.text).group(1)
+        return await client.post("/login/token", data={"token": sent, "csrf": csrf})
+
     async def csrf(self, client: httpx.AsyncClient | None = None) -> str:
         r = await (client or self.client).get("/api/me")
         assert r.status_code == 200, r.text

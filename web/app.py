@@ -22,7 +22,7 @@ from .lifespan import lifespan
 from .live import LiveHub
 from .login import Argon2Gate
 from .metrics import HttpCounters, HttpMetrics
-from .middleware import SecurityHeaders, csp
+from .middleware import BodyLimit, SecurityHeaders, csp
 from .routes import ROUTERS
 
 __all__ = ["create_app"]
@@ -47,7 +47,7 @@ def create_app(
     """The web application. ``hub`` is the pipeline's live hub (a private one is made when
     None: alerts acknowledged here still reach every browser); ``status`` gives the feeds'
     state and pipeline counters for the map and ``/metrics``."""
-    hub = hub if hub is not None else LiveHub()
+    hub = hub if hub is not None else LiveHub.from_settings(settings)
     if hub.status is None:
         hub.status = status
     app = FastAPI(
@@ -65,13 +65,22 @@ def create_app(
     app.state.hub = hub
     app.state.status = status
     app.state.http_counters = HttpCounters()
+    app.state.http_limits = {}  # refusals of BodyLimit, for /metrics
 
     for exc_type in handled():
         app.add_exception_handler(exc_type, handle_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
-    # Added last = outermost: security headers on everything; the counters see the status.
+    # Added last = outermost: security headers on everything; the counters see the status;
+    # bodies are bounded before any route (or its authentication) reads them.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.http_max_body_bytes,
+        anonymous_max_bytes=settings.http_max_anonymous_body_bytes,
+        timeout_s=settings.http_body_timeout_s,
+        stats=app.state.http_limits,
+    )
     app.add_middleware(HttpMetrics, counters=app.state.http_counters)
     app.add_middleware(SecurityHeaders, csp=csp(settings.tiles_url or ""))
     return app

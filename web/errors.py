@@ -73,6 +73,8 @@ def translate(exc: Exception) -> WebError:
 
     from mda.store.accounts import AccountError, DuplicateUser, UnknownUser
     from mda.store.alerts import AlertNotFound, InvalidOutcome, InvalidTransition
+    from mda.store.desk import Invalid as DeskInvalid
+    from mda.store.desk import NotFound as DeskNotFound
     from mda.store.errors import DatabaseUnavailable, StoreError
 
     if isinstance(exc, DuplicateUser):
@@ -87,6 +89,10 @@ def translate(exc: Exception) -> WebError:
         return WebError(422, "invalid", str(exc))
     if isinstance(exc, InvalidTransition):
         return WebError(409, "conflict", str(exc))
+    if isinstance(exc, DeskNotFound):
+        return WebError(404, "not_found", str(exc))
+    if isinstance(exc, DeskInvalid):
+        return WebError(422, "invalid", str(exc))
     if isinstance(exc, (PoolTimeout, DatabaseUnavailable)):
         return WebError(
             503,

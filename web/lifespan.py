@@ -2,7 +2,9 @@
 housekeeping, and the demo token.
 
 The pool opens without waiting, so the page and ``/healthz`` come up (and say why) while
-the database is still starting; each connection runs with ``TimeZone=UTC``. A lifespan
+the database is still starting; each connection runs with ``TimeZone=UTC`` and is checked
+when it is handed out (a connection that died in a database outage is replaced then, so
+the first request after the database returns does not fail). A lifespan
 cancelled instead of told to shut down (SIGTERM to ``mda demo`` while the web server is
 still starting: the event loop ends and cancels what is left) still stops its tasks and
 closes the pool, quietly.
@@ -42,6 +44,7 @@ def lifespan(
             max_size=pool_max,
             open=False,
             configure=configure_connection,
+            check=AsyncConnectionPool.check_connection,
             name="web",
             kwargs={"connect_timeout": 10},
         )

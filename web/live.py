@@ -2,14 +2,22 @@
 
 ``LiveHub`` is a pipeline ``BatchListener``: ``on_batch`` only records the newest fix per
 MMSI (O(batch), no I/O). Once a second the hub's task turns the vessels that moved into
-one frame, serialised once and shared by every client, so a vessel is pushed at most
-once a second however often it reports. ``publish_alert`` pushes an alert row (from the
-analytics or from an officer's acknowledgement) to everyone at once.
+frames (at most ``FRAME_MAX_BYTES`` each), serialised and encoded once and shared by every
+client, so a vessel is pushed at most once a second however often it reports.
+``publish_alert`` pushes an alert row (from the analytics or from an officer's
+acknowledgement) to everyone at once. Vessels not heard for ``vessel_ttl_s`` are
+forgotten, and at most ``max_vessels`` are remembered: the hub's memory is bounded by the
+traffic heard lately, not by every MMSI ever seen.
 
-Each browser has its own bounded backlog and its own sender task: a slow browser drops
-its oldest position frames (and is told to ``resync`` from ``/api/vessels``), never an
-alert, and never slows another browser. A browser so slow that alerts pile up past
-``max_alert_backlog`` is disconnected; it reconnects and reloads.
+Limits no client can get round: at most ``max_clients`` sockets, ``max_per_principal`` per
+user or token (``reserve``: more are refused before the socket is accepted). Each browser
+has its own backlog of shared frames, bounded in bytes (``backlog_bytes``), and its own
+sender task: a slow browser drops its oldest position frames (and is told to ``resync``
+from ``/api/vessels``), never an alert, and never slows another browser. A browser whose
+waiting alerts alone pass the bound, or that takes longer than ``send_timeout_s`` to take
+one frame, is disconnected (1013) and counted (``clients_too_slow``); it reconnects and
+reloads. So the hub holds at most ``backlog_bytes`` of distinct frames per client, and
+the server one frame in flight per socket.
 
 The login behind each socket is checked again every ``auth_recheck_s`` seconds (30 by
 default): once the session has ended (logout, user disabled, token revoked or expired)
@@ -20,9 +28,11 @@ Messages (JSON text frames), all with ``type``:
 - ``hello``: ``user``, ``role``, ``fields`` (the order of a position array), ``feeds``
 - ``positions``: ``t`` (server time), ``vessels``: ``[[mmsi, lat, lon, sog, cog, heading,
   nav_status, ts], ...]``, ``statics``: ``{mmsi: {name, callsign, ship_type}}`` for
-  vessels whose static data changed
+  vessels whose static data changed (one flush may send several such frames)
 - ``alert``: ``change`` (opened, updated, ended, reopened, acknowledged, closed), ``alert``
-  (``store.alerts.AlertMessage.to_dict()``: the same fields as ``GET /api/alerts``)
+  (``store.alerts.AlertMessage.to_dict()``: the same fields as ``GET /api/alerts``, and
+  ``stored``: false, with a provisional negative ``id``, for an alert raised while the
+  database was away, until it is stored)
 - ``status``: ``feeds`` (per feed: name, state, last_message_age_s, ...), ``t``
 - ``resync``: positions were dropped for this client; reload ``/api/vessels``
 
@@ -36,7 +46,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -46,7 +56,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from mda.store.alerts import alert_message
 
-__all__ = ["LiveHub", "POSITION_FIELDS", "CLOSE_UNAUTHENTICATED"]
+__all__ = ["LiveHub", "POSITION_FIELDS", "CLOSE_UNAUTHENTICATED", "FRAME_MAX_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,10 @@ POSITION_FIELDS = ("mmsi", "lat", "lon", "sog", "cog", "heading", "nav_status", 
 
 
 CLOSE_UNAUTHENTICATED = 4401  # the login behind the socket is no longer valid
+CLOSE_TOO_SLOW = 1013  # try again later
+FRAME_MAX_BYTES = 256 * 1024  # a position frame at most (about 4,000 vessels)
+_VESSEL_BYTES = 64  # about, in a position frame
+_PRUNE_EVERY_S = 60.0
 
 
 def _default(v: Any) -> Any:
@@ -73,64 +87,126 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_default, separators=(",", ":"), allow_nan=False)
 
 
+class _Frame(str):
+    """A text frame, serialised and encoded once and shared by every client: the server's
+    WebSocket takes ``encode()`` of what it sends, which here is the shared bytes."""
+
+    data: bytes
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # type: ignore[override]
+        return self.data
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def _frame(obj: Any) -> _Frame:
+    f = _Frame(_dumps(obj))  # ASCII (ensure_ascii): its UTF-8 is its bytes
+    f.data = str.encode(f)
+    return f
+
+
+_RESYNC = _frame({"type": "resync"})
+
+
 def _r(v: float | None, nd: int) -> float | None:
     return None if v is None else round(v, nd)
 
 
 class _Client:
-    """One browser: a bounded backlog of shared frames and a task that sends them."""
+    """One browser: a backlog of shared frames bounded in bytes, and a task that sends them."""
 
-    def __init__(self, ws: WebSocket, backlog: int, max_alerts: int):
+    def __init__(
+        self,
+        ws: WebSocket,
+        backlog_bytes: int,
+        send_timeout: float | None = None,
+        principal: str = "",
+    ):
         self.ws = ws
-        self.positions: deque[str] = deque(maxlen=backlog)
-        self.alerts: deque[str] = deque()
+        self.principal = principal
+        self.backlog_bytes = backlog_bytes
+        self.send_timeout = send_timeout
+        self.positions: deque[_Frame] = deque()
+        self.alerts: deque[_Frame] = deque()
+        self.positions_bytes = 0
+        self.alerts_bytes = 0
         self.status: str | None = None
-        self.max_alerts = max_alerts
         self.wake = asyncio.Event()
         self.resync = False
         self.dropped = 0
         self.too_slow = False
         self.task: asyncio.Task | None = None
 
-    def push_positions(self, frame: str) -> None:
-        if len(self.positions) == self.positions.maxlen:
+    @property
+    def queued_bytes(self) -> int:
+        return self.positions_bytes + self.alerts_bytes
+
+    def _trim(self) -> None:
+        while self.positions and self.queued_bytes > self.backlog_bytes:
+            self.positions_bytes -= self.positions.popleft().size
             self.dropped += 1
-            self.resync = True  # the oldest frame falls off: this client must reload
+            self.resync = True  # the oldest frames fall off: this client must reload
+
+    def push_positions(self, frame: _Frame) -> None:
         self.positions.append(frame)
+        self.positions_bytes += frame.size
+        self._trim()
         self.wake.set()
 
-    def push_alert(self, frame: str) -> None:
-        if len(self.alerts) >= self.max_alerts:
+    def push_alert(self, frame: _Frame) -> None:
+        if self.alerts_bytes + frame.size > self.backlog_bytes:
             # Stuck for good (alerts are never dropped): end this client; it reconnects.
-            self.too_slow = True
-            if self.task is not None:
-                self.task.cancel()
+            self._give_up()
             return
         self.alerts.append(frame)
+        self.alerts_bytes += frame.size
+        self._trim()
         self.wake.set()
 
     def push_status(self, frame: str) -> None:
         self.status = frame  # only the newest status matters
         self.wake.set()
 
+    def _give_up(self) -> None:
+        self.too_slow = True
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _send(self, frame: str) -> None:
+        if self.send_timeout is None:
+            await self.ws.send_text(frame)
+            return
+        try:
+            await asyncio.wait_for(self.ws.send_text(frame), self.send_timeout)
+        except TimeoutError:
+            self.too_slow = True
+            raise
+
     async def send_loop(self) -> None:
-        ws = self.ws
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.alerts or self.status or self.positions or self.resync:
                 # Alerts first, always; then the newest status; then positions.
                 while self.alerts:
-                    await ws.send_text(self.alerts.popleft())
+                    frame = self.alerts[0]
+                    await self._send(frame)
+                    self.alerts.popleft()
+                    self.alerts_bytes -= frame.size
                 if self.status is not None:
                     frame, self.status = self.status, None
-                    await ws.send_text(frame)
+                    await self._send(frame)
                 if self.resync:
                     self.resync = False
                     self.positions.clear()
-                    await ws.send_text('{"type":"resync"}')
+                    self.positions_bytes = 0
+                    await self._send(_RESYNC)
                 elif self.positions:
-                    await ws.send_text(self.positions.popleft())
+                    frame = self.positions.popleft()
+                    self.positions_bytes -= frame.size
+                    await self._send(frame)
 
 
 class LiveHub:
@@ -146,8 +222,12 @@ class LiveHub:
         status: Callable[[], dict] | None = None,
         interval: float = 1.0,
         status_interval: float = 2.0,
-        backlog: int = 8,
-        max_alert_backlog: int = 2000,
+        backlog_bytes: int = 4 * 1024 * 1024,
+        send_timeout_s: float | None = 30.0,
+        max_clients: int = 200,
+        max_per_principal: int = 8,
+        vessel_ttl_s: float = 6 * 3600.0,
+        max_vessels: int = 300_000,
         auth_recheck_s: float = 30.0,
         auth_unverified_max: int = 3,
     ):
@@ -158,33 +238,65 @@ class LiveHub:
         self.auth_unverified_max = auth_unverified_max
         self.interval = interval
         self.status_interval = status_interval
-        self.backlog = backlog
-        self.max_alert_backlog = max_alert_backlog
+        self.backlog_bytes = backlog_bytes
+        self.send_timeout_s = send_timeout_s
+        self.max_clients = max_clients
+        self.max_per_principal = max_per_principal
+        self.vessel_ttl_s = vessel_ttl_s
+        self.max_vessels = max_vessels
         self._latest: dict[int, Any] = {}  # mmsi -> newest PositionReport
+        self._seen: OrderedDict[int, float] = OrderedDict()  # mmsi -> last heard, oldest first
         self._dirty: set[int] = set()
         self._statics: dict[int, dict] = {}
         self._dirty_statics: set[int] = set()
         self._clients: set[_Client] = set()
+        self._reserved: dict[str, int] = {}  # sockets per principal, open or opening
+        self._next_prune = 0.0
         self.stats = {
             "batches": 0,
             "positions_in": 0,
             "frames": 0,
             "vessels_pushed": 0,
+            "vessels_forgotten": 0,
             "alerts_pushed": 0,
             "clients_dropped_frames": 0,
             "clients_too_slow": 0,
             "clients_logged_out": 0,
+            "clients_refused": 0,
         }
+
+    @classmethod
+    def from_settings(cls, settings, **kw) -> LiveHub:
+        """A hub with the limits of the settings (``WebConfig``'s ``live_*``)."""
+        return cls(
+            backlog_bytes=settings.live_client_backlog_bytes,
+            send_timeout_s=settings.live_send_timeout_s,
+            max_clients=settings.live_max_clients,
+            max_per_principal=settings.live_max_clients_per_user,
+            vessel_ttl_s=settings.live_vessel_ttl_s,
+            max_vessels=settings.live_max_vessels,
+            **kw,
+        )
+
+    @property
+    def vessel_count(self) -> int:
+        return len(self._seen)
 
     # -- pipeline side (sync, cheap) ---------------------------------------------------
     def on_batch(self, positions: Sequence[Any], statics: Sequence[Any]) -> None:
-        latest, dirty = self._latest, self._dirty
+        latest, dirty, seen = self._latest, self._dirty, self._seen
+        now = time.monotonic()
         for p in positions:
-            cur = latest.get(p.mmsi)
+            m = p.mmsi
+            cur = latest.get(m)
             if cur is None or p.ts >= cur.ts:
-                latest[p.mmsi] = p
-                dirty.add(p.mmsi)
+                latest[m] = p
+                dirty.add(m)
+            seen[m] = now
+            seen.move_to_end(m)
         for s in statics:
+            if s.mmsi not in seen:  # static data alone does not make a vessel to remember
+                continue
             known = self._statics.setdefault(s.mmsi, {})
             for f in ("name", "callsign", "ship_type"):
                 v = getattr(s, f, None)
@@ -198,10 +310,29 @@ class LiveHub:
         """Push a new or changed alert (a row with the alerts table's columns and
         ``change``) to every browser. Never dropped for a slow browser."""
         message = alert_message(row)
-        frame = _dumps({"type": "alert", "change": message.change, "alert": message.to_dict()})
+        frame = _frame({"type": "alert", "change": message.change, "alert": message.to_dict()})
         for c in list(self._clients):
             c.push_alert(frame)
         self.stats["alerts_pushed"] += 1
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget the vessels not heard for ``vessel_ttl_s``, and the longest unheard past
+        ``max_vessels``; how many."""
+        now = time.monotonic() if now is None else now
+        seen, gone = self._seen, 0
+        limit = now - self.vessel_ttl_s
+        while seen:
+            m, t = next(iter(seen.items()))
+            if t >= limit and len(seen) <= self.max_vessels:
+                break
+            seen.popitem(last=False)
+            self._latest.pop(m, None)
+            self._statics.pop(m, None)
+            self._dirty.discard(m)
+            self._dirty_statics.discard(m)
+            gone += 1
+        self.stats["vessels_forgotten"] += gone
+        return gone
 
     # -- the hub's task ----------------------------------------------------------------
     def flush(self) -> int:
@@ -213,7 +344,9 @@ class LiveHub:
         latest = self._latest
         vessels = []
         for m in dirty:
-            p = latest[m]
+            p = latest.get(m)
+            if p is None:
+                continue
             vessels.append(
                 [
                     m,
@@ -226,21 +359,26 @@ class LiveHub:
                     _r(p.ts, 3),
                 ]
             )
-        statics = {str(m): self._statics[m] for m in dstat}
-        frame = _dumps(
-            {
-                "type": "positions",
-                "t": round(time.time(), 3),
-                "vessels": vessels,
-                "statics": statics,
-            }
-        )
-        for c in list(self._clients):
-            before = c.dropped
-            c.push_positions(frame)
-            if c.dropped != before:
-                self.stats["clients_dropped_frames"] += 1
-        self.stats["frames"] += 1
+        statics = {str(m): self._statics[m] for m in dstat if m in self._statics}
+        if not vessels and not statics:  # only vessels forgotten meanwhile
+            return 0
+        t = round(time.time(), 3)
+        per_frame = max(1, FRAME_MAX_BYTES // _VESSEL_BYTES)
+        for i in range(0, max(len(vessels), 1), per_frame):
+            frame = _frame(
+                {
+                    "type": "positions",
+                    "t": t,
+                    "vessels": vessels[i : i + per_frame],
+                    "statics": statics if i == 0 else {},
+                }
+            )
+            for c in list(self._clients):
+                before = c.dropped
+                c.push_positions(frame)
+                if c.dropped != before:
+                    self.stats["clients_dropped_frames"] += 1
+            self.stats["frames"] += 1
         self.stats["vessels_pushed"] += len(vessels)
         return len(vessels)
 
@@ -265,6 +403,9 @@ class LiveHub:
         loop = asyncio.get_running_loop()
         while True:
             try:
+                if loop.time() >= self._next_prune:
+                    self._next_prune = loop.time() + _PRUNE_EVERY_S
+                    self.prune()
                 self.flush()
                 if loop.time() >= next_status and self._clients:
                     self.push_status()
@@ -278,18 +419,47 @@ class LiveHub:
     def client_count(self) -> int:
         return len(self._clients)
 
+    def reserve(self, principal: str) -> tuple[int, str] | None:
+        """Count one more socket for ``principal`` before it is accepted; None when it may
+        come in (``release`` it afterwards), else (HTTP status, why)."""
+        total = sum(self._reserved.values())
+        if total >= self.max_clients:
+            self.stats["clients_refused"] += 1
+            return 503, "too many live connections; try again later"
+        if self._reserved.get(principal, 0) >= self.max_per_principal:
+            self.stats["clients_refused"] += 1
+            return 429, f"at most {self.max_per_principal} live connections per user"
+        self._reserved[principal] = self._reserved.get(principal, 0) + 1
+        return None
+
+    def release(self, principal: str) -> None:
+        n = self._reserved.get(principal, 0) - 1
+        if n > 0:
+            self._reserved[principal] = n
+        else:
+            self._reserved.pop(principal, None)
+
     async def serve(
-        self, ws: WebSocket, hello: dict, still_valid: Callable[[], Awaitable[bool]] | None = None
+        self,
+        ws: WebSocket,
+        hello: dict,
+        still_valid: Callable[[], Awaitable[bool]] | None = None,
+        principal: str = "",
     ) -> None:
         """Run one accepted WebSocket until it closes. ``still_valid`` re-checks the login
         behind it every ``auth_recheck_s``: False closes the socket with 4401; an exception
         (the database is away) is tolerated ``auth_unverified_max`` times in a row."""
-        client = _Client(ws, self.backlog, self.max_alert_backlog)
+        client = _Client(ws, self.backlog_bytes, self.send_timeout_s, principal)
         self._clients.add(client)
         close: tuple[int, str] | None = None
         try:
-            await ws.send_text(
-                _dumps({"type": "hello", "fields": POSITION_FIELDS, "feeds": self.feeds(), **hello})
+            await asyncio.wait_for(
+                ws.send_text(
+                    _dumps(
+                        {"type": "hello", "fields": POSITION_FIELDS, "feeds": self.feeds(), **hello}
+                    )
+                ),
+                self.send_timeout_s,
             )
             sender = client.task = asyncio.create_task(client.send_loop(), name="live-send")
             receiver = asyncio.create_task(self._receive(ws), name="live-receive")
@@ -319,7 +489,7 @@ class LiveHub:
                     self.stats["clients_logged_out"] += 1
             elif client.too_slow:
                 self.stats["clients_too_slow"] += 1
-                close = (1013, "too slow; reconnect")
+                close = (CLOSE_TOO_SLOW, "too slow; reconnect")
             if close is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(code=close[0], reason=close[1]), 5)

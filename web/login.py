@@ -1,10 +1,34 @@
-"""The login page, password login and logout.
+"""The login page, password login, the one-click token link, and logout.
 
-The form is protected by a double-submit cookie (``mda_login_csrf``, ``SameSite=Strict``)
-and an ``Origin`` check. Each attempt is counted against the rate limits before the
-password is checked (``sessions.reserve_attempt``); argon2 runs in a thread through
-``Argon2Gate``, which bounds how many verifications run at once, and no pooled connection
-is held meanwhile. Logging out is CSRF-checked like every state change.
+The forms are protected by a double-submit cookie (``mda_login_csrf``,
+``SameSite=Strict``) and an ``Origin`` check. Each attempt is counted against the rate
+limits before the password is checked (``sessions.reserve_attempt``); argon2 runs in a
+thread through ``Argon2Gate``, which bounds how many verifications run at once, and no
+pooled connection is held meanwhile. Logging out is CSRF-checked like every state change.
+
+**Lockout nobody can turn against someone else** (device cookies, as OWASP recommends
+against online guessing). A hard lock per user name lets anyone lock any officer out with
+a few wrong passwords; a lock per address locks out everyone behind one NAT. Instead:
+
+- A browser that has logged in as a user carries a signed device cookie for that name
+  (``sessions.remember_device``). Its failed attempts count against that device only
+  (``login_rate_limit`` per window): an attacker, who has no such cookie, can neither
+  use up its allowance nor be helped by it. The officer at their own console always
+  gets in, whatever happens elsewhere.
+- Every other attempt is counted per user name *and* address (``login_rate_limit``), so
+  guessing from one address locks out only that address for that name; per address
+  (``login_rate_limit_ip``), against one machine trying many names; and per user name
+  from all addresses together (``login_rate_limit_user``, larger), against guessing from
+  many addresses. Only that last can stop the victim, and only on a browser they never
+  logged in from before, for one window: the price of stopping a distributed guess.
+
+Correct passwords are not accepted past a limit (an attacker would learn the password
+that way); a refusal says how long to wait (``Retry-After``).
+
+**The one-click link** ``/?token=T`` (``mda demo``) only shows a form that posts the token
+to ``/login/token`` (sent by a small script at once): a link fetched by a preview bot, an
+``<img>`` on another site or a prefetch logs nobody in, and the token leaves the address
+bar before anything else is loaded.
 """
 
 from __future__ import annotations
@@ -33,9 +57,25 @@ from .auth import (
 )
 from .errors import WebError
 from .render import template
-from .sessions import reserve_attempt, set_session_cookie, start_session
+from .sessions import (
+    device_of,
+    login_with_token,
+    remember_device,
+    reserve_attempt,
+    set_session_cookie,
+    start_session,
+)
 
-__all__ = ["Argon2Gate", "LOGIN_CSRF_COOKIE", "safe_next", "login_page", "password_login", "logout"]
+__all__ = [
+    "Argon2Gate",
+    "LOGIN_CSRF_COOKIE",
+    "safe_next",
+    "login_page",
+    "password_login",
+    "token_link_page",
+    "token_login",
+    "logout",
+]
 
 LOGIN_CSRF_COOKIE = "mda_login_csrf"
 
@@ -138,10 +178,11 @@ async def password_login(request: Request) -> Response:
     pool = request.app.state.pool
     gate: Argon2Gate = request.app.state.argon2
     ip = client_ip(request)
+    device = device_of(request, username)
     # No pooled connection is held while argon2 runs (or waits for its turn).
     async with pool.connection(timeout=10) as db:
         try:
-            attempt = await reserve_attempt(db, request, username)
+            attempt = await reserve_attempt(db, request, username, device)
         except WebError as e:
             return login_page(
                 error="Too many failed logins. Wait a few minutes, then try again.",
@@ -195,6 +236,67 @@ async def password_login(request: Request) -> Response:
             )
     response = RedirectResponse(next_, status_code=303)
     set_session_cookie(response, request.app.state.auth, sid)
+    remember_device(response, request, user["name"])
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _login_csrf_cookie(response: Response, csrf: str, secure: bool) -> None:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+
+
+def token_link_page(request: Request, token: str) -> HTMLResponse:
+    """``GET /?token=T``: a form that posts the token (nothing is checked or changed by a
+    GET); its script sends it at once, after taking the token out of the address bar."""
+    csrf = secrets.token_urlsafe(24)
+    text = template("login-link.html").substitute(
+        csrf=csrf, token=html.escape(token[:512], quote=True)
+    )
+    # same-origin, not no-referrer: under no-referrer Chromium posts the form with
+    # "Origin: null", which the origin check must refuse; same-origin still keeps the
+    # token's address from any other site (the page loads nothing from elsewhere).
+    response = HTMLResponse(
+        text, headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+    )
+    _login_csrf_cookie(response, csrf, request.url.scheme == "https")
+    return response
+
+
+async def token_login(request: Request) -> Response:
+    """``POST /login/token``: the link's form (token, csrf); a session and a redirect to
+    ``/``, or the login page saying what went wrong."""
+    body = (await request.body())[:4096].decode("utf-8", "replace")
+    form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    secure = request.url.scheme == "https"
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if (
+        not cookie
+        or not constant_time_equal(cookie, form.get("csrf", ""))
+        or not same_origin(request)
+    ):
+        return login_page(error="The login link expired; open it again.", status=403, secure=secure)
+    try:
+        async with request.app.state.pool.connection(timeout=10) as db:
+            response = await login_with_token(db, request, form.get("token", ""))
+    except WebError as e:
+        return login_page(
+            error="That login link is not valid (unknown, expired or revoked token)."
+            if e.status == 401
+            else "Too many failed logins. Wait a few minutes, then try again."
+            if e.status == 429
+            else e.message,
+            status=e.status,
+            headers=e.headers,
+            secure=secure,
+        )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 

@@ -108,14 +108,16 @@ def render(
     live_clients: int,
     notices: Sequence[tuple] = (),
     closures: Sequence[tuple[str, str, int, int]] = (),
+    limits: dict[str, int] | None = None,
 ) -> str:
     """``notices``: ``store.queries.notice_counts`` rows; ``closures``: ``closure_counts``
-    rows (both over the windows those functions default to)."""
+    rows (both over the windows those functions default to); ``limits``: the HTTP
+    server's refusals (connection caps, header and body limits) by name."""
     out = _Out()
     status = status or {}
     # Pipeline counters: every numeric entry of status() (top level, as Service.status()
     # gives them, or under "stats"), one series each; {reason: n} dicts become labels.
-    stats = {k: v for k, v in status.items() if k not in ("feeds", "stats")}
+    stats = {k: v for k, v in status.items() if k not in ("feeds", "stats", "stages")}
     stats.update(status.get("stats") or {})
     for key in sorted(stats):
         value = stats[key]
@@ -160,6 +162,43 @@ def render(
             for f in feeds
         ),
     )
+    out.metric(
+        "mda_feed_kernel_drops_total",
+        "counter",
+        "UDP feeds: datagrams the kernel dropped because the socket's receive buffer was "
+        "full (RcvbufErrors of the feed's socket)",
+        (({"feed": f.get("name")}, f.get("kernel_drops")) for f in feeds),
+    )
+    out.metric(
+        "mda_feed_restarts_total",
+        "counter",
+        "times a network feed failed and was started again",
+        (({"feed": f.get("name")}, f.get("restarts")) for f in feeds),
+    )
+    stages = status.get("stages") or {}
+    out.metric(
+        "mda_stage_up",
+        "gauge",
+        "1 while the service's stage runs, 0 while it waits to be started again after a "
+        "failure (or has stopped), with its state as a label",
+        (
+            ({"stage": name, "state": st.get("state")}, 1 if st.get("state") == "running" else 0)
+            for name, st in sorted(stages.items())
+        ),
+    )
+    out.metric(
+        "mda_stage_restarts_total",
+        "counter",
+        "times the stage failed and was started again",
+        (({"stage": name}, st.get("restarts")) for name, st in sorted(stages.items())),
+    )
+    for key in sorted(limits or {}):
+        out.metric(
+            f"mda_http_{key}_total",
+            "counter",
+            f"HTTP server: {key.replace('_', ' ')}",
+            [({}, limits[key])],
+        )
     open_by_kind: dict[str, int] = defaultdict(int)
     ack_by_kind: dict[str, int] = defaultdict(int)
     for kind, st, n in alerts:

@@ -17,7 +17,16 @@ from mda.store.queries import BBox
 
 from .errors import WebError
 
-__all__ = ["parse_time", "parse_bbox", "csv", "json_response", "GEOJSON", "MMSI", "ALERT_ID"]
+__all__ = [
+    "parse_time",
+    "parse_bbox",
+    "csv",
+    "json_response",
+    "json_dumps",
+    "GEOJSON",
+    "MMSI",
+    "ALERT_ID",
+]
 
 GEOJSON = "application/geo+json"
 MMSI = PathParam(..., ge=0, le=999_999_999, description="the vessel's MMSI")
@@ -37,9 +46,12 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         return now
     m = _REL.match(v)
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+        try:
+            return _in_range(now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)]), name)
+        except OverflowError:  # -99999999999d
+            raise _out_of_range(name) from None
     try:
-        return datetime.fromtimestamp(float(v), UTC)
+        return _in_range(datetime.fromtimestamp(float(v), UTC), name)
     except (ValueError, OverflowError, OSError):
         pass
     try:
@@ -50,7 +62,24 @@ def parse_time(value: str | None, name: str) -> datetime | None:
             "invalid",
             f"{name}: not a time (ISO 8601, epoch seconds, 'now' or relative like -6h)",
         ) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    try:
+        return _in_range((t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC), name)
+    except OverflowError:
+        raise _out_of_range(name) from None
+
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _out_of_range(name: str) -> WebError:
+    return WebError(422, "invalid", f"{name}: out of range (years 1900 to 2999)")
+
+
+def _in_range(t: datetime, name: str) -> datetime:
+    if not _EARLIEST <= t < _LATEST:
+        raise _out_of_range(name)
+    return t
 
 
 def parse_bbox(value: str | None) -> BBox | None:
@@ -80,3 +109,25 @@ def csv(value: str | None) -> list[str]:
 def json_response(text: str | bytes, media_type: str = "application/json") -> Response:
     """JSON the store built (text or raw bytes), sent as it is."""
     return Response(content=text, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+def _json_default(v):
+    from datetime import date
+    from decimal import Decimal
+
+    if isinstance(v, datetime):
+        return (v.astimezone(UTC) if v.tzinfo is not None else v.replace(tzinfo=UTC)).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def json_dumps(obj) -> str:
+    """Plain data (rows with datetimes) as JSON text, times ISO 8601 in UTC."""
+    import json
+
+    return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False)

@@ -3,12 +3,20 @@
 The cookie ``mda_session`` holds a random id signed with the secret key (``HttpOnly``,
 ``SameSite=Lax``, ``Secure`` unless ``cookie_secure`` is off, ``Max-Age`` =
 ``session_hours``); the ``sessions`` table keeps the id's SHA-256. Every login attempt (a
-password or a ``/?token=`` link) is counted against the rate limits *before* its
-credential is checked, and marked a success afterwards.
+password or a token link) is counted against the rate limits *before* its credential is
+checked, and marked a success afterwards.
+
+The **device cookie** ``mda_device`` (``HttpOnly``, ``SameSite=Strict``, path ``/login``,
+``login_device_days``) remembers that this browser logged in as a user: one signed entry
+per user name (the last ``DEVICE_ENTRIES``), each a random id. A login attempt that shows
+a valid entry for the name it tries is counted against that device alone (``login.py``
+says why).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 
 import psycopg
@@ -17,10 +25,66 @@ from starlette.responses import RedirectResponse, Response
 
 from mda.store import accounts, audit, sessions
 
-from .auth import SESSION_COOKIE, AuthConfig, client_ip, unauthenticated
+from .auth import SESSION_COOKIE, AuthConfig, client_ip, constant_time_equal, unauthenticated
 from .errors import WebError
 
-__all__ = ["start_session", "set_session_cookie", "reserve_attempt", "login_with_token"]
+__all__ = [
+    "start_session",
+    "set_session_cookie",
+    "reserve_attempt",
+    "login_with_token",
+    "device_of",
+    "remember_device",
+    "DEVICE_COOKIE",
+]
+
+DEVICE_COOKIE = "mda_device"
+DEVICE_ENTRIES = 8  # user names one browser is remembered for (a shared console)
+
+
+def _user_key(username: str) -> str:
+    return base64.urlsafe_b64encode(username.lower().encode()).rstrip(b"=").decode()
+
+
+def _entries(request: Request) -> list[tuple[str, str, str]]:
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    out = []
+    for entry in raw.split("~")[: DEVICE_ENTRIES * 2]:
+        parts = entry.split(".")
+        if len(parts) == 3:
+            out.append((parts[0], parts[1], parts[2]))
+    return out
+
+
+def device_of(request: Request, username: str) -> bytes | None:
+    """The device id (SHA-256 of the entry's random id) when this browser shows a valid
+    device cookie entry for ``username``; else None."""
+    if not username:
+        return None
+    cfg: AuthConfig = request.app.state.auth
+    user = _user_key(username)
+    for u, nonce, mac in _entries(request):
+        if u == user and constant_time_equal(mac, cfg._mac(b"device:", f"{u}.{nonce}")):
+            return hashlib.sha256(nonce.encode()).digest()
+    return None
+
+
+def remember_device(response: Response, request: Request, username: str) -> None:
+    """After a correct password: (re)issue this browser's entry for ``username``."""
+    cfg: AuthConfig = request.app.state.auth
+    user = _user_key(username)
+    nonce = secrets.token_urlsafe(18)
+    keep = [e for e in _entries(request) if e[0] != user][-(DEVICE_ENTRIES - 1) :]
+    entries = [*keep, (user, nonce, cfg._mac(b"device:", f"{user}.{nonce}"))]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        "~".join(".".join(e) for e in entries),
+        max_age=int(cfg.settings.login_device_days * 86400),
+        path="/login",
+        httponly=True,
+        secure=cfg.settings.cookie_secure,
+        samesite="strict",
+    )
 
 
 def set_session_cookie(response: Response, cfg: AuthConfig, sid: str) -> None:
@@ -62,7 +126,10 @@ async def start_session(
 
 
 async def reserve_attempt(
-    db: psycopg.AsyncConnection, request: Request, username: str | None
+    db: psycopg.AsyncConnection,
+    request: Request,
+    username: str | None,
+    device: bytes | None = None,
 ) -> int:
     """Count this login attempt against the rate limits before any credential is checked
     (atomically: parallel attempts cannot all slip under the limit); its id, or 429."""
@@ -74,6 +141,8 @@ async def reserve_attempt(
         cfg.settings.login_rate_window_s,
         cfg.settings.login_rate_limit,
         cfg.settings.login_rate_limit_ip,
+        device=device,
+        limit_user_all=cfg.settings.login_rate_limit_user,
     )
     if attempt is None:
         raise WebError(
@@ -86,8 +155,9 @@ async def reserve_attempt(
 
 
 async def login_with_token(db: psycopg.AsyncConnection, request: Request, token: str) -> Response:
-    """``GET /?token=...``: a valid token becomes a session cookie and a redirect to ``/``
-    (so the token leaves the address bar)."""
+    """``POST /login/token`` (the one-click link's form, CSRF-checked by the caller): a
+    valid token becomes a session cookie and a redirect to ``/``. Counted against the
+    address's rate limit like a password."""
     attempt = await reserve_attempt(db, request, None)
     row = await accounts.token_by_hash(db, accounts.hash_token(token.strip()))
     if row is None:  # the attempt stays counted as a failure

@@ -9,6 +9,7 @@ from .jumps import PositionJumps
 from .lanes import LaneDeviation, WrongWay
 from .loitering import Loitering
 from .on_land import OnLand
+from .watchlist import Watchlist
 from .zone_entry import ZoneEntry
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "WrongWay",
     "Loitering",
     "OnLand",
+    "Watchlist",
     "ZoneEntry",
 ]

@@ -20,5 +20,12 @@ def r1(x: float | None) -> float | None:
 
 
 def position(lat: float, lon: float) -> str:
-    """'14.48 N 52.10 E', as an officer reads it."""
-    return f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}"
+    """'14°28.8′N 052°06.0′E': degrees and minutes as on a chart and in the map's panels."""
+    return f"{_dm(lat, 'N', 'S', 2)} {_dm(lon, 'E', 'W', 3)}"
+
+
+def _dm(v: float, pos: str, neg: str, width: int) -> str:
+    hemisphere = pos if v >= 0 else neg
+    tenths = int(round(abs(v) * 600))  # tenths of a minute, carried into the degrees
+    d, m = divmod(tenths, 600)
+    return f"{d:0{width}d}°{m // 10:02d}.{m % 10}′{hemisphere}"

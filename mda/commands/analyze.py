@@ -48,9 +48,10 @@ _KEY = itemgetter(0)
 def register(sub) -> None:
     p = sub.add_parser(
         "analyze",
-        help="run the detectors over NMEA log files and print the alerts",
-        description="Offline analysis of NMEA logs (the same inputs as ingest's file sources, "
-        ".gz included). Several files are one feed merged by event time, in any "
+        help="run the detectors over AIS log files (NMEA, JSON, CSV) and print the alerts",
+        description="Offline analysis of AIS logs (the same inputs as ingest's file sources, "
+        ".gz and .zip included: NMEA, AIS-catcher or gpsd JSON, decoded positions as JSON "
+        "lines, CSV archives). Several files are one feed merged by event time, in any "
         "order (several receivers' logs of one period, or consecutive logs); a "
         "message found in two files counts once. Each file must be in time order "
         f"up to {REORDER_S:.0f} s of disorder. Prints every alert, still-open ones "
@@ -58,7 +59,26 @@ def register(sub) -> None:
         "goes to standard error. Lines without a timestamp take their file's "
         "modification time.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="NMEA log file (plain or .gz)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="AIS log file (plain, .gz or .zip): NMEA, AIS-catcher or gpsd JSON, decoded "
+        "positions as JSON lines, or a CSV archive",
+    )
+    p.add_argument(
+        "--input-format",
+        metavar="FORMAT",
+        help="what the files hold: nmea, aiscatcher, gpsd, json, csv (default: nmea, or what "
+        "a file's name says: .csv/.zip csv, .json/.jsonl the JSON its first line shows)",
+    )
+    p.add_argument(
+        "--columns",
+        metavar="MAP",
+        help="json and csv: which field is which, FIELD=NAME,... (as mda ingest --columns)",
+    )
+    p.add_argument("--time-format", metavar="FMT", help="json and csv: strptime format of times")
+    p.add_argument("--timezone", metavar="ZONE", help="json and csv: zone of naive times (UTC)")
     p.add_argument(
         "--zones",
         action="append",
@@ -105,7 +125,12 @@ class _Input:
     """
 
     def __init__(
-        self, path: str, decoder, whole: bool = False, sort_limit_mb: float = SORT_LIMIT_MB
+        self,
+        path: str,
+        decoder,
+        whole: bool = False,
+        sort_limit_mb: float = SORT_LIMIT_MB,
+        options: dict | None = None,
     ) -> None:
         from mda.ingest import open_source
 
@@ -115,7 +140,7 @@ class _Input:
         self.sort_limit = sort_limit_mb * 2**20
         # Untimestamped lines get one fixed time, so a rerun gives the same output.
         self.fixed_ts = float(int(os.path.getmtime(path)))
-        self.source = open_source(path, name=os.path.basename(path))
+        self.source = open_source(path, name=os.path.basename(path), **(options or {}))
         self.done = False
         self.pending: list[tuple] = []
         self.newest = -INF  # latest stated event time read so far
@@ -156,7 +181,9 @@ class _Input:
             self.done = True
             self._check_order()
             return
-        self._buffer(self.decoder.feed(batch.lines, self.fixed_ts, batch.source).messages)
+        self._buffer(
+            self.decoder.feed(batch.lines, self.fixed_ts, batch.source, self.source.reader).messages
+        )
 
     def _buffer(self, messages: list[tuple]) -> None:
         if not messages:
@@ -303,12 +330,19 @@ class _Copies:
 
 
 async def _merge(
-    files, settings, sink, whole=frozenset(), sort_limit_mb: float = SORT_LIMIT_MB
+    files,
+    settings,
+    sink,
+    whole=frozenset(),
+    sort_limit_mb: float = SORT_LIMIT_MB,
+    options: dict | None = None,
 ) -> tuple[list[_Input], _Copies | None]:
     """Decode every file and hand ``sink`` the messages of all of them in event-time
     order, chunk by chunk; returns the inputs (their decoders' counts) and the copies
     dropped across files. Files in ``whole`` are read whole and sorted in memory."""
-    inputs = [_Input(path, _decoder(settings), path in whole, sort_limit_mb) for path in files]
+    inputs = [
+        _Input(path, _decoder(settings), path in whole, sort_limit_mb, options) for path in files
+    ]
     copies = _Copies(settings.dedupe_window_s) if len(inputs) > 1 else None
     async with contextlib.AsyncExitStack() as stack:
         for inp in inputs:
@@ -345,6 +379,30 @@ def _records(chunk: list[tuple]) -> list:
 
 def _positions(chunk: list[tuple]) -> list:
     return [m[4] for m in chunk if m[4] is not None]
+
+
+def _feed_options(args) -> dict:
+    return {
+        "format": getattr(args, "input_format", None),
+        "columns": getattr(args, "columns", None),
+        "time_format": getattr(args, "time_format", None),
+        "timezone": getattr(args, "timezone", None),
+    }
+
+
+def _check_formats(files, options: dict) -> None:
+    """An unknown format or field, or a CSV file whose header names no known layout: one
+    error before any alert is printed."""
+    from mda.ingest import open_source
+
+    async def check(path: str) -> None:
+        src = open_source(path, **options)
+        if src.reader is not None and src.reader.format == "csv":
+            async with src:
+                pass
+
+    for path in files:
+        asyncio.run(check(path))
 
 
 def _check_inputs(files) -> None:
@@ -398,6 +456,7 @@ async def _analyze(
     span: bool = False,
     whole=frozenset(),
     sort_limit_mb: float = SORT_LIMIT_MB,
+    options: dict | None = None,
 ) -> _Run:
     """Run the detectors over the merged files; a small file found out of time order is
     sorted in memory and the analysis run again from the start (with a fresh analyzer)."""
@@ -405,7 +464,7 @@ async def _analyze(
         result = _Run(make_analyzer(), span)
         try:
             result.inputs, result.copies = await _merge(
-                files, settings, result, whole, sort_limit_mb
+                files, settings, result, whole, sort_limit_mb, options
             )
         except _Unsorted as e:
             whole = whole | {e.path}
@@ -415,13 +474,19 @@ async def _analyze(
         return result
 
 
-async def _tracks(files, alerts, settings, whole=frozenset()) -> dict:
+async def _tracks(files, alerts, settings, whole=frozenset(), options=None) -> dict:
     """A second pass over the files for the positions of the alerted vessels around their
     alerts (thinned): memory is bounded by the alerts, not by the log."""
     from mda.exchange.report import TrackCollector
 
     collector = TrackCollector(alerts)
-    await _merge(files, settings, lambda chunk: collector.add_positions(_positions(chunk)), whole)
+    await _merge(
+        files,
+        settings,
+        lambda chunk: collector.add_positions(_positions(chunk)),
+        whole,
+        options=options,
+    )
     return collector.tracks()
 
 
@@ -430,7 +495,7 @@ def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
 
     from ..errors import MdaError
 
-    tracks = asyncio.run(_tracks(args.files, alerts, settings, whole))
+    tracks = asyncio.run(_tracks(args.files, alerts, settings, whole, _feed_options(args)))
     inputs = [describe_file(f) for f in args.files]
     inputs += [describe_file(f, "zones") for f in args.zones]
     page = build_report(alerts, tracks, zones, inputs, span=span).encode("utf-8")
@@ -569,6 +634,8 @@ def run(args, settings) -> int:
         if os.path.isdir(args.map):
             raise MdaError(f"{args.map}: is a folder; give the map's file name")
     _check_inputs(args.files)
+    options = _feed_options(args)
+    _check_formats(args.files, options)
     zones = load_zones(args.zones)
     config = analytics_config(settings)
     started = time.monotonic()
@@ -579,6 +646,7 @@ def run(args, settings) -> int:
             settings,
             span=bool(args.map),
             sort_limit_mb=args.sort_limit,
+            options=options,
         )
     )
     analyzer = result.analyzer

@@ -10,14 +10,36 @@ import time
 from ..settings import SourceSpec
 
 
+def _formats_epilog() -> str:
+    from mda.ingest import FORMATS
+
+    rows = "\n".join(f"  {name:<11} {text}" for name, text in FORMATS.items())
+    return (
+        "formats (--format; default nmea, or for a file what its name says: .csv, .zip -> csv, "
+        ".json/.jsonl -> the JSON its first line shows):\n" + rows + "\n\n"
+        "examples:\n"
+        "  mda ingest aisdk-2024-03-01.zip --keep                  # a Danish yearly dump\n"
+        "  mda ingest AIS_2023_01_01.csv.gz --format csv --keep    # a US MarineCadastre day\n"
+        "  mda ingest log.csv --format csv --columns mmsi=ship,time=t,lat=y,lon=x\n"
+        "  mda ingest udp://:10110 --format aiscatcher             # AIS-catcher -u ... JSON on\n"
+        "  mda ingest gpsd://localhost                             # gpsd's AIS JSON (?WATCH)"
+    )
+
+
 def register(sub) -> None:
+    import argparse
+
     p = sub.add_parser(
         "ingest",
-        help="decode AIS feeds and store them (files, tcp://, udp://, mqtt://, -)",
+        help="decode AIS feeds and store them (NMEA, AIS-catcher and gpsd JSON, decoded JSON, "
+        "CSV archives; files, tcp://, udp://, mqtt://, gpsd://, -)",
         description="Decode AIS feeds and store every position once. Sources: a file path or "
-        "file:PATH (.gz too), tcp://host:port, udp://:port, mqtt://host:port/topic, "
-        "'-' for standard input. Runs until the finite sources end, then prints a "
-        "summary: lines, messages, positions stored, duplicates, rejections by reason.",
+        "file:PATH (.gz and .zip too), tcp://host:port, udp://:port, mqtt://host:port/topic, "
+        "gpsd://host[:port], '-' for standard input. Runs until the finite sources end, then "
+        "prints a summary: lines (or rows, JSON objects), messages, positions stored, "
+        "duplicates, rejections by reason.",
+        epilog=_formats_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="feed URI or file")
     p.add_argument(
@@ -31,6 +53,36 @@ def register(sub) -> None:
         help="replay files at N times real time using event times (default: as fast as possible)",
     )
     p.add_argument("--no-raw", action="store_true", help="do not archive raw sentences")
+    p.add_argument(
+        "--format",
+        metavar="FORMAT",
+        help="what the sources carry: nmea, aiscatcher, gpsd, json, csv (see below)",
+    )
+    p.add_argument(
+        "--columns",
+        metavar="MAP",
+        help="json and csv: which field is which, FIELD=NAME,... (mmsi=MMSI,time=BaseDateTime,"
+        "lat=LAT,lon=LON,sog=SOG,cog=COG,heading=Heading,status=Status,name=VesselName,"
+        "ship_type=VesselType ...); default: the layout the header shows, or the common names",
+    )
+    p.add_argument(
+        "--time-format",
+        metavar="FMT",
+        help="json and csv: how times are written, as strptime (%%d.%%m.%%Y %%H:%%M:%%S); "
+        "default: epoch seconds or ms, ISO 8601, dd/mm/yyyy HH:MM:SS",
+    )
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="json and csv: the zone of times without an offset (Europe/Copenhagen); default UTC",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep these sources' data whatever its age (an archive): the retention job "
+        "does not remove it; without it, records older than retention_days (or "
+        "raw_retention_days) are refused",
+    )
     p.add_argument(
         "--progress",
         action=argparse_bool(),
@@ -76,12 +128,16 @@ async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
     """Run the feeds into the database; returns (pipeline, seconds taken)."""
     from mda.store.db import connect_sync
     from mda.store.migrate import upgrade
+    from mda.store.retention import hold_source
     from mda.store.writer import StoreWriter
 
     from ..pipeline import Pipeline
 
     with connect_sync(url) as conn:
         upgrade(conn, retention_days=settings.retention_days)
+        for i, spec in enumerate(specs):
+            if spec.keep:  # before anything is stored: the retention job spares it
+                hold_source(conn, Pipeline._name(spec, i), "mda ingest --keep")
     started = time.monotonic()
     async with StoreWriter(url, raw_archive=settings.raw_archive) as writer:
         pipeline = Pipeline(settings, writer, specs)
@@ -127,12 +183,40 @@ def summary_lines(pipeline, elapsed: float) -> list[str]:
     return out
 
 
+def _check_feeds(specs: list[SourceSpec]) -> None:
+    """Before anything is stored: an unknown format or field, and a CSV file whose header
+    names no known layout, are one error line (the CLI prints it), not a failed feed."""
+    from mda.ingest import open_source
+
+    async def check(spec: SourceSpec) -> None:
+        src = open_source(spec.uri, name="check", **spec.feed_options())
+        if src.reader is not None and src.reader.format == "csv" and hasattr(src, "path"):
+            async with src:  # reads the header; SourceError when no layout fits
+                pass
+
+    for spec in specs:
+        asyncio.run(check(spec))
+
+
 def run(args, settings) -> int:
     from ..database import database_url
 
     if args.no_raw:
         settings = settings.replace(raw_archive=False)
-    specs = [SourceSpec(uri, args.name, args.speed) for uri in args.sources]
+    specs = [
+        SourceSpec(
+            uri,
+            args.name,
+            args.speed,
+            args.keep,
+            format=args.format,
+            columns=args.columns,
+            time_format=args.time_format,
+            timezone=args.timezone,
+        )
+        for uri in args.sources
+    ]
+    _check_feeds(specs)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with database_url(settings, args.database) as url:
         pipeline, elapsed = asyncio.run(ingest(settings, url, specs, progress))

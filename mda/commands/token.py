@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from mda.store.accounts import ROLES
+from mda.store.accounts import ROLES, TOKEN_ROLES
 
 from ..database import database_url
 from ..errors import MdaError
@@ -24,7 +24,11 @@ def register(sub) -> None:
         help="the token acts as this user (at most the user's role; ends with the user)",
     )
     who.add_argument(
-        "--role", choices=ROLES, dest="role_only", help="a token not tied to a user, with this role"
+        "--role",
+        choices=TOKEN_ROLES,
+        dest="role_only",
+        help="a token not tied to a user, with this role (receiver: may only push data to "
+        "POST /api/ingest; --owner names the receiver)",
     )
     create.add_argument(
         "--role-limit",
@@ -37,8 +41,17 @@ def register(sub) -> None:
         default="script",
         help="with --role: a label naming who uses it (default: script)",
     )
-    create.add_argument(
-        "--expires-days", type=float, metavar="N", help="valid for N days (default: until revoked)"
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires-days",
+        type=float,
+        metavar="N",
+        help="valid for N days (default: the token_expiry_days setting, 90)",
+    )
+    expiry.add_argument(
+        "--no-expiry",
+        action="store_true",
+        help="valid until revoked (not recommended: a leaked token works for ever)",
     )
     create.set_defaults(run=run_create)
     tsub.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(
@@ -67,7 +80,8 @@ def run_create(args, settings) -> int:
 
     if args.expires_days is not None and args.expires_days <= 0:
         raise MdaError("--expires-days must be positive")
-    expires = timedelta(days=args.expires_days) if args.expires_days else None
+    days = args.expires_days if args.expires_days is not None else settings.token_expiry_days
+    expires = None if args.no_expiry or days <= 0 else timedelta(days=days)
 
     async def create(conn):
         if args.user:
@@ -103,6 +117,12 @@ def run_list(args, settings) -> int:
         print(f"{t['id']:>5}  {t['owner']:<20} {t['role']:<10} {state:<24} {used}")
     if not rows:
         print("no tokens")
+    forever = sum(1 for t in rows if not t["revoked_at"] and not t["expires_at"])
+    if forever:
+        print(
+            f"{forever} token{'s' if forever != 1 else ''} never expire: revoke and replace "
+            f"{'them' if forever != 1 else 'it'} (mda token create gives token_expiry_days)"
+        )
     return 0
 
 

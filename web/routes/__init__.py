@@ -4,7 +4,19 @@
 
 from __future__ import annotations
 
-from . import alerts, live, operations, pages, vessels, zones
+from . import (
+    alerts,
+    extracts,
+    ingest,
+    live,
+    notes,
+    operations,
+    pages,
+    suspensions,
+    vessels,
+    watchlists,
+    zones,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -12,7 +24,12 @@ ROUTERS = (
     pages.router,
     vessels.router,
     alerts.router,
+    extracts.router,
     zones.router,
+    watchlists.router,
+    suspensions.router,
+    notes.router,
     operations.router,
+    ingest.router,
     live.router,
 )

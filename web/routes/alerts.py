@@ -21,7 +21,7 @@ from ..deps import db_conn, officer, viewer
 from ..errors import WebError
 from ..params import ALERT_ID, csv, json_response, parse_bbox, parse_time
 
-__all__ = ["router", "NoteIn", "CloseIn"]
+__all__ = ["router", "NoteIn", "CloseIn", "BulkIn", "MAX_BULK"]
 
 router = APIRouter(tags=["alerts"])
 
@@ -42,6 +42,14 @@ class CloseIn(NoteIn):
         "no_action (real as described, but legitimate or known). Required for desk "
         "alerts; optional for data-quality notices (severity info).",
     )
+
+
+MAX_BULK = 500
+
+
+class BulkIn(CloseIn):
+    ids: list[int] = Field(..., min_length=1, max_length=MAX_BULK)
+    action: Literal["acknowledge", "close"]
 
 
 @router.get(
@@ -143,7 +151,9 @@ async def _act(
             row = await store_alerts.acknowledge(db, alert_id, principal.name, note)
             action, details = "alert.acknowledge", {"note": note}
         else:
-            row = await store_alerts.close(db, alert_id, principal.name, note, outcome)
+            row = await store_alerts.close(
+                db, alert_id, principal.name, note, outcome, note_required=True
+            )
             action, details = "alert.close", {"note": note, "outcome": outcome}
         await audit_request(
             db,
@@ -157,6 +167,53 @@ async def _act(
     vessel_name = json.loads(text)["vessel_name"]
     await request.app.state.hub.publish_alert({**row, "vessel_name": vessel_name, "change": change})
     return json_response(text)
+
+
+@router.post(
+    "/api/alerts/bulk",
+    response_class=Response,
+    summary="Acknowledge or close many alerts with one note (and one outcome) (officer)",
+)
+async def bulk(
+    request: Request, body: BulkIn, principal: Principal = Depends(officer), db=Depends(db_conn)
+) -> Response:
+    """All or nothing, in one transaction: each alert changes as it would alone (the same
+    checks: 409 for one already closed, 422 without the outcome and note a closing needs),
+    each with its history and audit rows; then every console gets every change."""
+    note = (body.note or "").strip() or None
+    ids = list(dict.fromkeys(body.ids))
+    rows = []
+    async with db.transaction():
+        for alert_id in ids:
+            if body.action == "acknowledge":
+                row = await store_alerts.acknowledge(db, alert_id, principal.name, note)
+                action, details = "alert.acknowledge", {"note": note, "bulk": len(ids)}
+            else:
+                row = await store_alerts.close(
+                    db, alert_id, principal.name, note, body.outcome, note_required=True
+                )
+                action = "alert.close"
+                details = {"note": note, "outcome": body.outcome, "bulk": len(ids)}
+            await audit_request(
+                db,
+                request,
+                principal,
+                action,
+                target=f"alert:{alert_id}",
+                details={**details, "kind": row["kind"], "mmsi": row["mmsi"]},
+            )
+            rows.append(row)
+    change = "acknowledged" if body.action == "acknowledge" else "closed"
+    out = []
+    for row in rows:
+        text = await queries.alert_detail(db, row["id"])
+        a = json.loads(text)
+        a.pop("history", None)
+        out.append(a)
+        await request.app.state.hub.publish_alert(
+            {**row, "vessel_name": a["vessel_name"], "change": change}
+        )
+    return json_response(json.dumps({"alerts": out, "count": len(out)}))
 
 
 @router.get(

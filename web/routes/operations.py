@@ -23,23 +23,47 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
+def _stages(request: Request) -> dict[str, str]:
+    """Each stage of the service and its state (running, restarting ...)."""
+    status = request.app.state.status
+    if status is None:
+        return {}
+    try:
+        stages = status().get("stages") or {}
+    except Exception:  # the health check still answers without the pipeline's state
+        log.exception("status callback failed")
+        return {}
+    return {name: st.get("state", "unknown") for name, st in sorted(stages.items())}
+
+
 @router.get("/healthz", tags=["operations"], summary="Liveness and database check (no login)")
 async def healthz(request: Request) -> JSONResponse:
+    """``ok``; ``degraded`` (still 200) while a stage waits to be started again after a
+    failure (``stages`` says which); 503 when the database does not answer."""
+    stages = _stages(request)
     try:
         async with request.app.state.pool.connection(timeout=3) as db:
             info = await queries.ping(db)
     except Exception as e:  # any failure is 'unhealthy', with the reason's class
         return JSONResponse(
-            {"status": "error", "database": "unreachable", "reason": type(e).__name__},
+            {
+                "status": "error",
+                "database": "unreachable",
+                "reason": type(e).__name__,
+                "stages": stages,
+            },
             status_code=503,
         )
+    failing = [name for name, state in stages.items() if state == "restarting"]
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "degraded" if failing else "ok",
             "database": "ok",
             "schema_version": info["schema_version"],
             "timescaledb": info["timescaledb"],
             "live_clients": request.app.state.hub.client_count,
+            "stages": stages,
+            "failing": failing,
         }
     )
 
@@ -60,8 +84,13 @@ async def metrics(
             st = state.status()
         except Exception:  # the metrics still answer without the pipeline's counters
             log.exception("status callback failed")
+    limits = dict(state.http_limits)
+    guard = getattr(state, "connection_guard", None)
+    if guard is not None:
+        limits.update(guard.stats)
     text = render(
         status=st,
+        limits=limits,
         alerts=await queries.alerts_open_by_kind(db),
         http=state.http_counters,
         live=state.hub.stats,

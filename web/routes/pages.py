@@ -11,9 +11,7 @@ from mda.analytics import KIND_TABLE
 from .. import login
 from ..auth import Principal, authenticate
 from ..deps import db_conn, viewer
-from ..errors import WebError
 from ..render import page
-from ..sessions import login_with_token
 
 __all__ = ["router"]
 
@@ -21,20 +19,17 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def index(request: Request, token: str | None = None, db=Depends(db_conn)) -> Response:
-    """The map; ``/?token=T`` trades a valid token for a session and redirects to ``/``."""
+async def index(request: Request, token: str | None = None) -> Response:
+    """The map; ``/?token=T`` answers a form that posts the token to ``/login/token``
+    (a GET changes nothing: ``login.py``)."""
     if token:
-        try:
-            return await login_with_token(db, request, token)
-        except WebError as e:
-            return login.login_page(
-                error="That login link is not valid (unknown, expired or revoked token)."
-                if e.status == 401
-                else e.message,
-                status=e.status,
-                headers=e.headers,
-            )
-    principal = await authenticate(request, db)
+        return login.token_link_page(request, token)
+    async with request.app.state.pool.connection(timeout=10) as db:
+        principal = await authenticate(request, db)
+    return _map(request, principal)
+
+
+def _map(request: Request, principal: Principal) -> Response:
     settings = request.app.state.settings
     return page(
         "map.html",
@@ -61,6 +56,12 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
     return await login.password_login(request)
+
+
+@router.post("/login/token")
+async def login_token(request: Request) -> Response:
+    """The one-click link's form: a valid token becomes a session (rate-limited)."""
+    return await login.token_login(request)
 
 
 @router.post("/logout")

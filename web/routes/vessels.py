@@ -7,18 +7,19 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from mda.store import queries
+from mda.store import desk, queries
 
 from ..auth import Principal
 from ..deps import db_conn, viewer
 from ..errors import WebError
 from ..params import GEOJSON, MMSI, json_response, parse_bbox, parse_time
 
-__all__ = ["router", "MAX_TRACK"]
+__all__ = ["router", "MAX_TRACK", "REPLAY_POINTS"]
 
 router = APIRouter(tags=["vessels"])
 
 MAX_TRACK = timedelta(days=31)
+REPLAY_POINTS = 10_000  # a replay's buckets are sized so a period gives at most this many
 
 
 @router.get(
@@ -44,6 +45,19 @@ async def vessels(
         ),
         GEOJSON,
     )
+
+
+@router.get(
+    "/api/vessels/dimensions",
+    response_class=Response,
+    summary="Reported dimensions of the vessels in a box: {mmsi: [bow, stern, port, starboard]}",
+)
+async def dimensions(
+    bbox: str = Query(..., description="minlon,minlat,maxlon,maxlat"),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
+    return json_response(await desk.vessel_dims_json(db, parse_bbox(bbox)))
 
 
 @router.get(
@@ -94,3 +108,48 @@ async def search(
     db=Depends(db_conn),
 ) -> Response:
     return json_response(await queries.search_vessels(db, q, limit))
+
+
+@router.get(
+    "/api/vessels/{mmsi}/replay",
+    response_class=Response,
+    summary="One vessel's track for replay: the latest fix per time bucket, as arrays",
+)
+async def replay(
+    mmsi: int = MMSI,
+    start: str | None = Query(None, description="default: 24 h before end"),
+    end: str | None = Query(None, description="default: the vessel's last fix"),
+    bucket: int | None = Query(
+        None, ge=1, le=86400, description="seconds; default: the period / 10,000, at least 10 s"
+    ),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
+    t_end = parse_time(end, "end")
+    if t_end is None:
+        t_end = await queries.vessel_last_fix(db, mmsi) or datetime.now(UTC)
+    t_start = parse_time(start, "start") or t_end - timedelta(hours=24)
+    if t_start >= t_end:
+        raise WebError(422, "invalid", "start is not before end")
+    if t_end - t_start > MAX_TRACK:
+        raise WebError(422, "invalid", f"a replay spans at most {MAX_TRACK.days} days")
+    span = (t_end - t_start).total_seconds()
+    b = bucket or max(10, int(-(-span // REPLAY_POINTS)))
+    return json_response(await desk.replay_json(db, mmsi, t_start, t_end, b))
+
+
+@router.get(
+    "/api/positions/at",
+    response_class=Response,
+    summary="Every vessel's latest fix in a window before a time (the others during a replay)",
+)
+async def positions_at(
+    t: str = Query(..., description="the time"),
+    window: int = Query(900, ge=10, le=6 * 3600, description="seconds before t"),
+    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat"),
+    principal: Principal = Depends(viewer),
+    db=Depends(db_conn),
+) -> Response:
+    return json_response(
+        await desk.positions_at_json(db, parse_time(t, "t"), window, parse_bbox(bbox))
+    )

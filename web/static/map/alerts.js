@@ -9,6 +9,8 @@ import { store } from "./store.js";
 // asks for it ("Data quality (N)").
 const SEVERITY_PRIORITY = { critical: "alarm", high: "alarm", medium: "warning", low: "caution", info: "notice" };
 export const PRIORITY_LABEL = { alarm: "ALARM", warning: "WARNING", caution: "CAUTION", notice: "NOTICE" };
+// Severities as the desk ranks them (critical first); a critical alarm reads CRITICAL.
+export const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
 // What the officer found when closing (store.alerts.OUTCOMES on the server).
 export const OUTCOME_TEXT = { false_alarm: "False alarm", confirmed: "Confirmed", no_action: "No action" };
 
@@ -35,7 +37,41 @@ export function isNotice(a) { return a.severity === "info"; }
  *  one whose episode has ended: it must be seen and acknowledged) and acknowledged ones
  *  whose condition persists. History: closed alerts, and acknowledged ones whose episode
  *  has ended (nothing left to do but close them). */
-export function inHistory(a) { return a.status === "closed" || (a.status === "acknowledged" && a.end != null); }
+export function inHistory(a) {
+  if (a.status === "closed") return true;
+  // A distress beacon that fell silent stays on the desk, flagged "silent since", until an
+  // officer closes it: people may still be in the water.
+  if (isDistress(a)) return false;
+  return a.status === "acknowledged" && a.end != null;
+}
+
+/** A distress beacon (AIS-SART, MOB, EPIRB): pinned at the top of the desk. */
+export function isDistress(a) { return a.kind === "distress_beacon"; }
+
+/** The label of an alert's priority: CRITICAL for a critical alarm, else its bridge priority. */
+export function priorityLabel(a) {
+  return a.severity === "critical" ? "CRITICAL" : PRIORITY_LABEL[priorityOf(a)];
+}
+
+/** The desk's order, by what needs action: distress beacons not closed pinned first, then
+ *  unacknowledged alarms still going on, then other unacknowledged alerts, then the
+ *  acknowledged; within each, by severity, then by arrival on the desk (newest first). */
+export function deskRank(a) {
+  if (isDistress(a) && a.status !== "closed") return a.status === "open" ? 0 : 1;
+  if (ringing(a)) return 2;
+  if (a.status === "open" && a.end == null) return 3;
+  if (a.status === "open") return 4;
+  return 5;
+}
+
+export function compareDesk(x, y) {
+  return deskRank(x) - deskRank(y) || (SEVERITY_RANK[x.severity] - SEVERITY_RANK[y.severity]) ||
+    arrival(y) - arrival(x) || y.id - x.id;
+}
+
+/** When the alert arrived on the desk (created, or reopened since): not when its episode
+ *  began, so one that fired late is not buried under older ones. */
+export function arrival(a) { return Date.parse(a.created_at || a.start) || 0; }
 
 /** Red, flashing, the vessel ring, the banner and the sound: only for an unacknowledged
  *  alarm whose condition is still there. */

@@ -40,3 +40,9 @@ function answer(r) {
     throw new ApiError(r.status, e.code || "http", e.message || ("HTTP " + r.status));
   });
 }
+
+/** POST a text body (a CSV file) with its content type; resolves to the JSON answer. */
+export function apiText(path, text, type) {
+  return fetch(path, { method: "POST", credentials: "same-origin", body: text,
+    headers: { "Accept": "application/json", "Content-Type": type, "X-CSRF-Token": CSRF } }).then(answer);
+}

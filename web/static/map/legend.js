@@ -3,6 +3,7 @@
 import { byId, el } from "./dom.js";
 import { esc } from "./format.js";
 import { CLASSES, CLASS_INDEX, classOf } from "./ships.js";
+import { loadPrefs, savePrefs } from "./prefs.js";
 import { store } from "./store.js";
 
 const RECOUNT_EVERY_MS = 1000;
@@ -11,6 +12,15 @@ const RECOUNT_EVERY_MS = 1000;
  *  Returns {countNow, countSoon, showDrawn}. */
 export function mountLegend({ onFilter }) {
   const list = byId("legend-classes");
+  // Collapsible (remembered): the heading is the toggle.
+  const legend = byId("legend"), toggle = byId("legend-toggle");
+  const collapsed = loadPrefs("legend", { collapsed: false }).collapsed;
+  function collapse(on) {
+    legend.classList.toggle("collapsed", on); toggle.setAttribute("aria-expanded", String(!on));
+    savePrefs("legend", { collapsed: on });
+  }
+  collapse(!!collapsed);
+  toggle.addEventListener("click", () => collapse(!legend.classList.contains("collapsed")));
   CLASSES.forEach((c) => {
     list.appendChild(el("li", null, '<label><input type="checkbox" checked data-class="' + c.id +
       '"><span class="swatch" style="background:' + c.color + '"></span>' + esc(c.label) +
@@ -20,7 +30,16 @@ export function mountLegend({ onFilter }) {
     const id = e.target.getAttribute("data-class");
     if (!id) return;
     store.hiddenClasses[CLASS_INDEX[id]] = !e.target.checked;
+    savePrefs("classes", { hidden: CLASSES.filter((c) => store.hiddenClasses[CLASS_INDEX[c.id]]).map((c) => c.id) });
     onFilter();
+  });
+
+  // The type filters remembered from last time (a vessel in alarm shows whatever they say).
+  (loadPrefs("classes", { hidden: [] }).hidden || []).forEach((id) => {
+    if (!(id in CLASS_INDEX)) return;
+    store.hiddenClasses[CLASS_INDEX[id]] = true;
+    const box = list.querySelector('input[data-class="' + id + '"]');
+    if (box) box.checked = false;
   });
 
   let timer = null, countedAt = 0;

@@ -14,9 +14,9 @@ const CLOSE_LOGGED_OUT = 4401;      // the login ended (logout, user disabled, t
 
 /** handlers: positions(frame), alert(alert, change), feeds(list), resync() when the server
  *  dropped frames for us, reconnecting() before each new attempt.
- *  Returns {connect(), state()}. */
+ *  Returns {connect(), close(), state()}. */
 export function createLive(handlers) {
-  let ws = null, backoff = BACKOFF_FIRST_MS, state = "connecting";
+  let ws = null, backoff = BACKOFF_FIRST_MS, state = "connecting", closed = false;
 
   function show(s) {
     state = s;
@@ -30,6 +30,7 @@ export function createLive(handlers) {
     ws.onopen = () => { backoff = BACKOFF_FIRST_MS; show("live"); };
     ws.onmessage = (ev) => dispatch(JSON.parse(ev.data));
     ws.onclose = (ev) => {
+      if (closed) { show("logged out"); return; }
       if (ev && ev.code === CLOSE_LOGGED_OUT) { show("logged out"); toLogin(); return; }
       show("reconnecting");
       setTimeout(() => { handlers.reconnecting(); connect(); }, backoff);
@@ -43,5 +44,7 @@ export function createLive(handlers) {
     else if (msg.type === "resync") handlers.resync();
   }
   setInterval(() => { if (ws && ws.readyState === 1) ws.send("ping"); }, PING_EVERY_MS);
-  return { connect, state: () => state };
+  /** End the stream for good (logged out): no reconnect. */
+  function close() { closed = true; if (ws) ws.close(); show("logged out"); }
+  return { connect, close, state: () => state };
 }

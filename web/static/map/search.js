@@ -25,8 +25,17 @@ export function mountSearch({ onPick }) {
     }, TYPING_PAUSE_MS);
   });
   input.addEventListener("keydown", (e) => {
+    const items = [...results.querySelectorAll("li[data-mmsi]")];
+    if ((e.key === "ArrowDown" || e.key === "ArrowUp") && items.length && !results.hidden) {
+      e.preventDefault();
+      const i = items.findIndex((li) => li.classList.contains("active"));
+      const next = items[Math.max(0, Math.min(items.length - 1, i + (e.key === "ArrowDown" ? 1 : -1)))];
+      items.forEach((li) => { li.classList.toggle("active", li === next); li.setAttribute("aria-selected", String(li === next)); });
+      input.setAttribute("aria-activedescendant", next.id);
+      next.scrollIntoView({ block: "nearest" });
+    }
     if (e.key === "Enter") { const li = results.querySelector("li.active[data-mmsi]"); if (li) pick(li); }
-    if (e.key === "Escape") { results.hidden = true; }
+    if (e.key === "Escape") { results.hidden = true; e.stopPropagation(); }
   });
   results.addEventListener("click", (e) => { const li = e.target.closest("li[data-mmsi]"); if (li) pick(li); });
   document.addEventListener("click", (e) => { if (!e.target.closest(".search")) results.hidden = true; });
@@ -51,7 +60,7 @@ function showResults(results, q, rows) {
 // A match: its class colour, name, MMSI, call sign and how long ago it was last heard.
 function resultItem(r) {
   const cls = CLASS_BY_ID[classOf({ mmsi: r.mmsi, type: r.ship_type })];
-  return el("li", { "data-mmsi": r.mmsi, role: "option" },
+  return el("li", { "data-mmsi": r.mmsi, role: "option", id: "sr-" + r.mmsi },
     '<span class="swatch" style="background:' + cls.color + '"></span><b>' + esc(r.name || "—") + "</b> " +
     '<span class="mono">' + r.mmsi + "</span>" + (r.callsign ? " · " + esc(r.callsign) : "") +
     '<span class="sub">' + (r.last_seen ? ago(eventNow() - Date.parse(r.last_seen)) : "") + "</span>");

@@ -84,3 +84,18 @@ export function flagOf(mmsi) {
   if (s.startsWith("111") || s.startsWith("970") || s.startsWith("972") || s.startsWith("974")) mid = s.slice(3, 6);
   return MID[mid] || "";
 }
+
+/** AIS reports the ETA as "MM-DD HH:MM" in UTC, without a year: the year is the one that
+ *  puts it nearest after the report (an ETA up to a month past is late, not next year).
+ *  "2026-05-12 14:00Z"; the text as reported when it does not parse. */
+export function etaText(eta, reportTime) {
+  const m = /^(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{2})$/.exec(String(eta).trim());
+  if (!m) return String(eta);
+  const [mo, d, h, mi] = m.slice(1).map(Number);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59) return String(eta) + " (not a valid ETA)";
+  const ref = reportTime ? new Date(reportTime) : new Date();
+  let y = ref.getUTCFullYear();
+  if (Date.UTC(y, mo - 1, d, h, mi) < ref.getTime() - 31 * 86400e3) y += 1;
+  const p = (n) => String(n).padStart(2, "0");
+  return y + "-" + p(mo) + "-" + p(d) + " " + p(h) + ":" + p(mi) + "Z";
+}

@@ -18,8 +18,17 @@ export const store = Object.seal({
   alarmVessels: new Map(),
   // The "Data quality (N)" toggle (data-quality panel writes; desk shows notices when on)
   showNotices: false,
+  // mmsi -> {list, reason}: vessels some watch list names (watchlists.js writes; layer, panel read)
+  watched: new Map(),
+  // mmsi -> [to_bow, to_stern, to_port, to_starboard] of vessels in view at high zoom, for
+  // hull outlines (vessel layer writes and reads)
+  dims: new Map(),
+  // A replay under way: {t (ms), mmsi, track} or null (replay.js writes; the layer fades
+  // the live picture while it runs)
+  replay: null,
   // Counters for tests and benchmarks (window.mdaMap.stats()), each bumped where it happens
-  stats: { drawn: 0, drawMs: 0, draws: 0, loadMs: 0, frames: 0, alertsPushed: 0, beeps: 0, legendUpdates: 0 }
+  stats: { drawn: 0, drawMs: 0, draws: 0, loadMs: 0, frames: 0, alertsPushed: 0, beeps: 0, legendUpdates: 0,
+    soundTests: 0, panelUpdates: 0 }
 });
 
 /** "Now" for the age of an event time (a fix, an alert's start or end, a feed's last

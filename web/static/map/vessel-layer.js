@@ -15,6 +15,12 @@ const STALE_AFTER_MS = 6 * 60 * 1000;   // silent this long: faded
 const VECTOR_MINUTES = 6;               // the COG/SOG vector's length in time
 const VECTORS_FROM_ZOOM = 11;           // every vessel's vectors from this zoom on
 const NAV_INDEX = CLASS_INDEX.nav;
+const LABELS_FROM_ZOOM = 12;            // vessel names beside their symbols from this zoom on
+const MAX_LABELS = 400;
+const HULLS_FROM_ZOOM = 14;             // true-scale hull outlines from the reported dimensions
+
+/** A vessel in alarm is always drawn, whatever the type filters say. */
+function filteredOut(v) { return store.hiddenClasses[v.ci] && !store.alarmVessels.has(v.mmsi); }
 
 /** Options: onDrawn(drawn, total), called after each frame. */
 export const VesselLayer = L.Layer.extend({
@@ -48,7 +54,7 @@ export const VesselLayer = L.Layer.extend({
     const off = pixelOffset(this._map), tx = cp.x + off.x, ty = cp.y + off.y;
     let best = null, bestD = radius * radius;
     store.vessels.forEach((v) => {
-      if (v.px == null || store.hiddenClasses[v.ci]) return;
+      if (v.px == null || filteredOut(v)) return;
       const dx = v.px - tx, dy = v.py - ty;
       if (dx > radius || dx < -radius || dy > radius || dy < -radius) return;
       const d = dx * dx + dy * dy;
@@ -98,7 +104,9 @@ export const VesselLayer = L.Layer.extend({
     const vectors = zoom >= VECTORS_FROM_ZOOM;
     const { drawn, marked } = this._drawSymbols(zoom, size, vectors);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (zoom >= HULLS_FROM_ZOOM) drawHulls(ctx, m, marked);
     drawMarks(ctx, m, marked, size, vectors);
+    if (zoom >= LABELS_FROM_ZOOM) drawLabels(ctx, marked, size);
     store.stats.drawn = drawn;
     store.stats.drawMs = performance.now() - t0;
     store.stats.draws++;
@@ -119,7 +127,7 @@ export const VesselLayer = L.Layer.extend({
       if (v.lat == null) return;
       let ci = v.ci;
       if (ci == null || v.ciType !== v.type) { ci = v.ci = CLASS_INDEX[classOf(v)]; v.ciType = v.type; }
-      if (hidden[ci]) return;
+      if (hidden[ci] && !store.alarmVessels.has(v.mmsi)) return;
       if (v.px == null) { const p = m.project([v.lat, v.lon], zoom); v.px = p.x; v.py = p.y; }
       const x = v.px - off.x, y = v.py - off.y;
       if (x < -20 || y < -20 || x > W + 20 || y > H + 20) return;
@@ -129,7 +137,8 @@ export const VesselLayer = L.Layer.extend({
       const img = sprites.get(isBeacon(v.mmsi) ? BEACON_INDEX : ci, kind,
         kind === SYM.TRIANGLE ? Math.round(dir / 5) % 72 : 0, ageMs > STALE_AFTER_MS);
       blit(buf, bw, bh, img, sprites.px, ((x * dpr) | 0) - sprites.half, ((y * dpr) | 0) - sprites.half);
-      if (v.mmsi === store.selected || store.alarmVessels.has(v.mmsi) || (vectors && dir != null)) {
+      if (v.mmsi === store.selected || store.alarmVessels.has(v.mmsi) || store.watched.has(v.mmsi) ||
+          (vectors && dir != null) || zoom >= LABELS_FROM_ZOOM) {
         marked.push([v, x, y, dir]);
       }
     });
@@ -176,16 +185,20 @@ function blit(buf, bw, bh, img, sp, x0, y0) {
 // Above the symbols: vectors, alarm rings and selection brackets.
 function drawMarks(ctx, m, marked, s, vectors) {
   const flashOn = (Math.floor(performance.now() / 500) % 2) === 0;
-  const colors = { alarm: themeColor("--alarm"), warning: themeColor("--warning"), track: themeColor("--track") };
+  const colors = { alarm: themeColor("--alarm"), warning: themeColor("--warning"), track: themeColor("--track"),
+    watch: themeColor("--watch") };
   marked.forEach(([v, x, y, dir]) => {
     const selected = v.mmsi === store.selected, alarm = store.alarmVessels.get(v.mmsi);
     if (dir != null && (selected || alarm || vectors) && v.sog != null && v.sog >= 0.5) {
       drawVectors(ctx, m, v, x, y, s, colors.track);
     }
-    // A ring that flashes only while the alarm is unacknowledged.
+    // A ring that flashes only while the alarm is unacknowledged: a double solid ring for
+    // an alarm, a single dashed one for a warning (shape, not colour alone).
     if (alarm && (alarm !== "alarm-open" || flashOn)) {
-      drawRings(ctx, x, y, s, alarm === "warning" ? colors.warning : colors.alarm);
+      if (alarm === "warning") drawWarningRing(ctx, x, y, s, colors.warning);
+      else drawRings(ctx, x, y, s, colors.alarm);
     }
+    if (store.watched.has(v.mmsi)) drawWatchMark(ctx, x, y, s, colors.watch);
     if (selected) drawBrackets(ctx, x, y, s, colors.track);
   });
 }
@@ -209,6 +222,54 @@ function drawRings(ctx, x, y, s, color) {
   ctx.strokeStyle = color; ctx.lineWidth = 2;
   ctx.beginPath(); ctx.arc(x, y, s * 0.95, 0, 2 * Math.PI); ctx.stroke();
   ctx.lineWidth = 1; ctx.beginPath(); ctx.arc(x, y, s * 1.3, 0, 2 * Math.PI); ctx.stroke();
+}
+
+function drawWarningRing(ctx, x, y, s, color) {
+  ctx.strokeStyle = color; ctx.lineWidth = 2; ctx.setLineDash([3, 3]);
+  ctx.beginPath(); ctx.arc(x, y, s * 1.1, 0, 2 * Math.PI); ctx.stroke(); ctx.setLineDash([]);
+}
+
+// A vessel on a watch list: a diamond frame around it.
+function drawWatchMark(ctx, x, y, s, color) {
+  const r = s * 1.55;
+  ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.beginPath();
+  ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y); ctx.closePath(); ctx.stroke();
+}
+
+// Names beside the symbols at harbour scale (selected, in alarm and watched first).
+function drawLabels(ctx, marked, s) {
+  ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "middle";
+  ctx.lineWidth = 3; ctx.strokeStyle = themeColor("--sea"); ctx.fillStyle = themeColor("--text");
+  const first = (v) => (v.mmsi === store.selected || store.alarmVessels.has(v.mmsi) || store.watched.has(v.mmsi) ? 0 : 1);
+  const rows = marked.filter(([v]) => v.name).sort((a, b) => first(a[0]) - first(b[0])).slice(0, MAX_LABELS);
+  rows.forEach(([v, x, y]) => {
+    ctx.strokeText(v.name, x + s * 0.9, y - s * 0.6); ctx.fillText(v.name, x + s * 0.9, y - s * 0.6);
+  });
+}
+
+// True-scale hull outlines from the reported dimensions (distances from the GPS antenna to
+// bow, stern, port and starboard), oriented along the heading (or course).
+function drawHulls(ctx, m, marked) {
+  ctx.lineWidth = 1; ctx.strokeStyle = themeColor("--track");
+  marked.forEach(([v, x, y, dir]) => {
+    const d = store.dims.get(v.mmsi);
+    if (!d || dir == null) return;
+    const [bow, stern, port, stbd] = d;
+    if (!(bow + stern > 0 && port + stbd > 0)) return;
+    const mpp = 40075016.7 * Math.cos(v.lat * Math.PI / 180) / (256 * Math.pow(2, m.getZoom()));  // metres per pixel
+    const k = 1 / mpp, a = dir * Math.PI / 180, sn = Math.sin(a), cs = Math.cos(a);
+    const len = (bow + stern) * k;
+    if (len < 6) return;  // smaller than its symbol: nothing to add
+    // Hull corners in ship axes (forward f, starboard r), metres from the antenna; a pointed bow.
+    const shoulder = bow - Math.min((bow + stern) * 0.15, (port + stbd));
+    const pts = [[bow, (stbd - port) / 2], [shoulder, stbd], [-stern, stbd], [-stern, -port], [shoulder, -port]];
+    ctx.beginPath();
+    pts.forEach(([f, r], i) => {
+      const px = x + (f * sn + r * cs) * k, py = y + (-f * cs + r * sn) * k;
+      if (i) ctx.lineTo(px, py); else ctx.moveTo(px, py);
+    });
+    ctx.closePath(); ctx.stroke();
+  });
 }
 
 function drawBrackets(ctx, x, y, s, color) {  // corner brackets around the selected vessel
