@@ -276,7 +276,7 @@ class AnalyticsConfig:
 
     # --- zone entry
     zone_entry_kinds: str = _setting(
-        "restricted,protected",
+        "restricted,protected,hazard",
         "zone_entry: comma-separated zone kinds whose entry raises an "
         "alert (a zone's ship_types limits it to those AIS types)",
     )

@@ -201,6 +201,15 @@ class Analyzer:
         in force now and calls again when that changes, so one expires by itself."""
         self.book.set_suspensions(suspensions)
 
+    def set_hazard_zones(self, zones) -> None:
+        """The hazard areas in force, as zones (kind ``hazard``; the shell makes them from
+        the hazards table and calls again when that changes): the zones each fix is looked
+        up in become the zones given at start plus these, so zone_entry (when its
+        ``zone_entry_kinds`` lists ``hazard``) raises an alert for a vessel inside one. A
+        vessel inside a hazard that is gone has its episode ended at its next fix."""
+        base = self.__dict__.setdefault("_base_zones", self.zones)
+        self.zones = ZoneSet([*base, *zones]) if zones else base
+
     @property
     def feed_time(self) -> float | None:
         """The latest event time seen (UTC epoch seconds)."""

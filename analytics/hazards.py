@@ -43,6 +43,7 @@ __all__ = [
     "typical_speed_kn",
     "vessels_at_risk",
     "nearest_responders",
+    "as_zones",
 ]
 
 _STOPPED_KN = 0.5  # slower than this, or reporting at anchor or moored: does not move
@@ -324,3 +325,23 @@ def nearest_responders(
         )
     out.sort(key=lambda r: (r.at_rest, r.distance_nm if r.at_rest else r.eta_h, r.mmsi))
     return out[:limit]
+
+
+def as_zones(hazards: list[Hazard], now: float) -> list:
+    """The hazards active at ``now`` as zones of kind ``hazard`` (named ``<name> (hazard
+    <id>)``, with their severity), for ``Analyzer.set_hazard_zones``: zone_entry then raises
+    an alert for a vessel inside one."""
+    from .zones import Zone
+
+    return [
+        Zone(
+            name=f"{h.name} (hazard {h.id})",
+            kind="hazard",
+            geometry=h.geometry,
+            origin="hazards",
+            severity=h.severity,
+            properties={"hazard_id": h.id},
+        )
+        for h in hazards
+        if h.active(now)
+    ]

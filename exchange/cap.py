@@ -30,7 +30,15 @@ from mda.analytics.hazards import Hazard, circle
 
 from .errors import ExchangeError
 
-__all__ = ["CapError", "parse_cap", "to_cap", "CAP_NS", "SEVERITY_FROM_CAP"]
+__all__ = [
+    "CapError",
+    "parse_cap",
+    "cap_cancels",
+    "to_cap",
+    "cap_reference",
+    "CAP_NS",
+    "SEVERITY_FROM_CAP",
+]
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = {"cap": CAP_NS}
@@ -50,19 +58,25 @@ class CapError(ExchangeError):
     """A CAP document that cannot be taken as it is; the message names the element."""
 
 
-def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
-    """Hazards from a CAP 1.2 alert, one per ``info`` block."""
+def _safe_root(data: bytes | str, max_bytes: int):
+    """The document's root element, parsed with DTDs, entities and external references
+    refused (no billion laughs, no file or network reads), within a size bound."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise CapError(f"alert: {len(raw):,} bytes, more than the {max_bytes:,} accepted")
     try:
-        root = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        return SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
         raise CapError(
             f"alert: refused ({type(e).__name__}: DTDs and entities are not accepted)"
         ) from None
     except ET.ParseError as e:
         raise CapError(f"alert: not well-formed XML ({e})") from None
+
+
+def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
+    """Hazards from a CAP 1.2 alert, one per ``info`` block."""
+    root = _safe_root(data, max_bytes)
     if root.tag != f"{{{CAP_NS}}}alert":
         raise CapError(
             f"{_local(root.tag)}: not a CAP 1.2 alert (expected the element "
@@ -126,8 +140,11 @@ def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
                     "source": "cap",
                     "identifier": identifier,
                     "sender": sender,
+                    "sent": sent,
                     "status": status,
                     "msg_type": msg_type,
+                    "references": _text(root, "references", "alert"),
+                    "note": _text(root, "note", "alert"),
                     "event": event,
                     "headline": headline,
                     "cap_severity": severity,
@@ -139,6 +156,23 @@ def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
             )
         )
     return hazards
+
+
+def cap_cancels(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[tuple[str, str]] | None:
+    """For a CAP 1.2 alert of msgType "Cancel", the earlier messages it withdraws as
+    (sender, identifier) pairs, from its ``references`` (``sender,identifier,sent ...``);
+    None for any other message. Parsed as safely as ``parse_cap``; a Cancel naming no
+    earlier message raises ``CapError``."""
+    root = _safe_root(data, max_bytes)
+    if root.tag != f"{{{CAP_NS}}}alert" or _text(root, "msgType", "alert") != "Cancel":
+        return None
+    out = []
+    for ref in (_text(root, "references", "alert", required=True) or "").split():
+        parts = ref.split(",")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise CapError(f"alert/references: {ref!r} is not 'sender,identifier,sent'")
+        out.append((parts[0], parts[1]))
+    return out
 
 
 def _polygon(text: str, where: str) -> tuple[BaseGeometry, str | None]:
@@ -228,6 +262,12 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def cap_reference(sender: str, identifier: str, sent: float) -> str:
+    """An earlier message as CAP's ``references`` names it: ``sender,identifier,sent`` (the
+    ``sent`` written exactly as ``to_cap`` wrote it)."""
+    return f"{sender},{identifier},{_iso(sent)}"
+
+
 def to_cap(
     hazard: Hazard,
     *,
@@ -236,9 +276,18 @@ def to_cap(
     sent: float,
     at_risk: list | None = None,
     status: str = "Actual",
+    msg_type: str = "Alert",
+    references: list[str] | None = None,
+    note: str | None = None,
 ) -> str:
     """One CAP 1.2 alert for ``hazard``: its polygon(s), validity, severity; the vessels at
-    risk (``AtRisk`` items), when given, listed in the description."""
+    risk (``AtRisk`` items), when given, listed in the description. ``msg_type`` "Cancel"
+    (or "Update") with ``references``, the earlier messages as ``cap_reference`` gives them,
+    withdraws (or replaces) them; ``note`` says why."""
+    if msg_type not in ("Alert", "Update", "Cancel"):
+        raise ValueError(f"msgType {msg_type!r}: not Alert, Update or Cancel")
+    if msg_type != "Alert" and not references:
+        raise ValueError(f"msgType {msg_type}: needs the references of the earlier messages")
     ET.register_namespace("", CAP_NS)
     q = f"{{{CAP_NS}}}"
     alert = ET.Element(f"{q}alert")
@@ -252,9 +301,13 @@ def to_cap(
     add(alert, "sender", sender)
     add(alert, "sent", _iso(sent))
     add(alert, "status", status)
-    add(alert, "msgType", "Alert")
+    add(alert, "msgType", msg_type)
     add(alert, "scope", "Restricted")
     add(alert, "restriction", "Partner agencies under the information-exchange arrangement")
+    if note:
+        add(alert, "note", note)
+    if references:
+        add(alert, "references", " ".join(references))
     info = ET.SubElement(alert, f"{q}info")
     add(info, "category", "Safety")
     add(info, "event", hazard.details.get("event") or hazard.name)

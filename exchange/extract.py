@@ -12,7 +12,10 @@ beside it ``<bag>.sig``, the installation's Ed25519 signature of the bag's
   their ``LocationRel`` entries (alert extracts only);
 - ``tracks.mf.json``, ``tracks.csv``, ``tracks.kml``: the tracks as OGC Moving Features
   JSON trajectories, every fix, KML ``gx:Track``;
-- ``raw.nmea``: the archived sentences of those vessels in the window, as received;
+- ``raw.nmea``: the archived sentences of those vessels in the window, byte for byte as
+  the raw archive holds them (LF after each);
+- ``raw-decoded.jsonl`` (only when there are some): the archived decoded records (CSV
+  rows, JSON objects: positions from feeds without a sentence), one JSON object a line;
 - ``map.html``: the offline incident map (``report.build_report``): tracks with time
   labels, the alert's place or the area.
 
@@ -53,6 +56,11 @@ from . import signing
 from ._formats import CiseAnomaly, CsvTracks, Fix, KmlTracks, MfJsonTracks, rfc3339
 from .errors import ExchangeError
 from .verify import FINGERPRINT_FIELD, SIGNATURE_SUFFIX
+
+# The raw archive keeps a decoded record (a CSV row, a JSON object) as
+# ``decoded:<format> <the record as received>`` (ingest.formats.DECODED_PREFIX).
+DECODED_PREFIX = "decoded:"
+RAW_DECODED = "raw-decoded.jsonl"
 
 __all__ = [
     "Area",
@@ -291,11 +299,20 @@ async def _write_payload(
     """raw.nmea, then the track files (and the CISE anomaly) in one pass over the
     positions. Returns what was written: counts, hashes, per-vessel fixes, map tracks."""
     raw = _Sink(folder / "raw.nmea")
-    n_raw = 0
+    n_raw = n_decoded = 0
+    decoded: _Sink | None = None
     async for line in db.raw_lines(conn, spans):
+        if line.startswith(DECODED_PREFIX):  # a CSV row or JSON object: no sentence
+            fmt, _, record = line[len(DECODED_PREFIX) :].partition(" ")
+            if decoded is None:
+                decoded = _Sink(folder / RAW_DECODED)
+            decoded.f.write(json.dumps({"format": fmt, "record": record}) + "\n")
+            n_decoded += 1
+            continue
         raw.f.write(line + "\n")
         n_raw += 1
     raw_sha, raw_size = raw.close()
+    decoded_sha = decoded.close()[0] if decoded is not None else None
 
     step = max(60.0, 60.0 * math.ceil(positions_total / MAP_FIXES))
     thin = _Thinner(step)
@@ -336,17 +353,27 @@ async def _write_payload(
         for m in cise["mmsis"]:
             if m not in seen:
                 cise_w.write([], {**(statics.get(m) or {}), "mmsi": m}, (start, end))
-        cise_w.close(
-            [
+        documents = [
+            {
+                "title": "raw.nmea",
+                "path": "raw.nmea",
+                "sha256": raw_sha,
+                "description": f"the {n_raw} archived AIS sentences of the involved "
+                "vessels in the extract's window, as received (tag blocks included)",
+            }
+        ]
+        if decoded_sha is not None:
+            documents.append(
                 {
-                    "title": "raw.nmea",
-                    "path": "raw.nmea",
-                    "sha256": raw_sha,
-                    "description": f"the {n_raw} archived AIS sentences of the involved "
-                    "vessels in the extract's window, as received (tag blocks included)",
+                    "title": RAW_DECODED,
+                    "path": RAW_DECODED,
+                    "sha256": decoded_sha,
+                    "description": f"the {n_decoded} archived decoded records (CSV rows, "
+                    "JSON objects) of the involved vessels in the extract's window, as "
+                    "received",
                 }
-            ]
-        )
+            )
+        cise_w.close(documents)
         cise_sink.close()
     mf_w.close()
     kml_w.close()
@@ -356,6 +383,8 @@ async def _write_payload(
         "raw_sentences": n_raw,
         "raw_sha256": raw_sha,
         "raw_size": raw_size,
+        "raw_decoded": n_decoded,
+        "raw_decoded_sha256": decoded_sha,
         "positions": csv_w.rows,
         "seen": seen,
         "map_tracks": thin.tracks,
@@ -363,16 +392,23 @@ async def _write_payload(
     }
 
 
-def _files_note(alert: bool) -> dict[str, str]:
+def _files_note(alert: bool, written: dict) -> dict[str, str]:
     out = {
         "incident.json": "this summary",
         "tracks.mf.json": "the tracks as OGC Moving Features JSON trajectories (GeoJSON: "
         "one LineString per vessel, properties.datetimes one per coordinate)",
         "tracks.csv": "every position fix, one row each",
         "tracks.kml": "the tracks as KML 2.2 gx:Track (Google Earth)",
-        "raw.nmea": "the archived AIS sentences of these vessels in the window, as received",
+        "raw.nmea": "the archived AIS sentences of these vessels in the window, byte for "
+        "byte as the raw archive holds them, one per line (LF)",
         "map.html": "the incident map: opens offline in any browser",
     }
+    if written["raw_decoded"]:
+        out[RAW_DECODED] = (
+            "the archived decoded records of these vessels in the window (positions that came "
+            'from CSV or JSON feeds, which have no sentence): one JSON object a line, {"format": '
+            '"<the feed format>", "record": "<the row or object as received>"}'
+        )
     if alert:
         out["incident.cise.xml"] = "the alert as an EU CISE 1.5.3 Anomaly, with the vessels' tracks"
     return dict(sorted(out.items()))
@@ -453,11 +489,10 @@ async def alert_extract(
 
     def summary(written: dict) -> dict:
         thresholds, measured = _split_details(alert.get("details") or {})
-        raw_note = (
-            None
-            if written["raw_sentences"]
-            else "no raw sentences of these vessels are archived for this window (the raw "
-            "archive is off, or its retention has removed them): the positions stand alone"
+        raw_note = _raw_note(
+            written,
+            "no raw sentences of these vessels are archived for this window (the raw "
+            "archive is off, or its retention has removed them): the positions stand alone",
         )
         return {
             "extract": _extract_head(name, "alert", created, maker, options, fp, start, end),
@@ -472,7 +507,7 @@ async def alert_extract(
             },
             "vessels": [_vessel_summary(m, statics.get(m), written["seen"].get(m)) for m in mmsis],
             "evidence": _evidence(written, raw_note),
-            "files": _files_note(True),
+            "files": _files_note(True, written),
         }
 
     from mda.analytics import Alert
@@ -557,10 +592,8 @@ async def area_extract(
     fp = signing.fingerprint(key)
 
     def summary(written: dict) -> dict:
-        raw_note = (
-            None
-            if written["raw_sentences"]
-            else "no raw sentences of these vessels are archived for this window"
+        raw_note = _raw_note(
+            written, "no raw sentences of these vessels are archived for this window"
         )
         return {
             "extract": _extract_head(name, "area", created, maker, options, fp, start, end),
@@ -576,7 +609,7 @@ async def area_extract(
                 _vessel_summary(m, statics.get(m), written["seen"].get(m)) for m, _, _ in spans
             ],
             "evidence": _evidence(written, raw_note),
-            "files": _files_note(False),
+            "files": _files_note(False, written),
         }
 
     return await _build(
@@ -632,14 +665,28 @@ def _extract_head(name, kind, created, maker, options, fp, start, end) -> dict:
     }
 
 
+def _raw_note(written: dict, none: str) -> str | None:
+    if written["raw_sentences"]:
+        return None
+    if written["raw_decoded"]:
+        return (
+            "no raw sentences: these vessels' positions in this window came from decoded "
+            f"feeds (CSV, JSON), whose records are in {RAW_DECODED}"
+        )
+    return none
+
+
 def _evidence(written: dict, raw_note: str | None) -> dict:
     out = {
         "positions": written["positions"],
         "vessels_with_positions": len(written["seen"]),
         "raw_sentences": written["raw_sentences"],
         "raw_sha256": written["raw_sha256"],
+        "raw_decoded_records": written["raw_decoded"],
         "map_thinned_to_one_fix_per_s": written["map_step_s"],
     }
+    if written["raw_decoded"]:
+        out["raw_decoded_sha256"] = written["raw_decoded_sha256"]
     if raw_note:
         out["raw_note"] = raw_note
     return out

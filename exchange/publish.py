@@ -106,7 +106,14 @@ class MqttPublisher:
             topic = f"{self.prefix}/notices/{message.kind or 'unknown'}"
         else:
             topic = f"{self.prefix}/alerts/{message.kind or 'unknown'}"
-        item = (topic, mqtt_payload(message))
+        self._enqueue((topic, mqtt_payload(message)))
+
+    async def publish_message(self, subtopic: str, payload: bytes) -> None:
+        """Queue another message (a hazard as CAP: ``hazards/<id>``) on
+        ``<prefix>/<subtopic>``, in order with the alerts, spooled like them."""
+        self._enqueue((f"{self.prefix}/{subtopic}", payload))
+
+    def _enqueue(self, item: tuple[str, bytes]) -> None:
         if not self._spooled and len(self._memory) < self._memory_max:
             self._memory.append(item)
         elif self._spool is not None:

@@ -24,6 +24,7 @@ repeat on every row: a static record is emitted only when they change for the ve
 from __future__ import annotations
 
 import csv
+from operator import itemgetter
 
 from mda.ingest.errors import SourceError
 from mda.ingest.formats import (
@@ -122,6 +123,9 @@ _CSV_NAMES = {
 }
 
 
+_NUMBER_CACHE = 1 << 14
+
+
 def _num(text: str) -> float | None:
     """A number from a cell; None when empty or not a number."""
     if not text:
@@ -186,7 +190,13 @@ def detect_layout(header: str, columns: dict[str, str] | None = None) -> tuple[s
 
 
 class CsvReader(Reader):
-    """Rows of a CSV archive; the first line (or ``set_header``) fixes the layout."""
+    """Rows of a CSV archive; the first line (or ``set_header``) fixes the layout.
+
+    The hot path (``read``): a row is split once (``str.split``, the ``csv`` module only
+    for a row with quotes), its cells picked by the column indexes fixed at the header
+    (``operator.itemgetter``: one C call for the kinematic cells, one for the static
+    ones), times and numbers cached by their text, static cells compared as text and
+    decoded only when they change for the vessel. No dict is built per row."""
 
     format = "csv"
     decoded = True
@@ -203,11 +213,10 @@ class CsvReader(Reader):
         self.layout: str | None = None
         self.fields: dict[str, int] = {}
         self.header_line: str | None = None
-        self._need = 0
-        self._kinematics: tuple[int, ...] = ()
-        self._static: tuple[int, ...] = ()
+        self._need = self._width = self._i_mmsi = self._i_time = 0
         self._status: dict[str, int | None] = {}
         self._class: dict[str, int] = {}
+        self._numbers: dict[str, float | None] = {}
 
     @property
     def label(self) -> str:
@@ -217,50 +226,89 @@ class CsvReader(Reader):
         self.layout, self.fields = detect_layout(line, self.columns)
         self.header_line = line.strip()
         self._need = max(self.fields[f] for f in REQUIRED) + 1
-        self._kinematics = tuple(self._index(f) for f in ("sog", "cog", "heading", "rot"))
-        self._static = tuple(self._index(f) for f in _STATIC_FIELDS)
+        index = self._index
+        self._i_mmsi, self._i_time = self.fields["mmsi"], self.fields["time"]
+        self._i_lat, self._i_lon = self.fields["lat"], self.fields["lon"]
+        self._i_class, self._i_type, self._i_status = (
+            index("class"),
+            index("msg_type"),
+            index("status"),
+        )
+        # Cells read on every row: one itemgetter each for the kinematic and the static
+        # cells. ``read`` pads every row with "" up to the widest column read and one more
+        # "" at the end: a column the layout lacks reads that last cell (index -1).
+        kin = tuple(index(f) for f in ("sog", "cog", "heading", "rot"))
+        static = tuple(index(f) for f in _STATIC_FIELDS)
+        used = [i for i in (*kin, *static, self._i_class, self._i_type, self._i_status) if i >= 0]
+        self._width = max([self._need - 1, *used]) + 1
+        self._kin = itemgetter(*kin)
+        self._static_cells = itemgetter(*static)
+
+    def _number(self, text: str) -> float | None:
+        """A cell as a number (None when empty or not one), cached by its text: speeds,
+        courses and headings repeat."""
+        numbers = self._numbers
+        if len(numbers) >= _NUMBER_CACHE:
+            numbers.clear()
+        out = numbers[text] = _num(text)
+        return out
 
     def read(self, lines: list[str]) -> list:
         out = []
         append = out.append
-        f = self.fields
         parse_time = self.times.parse
+        row = self._row
+        header = self.header_line
+        need, width = self._need, self._width
+        i_mmsi, i_time = self._i_mmsi, self._i_time
         for line in lines:
             text = line.rstrip("\r\n")
             if not text.strip():
                 append("empty")
                 continue
-            if self.layout is None or text == self.header_line:
-                if self.layout is None:
+            if header is None or text == header:
+                if header is None:
                     self.set_header(text)  # SourceError when no layout fits: the feed stops
-                    f = self.fields
+                    header = self.header_line
+                    need, width = self._need, self._width
+                    i_mmsi, i_time = self._i_mmsi, self._i_time
                 append("header")
                 continue
-            cells = _split(text)
-            if len(cells) < self._need:
+            cells = text.split(",") if '"' not in text else _split(text)
+            n = len(cells)
+            if n < need:
                 append("short_row")
                 continue
-            m = cells[f["mmsi"]].strip()
+            m = cells[i_mmsi]
+            if not m.isdigit():
+                m = m.strip()
             if not m.isdigit():
                 if "mmsi" in text.lower():  # a header again, where files were joined
                     try:
                         self.set_header(text)
-                        f = self.fields
-                        append("header")
-                        continue
                     except SourceError:
                         pass
+                    else:
+                        header = self.header_line
+                        need, width = self._need, self._width
+                        i_mmsi, i_time = self._i_mmsi, self._i_time
+                        append("header")
+                        continue
                 append("no_mmsi")
                 continue
             mmsi = int(m)
             if not 0 < mmsi < 1_000_000_000:
                 append("no_mmsi")
                 continue
-            ts = parse_time(cells[f["time"]].strip())
+            ts = parse_time(cells[i_time])
             if ts is None or ts.__class__ is str:
                 append("unreadable_time")
                 continue
-            append(self._row(ts, mmsi, cells, text))
+            if n < width:  # a row shorter than the columns read: pad it
+                cells.extend([""] * (width - n + 1))
+            else:
+                cells.append("")
+            append(row(ts, mmsi, cells, text))
         return out
 
     def _index(self, field: str) -> int:
@@ -268,52 +316,54 @@ class CsvReader(Reader):
         return -1 if i is None else i
 
     def _row(self, ts: float, mmsi: int, cells: list[str], text: str):
-        # The hot path of a CSV archive: indices looked up once per row, cells read as
-        # text and converted only when present; static cells compared as raw text.
-        n = len(cells)
-        index = self._index
-        i = index("class")
-        cls = cells[i].strip() if 0 <= i < n else ""
-        if not cls:
-            i = index("msg_type")
-            msg_type = (to_int(cells[i]) if 0 <= i < n else None) or 1
-        else:
-            msg_type = self._class.get(cls)
-            if msg_type is None:
-                msg_type = self._class[cls] = CLASS_TYPES.get(cls.lower(), 1)
-        f = self.fields
+        # ``cells`` ends with the padding cell "" (see set_header).
+        cls = cells[self._i_class]
+        msg_type = self._class.get(cls) if cls else None
+        if msg_type is None:
+            c = cls.strip()
+            if not c:
+                msg_type = to_int(cells[self._i_type]) or 1
+            else:
+                msg_type = self._class[cls] = CLASS_TYPES.get(c.lower(), 1)
         try:
-            lat = float(cells[f["lat"]] or "nan")
-            lon = float(cells[f["lon"]] or "nan")
+            lat = float(cells[self._i_lat] or "nan")
+            lon = float(cells[self._i_lon] or "nan")
         except ValueError:
             return "bad_value"
         status = None
         if msg_type != 18:
-            i = index("status")
-            raw = cells[i].strip() if 0 <= i < n else ""
+            raw = cells[self._i_status]
             if raw:
                 status = self._status.get(raw, -1)
                 if status == -1:
                     code = to_int(raw)
+                    key = raw.strip()
                     status = self._status[raw] = (
-                        code
+                        None
+                        if not key
+                        else code
                         if code is not None and 0 <= code <= 15
-                        else NAV_STATUS.get(raw.lower())
+                        else NAV_STATUS.get(key.lower())
                     )
-        kin = [cells[i] if 0 <= i < n else "" for i in self._kinematics]
+        numbers = self._numbers
+        sog, cog, heading, rot = self._kin(cells)
+        sog = numbers[sog] if sog in numbers else self._number(sog)
+        cog = numbers[cog] if cog in numbers else self._number(cog)
+        heading = numbers[heading] if heading in numbers else self._number(heading)
+        rot = numbers[rot] if rot in numbers else self._number(rot)
         position = position_record(
             mmsi,
             msg_type,
             None if lat != lat else lat,
             None if lon != lon else lon,
-            _num(kin[0]),
-            _num(kin[1]),
-            _num(kin[2]),
+            sog,
+            cog,
+            heading,
             status,
-            _num(kin[3]),
+            rot,
         )
         static = None
-        raw_static = tuple([cells[i] if 0 <= i < n else "" for i in self._static])
+        raw_static = self._static_cells(cells)
         if self.statics.changed(mmsi, raw_static):
             name, callsign, imo, stype, bow, stern, port, star, draught, dest, eta = raw_static
             static = static_record(

@@ -217,12 +217,13 @@ class TimeParser:
     archives) or ISO 8601 (``2020-01-01T00:00:00``, a space instead of the T, fractions
     of any length, ``Z`` or an offset). Times without an offset are in ``timezone``."""
 
-    __slots__ = ("fmt", "tz", "_cache")
+    __slots__ = ("fmt", "tz", "_cache", "_days")
 
     def __init__(self, time_format: str | None = None, timezone: str | None = None) -> None:
         self.fmt = time_format or None
         self.tz = zone(timezone)
         self._cache: dict[object, float | str | None] = {}
+        self._days: dict[str, float] = {}  # a date's text -> its UTC midnight, epoch s
 
     def parse(self, value: object) -> float | str | None:
         cache = self._cache
@@ -243,6 +244,10 @@ class TimeParser:
             ts = tag_epoch(float(value))  # type: ignore[arg-type]
             return "unreadable" if ts is None else ts
         text = str(value).strip()
+        if len(text) == 19 and not self.fmt and self.tz is UTC:
+            fast = self._fast(text)
+            if fast is not None:
+                return fast
         try:
             if self.fmt:
                 dt = datetime.strptime(text, self.fmt)
@@ -266,6 +271,38 @@ class TimeParser:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self.tz)
         return dt.timestamp()
+
+    def _fast(self, text: str) -> float | None:
+        """``dd/mm/yyyy HH:MM:SS`` or ``yyyy-mm-ddTHH:MM:SS`` in UTC without a datetime:
+        the date part's midnight cached (an archive holds few dates), the time added. None
+        when the text is not exactly so (``_parse`` reads it the general way)."""
+        if text[13] != ":" or text[16] != ":":
+            return None
+        if text[2] == "/" and text[5] == "/" and text[10] == " ":
+            date, ymd = text[:10], (text[6:10], text[3:5], text[0:2])
+        elif text[4] == "-" and text[7] == "-" and text[10] in "T ":
+            date, ymd = text[:10], (text[0:4], text[5:7], text[8:10])
+        else:
+            return None
+        hms = text[11:13] + text[14:16] + text[17:19]
+        if not (hms.isdigit() and hms.isascii()):
+            return None
+        h, mi, se = int(hms[0:2]), int(hms[2:4]), int(hms[4:6])
+        if h > 23 or mi > 59 or se > 59:
+            return None
+        day = self._days.get(date)
+        if day is None:
+            digits = "".join(ymd)
+            if not (digits.isdigit() and digits.isascii()):
+                return None
+            try:
+                day = datetime(int(ymd[0]), int(ymd[1]), int(ymd[2]), tzinfo=UTC).timestamp()
+            except (ValueError, OverflowError):
+                return None
+            if len(self._days) >= 4096:
+                self._days.clear()
+            self._days[date] = day
+        return day + (h * 3600 + mi * 60 + se)
 
 
 def eta_text(value: object) -> str | None:

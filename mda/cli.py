@@ -24,6 +24,7 @@ COMMANDS = (
     "ingest",
     "analyze",
     "zones",
+    "hazard",
     "simulate",
     "db",
     "config",
@@ -31,6 +32,8 @@ COMMANDS = (
     "token",
     "extract",
     "keys",
+    "partner",
+    "share",
 )
 
 

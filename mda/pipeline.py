@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -154,6 +155,12 @@ class Pipeline:
             "positions_too_old": 0,  # dropped by network feeds: older than retention
         }
         self._too_old_logged = 0.0
+        # Lag: when each queued batch was handed over (monotonic, in queue order), and the
+        # oldest one a stage holds but has not finished (``lag()``).
+        self._store_enq: deque[float] = deque()
+        self._analytics_enq: deque[float] = deque()
+        self._store_oldest: float | None = None
+        self._analytics_busy: float | None = None
 
     # -- public -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -201,6 +208,31 @@ class Pipeline:
             d["udp_kernel_drops"] = sum(kernel)
         d.update(self.counters)
         return d
+
+    def lag(self) -> dict[str, dict[str, float | int]]:
+        """How far each stage is behind: ``seconds`` since the oldest batch it has not
+        finished was decoded and handed over (0 when it has none; the store's includes the
+        ``batch_max_delay_s`` a batch may wait to fill), and ``batches`` queued for it."""
+        now = time.monotonic()
+
+        def oldest(*ts: float | None) -> float:
+            known = [t for t in ts if t is not None]
+            return round(max(0.0, now - min(known)), 3) if known else 0.0
+
+        return {
+            "store": {
+                "seconds": oldest(
+                    self._store_oldest, self._store_enq[0] if self._store_enq else None
+                ),
+                "batches": self._store_q.qsize(),
+            },
+            "analytics": {
+                "seconds": oldest(
+                    self._analytics_busy, self._analytics_enq[0] if self._analytics_enq else None
+                ),
+                "batches": self._analytics_q.qsize(),
+            },
+        }
 
     def update_kernel_drops(self) -> None:
         """UDP feeds: the datagrams the kernel dropped because the socket's receive buffer
@@ -350,6 +382,7 @@ class Pipeline:
     async def _dispatch(self, decoded) -> None:
         if not (decoded.positions or decoded.statics or decoded.raw):
             return
+        handed = time.monotonic()
         for listener in self.listeners:
             try:
                 listener.on_batch(decoded.positions, decoded.statics)
@@ -360,12 +393,15 @@ class Pipeline:
         except asyncio.CancelledError:  # stopped while the queue was full: keep the batch
             self._leftover.append(decoded)
             raise
+        self._store_enq.append(handed)
         if self.analytics and (decoded.positions or decoded.statics):
             if self.supervisor.running("analytics"):
                 await self._analytics_q.put(decoded)
+                self._analytics_enq.append(handed)
             else:  # down, waiting to start again: the feed must not wait for it
                 try:
                     self._analytics_q.put_nowait(decoded)
+                    self._analytics_enq.append(handed)
                 except asyncio.QueueFull:
                     self.counters["analytics_batches_dropped"] += 1
 
@@ -404,6 +440,9 @@ class Pipeline:
                     pending.raw += left.raw
                 self._leftover.clear()
             else:
+                handed = self._store_enq.popleft() if self._store_enq else None
+                if self._store_oldest is None:
+                    self._store_oldest = handed
                 pending.positions += item.positions
                 pending.statics += item.statics
                 pending.raw += item.raw
@@ -416,6 +455,7 @@ class Pipeline:
         await self._write(self._pending)
         self._pending = _Pending()
         self._pending_since = None
+        self._store_oldest = None
         self._pending_failures = 0
 
     def _store_failed(self, e: BaseException) -> None:
@@ -428,6 +468,7 @@ class Pipeline:
             self.counters["store_batches_dropped"] += 1
             self._pending = _Pending()
             self._pending_since = None
+            self._store_oldest = None
             self._pending_failures = 0
 
     async def _write(self, pending: _Pending) -> None:
@@ -435,12 +476,15 @@ class Pipeline:
 
     async def _analytics_stage(self) -> None:
         while (item := await self._analytics_q.get()) is not _END:
+            self._analytics_busy = self._analytics_enq.popleft() if self._analytics_enq else None
             result = self.analytics(item.positions, item.statics)
             if asyncio.iscoroutine(result):
                 await result
+            self._analytics_busy = None
 
     def _analytics_failed(self, e: BaseException) -> None:
         self.counters["analytics_batches_failed"] += 1
+        self._analytics_busy = None  # that batch is given up
 
 
 def _udp_socket_drops() -> dict[int, int]:

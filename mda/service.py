@@ -37,6 +37,7 @@ from mda.store.errors import StoreError
 from mda.store.migrate import upgrade
 from mda.store.places import forget_places_before, load_places, save_places
 from mda.store.retention import apply_retention, hold_source
+from mda.store.shares import auto_share
 from mda.store.spool import Spool, SpoolFull
 from mda.store.writer import StoreWriter
 
@@ -77,6 +78,21 @@ def mqtt_publisher(settings: Settings):
         )
     except BrokerUrlError as e:
         raise SettingsError(f"mqtt_url {e.message}") from None
+
+
+def alert_feed(settings: Settings, db_url: str):
+    """The CloudEvents alert feeds on ``mqtt_url``'s broker (``mda/v1/...``): ours and each
+    partner's (docs/asyncapi.yaml); ``source`` names the installation."""
+    from mda.exchange.feeds import AlertFeed
+
+    name = settings.organisation or socket.gethostname()
+    source = "urn:mda:" + "".join(c if c.isalnum() or c in "-._" else "-" for c in name)
+    return AlertFeed(
+        settings.mqtt_url,
+        source=source,
+        db_url=db_url,
+        spool_dir=settings.data_path / "spool-mqtt-feeds",
+    )
 
 
 class _Waiting:
@@ -133,6 +149,7 @@ class AlertStage:
         self._wake = asyncio.Event()
         self._provisional: dict[str, int] = {}  # episode key -> provisional id, until stored
         self._spool = Spool(spool_dir) if spool_dir else None
+        self._store_lock = asyncio.Lock()
 
     @property
     def pending(self) -> int:
@@ -224,7 +241,12 @@ class AlertStage:
         ]
 
     async def _store(self) -> bool:
-        """Store every waiting change; False when the database is away."""
+        """Store every waiting change; False when the database is away. One call at a time:
+        ``run()`` and ``finish()`` share the connection (and its transactions)."""
+        async with self._store_lock:
+            return await self._store_waiting()
+
+    async def _store_waiting(self) -> bool:
         batch = list(self._pending)
         loop = asyncio.get_running_loop()
         try:
@@ -262,6 +284,10 @@ class AlertStage:
         self.database_away = False
         self._backoff.reset()
         self._next_try = 0.0
+        try:  # partners whose policy shares automatically (store/shares.py)
+            await auto_share(self._conn, rows)
+        except Exception:  # sharing must not stop the alerts; a later change retries
+            log.exception("alerts: automatic sharing with partners failed")
         self._forget(batch)
         for w, row in zip(batch, rows):
             self._provisional.pop(w.change.alert.key, None)
@@ -347,10 +373,13 @@ class Service:
     hub: Any = None
     alert_stage: AlertStage | None = None
     publisher: Any = None
+    feed: Any = None  # the CloudEvents feeds (exchange/feeds.py), with mqtt_url
     web_server: Any = None
     writer: StoreWriter | None = None
     supervisor: Supervisor | None = None
     started: float = field(default_factory=time.time)
+    # hazards sent to partners as CAP: id -> {"hazard", "refs"}, for their "Cancel" at the end
+    _hazards_sent: dict = field(default_factory=dict, repr=False)
 
     def status(self) -> dict:
         """Counters, feed and stage states for /healthz, /metrics and the map's feeds."""
@@ -359,6 +388,7 @@ class Service:
             out.update(self.pipeline.stats())
             self.pipeline.update_kernel_drops()
             out["feeds"] = [f.as_dict() for f in self.pipeline.feeds.values()]
+            out["lag"] = self.pipeline.lag()  # /metrics and the map's feed chips
         if self.writer:
             out["database_connected"] = self.writer.online
         if self.alert_stage:
@@ -383,6 +413,8 @@ class Service:
                     hold_source(conn, Pipeline._name(spec, i), "keep = true in [[sources]]")
         for line in self.caps.lines():
             log.info("database: %s", line)
+        if self.settings.cap_topics and not self.settings.mqtt_url:
+            raise SettingsError("cap_topics needs mqtt_url: the broker the warnings come from")
         self.zones = load_zones(self.zone_files)
         self.zones_synced = False
         from mda.analytics.landmask import shared_land_mask
@@ -410,6 +442,8 @@ class Service:
         self.publisher = mqtt_publisher(s)
         if self.publisher:
             sinks.append(self.publisher.publish_alert)
+            self.feed = alert_feed(s, self.url)
+            sinks.append(self.feed.publish_alert)
         from mda.analytics import Analyzer
 
         analyzer = Analyzer(analytics_config(s), self.zones)
@@ -453,6 +487,8 @@ class Service:
                             tg.create_task(
                                 sup.run("mqtt", self.publisher.run), name="mqtt-publisher"
                             )
+                        if self.feed:
+                            tg.create_task(sup.run("mqtt-feeds", self.feed.run), name="mqtt-feeds")
                         tg.create_task(sup.run("spool", writer.run), name="store-spool")
                         tg.create_task(sup.run("alerts", self.alert_stage.run), name="alert-store")
                         tg.create_task(sup.run("retention", self._retention_job), name="retention")
@@ -463,6 +499,12 @@ class Service:
                         tg.create_task(
                             sup.run("desk", lambda: self._desk_job(analyzer)), name="desk-lists"
                         )
+                        tg.create_task(
+                            sup.run("hazards", lambda: self._hazards_job(analyzer)),
+                            name="hazards-sync",
+                        )
+                        if s.cap_topics:
+                            tg.create_task(sup.run("cap-feed", self._cap_feed), name="cap-feed")
                         if not self._stopping.is_set():  # a stop may come during start-up
                             await self.pipeline.run()  # returns when feeds end or on stop()
                         await self.alert_stage.finish()
@@ -480,6 +522,8 @@ class Service:
                             )
                         if self.publisher:
                             await self.publisher.close()
+                        if self.feed:
+                            await self.feed.close()
                         raise _Done
                 except* _Done:
                     pass
@@ -655,6 +699,120 @@ class Service:
         while True:
             await self._load_desk_lists(analyzer)
             await asyncio.sleep(every_s)
+
+    async def _load_hazards(self, analyzer) -> None:
+        """Hand the analytics the hazard areas in force now as zones of kind ``hazard``
+        (zone_entry alerts for vessels inside); only when they changed."""
+        from mda.analytics.hazards import as_zones
+        from mda.store.hazards import hazards_in_force, to_hazard
+
+        try:
+            async with await connect(self.url) as conn:
+                rows = await hazards_in_force(conn)
+        except (psycopg.Error, StoreError) as e:  # next time: the last ones stay in force
+            log.warning("hazard areas not loaded: %s", e)
+            return
+        seen = tuple((r["id"], r["updated_at"]) for r in rows)
+        before = set(getattr(self, "_hazards_seen", ()))
+        if seen == getattr(self, "_hazards_seen", ()):
+            return
+        self._hazards_seen = seen
+        analyzer.set_hazard_zones(as_zones([to_hazard(r) for r in rows], time.time()))
+        log.info("analytics: %d hazard areas in force", len(rows))
+        if self.publisher:
+            await self._publish_hazards(
+                [r for r in rows if (r["id"], r["updated_at"]) not in before]
+            )
+            # in force at the last sync, not now: ended, deleted or expired
+            gone = {i for i, _ in before} - {r["id"] for r in rows}
+            await self._cancel_hazards(sorted(gone))
+
+    async def _publish_hazards(self, rows: list[dict]) -> None:
+        """New and changed hazards to partners over MQTT, each as a CAP 1.2 alert with its
+        vessels at risk, on ``<prefix>/hazards/<id>``."""
+        if not rows:
+            return
+        from mda.analytics.hazards import Fleet, vessels_at_risk
+        from mda.exchange.cap import cap_reference, to_cap
+        from mda.store.hazards import to_hazard, vessel_states
+
+        try:
+            async with await connect(self.url) as conn:
+                states = await vessel_states(conn)
+        except (psycopg.Error, StoreError) as e:
+            log.warning("hazards not published: %s", e)
+            return
+        now = time.time()
+        fleet = Fleet(states, now)
+        sender = self.settings.organisation or "mda"
+        for r in rows:
+            h = to_hazard(r)
+            risk = await asyncio.to_thread(
+                vessels_at_risk, h, fleet, now, horizon_h=self.settings.hazard_horizon_h
+            )
+            identifier = f"mda-hazard-{r['id']}-{int(r['updated_at'].timestamp())}"
+            xml = to_cap(h, sender=sender, identifier=identifier, sent=now, at_risk=risk)
+            await self.publisher.publish_message(f"hazards/{r['id']}", xml.encode())
+            sent = self._hazards_sent.setdefault(r["id"], {"refs": []})
+            sent["hazard"] = h
+            sent["refs"].append(cap_reference(sender, identifier, now))
+
+    async def _cancel_hazards(self, ids: list[int]) -> None:
+        """Hazards published as CAP that are no longer in force (ended, deleted, expired):
+        to partners as a CAP "Cancel" referencing the alerts sent for them, on the same
+        topic. Only those sent since this service started (a hazard that ended while it
+        was down is not cancelled)."""
+        from mda.exchange.cap import to_cap
+        from mda.store.hazards import HazardNotFound, get_hazard
+
+        sender = self.settings.organisation or "mda"
+        for hid in ids:
+            sent = self._hazards_sent.pop(hid, None)
+            if sent is None:
+                continue
+            try:
+                async with await connect(self.url) as conn:
+                    row = await get_hazard(conn, hid)
+                if row["state"] == "ended":
+                    note = f"Hazard ended by {row['ended_by'] or 'an officer'}"
+                elif row["state"] == "expired":
+                    note = "Hazard expired"
+                else:  # its onset moved to later: it is sent again when it begins
+                    note = "Hazard not in force"
+            except HazardNotFound:
+                note = "Hazard withdrawn (entered by mistake)"
+            except (psycopg.Error, StoreError) as e:
+                log.warning("hazard %d: cancel sent without its reason: %s", hid, e)
+                note = "Hazard no longer in force"
+            now = time.time()
+            xml = to_cap(
+                sent["hazard"],
+                sender=sender,
+                identifier=f"mda-hazard-{hid}-cancel-{int(now)}",
+                sent=now,
+                msg_type="Cancel",
+                references=sent["refs"],
+                note=note,
+            )
+            await self.publisher.publish_message(f"hazards/{hid}", xml.encode())
+
+    async def _hazards_job(self, analyzer, every_s: float = 10.0) -> None:
+        """Keep the analytics' hazard zones current: one added, ended or expired applies
+        within ``every_s``."""
+        while True:
+            await self._load_hazards(analyzer)
+            await asyncio.sleep(every_s)
+
+    async def _cap_feed(self) -> None:
+        """CAP warnings from the MQTT topics of ``cap_topics`` become hazard areas."""
+        from .cap_feed import run_cap_feed
+
+        if not self.settings.mqtt_url:
+            raise SettingsError("cap_topics needs mqtt_url: the broker the warnings come from")
+        topics = [t.strip() for t in self.settings.cap_topics.split(",") if t.strip()]
+        await run_cap_feed(
+            self.settings.mqtt_url, topics, self.url, max_area=self.settings.hazard_max_area_deg2
+        )
 
     async def _retention_job(self) -> None:
         def run_once() -> dict:

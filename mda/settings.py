@@ -133,6 +133,12 @@ class Settings(WebConfig):
         "<prefix>/notices/<kind>; off: only desk alerts are published (on "
         "<prefix>/alerts/<kind>).",
     )
+    cap_topics: str = _setting(
+        "",
+        "MQTT topic filters (comma-separated) on which warning centres publish OASIS CAP "
+        "1.2 alerts, read from mqtt_url's broker: each alert becomes hazard areas "
+        "(docs/hazards.md). Empty: none read.",
+    )
     data_dir: str = _setting(
         "",
         "Where the service keeps its files (embedded database, spool files, secrets). "

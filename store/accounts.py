@@ -41,6 +41,7 @@ from .errors import StoreError
 __all__ = [
     "ROLES",
     "RECEIVER",
+    "PARTNER",
     "TOKEN_ROLES",
     "role_at_least",
     "check_role",
@@ -82,7 +83,10 @@ _RANK = {r: i for i, r in enumerate(ROLES)}
 # Outside the ladder: a receiver's token may push data (POST /api/ingest) and read nothing
 # (no role_at_least holds for it); only tokens without a user carry it (migration 0008).
 RECEIVER = "receiver"
-TOKEN_ROLES = (*ROLES, RECEIVER)
+# Outside the ladder too: a partner agency's token reads only what was shared with it
+# (/api/partner/...); made by ``partners.add_partner`` (migration 0010).
+PARTNER = "partner"
+TOKEN_ROLES = (*ROLES, RECEIVER, PARTNER)
 
 MIN_PASSWORD = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -296,11 +300,9 @@ async def create_token(
 
     With ``user``, the token belongs to that user: it ends with the user and never carries
     more than the user's role (``UnknownUser``, ``RoleAboveUser``)."""
-    if role == RECEIVER:
+    if role in (RECEIVER, PARTNER):
         if user is not None:
-            raise InvalidRole(
-                "a receiver's token is not a user's: use --role receiver --owner NAME"
-            )
+            raise InvalidRole(f"a {role}'s token is not a user's: use --role {role} --owner NAME")
     else:
         check_role(role)
     if isinstance(expires, timedelta):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -16,31 +16,40 @@ __all__ = ["connect", "connect_sync", "mask_dsn", "mask_credentials", "describe_
 # Query and key=value parameters that carry a secret (libpq's password and sslpassword,
 # and what other services put in URLs: tokens, keys, signatures).
 _SECRET_PARAM = re.compile(
-    r"(?i)^(?:.*pass(?:word|wd)?|.*secret|.*token|.*api_?key|key|auth|authorization|sig|signature)$"
+    r"(?i)^(?:.*pass(?:word|wd)?|.*secret|.*token|.*api[-_]?key|.*access[-_]?key|key|auth|authorization|sig|signature)$"
 )
 _DSN_SECRET = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)")
 
 
 def mask_credentials(value: str) -> str:
     """``value`` with every credential in it masked (``***``), fit for messages, logs and
-    ``mda config show``: a URL's password (``user:***@host``) and its secret query
-    parameters (``password``, ``sslpassword``, ``token``, ``api_key`` ...), or a key=value
-    DSN's ``password`` and ``sslpassword``. Text that is neither is returned as it is."""
+    ``mda config show``: a URL's password (``user:***@host``), a user-only credential
+    outside PostgreSQL URLs (``https://***@host``: an API key in the user part), its
+    secret query parameters (``password``, ``sslpassword``, ``token``, ``api-key`` ...),
+    or a key=value DSN's ``password`` and ``sslpassword``. The rest of the URL is kept as
+    written (``postgresql:///db``, several hosts). Text that is neither is returned as is."""
     if "://" in value:
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            return "<unparseable URL>"
-        netloc = parts.netloc
-        userinfo, at, host = netloc.rpartition("@")
+        scheme, sep, rest = value.partition("://")
+        end = len(rest)
+        for ch in "/?#":
+            i = rest.find(ch)
+            if 0 <= i < end:
+                end = i
+        authority, tail = rest[:end], rest[end:]
+        userinfo, at, hosts = authority.rpartition("@")
         if at and ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-        query = "&".join(
-            (f"{k}=***" if _SECRET_PARAM.match(unquote(k)) else f"{k}{eq}{v}")
-            for k, eq, v in (item.partition("=") for item in parts.query.split("&") if item)
-        )
-        masked = urlunsplit(parts._replace(netloc=netloc, query=query))
-        return masked + "#" if value.endswith("#") and not masked.endswith("#") else masked
+            authority = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+        elif at and userinfo and scheme.lower() not in ("postgresql", "postgres"):
+            authority = f"***@{hosts}"  # a PostgreSQL URL's user is a role name, no secret
+        path, q, after = tail.partition("?")
+        if q:
+            query, hashmark, fragment = after.partition("#")
+            query = "&".join(
+                (f"{k}=***" if _SECRET_PARAM.match(unquote(k)) else f"{k}{eq}{v}")
+                for k, eq, v in (item.partition("=") for item in query.split("&"))
+            )
+            tail = f"{path}?{query}{hashmark}{fragment}"
+        return f"{scheme}{sep}{authority}{tail}"
     if "=" in value:
         return _DSN_SECRET.sub(lambda m: m.group(1) + "***", value)
     return value

@@ -21,14 +21,23 @@ from typing import Any
 
 import psycopg
 
+from ._raw import _BytesLoader
 from ._raw import fetch_raw as _raw
 from .alerts import NOTICE, OUTCOMES
+
+
+class _BytesBinaryLoader(_BytesLoader):
+    """Binary text columns as raw UTF-8 bytes (``_BytesLoader`` reads text-format ones)."""
+
+    format = psycopg.pq.Format.BINARY
+
 
 __all__ = [
     "configure_connection",
     "BBox",
     "ping",
     "vessels_geojson",
+    "vessel_features",
     "vessel_detail",
     "vessel_last_fix",
     "vessel_track_geojson",
@@ -135,6 +144,32 @@ async def vessels_geojson(
     return await _raw(conn, sql, params)
 
 
+async def vessel_features(
+    conn: psycopg.AsyncConnection,
+) -> list[tuple[int, float, float, int, bytes]]:
+    """Every vessel with a position as ``(mmsi, lon, lat, time in epoch microseconds,
+    its GeoJSON Feature as UTF-8 bytes)``, ordered by MMSI: the rows ``vessels_geojson``
+    joins, for a snapshot the web filters by box, time and count itself."""
+    # One row (arrays and the Features joined by newlines, which JSON text never holds
+    # raw): on 50,000 vessels several times faster to read than 50,000 rows.
+    cur = conn.cursor(binary=True)  # the arrays: binary is faster to read
+    cur.adapters.register_loader("text", _BytesBinaryLoader)
+    await cur.execute(
+        f"""SELECT array_agg(mmsi ORDER BY mmsi), array_agg(lon ORDER BY mmsi),
+                   array_agg(lat ORDER BY mmsi), array_agg(t ORDER BY mmsi),
+                   string_agg(f, E'\\n' ORDER BY mmsi)
+            FROM (SELECT v.mmsi, v.lon, v.lat,
+                         (extract(epoch FROM v.time) * 1000000)::bigint AS t,
+                         {_VESSEL_FEATURE} AS f
+                  FROM vessels v
+                  WHERE v.time IS NOT NULL AND v.lat IS NOT NULL AND v.lon IS NOT NULL) q"""
+    )
+    mmsi, lon, lat, t, features = await cur.fetchone()
+    if not mmsi:
+        return []
+    return list(zip(mmsi, lon, lat, t, features.split(b"\n"), strict=True))
+
+
 async def vessel_detail(conn: psycopg.AsyncConnection, mmsi: int) -> str | None:
     """Static data and latest position of one vessel, or None."""
     sql = """
@@ -180,25 +215,31 @@ async def vessel_track_geojson(
     """One vessel's fixes between ``start`` and ``end`` as a GeoJSON Feature: a LineString
     (``null`` geometry under two fixes) with per-vertex ``times``, ``sog`` and ``cog``
     arrays in its properties, oldest first."""
+    # Built by concatenation like the vessels' Features: about 1.7x faster in the server
+    # than json_build_object over four json_agg (10,000 points: 28 against 48 ms).
     sql = """
         WITH p AS (
             SELECT time, lat, lon, sog, cog FROM positions
             WHERE mmsi = %(mmsi)s AND time >= %(start)s AND time <= %(end)s
-            ORDER BY time LIMIT %(max)s)
-        SELECT json_build_object(
-            'type', 'Feature',
-            'geometry', CASE WHEN count(*) < 2 THEN NULL ELSE json_build_object(
-                'type', 'LineString',
-                'coordinates', json_agg(json_build_array(round(lon::numeric, 5),
-                                                         round(lat::numeric, 5)) ORDER BY time)) END,
-            'properties', json_build_object(
-                'mmsi', %(mmsi)s::int, 'start', %(start)s::timestamptz, 'end', %(end)s::timestamptz,
-                'points', count(*),
-                'times', coalesce(json_agg(extract(epoch FROM time)::float8 ORDER BY time), '[]'),
-                'sog', coalesce(json_agg(sog ORDER BY time), '[]'),
-                'cog', coalesce(json_agg(cog ORDER BY time), '[]'),
-                'truncated', count(*) >= %(max)s))::text
-        FROM p"""
+            ORDER BY time LIMIT %(max)s),
+        a AS (
+            SELECT count(*) AS n,
+                   string_agg(concat('[', round(lon * 1e5) / 1e5, ',', round(lat * 1e5) / 1e5,
+                                     ']'), ',' ORDER BY time) AS coords,
+                   string_agg(extract(epoch FROM time)::float8::text, ',' ORDER BY time) AS times,
+                   string_agg(coalesce(sog::text, 'null'), ',' ORDER BY time) AS sog,
+                   string_agg(coalesce(cog::text, 'null'), ',' ORDER BY time) AS cog
+            FROM p)
+        SELECT concat(
+            '{"type":"Feature","geometry":',
+            CASE WHEN n < 2 THEN 'null'
+                 ELSE concat('{"type":"LineString","coordinates":[', coords, ']}') END,
+            ',"properties":{"mmsi":', %(mmsi)s::int,
+            ',"start":', to_json(%(start)s::timestamptz)::text,
+            ',"end":', to_json(%(end)s::timestamptz)::text,
+            ',"points":', n, ',"times":[', times, '],"sog":[', sog, '],"cog":[', cog,
+            '],"truncated":', (n >= %(max)s)::text, '}}')
+        FROM a"""
     return await _raw(conn, sql, {"mmsi": mmsi, "start": start, "end": end, "max": max_points})
 
 

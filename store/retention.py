@@ -37,7 +37,24 @@ def hold_source(conn: psycopg.Connection, source: str, reason: str, by: str = "c
         "ON CONFLICT (source) DO NOTHING",
         (source, reason, by),
     )
+    _remove_policy(conn)
     conn.commit()
+
+
+def _remove_policy(conn: psycopg.Connection) -> None:
+    """TimescaleDB's retention policy (``timescale`` licence) drops whole chunks on its own
+    schedule and cannot spare a kept source: once a source is kept it goes, and mda's own
+    job (``apply_retention``) does the work. ``upgrade`` adds none while a hold exists."""
+    if not conn.execute(
+        "SELECT to_regclass('timescaledb_information.jobs') IS NOT NULL"
+    ).fetchone()[0]:
+        return
+    policy = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM timescaledb_information.jobs "
+        "WHERE proc_name = 'policy_retention' AND hypertable_name = 'positions')"
+    ).fetchone()[0]
+    if policy:
+        conn.execute("SELECT remove_retention_policy('positions', if_exists => TRUE)")
 
 
 def release_source(conn: psycopg.Connection, source: str) -> bool:

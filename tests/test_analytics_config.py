@@ -34,7 +34,8 @@ def test_defaults_are_those_of_events_md():
     assert c.identity_clash_window_min == 30.0
     assert (c.wrong_way_min_angle_deg, c.wrong_way_min_duration_min) == (90.0, 10.0)
     assert (c.lane_min_follow_min, c.lane_deviation_min_distance_nm) == (30.0, 3.0)
-    assert c.entry_kinds == {"restricted", "protected"} and c.zone_entry_default_severity == "high"
+    assert c.entry_kinds == {"restricted", "protected", "hazard"}
+    assert c.zone_entry_default_severity == "high"
     assert c.beacon_prefixes == {970, 972, 974} and c.distress_nav_status == 14
 
 

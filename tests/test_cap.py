@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from mda.analytics.hazards import VesselState, vessels_at_risk
-from mda.exchange.cap import CapError, parse_cap, to_cap
+from mda.exchange.cap import CAP_NS, CapError, cap_cancels, cap_reference, parse_cap, to_cap
 
 T = datetime.fromisoformat("2026-05-14T06:00:00+05:30").timestamp()
 
@@ -148,3 +148,44 @@ def test_a_hazard_goes_out_as_cap_that_comes_back_the_same():
     assert back.name == h.name and back.severity == h.severity
     assert back.onset == h.onset and back.expires == h.expires
     assert back.geometry.equals_exact(h.geometry, 1e-5)
+
+
+# CAP 1.2's sequence of the alert's elements (OASIS CAP-v1.2, 3.2.1), those we write.
+ALERT_ORDER = [
+    "identifier", "sender", "sent", "status", "msgType", "source", "scope", "restriction",
+    "addresses", "code", "note", "references", "incidents", "info",
+]  # fmt: skip
+
+
+def test_an_ended_hazard_goes_out_as_a_cancel_referencing_the_earlier_alert():
+    from xml.etree import ElementTree as ET
+
+    (h,) = parse_cap(alert(info(POLYGON)))
+    first = to_cap(h, sender="mda.example", identifier="mda-h1-100", sent=T)
+    ref = cap_reference("mda.example", "mda-h1-100", T)
+    assert ref == "mda.example,mda-h1-100,2026-05-14T00:30:00+00:00"
+    assert f"<sent>{ref.split(',')[2]}</sent>" in first  # the reference names it exactly
+    xml = to_cap(
+        h,
+        sender="mda.example",
+        identifier="mda-h1-cancel-200",
+        sent=T + 3600,
+        msg_type="Cancel",
+        references=[ref],
+        note="Hazard ended by watch-officer",
+    )
+    children = [c.tag.split("}")[1] for c in ET.fromstring(xml)]
+    assert children == sorted(children, key=ALERT_ORDER.index)
+    assert ET.fromstring(xml).tag == f"{{{CAP_NS}}}alert"
+    (back,) = parse_cap(xml)  # a partner's reader takes it
+    assert back.details["msg_type"] == "Cancel" and back.details["references"] == ref
+    assert back.details["note"] == "Hazard ended by watch-officer"
+    assert back.details["identifier"] == "mda-h1-cancel-200"
+    assert back.geometry.equals_exact(h.geometry, 1e-5)
+    assert cap_cancels(xml) == [("mda.example", "mda-h1-100")]  # what a reader ends
+    # an original alert names no earlier message; a cancel without one is refused
+    assert parse_cap(first)[0].details["references"] is None and cap_cancels(first) is None
+    with pytest.raises(CapError, match="references"):
+        cap_cancels(xml.replace(ref, "mda.example"))
+    with pytest.raises(ValueError, match="references"):
+        to_cap(h, sender="s", identifier="i", sent=T, msg_type="Cancel")

@@ -343,7 +343,17 @@ def test_every_kind_maps_to_its_cise_anomaly_type_and_validates(kind):
         },
         (t, t),
     )
-    w.close([{"title": "raw.nmea", "path": "raw.nmea", "sha256": "ab" * 32, "description": "x"}])
+    w.close(
+        [
+            {"title": "raw.nmea", "path": "raw.nmea", "sha256": "ab" * 32, "description": "x"},
+            {  # an extract whose vessels also came from CSV or JSON feeds
+                "title": "raw-decoded.jsonl",
+                "path": "raw-decoded.jsonl",
+                "sha256": "cd" * 32,
+                "description": "y",
+            },
+        ]
+    )
     _schema().validate(io.StringIO(out.getvalue()))
     root = ET.fromstring(out.getvalue())
     assert root.findtext("AnomalyType") == CISE_TYPES.get(kind, "Other")
@@ -672,3 +682,69 @@ def test_mda_extract_of_an_area_refuses_a_big_one_with_the_numbers(scenario, tmp
     small = _mda("extract", *args, env={**env, "MDA_EXTRACT_MAX_POSITIONS": "1000000"})
     assert small.returncode == 0, small.stderr
     assert (tmp_path / "big.zip").exists()
+
+
+# ------------------------------------------------------------------ decoded feeds' records
+
+
+def test_positions_from_csv_feeds_go_to_raw_decoded_jsonl_and_raw_nmea_keeps_only_nmea(
+    db_url, tmp_path
+):
+    """The same traffic as NMEA (with CRLF line ends, as receivers send it) and as a Danish
+    CSV archive: raw.nmea holds exactly the archived sentences, byte for byte, and nothing
+    else; the CSV rows are in raw-decoded.jsonl, named in incident.json and signed."""
+    derived = REPO / "tests" / "data" / "derived"
+    crlf = tmp_path / "norway.nmea"
+    crlf.write_bytes((derived / "norway.nmea").read_bytes().replace(b"\n", b"\r\n"))
+    for src, name in ((crlf, "rx"), (derived / "norway.dma.csv", "dump")):
+        r = _mda("ingest", str(src), "--database", db_url, "--keep", "--name", name)
+        assert r.returncode == 0, r.stderr
+    with psycopg.connect(db_url) as conn:
+        t0, t1 = conn.execute("SELECT min(time), max(time) FROM positions").fetchone()
+        nmea = [
+            r[0]
+            for r in conn.execute(
+                "SELECT line FROM raw_sentences WHERE source LIKE 'rx%'"
+            ).fetchall()
+        ]
+        rows = [
+            r[0] for r in conn.execute("SELECT line FROM raw_sentences WHERE source LIKE 'dump%'")
+        ]
+    assert nmea and rows and all(r.startswith("decoded:csv-dma ") for r in rows)
+    assert not any("\r" in line for line in nmea)  # the archive keeps no CR
+
+    async def go():
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
+            return await extract.area_extract(
+                c,
+                extract.parse_area("50,-10,80,40"),
+                t0 - timedelta(minutes=1),
+                t1 + timedelta(minutes=1),
+                _options(tmp_path),
+                MAKER,
+                tmp_path / "area.zip",
+            )
+
+    result = asyncio.run(go())
+    verify_extract(result.path, load_or_create_key(tmp_path / "data").public_key())
+    zf = zipfile.ZipFile(result.path)
+    data = {n.split("/data/", 1)[1]: zf.read(n) for n in zf.namelist() if "/data/" in n}
+    raw = data["raw.nmea"]
+    assert b"decoded:" not in raw and b"\r" not in raw
+    expected = "".join(line + "\n" for line in nmea).encode()
+    assert Counter(raw.splitlines(keepends=True)) == Counter(expected.splitlines(keepends=True))
+    assert len(raw) == len(expected)
+    records = [json.loads(x) for x in data["raw-decoded.jsonl"].decode().splitlines()]
+    assert Counter(f"decoded:{r['format']} {r['record']}" for r in records) == Counter(rows)
+    inc = json.loads(data["incident.json"])
+    assert "raw-decoded.jsonl" in inc["files"]
+    assert inc["evidence"]["raw_decoded_records"] == len(rows)
+    assert inc["evidence"]["raw_sentences"] == len(nmea)
+    manifest = zf.read(f"{result.name}/manifest-sha256.txt").decode()
+    assert "data/raw-decoded.jsonl" in manifest
+    # a changed byte in it fails verification, naming the file
+    name = f"{result.name}/data/raw-decoded.jsonl"
+    _rezip(result.path, tmp_path / "bad.zip", change=(name, _flip))
+    with pytest.raises(VerifyError) as e:
+        verify_extract(tmp_path / "bad.zip", load_or_create_key(tmp_path / "data").public_key())
+    assert e.value.file == name

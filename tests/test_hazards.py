@@ -90,3 +90,37 @@ def test_the_nearest_responders_are_ranked_by_time_to_reach():
         )
     assert ranked[0].eta_h == pytest.approx(12.0 / 9.0, rel=1e-3)
     assert nearest_responders(*sart, [fast_far, slow_near], limit=1)[0].mmsi == 2
+
+
+def test_a_vessel_entering_an_active_hazard_raises_zone_entry_and_none_once_it_is_gone():
+    from shapely.geometry import box
+
+    from mda.analytics import AnalyticsConfig, Analyzer, ZoneSet
+    from mda.analytics.hazards import as_zones
+    from mda.analytics.testing import T0, Track
+
+    area = box(70.0, -16.0, 70.5, -15.5)
+    storm = Hazard("7", "Cyclone BELAL", area, "critical", onset=T0 - 60, expires=T0 + 86400)
+    old = Hazard("8", "Old warning", area, "high", expires=T0 - 60)  # expired: no zone
+    analyzer = Analyzer(AnalyticsConfig(), ZoneSet.builtin())
+    zones = as_zones([storm, old], T0)
+    assert [z.name for z in zones] == ["Cyclone BELAL (hazard 7)"]
+    analyzer.set_hazard_zones(zones)
+    t = Track(419000070, -15.75, 69.8).sail(60, 20, 90)
+    changes = analyzer.process(t.records)
+    opened = [c.alert for c in changes if c.change == "opened"]
+    assert [(a.kind, a.zone, a.severity) for a in opened] == [
+        ("zone_entry", "Cyclone BELAL (hazard 7)", "critical")
+    ]
+    first_inside = next(r.ts for r in t.records if r.lon >= 70.0)
+    assert opened[0].start == first_inside
+    # The hazard ended: the episode ends at the next fix, and a new vessel raises nothing.
+    analyzer.set_hazard_zones([])
+    more = Track(419000070, t.lat, t.lon, start=t.t).sail(10, 20, 90)
+    other = Track(419000071, -15.70, 70.1, start=t.t).sail(10, 5, 90)
+    later = analyzer.process(sorted(more.records + other.records, key=lambda r: r.ts))
+    assert [c.change for c in later if c.alert.kind == "zone_entry"] == ["closed"]
+    # Without hazard in zone_entry_kinds, a hazard raises nothing.
+    quiet = Analyzer(AnalyticsConfig(zone_entry_kinds="restricted"), ZoneSet.builtin())
+    quiet.set_hazard_zones(zones)
+    assert not [c for c in quiet.process(t.records) if c.alert.kind == "zone_entry"]

@@ -125,6 +125,15 @@ def test_mda_ingest_real_decoded_json_lines(db_url):
     )
 
 
+def test_mda_analyze_reads_the_real_barentswatch_json_lines():
+    """BarentsWatch's own decoded records (real, unchanged): every line a position with
+    its vessel's name and type, none rejected."""
+    r = _mda("analyze", str(DATA / "barentswatch" / "AIS_2023_04_21_head.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert "mda analyze: 102 lines" in r.stderr, r.stderr
+    assert "(102 positions, 102 statics" in r.stderr and "+ 0 rejected lines" in r.stderr
+
+
 def test_mda_ingest_refuses_unknown_csv_columns_in_one_line(db_url, tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text("ship,when,y,x\n257000000,2023-04-21T22:00:00,60,5\n")
@@ -218,6 +227,66 @@ def test_aiscatcher_json_over_udp(db_url):
     assert _rows(db_url, "SELECT count(*) FROM positions")[0][0] == 233
 
 
+def test_aiscatcher_json_over_tcp(db_url):
+    """AIS-catcher's TCP JSON output (``-S port JSON on``): a server that sends one object a
+    line to whoever connects; every position stored, with the receive time as event time."""
+    objects = (DERIVED / "norway.aiscatcher.jsonl").read_bytes()
+
+    async def main():
+        async def serve(reader, writer):
+            for i in range(0, len(objects), 4096):  # in pieces: lines cut across reads
+                writer.write(objects[i : i + 4096])
+                await writer.drain()
+            await asyncio.sleep(30)
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            spec = SourceSpec(f"tcp://127.0.0.1:{port}", "rx", format="aiscatcher", keep=True)
+            return await _run(
+                db_url,
+                [spec],
+                lambda pl: asyncio.sleep(0),
+                lambda pl: pl.decoder.stats.lines >= 699,
+            )
+
+    p = asyncio.run(main())
+    assert p.decoder.stats.positions == 233 and p.decoder.stats.rejected_lines == 0
+    assert _rows(db_url, "SELECT count(*) FROM positions WHERE source LIKE 'rx%'")[0][0] == 233
+    nmea = _rows(db_url, "SELECT line FROM raw_sentences LIMIT 1")[0][0]
+    assert nmea.startswith("\\") and "!AIVDM" in nmea  # the sentence, with a tag block
+
+
+async def test_decoded_json_pushed_over_http_is_stored(web):
+    """BarentsWatch's decoded JSON lines pushed by a receiver to ``POST /api/ingest`` go
+    through the pipeline into TimescaleDB: every record a position of the receiver."""
+    body = (DATA / "barentswatch" / "AIS_2023_04_21_head.jsonl").read_bytes()
+    rx = await web.token("receiver", owner="rx-west")
+    spec = SourceSpec("http:", "push", format="json", keep=True)
+    answers = []
+
+    async def act(pipeline):
+        await wait_until(lambda: "push" in pipeline.open_sources, timeout=10)
+        web.app.state.feeds = pipeline.open_sources  # as the service wires it
+        answers.append(await web.client.post("/api/ingest", content=body, headers=rx))
+
+    p = await _run(web.db_url, [spec], act, lambda pl: pl.decoder.stats.lines >= 102)
+    web.app.state.feeds = {}
+    assert answers[0].status_code == 202 and answers[0].json() == {"feed": "push", "lines": 102}
+    assert p.decoder.stats.positions == 102 and p.decoder.stats.rejected_lines == 0
+    rows = _rows(
+        web.db_url,
+        "SELECT source, count(*), count(DISTINCT mmsi) FROM positions GROUP BY source",
+    )
+    assert rows == [("push/rx-west", 102, 102)]
+    lat, lon = _rows(web.db_url, "SELECT lat, lon FROM positions WHERE mmsi = 258117000")[0]
+    first = next(json.loads(x) for x in body.splitlines() if b"258117000" in x)
+    assert abs(lat - first["latitude"]) < 1e-6 and abs(lon - first["longitude"]) < 1e-6
+    assert _rows(web.db_url, "SELECT name FROM vessels WHERE mmsi = 258117000")[0][0] == (
+        "STRIL POSEIDON"
+    )
+
+
 def test_decoded_json_over_mqtt_with_the_mmsi_in_the_topic(db_url, mqtt_broker, mqtt_topic):
     """Digitraffic's layout: vessels-v2/<mmsi>/location, the MMSI only in the topic."""
     rows = [
@@ -305,6 +374,30 @@ async def test_post_api_ingest_with_a_receiver_token(web):
     web.app.state.feeds = {}
     r = await web.client.post("/api/ingest", content=body, headers=rx)
     assert r.status_code == 503 and "http:" in r.json()["error"]["message"]
+
+
+async def test_a_receiver_token_in_the_path_never_reaches_the_log(web, caplog, tmp_path):
+    """AIS-catcher posts to ``/api/ingest/<token>``: a 5xx there is logged with the token
+    replaced, and the server writes no access log (which would hold the path)."""
+    import logging
+
+    from web_support import make_settings
+
+    from mda.web.server import server_config
+
+    rx = await web.token("receiver", owner="rx-south")
+    token = rx["Authorization"].split()[1]
+    web.app.state.feeds = {}  # no pushed feed: 503
+    with caplog.at_level(logging.DEBUG):
+        r = await web.client.post(f"/api/ingest/{token}", content=b"!AIVDM,1,1,,A,x,0*00\n")
+    assert r.status_code == 503
+    # the server's log lines (the test's own HTTP client logs its URL, token and all)
+    server = "\n".join(
+        rec.getMessage() for rec in caplog.records if not rec.name.startswith("httpx")
+    )
+    assert "POST /api/ingest/<token> -> 503" in server
+    assert token not in server
+    assert server_config(web.app, make_settings(tmp_path)).access_log is False
 
 
 @pytest.mark.parametrize(

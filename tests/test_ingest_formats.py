@@ -215,6 +215,27 @@ def test_csv_bad_rows_are_counted_by_reason():
     assert b.raw[0].line.startswith("decoded:csv-marinecadastre 367000001,")
 
 
+def test_csv_rows_shorter_or_longer_than_the_header_read_the_cells_they_have():
+    """A Danish row cut after its kinematic cells still gives its position (no statics);
+    cells past the header's are ignored; a column the layout lacks reads as empty."""
+    header = (DERIVED / "norway.dma.csv").read_text().splitlines()[0]
+    rows = [
+        header,
+        "21/04/2023 22:29:49,Class A,258265000,62.442665,6.274941,Moored,0,1.5,181.0,95",
+        "21/04/2023 22:29:50,Class B,258265001,62.44,6.27,,,2.5,90.0,511,,,NAME B,Fishing"
+        + ",x" * 20,
+    ]
+    _d, b, _ = decode(rows, "csv")
+    cut, long = b.positions
+    assert (cut.sog, cut.cog, cut.heading, cut.nav_status, cut.msg_type) == (1.5, 181.0, 95, 5, 1)
+    assert (long.sog, long.cog, long.heading, long.msg_type) == (2.5, 90.0, None, 18)
+    assert [v.name for v in b.statics] == ["NAME B"] and b.statics[0].ship_type == 30
+    rows = ["mmsi,time,lat,lon", "257000000,2023-04-21T22:00:00,60,5,12.5,90,80,extra"]
+    _d, b, _ = decode(rows, "csv")
+    (p,) = b.positions
+    assert (p.sog, p.cog, p.heading, p.msg_type) == (None, None, None, 1) and not b.statics
+
+
 def test_csv_time_zone_and_format():
     rows = ["ship;when;y;x", "257000000;21.04.2023 23:00:00;60;5"]
     with pytest.raises(SourceError):  # ';' is not the separator: no layout fits

@@ -382,3 +382,90 @@ def test_an_input_without_alerts_still_gives_a_map():
     assert "Alerts: 0" in page
     assert "L.map(" in page
     assert not re.search(r"map_\d+\.fitBounds", page)
+
+
+def test_html_in_zone_vessel_and_alert_texts_is_shown_as_text_in_chromium(tmp_path):
+    """A zone file from a partner, a vessel's broadcast name and an alert's details carry
+    markup and event handlers: the opened map shows them as the characters they are, runs
+    none of them, and the page carries a content security policy that would block an
+    injected script or handler even if one escaped its escaping."""
+    from playwright.sync_api import sync_playwright
+
+    evil_zone = '<img src=x onerror="window.__pwned=1">Zone<b>Z</b>'
+    evil_vessel = "<svg onload=window.__pwned=2>EVIL</svg>"
+    zones_file = tmp_path / "zones.geojson"
+    zones_file.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"name": evil_zone, "kind": "restricted"},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[60, 10], [62, 10], [62, 12], [60, 12], [60, 10]]],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    zones = ZoneSet.from_files([zones_file])
+    details = f"Vessel {evil_vessel} inside {evil_zone} <script>window.__pwned=3</script>"
+    a = _alert(kind="zone_entry", zone=evil_zone, severity="high", lat=11.0, lon=61.0, text=details)
+    track = [(T0 + 3600 + 60 * i, 10.5 + 0.01 * i, 60.5 + 0.01 * i) for i in range(60)]
+    page_text = build_report([a], {a.mmsi: track}, zones, [describe_file(zones_file, "zones")])
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page_text)
+    assert csp, "no content security policy"
+    assert "script-src 'sha256-" in csp.group(1) and "unsafe-inline' 'sha" not in csp.group(1)
+    path = tmp_path / "map.html"
+    path.write_text(page_text, encoding="utf-8")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            violations: list[str] = []
+            page.on(
+                "console",
+                lambda m: "Content Security Policy" in m.text and violations.append(m.text),
+            )
+            page.goto(path.resolve().as_uri())
+            page.wait_for_function("document.querySelectorAll('.leaflet-interactive').length > 0")
+
+            # Every tooltip (the zone's, the track's) and the alert's popup opened by
+            # Leaflet itself, which puts a string into the page as HTML.
+            shown = page.evaluate("""() => {
+                const map = window[document.querySelector('.folium-map').id];
+                const layers = [];
+                map.eachLayer(l => layers.push(l));
+                for (const l of layers) {
+                    if (l.getTooltip && l.getTooltip()) {
+                        const c = l.getBounds ? l.getBounds().getCenter() : l.getLatLng();
+                        l.openTooltip(c);
+                    }
+                }
+                const marker = layers.find(l => l.getPopup && l.getPopup());
+                marker.openPopup();
+                return {
+                    tooltips: [...document.querySelectorAll('.leaflet-tooltip')].map(e => e.innerText),
+                    popup: document.querySelector('.leaflet-popup-content').innerText,
+                };
+            }""")
+            page.wait_for_timeout(300)
+            tooltip = "\n".join(shown["tooltips"])
+            popup = shown["popup"]
+            state = page.evaluate("""() => ({
+                pwned: window.__pwned === undefined ? null : window.__pwned,
+                injected: document.querySelectorAll(
+                    '.leaflet-pane img[src="x"], .leaflet-pane svg[onload], ' +
+                    '.leaflet-tooltip b, .leaflet-popup-content b, .leaflet-popup-content script'
+                ).length,
+            })""")
+        finally:
+            browser.close()
+    assert state == {"pwned": None, "injected": 0}
+    assert evil_zone in tooltip  # the zone's name as the characters it is
+    assert evil_zone in popup and evil_vessel in popup and "<script>window.__pwned=3" in popup
+    assert violations == []  # the page's own scripts are all allowed by its policy

@@ -257,6 +257,7 @@ def serve(db_url: str, tmp_path: Path, n_vessels: int, alerts=(), shift: float =
         token=token,
         alerts=rows,
         positions=positions,
+        status=feeds,
         server=server,
         thread=thread,
     )
@@ -365,6 +366,17 @@ def test_map_works_offline_and_shows_vessels_alerts_and_feeds(db_url, tmp_path, 
         assert "UTC" in p.page.locator("#clock").inner_text()
         p.page.wait_for_timeout(300)
         p.shot("map-overview")
+        # never silently behind: the service's lag appears beside the feeds, and goes
+        assert "behind" not in p.page.locator("#feeds").inner_text()
+        s.status["lag"] = {
+            "store": {"seconds": 12.4, "batches": 40},
+            "analytics": {"seconds": 0.2, "batches": 0},
+        }
+        chip = p.page.locator("#feeds .feed.behind")
+        chip.wait_for(timeout=5000)
+        assert chip.inner_text().strip() == "behind by 12 s"
+        s.status["lag"] = {"store": {"seconds": 0.4, "batches": 0}}
+        chip.wait_for(state="detached", timeout=5000)
         assert p.errors == [], p.errors
         assert p.offsite == [], p.offsite
     finally:
@@ -448,7 +460,7 @@ def test_live_update_moves_a_vessel_and_alerts_arrive_and_are_acknowledged(
         p.page.wait_for_function(
             "() => document.getElementById('alarm-banner').className === 'flash'"
         )
-        item.click()  # flies there and shows the evidence track
+        item.locator(".criteria").click()  # the card's text: flies there, shows the evidence
         p.page.wait_for_function("() => !document.getElementById('vessel-panel').hidden")
         p.page.wait_for_timeout(1200)
         p.shot("alert-selected")

@@ -24,6 +24,7 @@ from .login import Argon2Gate
 from .metrics import HttpCounters, HttpMetrics
 from .middleware import BodyLimit, SecurityHeaders, csp
 from .routes import ROUTERS
+from .snapshot import VesselSnapshot
 
 __all__ = ["create_app"]
 
@@ -63,6 +64,7 @@ def create_app(
     app.state.auth = AuthConfig.from_settings(settings)
     app.state.argon2 = Argon2Gate()  # bounds concurrent password verifications
     app.state.hub = hub
+    app.state.vessels = VesselSnapshot(settings.vessels_snapshot_s)
     app.state.status = status
     app.state.http_counters = HttpCounters()
     app.state.http_limits = {}  # refusals of BodyLimit, for /metrics

@@ -152,10 +152,15 @@ def same_origin(conn: HTTPConnection) -> bool:
 
 
 async def authenticate(
-    conn_: HTTPConnection, db: psycopg.AsyncConnection, *, method: str | None = None
+    conn_: HTTPConnection,
+    db: psycopg.AsyncConnection,
+    *,
+    method: str | None = None,
+    partner: bool = False,
 ) -> Principal:
     """The principal behind a request or WebSocket, or ``WebError(401)``. Unsafe methods
-    made with the session cookie must pass the CSRF checks (403 otherwise)."""
+    made with the session cookie must pass the CSRF checks (403 otherwise). A partner's
+    token is refused (403) unless ``partner`` (only the ``/api/partner/`` routes)."""
     cfg: AuthConfig = conn_.app.state.auth
     header = conn_.headers.get("authorization")
     if header:
@@ -165,6 +170,10 @@ async def authenticate(
         row = await accounts.token_by_hash(db, accounts.hash_token(value.strip()))
         if row is None:
             raise unauthenticated("the token is unknown, expired or revoked")
+        if row["role"] == accounts.PARTNER and not partner:
+            raise WebError(
+                403, "forbidden", "a partner's token reads only what was shared: /api/partner/"
+            )
         if row["stale"]:
             await accounts.touch_token(db, row["id"])
         return Principal(row["principal"], row["role"], "token", token_id=row["id"])

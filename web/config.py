@@ -133,6 +133,12 @@ class WebConfig:
     live_max_vessels: int = _setting(
         300000, "Vessels the live hub remembers at most; the longest unheard are forgotten first."
     )
+    vessels_snapshot_s: float = _setting(
+        1.0,
+        "GET /api/vessels answers from a snapshot in memory at most this many seconds behind "
+        "the database (one query serves every map client meanwhile); 0: every request asks "
+        "the database.",
+    )
     # Incident extracts (exchange/extract.py: mda extract, GET /api/alerts/{id}/extract).
     organisation: str = _setting(
         "",
@@ -149,6 +155,17 @@ class WebConfig:
         6.0,
         "Hours of track and raw sentences an alert's extract holds before the alert's start "
         "and after its end.",
+    )
+    hazard_horizon_h: float = _setting(
+        12.0,
+        "How far ahead a hazard's vessels at risk are projected (dead reckoning), hours: the "
+        "map's list, the API's default, the CAP published to partners and mda hazard vessels.",
+    )
+    hazard_max_area_deg2: float = _setting(
+        2000.0,
+        "A hazard area larger than this (square degrees; 2,000 is about a third of the Indian "
+        "Ocean) is refused unless confirmed (confirm_large=true, --confirm-large): a typo in "
+        "a CAP polygon must not put the whole ocean at risk.",
     )
     extract_max_positions: int = _setting(
         1000000,

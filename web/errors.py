@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-__all__ = ["WebError", "handle_error", "handled", "translate", "wants_html"]
+__all__ = ["WebError", "handle_error", "handled", "loggable_path", "translate", "wants_html"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,12 @@ def translate(exc: Exception) -> WebError:
             "the database is not reachable; try again shortly",
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, psycopg.DataError):
+        # A value the request gave that the database cannot take (a NUL byte in a text
+        # parameter, a number beyond its column's type): the client's error, not ours.
+        return WebError(
+            422, "invalid", "a value in the request cannot be used (NUL or out of range)"
+        )
     log.exception("unhandled error", exc_info=exc)
     return WebError(500, "internal", "internal error (logged on the server)")
 
@@ -131,10 +137,29 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p><a href="/">Back to the map</a></p></main></body></html>"""
 
 
+# Paths that carry a secret: a receiver's token in ``POST /api/ingest/{token}`` (for
+# senders that cannot set a header). Logged with the secret replaced.
+_SECRET_PATHS = ("/api/ingest/",)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as it may be written to a log: a token in it replaced by ``<token>``."""
+    for prefix in _SECRET_PATHS:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "<token>"
+    return path
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     err = translate(exc)
     if err.status >= 500:
-        log.warning("%s %s -> %d %s", request.method, request.url.path, err.status, err.message)
+        log.warning(
+            "%s %s -> %d %s",
+            request.method,
+            loggable_path(request.url.path),
+            err.status,
+            err.message,
+        )
     if wants_html(request):
         if err.status == 401 and request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

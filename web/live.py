@@ -25,7 +25,8 @@ the socket is closed with code 4401.
 
 Messages (JSON text frames), all with ``type``:
 
-- ``hello``: ``user``, ``role``, ``fields`` (the order of a position array), ``feeds``
+- ``hello``: ``user``, ``role``, ``fields`` (the order of a position array), ``feeds``,
+  ``lag_s``
 - ``positions``: ``t`` (server time), ``vessels``: ``[[mmsi, lat, lon, sog, cog, heading,
   nav_status, ts], ...]``, ``statics``: ``{mmsi: {name, callsign, ship_type}}`` for
   vessels whose static data changed (one flush may send several such frames)
@@ -33,7 +34,8 @@ Messages (JSON text frames), all with ``type``:
   (``store.alerts.AlertMessage.to_dict()``: the same fields as ``GET /api/alerts``, and
   ``stored``: false, with a provisional negative ``id``, for an alert raised while the
   database was away, until it is stored)
-- ``status``: ``feeds`` (per feed: name, state, last_message_age_s, ...), ``t``
+- ``status``: ``feeds`` (per feed: name, state, last_message_age_s, ...), ``lag_s`` (how
+  far behind its feeds the service is, seconds; null without a pipeline), ``t``
 - ``resync``: positions were dropped for this client; reload ``/api/vessels``
 
 The socket's route (``WS /api/live``, with its login checks) is ``routes/live.py``.
@@ -382,17 +384,28 @@ class LiveHub:
         self.stats["vessels_pushed"] += len(vessels)
         return len(vessels)
 
-    def feeds(self) -> list[dict]:
+    def _status(self) -> dict:
         if self.status is None:
-            return []
+            return {}
         try:
-            return list(self.status().get("feeds", []))
+            return self.status() or {}
         except Exception:  # a status callback must never take the hub down
             log.exception("status callback failed")
-            return []
+            return {}
+
+    def feeds(self) -> list[dict]:
+        return list(self._status().get("feeds", []))
+
+    def feed_state(self) -> dict:
+        """``feeds`` and ``lag_s``: how far behind its feeds the service is (the slowest
+        stage's ``Pipeline.lag()`` seconds; null without a pipeline)."""
+        st = self._status()
+        lag = st.get("lag") or {}
+        seconds = [v.get("seconds") or 0.0 for v in lag.values() if isinstance(v, dict)]
+        return {"feeds": list(st.get("feeds", [])), "lag_s": max(seconds) if seconds else None}
 
     def push_status(self) -> None:
-        frame = _dumps({"type": "status", "t": round(time.time(), 3), "feeds": self.feeds()})
+        frame = _dumps({"type": "status", "t": round(time.time(), 3), **self.feed_state()})
         for c in list(self._clients):
             c.push_status(frame)
 
@@ -456,7 +469,7 @@ class LiveHub:
             await asyncio.wait_for(
                 ws.send_text(
                     _dumps(
-                        {"type": "hello", "fields": POSITION_FIELDS, "feeds": self.feeds(), **hello}
+                        {"type": "hello", "fields": POSITION_FIELDS, **self.feed_state(), **hello}
                     )
                 ),
                 self.send_timeout_s,

@@ -117,7 +117,7 @@ def render(
     status = status or {}
     # Pipeline counters: every numeric entry of status() (top level, as Service.status()
     # gives them, or under "stats"), one series each; {reason: n} dicts become labels.
-    stats = {k: v for k, v in status.items() if k not in ("feeds", "stats", "stages")}
+    stats = {k: v for k, v in status.items() if k not in ("feeds", "stats", "stages", "lag")}
     stats.update(status.get("stats") or {})
     for key in sorted(stats):
         value = stats[key]
@@ -137,6 +137,21 @@ def render(
                 f"pipeline {key.replace('_', ' ')}",
                 [({}, value)],
             )
+    # How far behind the service is: {stage: {"seconds", "batches"}} (Pipeline.lag()).
+    lag = status.get("lag") or {}
+    out.metric(
+        "mda_pipeline_lag_seconds",
+        "gauge",
+        "seconds since the oldest batch a stage (store, analytics) has not finished was "
+        "decoded: how far behind the feeds the service is",
+        (({"stage": k}, v.get("seconds")) for k, v in sorted(lag.items())),
+    )
+    out.metric(
+        "mda_pipeline_queue_batches",
+        "gauge",
+        "decoded batches waiting in the queue before a stage (store, analytics)",
+        (({"stage": k}, v.get("batches")) for k, v in sorted(lag.items())),
+    )
     feeds = status.get("feeds") or []
     out.metric(
         "mda_feed_last_message_age_seconds",

@@ -162,6 +162,8 @@ async def login_with_token(db: psycopg.AsyncConnection, request: Request, token:
     row = await accounts.token_by_hash(db, accounts.hash_token(token.strip()))
     if row is None:  # the attempt stays counted as a failure
         raise unauthenticated("the login link's token is unknown, expired or revoked")
+    if row["role"] not in accounts.ROLES:  # a receiver's or partner's token: no map for it
+        raise WebError(403, "forbidden", "this token cannot open the map")
     async with db.transaction():
         sid = await start_session(
             db, request, principal=row["principal"], role=row["role"], token_id=row["id"]

@@ -112,7 +112,7 @@ def main() -> int:
         from mda.settings import SourceSpec
 
         pipeline, _ = asyncio.run(
-            ingest(settings, url, [SourceSpec(str(path), "bench")], progress=False)
+            ingest(settings, url, [SourceSpec(str(path), "bench", keep=True)], progress=False)
         )
         stats = pipeline.stats()
         ours = time.perf_counter() - t

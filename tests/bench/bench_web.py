@@ -6,11 +6,15 @@ Database: ``MDA_BENCH_DATABASE_URL`` (an admin URL of a TimescaleDB server; a sc
 database is created on it and dropped afterwards), else a private server started with
 ``deploy/timescaledb.sh`` and stopped at the end.
 
-Targets (issue 5): ``GET /api/vessels`` with 50,000 vessels under 300 ms; one vessel's
-7-day track of 10,000 points under 100 ms. Each figure is printed with its target and
-with ratios against baselines measured in the same run: a bare round trip
-(``SELECT count(*) FROM vessels``) and the same rows fetched as plain tuples without
-building JSON.
+Targets (issue 16): ``GET /api/vessels`` with 50,000 vessels under 100 ms median; one
+vessel's 7-day track of 10,000 points under 30 ms median (issue 5's were 300 and 100 ms).
+Each figure is printed with its target (met or missed) and with ratios against baselines
+measured in the same run: a bare round trip (``SELECT count(*) FROM vessels``) and the
+same rows fetched as plain tuples without building JSON. ``GET /api/vessels`` is measured
+three ways: as served (from the snapshot in memory, ``vessels_snapshot_s`` = 1 s, so a
+request that finds it older takes a new one), a request that always takes a new snapshot
+(the cost every ``vessels_snapshot_s`` seconds, or of the first map after a quiet spell),
+and straight from the database (``vessels_snapshot_s = 0``, the JSON built by PostgreSQL).
 """
 
 from __future__ import annotations
@@ -178,11 +182,25 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
     }
 
     app = create_app(settings, url)
+    direct = create_app(
+        load_settings(
+            environ={
+                "MDA_DATA_DIR": str(tmp),
+                "MDA_SECRET_KEY": "bench-secret-0123456789",
+                "MDA_VESSELS_SNAPSHOT_S": "0",
+            }
+        ),
+        url,
+    )
     async with (
         LifespanManager(app) as m,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=m.app), base_url="https://bench"
         ) as client,
+        LifespanManager(direct) as md,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=md.app), base_url="https://bench"
+        ) as client_db,
     ):
 
         async def timed(fn) -> list[float]:
@@ -201,6 +219,16 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
             r.raise_for_status()
             state["vessels_bytes"] = len(r.content)
             state["vessels_n"] = r.content.count(b'"Feature"')
+
+        async def vessels_cold():
+            app.state.vessels._taken = None  # as if the snapshot had just expired
+            r = await client.get("/api/vessels", headers=headers)
+            r.raise_for_status()
+
+        async def vessels_db():
+            r = await client_db.get("/api/vessels", headers=headers)
+            r.raise_for_status()
+            state["vessels_db_bytes"] = len(r.content)
 
         async def track():
             r = await client.get(
@@ -245,33 +273,38 @@ async def measure(url: str, runs: int, explain: bool, tmp: Path) -> int:
                 ).fetchall()
                 print("\n".join(r[0] for r in plan))
         v = _stats(await timed(vessels))
+        v_cold = _stats(await timed(vessels_cold))
+        v_db = _stats(await timed(vessels_db))
         t = _stats(await timed(track))
+    assert state["vessels_db_bytes"] == state["vessels_bytes"], "snapshot and database differ"
 
     ok = True
     print(f"\nbaseline: bare round trip (SELECT count(*) FROM vessels): median {base_rt[0]:.1f} ms")
-    for label, (med, p90), target, raw, extra in (
-        (
-            f"GET /api/vessels ({state['vessels_n']:,} vessels, {state['vessels_bytes'] / 1e6:.1f} MB)",
-            v,
-            300.0,
-            base_v,
-            "raw rows without JSON",
-        ),
+    print(f"baseline: raw rows without JSON: vessels {base_v[0]:.1f} ms, track {base_t[0]:.1f} ms")
+    vessels_label = (
+        f"GET /api/vessels ({state['vessels_n']:,} vessels, {state['vessels_bytes'] / 1e6:.1f} MB)"
+    )
+    for label, (med, p90), target, raw in (
+        (vessels_label + ", as served (snapshot <= 1 s old)", v, 100.0, base_v),
+        (vessels_label + ", each request taking a new snapshot", v_cold, None, base_v),
+        (vessels_label + ", from the database (vessels_snapshot_s = 0)", v_db, None, base_v),
         (
             f"GET /api/vessels/{{mmsi}}/track ({state['track_points']:,} points over 7 days, "
             f"{state['track_bytes'] / 1e3:.0f} kB)",
             t,
-            100.0,
+            30.0,
             base_t,
-            "raw rows without JSON",
         ),
     ):
-        verdict = "OK" if med < target else "OVER TARGET"
-        ok &= med < target
+        if target is None:
+            verdict = "no target"
+        else:
+            verdict = f"target < {target:.0f} ms: " + ("met" if med < target else "MISSED")
+            ok &= med < target
         print(
-            f"{label}\n    median {med:.1f} ms, p90 {p90:.1f} ms, target < {target:.0f} ms: {verdict}"
-            f"\n    {med / base_rt[0]:.1f}x the bare round trip; {med / raw[0]:.2f}x the {extra} "
-            f"({raw[0]:.1f} ms)"
+            f"{label}\n    median {med:.1f} ms, p90 {p90:.1f} ms, {verdict}"
+            f"\n    {med / base_rt[0]:.1f}x the bare round trip; {med / raw[0]:.2f}x the raw "
+            f"rows without JSON ({raw[0]:.1f} ms)"
         )
     return 0 if ok else 1
 

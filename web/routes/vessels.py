@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from mda.store import desk, queries
@@ -29,6 +29,7 @@ REPLAY_POINTS = 10_000  # a replay's buckets are sized so a period gives at most
     responses={200: {"content": {GEOJSON: {}}}},
 )
 async def vessels(
+    request: Request,
     bbox: str | None = Query(
         None, description="minlon,minlat,maxlon,maxlat", examples=["40,-10,80,25"]
     ),
@@ -39,12 +40,11 @@ async def vessels(
     principal: Principal = Depends(viewer),
     db=Depends(db_conn),
 ) -> Response:
-    return json_response(
-        await queries.vessels_geojson(
-            db, bbox=parse_bbox(bbox), since=parse_time(since, "since"), limit=limit
-        ),
-        GEOJSON,
-    )
+    box, t = parse_bbox(bbox), parse_time(since, "since")
+    snapshot = request.app.state.vessels
+    if snapshot.enabled:  # at most vessels_snapshot_s behind the table (web/snapshot.py)
+        return json_response(await snapshot.body(db, bbox=box, since=t, limit=limit), GEOJSON)
+    return json_response(await queries.vessels_geojson(db, bbox=box, since=t, limit=limit), GEOJSON)
 
 
 @router.get(

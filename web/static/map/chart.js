@@ -1,11 +1,12 @@
 /* The chart beneath the vessels: the Leaflet map, the offline land (Natural Earth, served
- * by the app), an online tile layer only when tiles_url is configured, zones, lanes and
+ * by the app, and the GSHHG full shoreline from zoom 8 in the region: shore.js), an online tile layer only when tiles_url is configured, zones, lanes and
  * ports from /api/zones, the layer switcher and a scale bar in nautical miles. */
 
 import { L } from "./leaflet.js";
 import { api } from "./api.js";
 import { themeColor } from "./dom.js";
 import { esc } from "./format.js";
+import { shoreLayer } from "./shore.js";
 
 const DETAIL_FROM_ZOOM = 6;  // the 1:10m land from this zoom on, 1:50m below
 
@@ -31,10 +32,14 @@ export function createChart(config) {
 }
 
 // Land polygons: the world at 1:50m, and the region at 1:10m (loaded on first need) from
-// DETAIL_FROM_ZOOM.
+// DETAIL_FROM_ZOOM, in their own pane under the zones; above them, from zoom 8, the fine
+// shoreline (one basemap with them in the layer switcher).
 function offlineLand(map) {
-  const renderer = L.canvas({ padding: 0.3 });
-  const layer = L.layerGroup().addTo(map);
+  const pane = map.createPane("land");
+  pane.style.zIndex = 250; pane.style.pointerEvents = "none";
+  const renderer = L.canvas({ padding: 0.3, pane: "land" });
+  const shore = shoreLayer(map);
+  const layer = L.layerGroup([shore.layer]).addTo(map);
   const loaded = { overview: null, detail: null };
   let loadingDetail = false;
   const style = () => ({ renderer, stroke: true, weight: 0.8, color: themeColor("--coast"),
@@ -60,7 +65,10 @@ function offlineLand(map) {
   map.on("zoomend", show);
   return {
     layer, ready,
-    restyle() { [loaded.overview, loaded.detail].forEach((l) => { if (l) l.setStyle(style); }); }
+    restyle() {
+      [loaded.overview, loaded.detail].forEach((l) => { if (l) l.setStyle(style); });
+      shore.restyle();
+    }
   };
 }
 

@@ -276,8 +276,25 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
     const box = li.querySelector(".timeline");
     if (!box.hidden) { box.hidden = true; return; }
     box.hidden = false; box.innerHTML = '<p class="muted">Loading…</p>';
-    Promise.all([api("/api/alerts/" + a.id), api("/api/notes?alert_id=" + a.id)]).then(([d, n]) => {
-      box.innerHTML = timelineHtml(d.history || [], n.notes || []);
+    fillTimeline(a, box);
+  }
+  /** The alert's history and notes, and (officers) a note form: notes for the next watch
+   * that are not a closure ("master called, ETA anchorage 14:00Z"). */
+  function fillTimeline(a, box) {
+    return Promise.all([api("/api/alerts/" + a.id), api("/api/notes?alert_id=" + a.id)]).then(([d, n]) => {
+      box.innerHTML = timelineHtml(d.history || [], n.notes || []) + (canAcknowledge && a.stored !== false
+        ? '<form class="alert-note">' +
+          '<input name="text" maxlength="2000" aria-label="Note on this alert" placeholder="Add a note for the watch…" required>' +
+          '<button type="submit">Add note</button></form>' : "");
+      const form = box.querySelector("form.alert-note");
+      if (form) form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const text = form.elements.text.value.trim(); if (!text) return;
+        form.querySelector("button").disabled = true;
+        api("/api/notes", { method: "POST", body: { alert_id: a.id, mmsi: a.mmsi || undefined, text } })
+          .then(() => fillTimeline(a, box))
+          .catch((err) => { form.querySelector("button").disabled = false; toast("Note not saved: " + err.message); });
+      });
     }).catch((e) => { box.textContent = "Timeline: " + e.message; });
   }
 
@@ -461,7 +478,7 @@ function actions(a, canAcknowledge, busy, view) {
   if (canAcknowledge && a.status === "open" && !isNotice(a)) out.push(b("ack", busy ? "Acknowledging…" : "Acknowledge", "ack", "Acknowledge"));
   if (canAcknowledge && a.status !== "closed") out.push(b("close", "Close…", "", "Close"));
   out.push(b("show", "Show", "", "Show on the map"));
-  if (view === "history" || a.status === "closed") out.push(b("timeline", "Timeline", "", "Timeline of"));
+  if (a.stored !== false) out.push(b("timeline", "Timeline", "", "Timeline and notes of"));
   return out.join("");
 }
 

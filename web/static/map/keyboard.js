@@ -3,17 +3,20 @@
  *   j / ↓   next alert card        k / ↑   previous card       n   next unacknowledged alarm
  *   a       acknowledge            c       close…              Enter / s   show on the map
  *   t       timeline (History)     h       Active / History    /   search
- *   f       follow the selected vessel     Esc   close the panel, dialog or tool
+ *   f       follow the selected vessel     Esc   end the innermost: dialog, field, tool, panel
  *   ?       this list
  *
- * Keys are ignored while typing in a field (Esc still leaves it) or while a dialog is open. */
+ * Keys are ignored while typing in a field (Esc still leaves it) or while a dialog is open.
+ * Esc ends one thing per press, the innermost: an open dialog (the browser's own), else the
+ * field being typed in, else a map tool (measuring, drawing an area: those modules take the
+ * key first, in the capture phase, and mark it used), else the vessel panel. */
 
 import { byId } from "./dom.js";
 
 export const SHORTCUTS = [
   ["j  ↓", "next alert"], ["k  ↑", "previous alert"], ["n", "next unacknowledged alarm"], ["a", "acknowledge"],
   ["c", "close (outcome and reason)"], ["Enter  s", "show on the map"], ["t", "timeline"], ["h", "Active / History"],
-  ["/", "search vessels"], ["f", "follow the selected vessel"], ["Esc", "close panel, dialog or tool"], ["?", "these keys"]
+  ["/", "search vessels"], ["f", "follow the selected vessel"], ["Esc", "end the innermost: dialog, tool, then panel"], ["?", "these keys"]
 ];
 
 export function mountKeyboard({ desk, panel, search }) {

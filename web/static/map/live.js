@@ -40,7 +40,7 @@ export function createLive(handlers) {
   function dispatch(msg) {
     if (msg.type === "positions") { store.stats.frames++; handlers.positions(msg); }
     else if (msg.type === "alert") { store.stats.alertsPushed++; handlers.alert(msg.alert, msg.change); }
-    else if (msg.type === "status" || msg.type === "hello") handlers.feeds(msg.feeds || []);
+    else if (msg.type === "status" || msg.type === "hello") handlers.feeds(msg.feeds || [], msg.lag_s);
     else if (msg.type === "resync") handlers.resync();
   }
   setInterval(() => { if (ws && ws.readyState === 1) ws.send("ping"); }, PING_EVERY_MS);

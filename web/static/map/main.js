@@ -14,6 +14,8 @@ import { config } from "./config.js";
 import { mountDataQuality } from "./data-quality.js";
 import { mountDesk } from "./desk.js";
 import { mountExtract } from "./extract.js";
+import { mountShare } from "./share.js";
+import { mountHazards } from "./hazards.js";
 import { byId } from "./dom.js";
 import { mountKeyboard } from "./keyboard.js";
 import { L } from "./leaflet.js";
@@ -25,6 +27,7 @@ import { mountReplay } from "./replay.js";
 import { mountSearch } from "./search.js";
 import { mountSession } from "./session.js";
 import { mountSound } from "./sound.js";
+import { mountSuspensions } from "./suspensions.js";
 import { mountStatusBar } from "./status-bar.js";
 import { store } from "./store.js";
 import { mountTheme } from "./theme.js";
@@ -50,7 +53,9 @@ const measure = mountMeasure(map, layer);
 const statusBar = mountStatusBar(map);
 const replay = mountReplay(map, () => layer._canvas);
 const panel = mountVesselPanel({ map, layer, onTool });
-followPointer(map, layer, { onPick: (mmsi) => { if (!measure.consumesClick()) panel.select(mmsi, { fly: false }); } });
+const suspensions = mountSuspensions({ map, onChange: () => panel.refreshExtras() });
+const hazards = mountHazards({ map, onVessel: (mmsi) => panel.select(mmsi, { fly: true }) });  // hazard areas, SAR assist
+followPointer(map, layer, { onPick: (mmsi) => { if (!measure.consumesClick() && !suspensions.consumesClick() && !hazards.consumesClick()) panel.select(mmsi, { fly: false }); } });
 const search = mountSearch({ onPick: (mmsi) => panel.select(mmsi, { fly: true }) });
 const sound = mountSound();
 const watch = mountWatchlists({ onChange: () => { layer.redraw(); panel.showWatch(); } });
@@ -74,6 +79,8 @@ desk.addAction((a, actions) => {
   actions.appendChild(b);
 });
 mountExtract({ desk, canExtract: !!config.can_acknowledge });  // incident extracts (officers)
+mountShare({ desk, canShare: !!config.can_acknowledge });  // sharing with partners (officers)
+hazards.addDeskAction(desk);  // a distress alert's card: the nearest vessels to it
 mountAreas({ onPick: (bounds) => map.flyToBounds(bounds, { duration: 0.8 }) });
 mountKeyboard({ desk, panel, search: byId("search") });
 byId("watch-toggle").addEventListener("click", () => watch.open());
@@ -124,7 +131,7 @@ const live = createLive({
     if (!panelTimer && store.selected != null) panelTimer = setTimeout(() => { panelTimer = null; panel.live(false); }, 250);
   },
   alert: (a, change) => desk.merge(a, change),
-  feeds: (list) => statusBar.setFeeds(list),
+  feeds: (list, lagS) => statusBar.setFeeds(list, lagS),
   resync() { reloadVessels(); desk.load(); },
   reconnecting: () => desk.load().catch(() => {})
 });
@@ -159,6 +166,8 @@ window.mdaMap = {
   desk,
   replay,
   measure,
+  suspensions,
+  hazards,
   geo: { distanceNm, bearingDeg, destinationPoint, cpaTcpa },
   watched: () => Object.fromEntries(store.watched),
   refreshWatched: () => watch.refresh(),

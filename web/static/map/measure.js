@@ -2,7 +2,7 @@
  * vessels, range rings around a point or a vessel, and the closest point of approach
  * (CPA) and its time (TCPA) between two moving vessels. A tool picks its points with
  * clicks on the map (a click within 10 px of a vessel takes the vessel, which the result
- * then follows); Esc ends it.
+ * then follows); Esc ends it (and only it: an open vessel panel stays).
  *
  * The geometry is pure (exported for tests): a sphere on which a minute of arc is one
  * nautical mile; CPA/TCPA on the plane tangent at the first vessel, both vessels holding
@@ -137,7 +137,13 @@ export function mountMeasure(map, vesselLayer) {
     prompt(); draw();
   });
   map.on("mousemove", (e) => { if (tool && picks.length === 1 && tool !== "rings") { cursor = e.latlng; draw(); } });
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && tool) stop(); });
+  // Esc ends the tool and nothing else (the vessel panel stays): the innermost thing first,
+  // so this runs in the capture phase, before the shortcuts, and marks the key as used.
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !tool || document.querySelector("dialog[open]")) return;
+    if (/^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) return;  // leaving the field comes first
+    stop(); e.preventDefault();
+  }, { capture: true });
 
   function draw() {
     if (!tool) return;

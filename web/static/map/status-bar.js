@@ -8,6 +8,7 @@ import { L } from "./leaflet.js";
 import { eventNow, store } from "./store.js";
 
 const DEAD_AFTER_S = 900, QUIET_AFTER_S = 120;  // a feed chip's colour by its last message's age
+const BEHIND_AFTER_S = 5;  // the service's lag (status frames' lag_s) shown past this
 
 /** Returns {setFeeds(feeds), showFeeds(), showDataClock(), showClock()}. */
 export function mountStatusBar(map) {
@@ -20,22 +21,28 @@ export function mountStatusBar(map) {
 
   // The feeds as the server last reported them (the hello and status frames), and when:
   // between reports a running feed's ages grow with the wall clock.
-  let feeds = [], feedsAt = 0;
-  function setFeeds(list) { feeds = list || []; feedsAt = Date.now(); showFeeds(); }
-  function showFeeds() { renderFeeds(byId("feeds"), feeds, (Date.now() - feedsAt) / 1000); }
+  let feeds = [], feedsAt = 0, lag = null;
+  function setFeeds(list, lagS) { feeds = list || []; lag = lagS; feedsAt = Date.now(); showFeeds(); }
+  function showFeeds() { renderFeeds(byId("feeds"), feeds, (Date.now() - feedsAt) / 1000, lag); }
   showClock();  // at once, not a second after the page opens
   return { setFeeds, showFeeds, showDataClock, showClock };
 }
 
 function showClock() { byId("clock").textContent = hhmmss(new Date()) + " UTC"; }
 
-function renderFeeds(box, feeds, sinceS) {
+function renderFeeds(box, feeds, sinceS, lag) {
   if (!feeds.length) {
     box.innerHTML = '<span class="feed none" title="no feed is configured in this process">no live feed</span>';
     return;
   }
   box.innerHTML = "";
   feeds.forEach((f) => box.appendChild(feedChip(f, sinceS)));
+  // Never silently behind: the service's own lag (decoded but not yet stored or analysed).
+  if (lag != null && lag > BEHIND_AFTER_S) {
+    box.appendChild(el("span", { "class": "feed behind " + (lag > 60 ? "dead" : "quiet"),
+      title: "decoded messages wait this long before they are stored and analysed: the service is not keeping up with its feeds" },
+      '<span class="dot"></span>behind by ' + Math.round(lag) + " s"));
+  }
 }
 
 // Always in view: the feed's name and its last message's age (wall clock); on hover its
