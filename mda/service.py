@@ -374,6 +374,7 @@ class Service:
     alert_stage: AlertStage | None = None
     publisher: Any = None
     feed: Any = None  # the CloudEvents feeds (exchange/feeds.py), with mqtt_url
+    partner_feeds: list = field(default_factory=list)  # exchange/partner_feed.py, subscribed
     web_server: Any = None
     writer: StoreWriter | None = None
     supervisor: Supervisor | None = None
@@ -389,6 +390,14 @@ class Service:
             self.pipeline.update_kernel_drops()
             out["feeds"] = [f.as_dict() for f in self.pipeline.feeds.values()]
             out["lag"] = self.pipeline.lag()  # /metrics and the map's feed chips
+        if self.partner_feeds:  # partners' alerts in: a chip each on the map, stale or not
+            out["feeds"] = list(out["feeds"]) + [f.as_dict() for f in self.partner_feeds]
+            # /metrics: mda_pipeline_partner_events_rejected{reason="<partner>:<reason>"}
+            out["partner_events_rejected"] = {
+                f"{f.partner}:{r}": n for f in self.partner_feeds for r, n in f.rejected.items()
+            }
+            out["partner_alerts_stored"] = sum(f.stored for f in self.partner_feeds)
+            out["partner_events_duplicate"] = sum(f.duplicates for f in self.partner_feeds)
         if self.writer:
             out["database_connected"] = self.writer.online
         if self.alert_stage:
@@ -444,6 +453,20 @@ class Service:
             sinks.append(self.publisher.publish_alert)
             self.feed = alert_feed(s, self.url)
             sinks.append(self.feed.publish_alert)
+        if s.partner_feeds:
+            from mda.exchange.partner_feed import PartnerFeed
+
+            self.partner_feeds = [
+                PartnerFeed(
+                    pf.url,
+                    db_url=self.url,
+                    partner=pf.partner,
+                    source=pf.source,
+                    on_alert=self.hub.publish_alert if self.hub else None,
+                    retry_max=s.outage_retry_max_s,
+                )
+                for pf in s.partner_feeds
+            ]
         from mda.analytics import Analyzer
 
         analyzer = Analyzer(analytics_config(s), self.zones)
@@ -489,6 +512,11 @@ class Service:
                             )
                         if self.feed:
                             tg.create_task(sup.run("mqtt-feeds", self.feed.run), name="mqtt-feeds")
+                        for pf in self.partner_feeds:
+                            tg.create_task(
+                                sup.run(f"partner-feed-{pf.partner}", pf.run),
+                                name=f"partner-feed-{pf.partner}",
+                            )
                         tg.create_task(sup.run("spool", writer.run), name="store-spool")
                         tg.create_task(sup.run("alerts", self.alert_stage.run), name="alert-store")
                         tg.create_task(sup.run("retention", self._retention_job), name="retention")

@@ -33,10 +33,12 @@ from .errors import SettingsError
 __all__ = [
     "Settings",
     "SourceSpec",
+    "PartnerFeedSpec",
     "Setting",
     "SETTINGS",
     "ANALYTICS_SETTINGS",
     "SOURCE_SETTINGS",
+    "PARTNER_FEED_SETTINGS",
     "load_settings",
     "parse_bool",
     "mask_url",
@@ -111,6 +113,25 @@ class SourceSpec:
             "time_format": self.time_format,
             "timezone": self.timezone,
         }
+
+
+@dataclass(frozen=True)
+class PartnerFeedSpec:
+    """One ``[[partner_feeds]]`` table or ``--partner-feed`` option: a partner's CloudEvents
+    feed to subscribe to (exchange/partner_feed.py, docs/partners.md)."""
+
+    url: str = field(
+        metadata={
+            "help": "the partner's broker and our feed there: "
+            "mqtt://user:pass@host[:port]/mda/v1/partners/OURNAME/#[?partner=NAME&source=URN]"
+        }
+    )
+    partner: str | None = _setting(
+        None, "the partner (as in mda partner list) whose alerts these are; or ?partner= in url"
+    )
+    source: str | None = _setting(
+        None, "the CloudEvents source its events must carry; default urn:mda:<partner>"
+    )
 
 
 @dataclass(frozen=True)
@@ -202,6 +223,7 @@ class Settings(WebConfig):
 
     # The tables.
     sources: tuple[SourceSpec, ...] = ()
+    partner_feeds: tuple[PartnerFeedSpec, ...] = ()
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     # Where each value came from, by name ("analytics.<name>" for the analytics); absent:
     # the default. For ``mda config show``.
@@ -252,6 +274,8 @@ class Settings(WebConfig):
                     "file",
                 )
             )
+        for i, pf in enumerate(self.partner_feeds):
+            rows.append((f"partner_feeds[{i}]", mask_credentials(pf.url), "file"))
         return rows
 
 
@@ -299,6 +323,7 @@ ANALYTICS_SETTINGS: tuple[Setting, ...] = _declared(
     AnalyticsConfig, "analytics.", "MDA_ANALYTICS__"
 )
 SOURCE_SETTINGS: tuple[Setting, ...] = _declared(SourceSpec, "sources[].", None)
+PARTNER_FEED_SETTINGS: tuple[Setting, ...] = _declared(PartnerFeedSpec, "partner_feeds[].", None)
 _TOP = {s.name: s for s in SETTINGS}
 _ANALYTICS = {s.key: s for s in ANALYTICS_SETTINGS}
 
@@ -378,6 +403,28 @@ def _sources(value: Any, where: str) -> list[SourceSpec]:
     return out
 
 
+def _partner_feeds(value: Any, where: str) -> list[PartnerFeedSpec]:
+    if not isinstance(value, list):
+        raise SettingsError(f"{where}: [[partner_feeds]] must be an array of tables")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or "url" not in item:
+            raise SettingsError(f"{where}: partner_feeds[{i}] needs a 'url'")
+        unknown = set(item) - {"url", "partner", "source"}
+        if unknown:
+            raise SettingsError(
+                f"{where}: partner_feeds[{i}]: unknown {', '.join(sorted(unknown))}"
+            )
+        out.append(
+            PartnerFeedSpec(
+                str(item["url"]),
+                str(item["partner"]) if item.get("partner") else None,
+                str(item["source"]) if item.get("source") else None,
+            )
+        )
+    return out
+
+
 def _feed(item: dict, i: int, where: str) -> dict:
     """The [[sources]] keys that say what a feed carries, checked (an unknown format, field
     or time zone is refused here, naming where it was)."""
@@ -406,6 +453,7 @@ def load_settings(
     analytics: dict[str, Any] = {}
     origin: dict[str, str] = {}
     sources: list[SourceSpec] = []
+    partner_feeds: list[PartnerFeedSpec] = []
 
     def analytics_value(key: str, value: Any, where: str) -> None:
         if key not in _ANALYTICS:
@@ -421,6 +469,8 @@ def load_settings(
         for key, value in _read_toml(Path(path)).items():
             if key == "sources":
                 sources = _sources(value, where)
+            elif key == "partner_feeds":
+                partner_feeds = _partner_feeds(value, where)
             elif key == "analytics":
                 if not isinstance(value, dict):
                     raise SettingsError(f"{where}: [analytics] must be a table")
@@ -446,4 +496,10 @@ def load_settings(
         named = [k for k in analytics if f"'{k}'" in str(e)]
         where = origin.get(_ANALYTICS[named[0]].name) if named else None
         raise SettingsError(f"{where}: {e}" if where else str(e)) from None
-    return Settings(**top, sources=tuple(sources), analytics=checked, origin=origin)
+    return Settings(
+        **top,
+        sources=tuple(sources),
+        partner_feeds=tuple(partner_feeds),
+        analytics=checked,
+        origin=origin,
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "end_open_episodes",
     "AlertNotFound",
     "InvalidTransition",
+    "PartnerAlertReadOnly",
     "InvalidOutcome",
     "ALERT_COLUMNS",
     "SEVERITIES",
@@ -81,6 +82,11 @@ class AlertNotFound(StoreError):
 
 class InvalidTransition(StoreError):
     pass
+
+
+class PartnerAlertReadOnly(InvalidTransition):
+    """A partner's alert (received on its feed, migration 0011): only the partner
+    acknowledges or closes it (the web answers 409)."""
 
 
 class InvalidOutcome(StoreError):
@@ -171,11 +177,19 @@ async def _transition(
     async with conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT status, severity FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)
+                "SELECT status, severity, origin_partner FROM alerts WHERE id = %s FOR UPDATE",
+                (alert_id,),
             )
             row = await cur.fetchone()
             if row is None:
                 raise AlertNotFound(f"alert {alert_id} not found")
+            if row["origin_partner"]:
+                verb = "acknowledge" if action == "acknowledged" else "close"
+                owner = row["origin_partner"]
+                raise PartnerAlertReadOnly(
+                    f"alert {alert_id} is partner {owner}'s: read-only here, "
+                    f"only {owner} can {verb} it"
+                )
             if row["status"] not in allowed_from:
                 raise InvalidTransition(
                     f"alert {alert_id} is {row['status']}; cannot {action[:-2]} it"
@@ -263,7 +277,7 @@ def end_open_episodes(conn: psycopg.Connection) -> int:
                 "end" = start + coalesce((details ->> 'duration_min')::float8, 0)
                                 * interval '1 minute',
                 updated_at = now()
-            WHERE "end" IS NULL RETURNING id""").fetchall()
+            WHERE "end" IS NULL AND origin_partner IS NULL RETURNING id""").fetchall()
         if rows:
             conn.cursor().executemany(
                 "INSERT INTO alert_history (alert_id, action, actor, note) "

@@ -129,7 +129,8 @@ async def _append(
 async def _alert(conn: psycopg.AsyncConnection, alert_id: int) -> dict:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT id, kind, severity, lat, lon FROM alerts WHERE id = %s", (alert_id,)
+            "SELECT id, kind, severity, lat, lon, origin_partner FROM alerts WHERE id = %s",
+            (alert_id,),
         )
         row = await cur.fetchone()
     if row is None:
@@ -179,6 +180,10 @@ async def share_alert(
     async with conn.transaction():
         await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
         alert = await _alert(conn, alert_id)
+        if alert["origin_partner"]:  # received on its feed (migration 0011)
+            raise InvalidShare(
+                f"alert {alert_id} is partner {alert['origin_partner']}'s: not ours to share"
+            )
         sha = await _extract(conn, alert_id, extract_id, extract_sha256) if extract_id else None
         rows = []
         for name in names:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..settings import ANALYTICS_SETTINGS, SETTINGS, SOURCE_SETTINGS
+from ..settings import ANALYTICS_SETTINGS, PARTNER_FEED_SETTINGS, SETTINGS, SOURCE_SETTINGS
 
 
 def register(sub) -> None:
@@ -27,7 +27,7 @@ def run_show(args, settings) -> int:
 
 
 def run_help(args, settings) -> int:
-    for s in (*SETTINGS, *ANALYTICS_SETTINGS, *SOURCE_SETTINGS):
+    for s in (*SETTINGS, *ANALYTICS_SETTINGS, *SOURCE_SETTINGS, *PARTNER_FEED_SETTINGS):
         default = "(required)" if s.default is dataclasses.MISSING else repr(s.default)
         where = f"[{s.env}]" if s.env else "[settings file only]"
         print(f"{s.name} = {default}  {where}\n    {s.help}")

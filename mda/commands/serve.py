@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 
-from ..settings import SourceSpec
+from ..settings import PartnerFeedSpec, SourceSpec
 
 
 def add_service_options(p) -> None:
@@ -23,6 +24,15 @@ def add_service_options(p) -> None:
         default=[],
         metavar="FILE",
         help="GeoJSON zones file added to the built-in zones (repeatable)",
+    )
+    p.add_argument(
+        "--partner-feed",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a partner's alert feed to subscribe to (repeatable): "
+        "mqtt://user:pass@host/mda/v1/partners/OURNAME/#?partner=NAME; adds to the "
+        "settings' [[partner_feeds]]; its alerts show on the desk as the partner's",
     )
     p.add_argument("--host", help="address to listen on (default: settings http_host)")
     p.add_argument("--port", type=int, help="port to listen on (default: settings http_port)")
@@ -42,7 +52,11 @@ def apply_service_options(args, settings):
         changes["data_dir"] = args.data_dir
     if args.database:
         changes["database_url"] = args.database
-    return settings.replace(**changes) if changes else settings
+    settings = settings.replace(**changes) if changes else settings
+    extra = tuple(PartnerFeedSpec(u) for u in getattr(args, "partner_feed", None) or ())
+    if extra:
+        settings = dataclasses.replace(settings, partner_feeds=settings.partner_feeds + extra)
+    return settings
 
 
 def register(sub) -> None:

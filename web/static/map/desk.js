@@ -167,7 +167,9 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
       () => { p.vessel.innerHTML = vesselLine(a); });
     const what = criteria(a);
     set(c, "criteria", what, () => { p.criteria.textContent = what; p.criteria.hidden = !what; });
-    const src = isNotice(a) && a.details && a.details.source ? "from " + a.details.source : "";
+    const origin = partnerOrigin(a);  // a partner's alert (its feed): whose, read-only here
+    const src = origin ? "from partner " + origin.partner + (origin.country ? " " + countryFlag(origin.country) : "") +
+      " · read-only" : isNotice(a) && a.details && a.details.source ? "from " + a.details.source : "";
     set(c, "source", src, () => { p.source.textContent = src; p.source.hidden = !src; });
     const state = stateLine(a, now, wall);
     set(c, "state", state, () => { p.state.innerHTML = state; p.state.hidden = !state; });
@@ -250,7 +252,9 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
   }
 
   // ---------------------------------------------------------------- bulk
-  function endedShown(shown) { return shown.filter((a) => a.end != null && a.status !== "closed" && !isNotice(a)); }
+  function endedShown(shown) {  // partners' alerts are not ours to acknowledge or close
+    return shown.filter((a) => a.end != null && a.status !== "closed" && !isNotice(a) && !partnerOrigin(a));
+  }
   function showBulk(shown) {
     const ended = endedShown(shown), unacked = ended.filter((a) => a.status === "open");
     const ack = byId("bulk-ack"), close = byId("bulk-close");
@@ -387,6 +391,7 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
     const li = focusedCard() || cardList()[0]; if (!li) return;
     const a = store.alerts.get(Number(li.getAttribute("data-id"))); if (!a) return;
     if (!li.contains(document.activeElement)) focusCard(a.id);
+    if ((what === "ack" || what === "close") && partnerOrigin(a)) return;  // read-only here
     if (what === "ack" && canAcknowledge) acknowledge(a);
     else if (what === "close" && canAcknowledge && a.status !== "closed") dialog.ask(a);
     else if (what === "show") show(a);
@@ -469,8 +474,17 @@ function stateLine(a, now, wall) {
 
 // Officers act on what is not closed (a notice needs no acknowledgement); everyone can show
 // it and read its timeline. Buttons carry the alert in their accessible names.
+/** A partner's alert received on its feed: {partner, country, source, event_id, ...}, else null. */
+export function partnerOrigin(a) { return a && a.details && a.details.origin ? a.details.origin : null; }
+
+/** "LK" -> its flag (regional indicator letters). */
+function countryFlag(cc) {
+  return /^[A-Z]{2}$/.test(cc || "") ? String.fromCodePoint(...[...cc].map((c) => 0x1f1a5 + c.charCodeAt(0))) : "";
+}
+
 function actions(a, canAcknowledge, busy, view) {
   if (a.stored === false) canAcknowledge = false;  // not in the database yet: nothing to act on
+  if (partnerOrigin(a)) canAcknowledge = false;  // only the partner acknowledges or closes its alerts
   const what = kindLabel(a.kind) + " " + (alertVesselName(a) || a.mmsi || "");
   const b = (act, text, cls, label) => '<button type="button" data-act="' + act + '"' + (cls ? ' class="' + cls + '"' : "") +
     ' aria-label="' + esc(label + " " + what) + '"' + (busy && act === "ack" ? " disabled" : "") + ">" + text + "</button>";

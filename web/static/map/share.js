@@ -19,6 +19,7 @@ export function mountShare({ desk, canShare }) {
   addStyle();
 
   desk.addAction((a, actions) => {
+    if (a.details && a.details.origin) return;  // a partner's alert: not ours to pass on
     const b = document.createElement("button");
     b.type = "button"; b.className = "share-toggle";
     b.textContent = open.has(a.id) ? "Share ▾" : "Share ▸";

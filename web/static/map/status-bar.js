@@ -50,13 +50,14 @@ function renderFeeds(box, feeds, sinceS, lag) {
 function feedChip(f, sinceS) {
   const growing = f.state === "running" || f.state === "quiet";
   const a = f.last_message_age_s == null ? null : f.last_message_age_s + (growing ? sinceS : 0);
-  const cls = f.state === "failed" || a == null || a > DEAD_AFTER_S ? "dead" :
+  // A partner's feed (partners' alerts in) is "stale" while its broker or publisher is away.
+  const cls = f.state === "failed" || f.state === "stale" || a == null || a > DEAD_AFTER_S ? "dead" :
     a > QUIET_AFTER_S || f.state === "quiet" ? "quiet" : "";
   const last = f.last_event_ts != null ?
     " · last event " + utc(f.last_event_ts * 1000) + " (" + ago(eventNow() - f.last_event_ts * 1000) + ")" : "";
   const title = (f.uri ? f.name + " · " + f.state + (f.error ? " · " + f.error : "") : f.name) + last;
   return el("span", { "class": "feed " + cls, title },
-    '<span class="dot"></span>' + esc(f.name) + ' <span class="age">' + age(a) + "</span>");
+    '<span class="dot"></span>' + esc(f.name) + ' <span class="age">' + (f.state === "stale" ? "stale" : age(a)) + "</span>");
 }
 
 // The data time, shown only when it runs ahead of the wall clock by more than a minute (a

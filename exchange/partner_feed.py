@@ -1,0 +1,393 @@
+"""Partners' alerts in: a subscriber to a partner's CloudEvents feed (the events
+``exchange/feeds.py`` publishes, docs/asyncapi.yaml), received on the partner's broker with
+the account it gave us (aiomqtt, QoS 1), usually ``mda/v1/partners/<our name>/#``.
+
+Each event is checked (``check_event``, pure) before anything is stored: at most
+``max_bytes``, JSON, CloudEvents 1.0 with an ``id``, ``type`` ``org.mda.alert.<kind>.v1``,
+``source`` the one expected of this partner (``urn:mda:<partner>`` unless configured) and
+``data`` a GeoJSON Feature with the alert's kind, a desk severity, a status and a start.
+A rejected event is counted by reason (``rejected``) and logged with its origin (partner,
+broker, topic, the event's id and source when it has them), never stored; nothing a
+partner sends stops the subscriber. The events of a partner that is not in our partners
+table, or is disabled, are rejected too (``unknown_partner``).
+
+An accepted event is stored (``store.partner_alerts``), once per event id, as an alert
+marked with the partner's name and country, read-only on our desk; ``on_alert`` (the live
+hub) gets the stored row. A broker that goes away is retried with back-off; the feed is
+``stale`` while it is away, and while the partner's retained status topic
+(``mda/v1/status`` next to the feed) says ``offline``: ``as_dict`` is the map's feed chip."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import aiomqtt
+import psycopg
+
+from mda.ingest.backoff import Backoff
+from mda.store.alerts import DESK_SEVERITIES
+
+from .publish import BrokerUrlError
+
+__all__ = ["BadEvent", "check_event", "parse_feed_url", "PartnerFeed", "MAX_EVENT_BYTES"]
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 64 * 1024
+_TYPE_RE = re.compile(r"^org\.mda\.alert\.([a-z0-9_]{1,64})\.v1$")
+_STATUSES = ("open", "acknowledged", "closed")
+_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class BadEvent(ValueError):
+    """An event that is not stored; ``reason`` is its counter's name."""
+
+    def __init__(self, reason: str, detail: str, event: Mapping[str, Any] | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.event = event or {}
+
+
+def _time(v: Any, what: str, event: Mapping) -> datetime | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise BadEvent("malformed", f"{what}: not a time", event)
+    try:
+        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadEvent("malformed", f"{what}: not an ISO 8601 time: {v[:40]!r}", event) from None
+    if t.tzinfo is None:
+        raise BadEvent("malformed", f"{what}: no time zone", event)
+    return t
+
+
+def _int(v: Any, what: str, event: Mapping, hi: int = 999_999_999) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+        raise BadEvent("malformed", f"{what}: not a number in 0..{hi}", event)
+    return v
+
+
+def check_event(
+    payload: bytes, *, source: str, max_bytes: int = MAX_EVENT_BYTES
+) -> tuple[dict, dict]:
+    """The event and the alert it carries, or ``BadEvent`` (pure). ``source``: the only
+    CloudEvents ``source`` accepted on this feed."""
+    if len(payload) > max_bytes:
+        raise BadEvent("oversized", f"{len(payload)} bytes, at most {max_bytes}")
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadEvent("malformed", f"not JSON: {e}") from None
+    if not isinstance(event, dict):
+        raise BadEvent("malformed", "not a JSON object")
+    if event.get("specversion") != "1.0":
+        raise BadEvent("malformed", "specversion: not CloudEvents 1.0", event)
+    eid = event.get("id")
+    if not isinstance(eid, str) or not 0 < len(eid) <= 200:
+        raise BadEvent("malformed", "id: missing", event)
+    if event.get("source") != source:
+        raise BadEvent(
+            "unknown_source", f"source {str(event.get('source'))[:100]!r}, not {source!r}", event
+        )
+    m = _TYPE_RE.match(str(event.get("type", "")))
+    if not m:
+        raise BadEvent("malformed", f"type {str(event.get('type'))[:80]!r}: not an alert", event)
+    data = event.get("data")
+    props = data.get("properties") if isinstance(data, dict) else None
+    if not isinstance(props, dict) or data.get("type") != "Feature":
+        raise BadEvent("malformed", "data: not a GeoJSON Feature with properties", event)
+    kind = props.get("kind")
+    if kind != m.group(1):
+        raise BadEvent("malformed", "data.properties.kind: not the type's kind", event)
+    if props.get("severity") not in DESK_SEVERITIES:
+        raise BadEvent("malformed", "data.properties.severity: not a desk severity", event)
+    if props.get("status") not in _STATUSES:
+        raise BadEvent("malformed", "data.properties.status: unknown", event)
+    remote_id = _int(props.get("id"), "data.properties.id", event, 2**62)
+    if remote_id is None:
+        raise BadEvent("malformed", "data.properties.id: missing", event)
+    start = _time(props.get("start"), "data.properties.start", event)
+    if start is None:
+        raise BadEvent("malformed", "data.properties.start: missing", event)
+    lat = lon = None
+    geometry = data.get("geometry")
+    if geometry is not None:
+        coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        if (
+            not isinstance(geometry, dict)
+            or geometry.get("type") != "Point"
+            or not isinstance(coords, list)
+            or len(coords) < 2
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords[:2])
+            or not (-180 <= coords[0] <= 180 and -90 <= coords[1] <= 90)
+        ):
+            raise BadEvent("malformed", "data.geometry: not a Point in lon/lat", event)
+        lon, lat = float(coords[0]), float(coords[1])
+    text = props.get("text")
+    zone = props.get("zone")
+    alert = {
+        "remote_id": remote_id,
+        "kind": kind,
+        "severity": props["severity"],
+        "status": props["status"],
+        "change": str(props.get("change") or "")[:20] or None,
+        "mmsi": _int(props.get("mmsi"), "data.properties.mmsi", event),
+        "other_mmsi": _int(props.get("other_mmsi"), "data.properties.other_mmsi", event),
+        "start": start,
+        "end": _time(props.get("end"), "data.properties.end", event),
+        "lat": lat,
+        "lon": lon,
+        "text": text[:2000] if isinstance(text, str) else None,
+        "zone": zone[:200] if isinstance(zone, str) else None,
+    }
+    return event, alert
+
+
+def parse_feed_url(url: str) -> dict[str, Any]:
+    """``mqtt://[user:pass@]host[:port]/TOPIC[?partner=NAME&source=URN]``: the topic is
+    the whole path, ``#`` included (not a URL fragment here). Returns host, port,
+    username, password, topic, partner (None when not given) and source."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("mqtt", "tcp"):
+        raise BrokerUrlError(f"partner feed {_masked(url)}: expected mqtt://host/topic")
+    rest, _, query = rest.partition("?")
+    netloc, _, topic = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    user = password = None
+    if at:
+        u, colon, p = userinfo.partition(":")
+        user, password = unquote(u), (unquote(p) if colon else None)
+    host, colon, port = hostport.partition(":")
+    if not host or not topic or (colon and not port.isdigit()):
+        raise BrokerUrlError(
+            f"partner feed {_masked(url)}: expected mqtt://[user:pass@]host[:port]/topic"
+        )
+    q = {k: v[-1] for k, v in parse_qs(query).items()}
+    partner = q.get("partner")
+    if partner is not None and not _NAME_RE.match(partner):
+        raise BrokerUrlError(f"partner feed {_masked(url)}: partner {partner!r}: not a name")
+    return {
+        "host": host,
+        "port": int(port) if colon else 1883,
+        "username": user,
+        "password": password,
+        "topic": topic,
+        "partner": partner,
+        "source": q.get("source"),
+    }
+
+
+def _masked(url: str) -> str:
+    """The URL with its password replaced by ***, for logs and the feed chip."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
+    return url
+
+
+class PartnerFeed:
+    """Subscribes to one partner's feed and stores its alerts (see the module's text)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        db_url: str,
+        partner: str | None = None,
+        source: str | None = None,
+        on_alert: Callable[[dict], Awaitable[None]] | None = None,
+        max_bytes: int = MAX_EVENT_BYTES,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ):
+        spec = parse_feed_url(url)
+        self.partner = partner or spec["partner"]
+        if not self.partner:
+            raise BrokerUrlError(
+                f"partner feed {_masked(url)}: which partner? add ?partner=NAME "
+                "(or partner = in [[partner_feeds]])"
+            )
+        self.url = _masked(url)
+        self.host, self.port = spec["host"], spec["port"]
+        self.username, self.password = spec["username"], spec["password"]
+        self.topic = spec["topic"]
+        self.source = source or spec["source"] or f"urn:mda:{self.partner}"
+        head = self.topic.split("/partners/", 1)[0]
+        self.status_topic = f"{head}/status" if "/partners/" in self.topic else None
+        # one persistent session per installation, partner and feed
+        digest = hashlib.sha256(f"{socket.gethostname()}|{db_url}|{self.topic}".encode())
+        self.client_id = f"mda-partner-{self.partner[:30]}-{digest.hexdigest()[:16]}"
+        self.db_url = db_url
+        self.on_alert = on_alert
+        self.max_bytes = max_bytes
+        self._backoff = Backoff(retry_initial, retry_max)
+        self.connected = False
+        self.partner_status: str | None = None  # its retained status topic: online, offline
+        self.received = 0
+        self.stored = 0
+        self.duplicates = 0
+        self.rejected: Counter[str] = Counter()
+        self.reconnects = 0
+        self.error: str | None = None
+        self.last_message_at: float | None = None
+        self.last_event_ts: float | None = None
+        self._db: psycopg.AsyncConnection | None = None
+
+    @property
+    def stale(self) -> bool:
+        return not self.connected or self.partner_status == "offline"
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the pipeline's feeds, for the map's feed chips, /healthz and /metrics."""
+        age = None if self.last_message_at is None else max(0.0, time.time() - self.last_message_at)
+        return {
+            "name": f"partner {self.partner}",
+            "uri": self.url,
+            "partner": self.partner,
+            "lines": self.received,
+            "state": "stale" if self.stale else "running",
+            "last_message_age_s": 0.0 if not self.stale else age,
+            "last_event_ts": self.last_event_ts,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": dict(self.rejected),
+            "dropped": sum(self.rejected.values()),
+            "restarts": self.reconnects,
+            "partner_status": self.partner_status,
+            "error": self.error,
+        }
+
+    async def run(self) -> None:
+        """Subscribe, and again after every loss of the broker, with back-off; never
+        returns (cancel it to stop)."""
+        try:
+            while True:
+                try:
+                    async with aiomqtt.Client(
+                        self.host,
+                        self.port,
+                        username=self.username,
+                        password=self.password,
+                        identifier=self.client_id,
+                        clean_session=False,  # QoS 1 events sent while we were away: kept
+                    ) as client:
+                        await client.subscribe(self.topic, qos=1)
+                        if self.status_topic:
+                            await client.subscribe(self.status_topic, qos=1)
+                        self.connected, self.error = True, None
+                        self.last_message_at = time.time()
+                        self._backoff.reset()
+                        log.info("partner feed %s: subscribed to %s", self.partner, self.url)
+                        async for message in client.messages:
+                            await self.handle(bytes(message.payload), str(message.topic))
+                except aiomqtt.MqttError as e:
+                    if self.connected:
+                        log.warning("partner feed %s (%s) went away: %s", self.partner, self.url, e)
+                    self.error = f"broker: {e}"
+                self.connected = False
+                self.reconnects += 1
+                await asyncio.sleep(self._backoff.next_delay())
+        finally:
+            self.connected = False
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+
+    async def handle(self, payload: bytes, topic: str) -> str:
+        """One message: ``stored``, ``duplicate``, ``status`` or the reason it was
+        rejected. Never raises for what the partner sent."""
+        self.last_message_at = time.time()
+        if self.status_topic and topic == self.status_topic:
+            try:
+                said = json.loads(payload)
+                status, source = said.get("status"), said.get("source")
+            except (ValueError, AttributeError):  # cleared (empty) or not ours to read
+                status, source = None, self.source
+            if source == self.source:  # another publisher's status is not the partner's
+                self.partner_status = status if status in ("online", "offline") else None
+            return "status"
+        self.received += 1
+        try:
+            event, alert = check_event(payload, source=self.source, max_bytes=self.max_bytes)
+            return await self._store(event, alert)
+        except BadEvent as e:
+            return self._reject(e.reason, e.detail, topic, e.event)
+
+    def _reject(self, reason: str, detail: str, topic: str, event: Mapping) -> str:
+        self.rejected[reason] += 1
+        log.warning(
+            "partner feed %s: event rejected (%s): %s; broker %s, topic %s, event id %s, source %s",
+            self.partner,
+            reason,
+            detail,
+            self.url,
+            topic[:200],
+            str(event.get("id"))[:100] if event.get("id") is not None else "-",
+            str(event.get("source"))[:100] if event.get("source") is not None else "-",
+        )
+        return reason
+
+    async def _store(self, event: dict, alert: dict) -> str:
+        from mda.store.db import connect
+        from mda.store.partner_alerts import PartnerKeyTaken, store_partner_event
+        from mda.store.partners import PartnerNotFound, get_partner
+
+        for attempt in (1, 2):  # a database connection lost since the last event: once more
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = await connect(self.db_url, autocommit=True)
+                try:
+                    partner = await get_partner(self._db, self.partner)
+                except PartnerNotFound:
+                    partner = None
+                if partner is None or partner["disabled"]:
+                    raise BadEvent(
+                        "unknown_partner",
+                        f"{self.partner} is {'disabled' if partner else 'not a partner'} here",
+                        event,
+                    )
+                row = await store_partner_event(
+                    self._db, self.partner, partner["country"], event, alert
+                )
+                break
+            except PartnerKeyTaken as e:
+                raise BadEvent("conflict", str(e), event) from None
+            except (psycopg.OperationalError, OSError) as e:
+                if self._db is not None:
+                    await self._db.close()
+                self._db = None
+                if attempt == 2:
+                    self.error = f"database: {e}"
+                    log.warning("partner feed %s: database: %s", self.partner, e)
+                    raise BadEvent("database", str(e), event) from None
+            except psycopg.Error as e:  # a value the database refuses: this event only
+                raise BadEvent("refused", f"database: {e}", event) from None
+        self.error = None
+        if row is None:
+            self.duplicates += 1
+            return "duplicate"
+        self.stored += 1
+        self.last_event_ts = alert["start"].timestamp()
+        if self.on_alert is not None:
+            try:
+                await self.on_alert(row)
+            except Exception:  # the live hub's trouble is not the feed's
+                log.exception("partner feed %s: live push failed", self.partner)
+        return "stored"
