@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# Debian packages the tests need (mosquitto, mmdebstrap, chromium), installed only when missing.
+# Debian packages the tests need (mosquitto, mmdebstrap, chromium, prometheus), installed only when missing.
 system-packages:
 	deploy/system-packages.sh $(PYTHON)
 

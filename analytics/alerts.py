@@ -146,6 +146,9 @@ class AlertBook:
         # Recently closed alerts by (kind, mmsi, other, zone), in closing order, kept for
         # the cooldown.
         self._recent: OrderedDict[tuple, Alert] = OrderedDict()
+        # Episodes another process opened (a core taking over, ``adopt``), by identity: the
+        # first ``open`` of the same identity continues one under its key.
+        self._adopted: dict[tuple, Alert] = {}
 
     def open(
         self,
@@ -177,6 +180,16 @@ class AlertBook:
             if not self._mute(handle):
                 self._publish(handle, "updated")
             return handle
+        adopted = self._adopted.pop(ident, None) if self._adopted else None
+        if adopted is not None:
+            # Opened by the core before us: the same episode goes on, under its key.
+            if severity is not None:
+                adopted.severity = severity
+            handle = OpenAlert(adopted, describe, last, ident)
+            self._open[adopted.key] = handle
+            if not self._mute(handle):
+                self._publish(handle, "updated")
+            return handle
         alert = Alert(
             key=Alert.make_key(kind, mmsi, other_mmsi, start, zone, notice),
             kind=kind,
@@ -196,6 +209,25 @@ class AlertBook:
         if not self._mute(handle):
             self._publish(handle, "opened")
         return handle
+
+    def adopt(self, alerts) -> int:
+        """Alerts stored by the process this one takes over from (a standby core becoming the
+        leader): an open one is continued under its key by the first ``open`` of the same
+        vessel, kind, partner and zone (whatever start the detector measures then); one
+        ended lately may be reopened within the cooldown, as if it had closed here. Returns
+        how many are waiting to be continued."""
+        for a in alerts:
+            ident = (a.kind, a.mmsi, a.other_mmsi, a.zone, a.severity == "info")
+            if a.end is None:
+                self._adopted[ident] = a
+            elif ident not in self._recent:
+                self._recent[ident] = a
+        return len(self._adopted)
+
+    @property
+    def adopted_waiting(self) -> int:
+        """Adopted open alerts no detector has continued yet."""
+        return len(self._adopted)
 
     # ----- rule suspensions
     def set_suspensions(self, suspensions) -> None:

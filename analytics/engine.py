@@ -188,6 +188,12 @@ class Analyzer:
     def open_alerts(self) -> list[Alert]:
         return self.book.open_alerts()
 
+    def adopt_alerts(self, alerts) -> int:
+        """Alerts (``Alert``) another process stored and left open or lately ended: the
+        detectors continue them under their keys (``AlertBook.adopt``), so a core taking
+        over raises no second alert for an episode going on. Call before ``process``."""
+        return self.book.adopt(alerts)
+
     def set_watchlist(self, entries) -> None:
         """The watch lists' entries, as data (the shell reads them from the database):
         mappings with ``list``, ``reason``, ``id`` and any of ``mmsi``, ``imo``, ``name``,

@@ -7,18 +7,23 @@ caller passes ``now``), no I/O.
 an oil spill. ``vessels_at_risk`` lists the vessels inside it now and those whose
 dead-reckoned track enters it within the horizon: a great circle on the last SOG and COG, the
 SOG capped by a plausible maximum for the vessel's type (a garbled 102 kn does not bring a
-tanker into a cyclone), stopped or anchored vessels staying where they are. The entry time is
-found on samples every ``step_min`` minutes and refined by bisection to about a minute.
+tanker into a cyclone), stopped or anchored vessels staying where they are. The track is
+tested as segments of ``step_min`` minutes against the area (a strip narrower than a segment is
+not stepped over), and the entry time is where the first segment crosses the area's boundary;
+only entries while the hazard is in force count (a pending hazard lists those inside at its
+onset, entering then).
 
 Cost: a hazard's reach (its bounds grown by the fastest plausible speed over the horizon) is
 checked first with plain comparisons on arrays, so the thousands of vessels far away cost a few
-microseconds each; the track samples of the rest are tested against the prepared polygon in one
-vectorised call. ``tests/bench/bench_hazards.py`` measures 50,000 vessels and 20 hazards.
+microseconds each; the tracks of the rest are tested against the prepared polygon as line
+strings in one vectorised call, and only those that meet it are intersected with its
+boundary. ``tests/bench/bench_hazards.py`` measures 50,000 vessels and 20 hazards.
 
 *Search and rescue.* ``nearest_responders`` ranks vessels by the time they need to reach a
 position: great-circle distance over their current speed, or a typical speed for their type
 when they are slower (a ship drifting at 1 kn can still go at 12); stopped or anchored
-vessels come last, nearest first.
+vessels come last, nearest first; positions older than ``STALE_AFTER_S`` are flagged stale
+and listed after the fresh ones.
 """
 
 from __future__ import annotations
@@ -44,10 +49,14 @@ __all__ = [
     "vessels_at_risk",
     "nearest_responders",
     "as_zones",
+    "beacon_prefixes",
+    "crosses_antimeridian",
+    "STALE_AFTER_S",
 ]
 
 _STOPPED_KN = 0.5  # slower than this, or reporting at anchor or moored: does not move
 _AT_REST = frozenset((1, 5))  # at anchor, moored
+STALE_AFTER_S = 1800.0  # a rescue ranking's position older than this is flagged stale
 
 
 def max_speed_kn(ship_type: int | None) -> float:
@@ -134,6 +143,7 @@ class VesselState:
     ship_type: int | None = None
     nav_status: int | None = None
     name: str | None = None
+    length_m: float | None = None  # to_bow + to_stern, when the vessel reports them
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ class Responder:
     bearing_to: float
     at_rest: bool
     vessel: VesselState
+    stale: bool = False  # last heard longer ago than ``fresh_s``: listed after the fresh
 
 
 def _moving(v: VesselState) -> bool:
@@ -201,10 +212,24 @@ def vessels_at_risk(
     step_min: float = 10.0,
 ) -> list[AtRisk]:
     """The vessels inside ``hazard`` at ``now`` (their last fix projected to now inside) and
-    those whose dead-reckoned track enters it within ``horizon_h``, sorted: inside first, then
-    by time of entry. For many hazards, pass a ``Fleet`` built once."""
+    those whose dead-reckoned track enters it within ``horizon_h`` while it is in force,
+    sorted: inside first, then by time of entry. A hazard not yet in force (its onset
+    ahead) lists the vessels inside at its onset (entering at the onset) or entering after
+    it; an entry after the hazard expires does not count. For many hazards, pass a
+    ``Fleet`` built once.
+
+    The track is tested as segments (``step_min`` each, straight in longitude and latitude:
+    a few nautical miles, where that differs from the great circle by metres) against the
+    area, so a strip narrower than a segment is not stepped over; the time of entry is where
+    the first segment meets the area."""
     fleet = vessels if isinstance(vessels, Fleet) else Fleet(vessels, now)
-    if not fleet.vessels or not hazard.active(now):
+    if not fleet.vessels:
+        return []
+    start_h = 0.0 if hazard.onset is None else max(0.0, (hazard.onset - now) / 3600.0)
+    end_h = horizon_h
+    if hazard.expires is not None:
+        end_h = min(end_h, (hazard.expires - now) / 3600.0)
+    if end_h <= start_h or (hazard.expires is not None and hazard.expires <= now):
         return []
     geom = hazard.geometry
     shapely.prepare(geom)
@@ -212,26 +237,34 @@ def vessels_at_risk(
     lat, lon, sog, cog, age_h = fleet.lat, fleet.lon, fleet.sog, fleet.cog, fleet.age_h
     coslat = fleet.coslat
     vessels = fleet.vessels
-    # Reach, in degrees: how far each vessel can get from its last fix by the horizon.
-    reach = sog * (age_h + horizon_h) / 60.0
+    # Reach, in degrees: how far each vessel can get from its last fix by the window's end.
+    reach = sog * (age_h + end_h) / 60.0
+    east, west = lon + reach / coslat, lon - reach / coslat
     near = (
         (lat + reach >= miny)
         & (lat - reach <= maxy)
-        & (lon + reach / coslat >= minx)
-        & (lon - reach / coslat <= maxx)
+        & (
+            ((east >= minx) & (west <= maxx))
+            | (east - 360.0 >= minx)  # reaching across the antimeridian
+            | (west + 360.0 <= maxx)
+        )
     )
     idx = np.flatnonzero(near)
     if idx.size == 0:
         return []
     inside_now, entry_h = _entries(
-        geom, lat[idx], lon[idx], sog[idx], cog[idx], age_h[idx], horizon_h, step_min
+        geom, lat[idx], lon[idx], sog[idx], cog[idx], age_h[idx], start_h, end_h, step_min
     )
     hit = inside_now | ~np.isnan(entry_h)
     idx, inside_now, entry_h = idx[hit], inside_now[hit], entry_h[hit]
     dist = np.zeros(idx.size)
     outside = ~inside_now
     if outside.any():
-        dist[outside] = _distances_to(geom, lat[idx[outside]], lon[idx[outside]])
+        k = idx[outside]
+        d = _distances_to(geom, lat[k], lon[k])
+        # (a pending hazard: a vessel already where it will be lies 0 nm from it)
+        d[shapely.contains_xy(geom, lon[k], lat[k])] = 0.0
+        dist[outside] = d
     out = [
         AtRisk(
             vessels[int(k)].mmsi,
@@ -247,40 +280,76 @@ def vessels_at_risk(
     return out
 
 
-def _project(lat, lon, sog, cog, hours):
+def _project(lat, lon, sog, cog, hours, wrap: bool = True):
     """Great-circle dead reckoning, vectorised: positions of vessels (arrays of n) at hours
-    (an array of n, or n x k) from their last fix."""
+    (an array of n, or n x k) from their last fix. ``wrap`` False: longitudes run on past
+    180 (continuous along a track) instead of being brought into -180..180."""
     d = sog * hours / EARTH_RADIUS_NM
     p1, l1, t = np.radians(lat), np.radians(lon), np.radians(cog)
     p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(t))
     l2 = l1 + np.arctan2(np.sin(t) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    if not wrap:
+        return np.degrees(p2), np.degrees(l2)
     return np.degrees(p2), (np.degrees(l2) + 540.0) % 360.0 - 180.0
 
 
-def _entries(geom, lat, lon, sog, cog, age_h, horizon_h, step_min):
-    """For each vessel: inside now (its position projected to now), and the hours from now
-    to its entry (NaN when none within the horizon), all vessels at once: the track samples
-    in one point-in-polygon call, then a vectorised bisection to about a minute."""
-    steps = int(horizon_h * 60.0 / step_min) + 1
-    offsets = np.arange(steps) * (step_min / 60.0)
+def _entries(geom, lat, lon, sog, cog, age_h, start_h, end_h, step_min):
+    """For each vessel: inside now (its position projected to now; only when the window
+    starts now), and the hours from now to its entry within the window ``start_h`` ..
+    ``end_h`` (at ``start_h`` when inside then; NaN when none), all vessels at once: the
+    position at the window's start in one point-in-polygon call, the track's segments in
+    one line-polygon call, and, for the few that meet the area, where they first do."""
+    step = step_min / 60.0
+    offsets = np.arange(start_h, end_h, step)
+    offsets = np.append(offsets, end_h) if offsets[-1] < end_h else offsets
     hours = age_h[:, None] + offsets[None, :]
-    plat, plon = _project(lat[:, None], lon[:, None], sog[:, None], cog[:, None], hours)
-    inside = shapely.contains_xy(geom, plon, plat)
-    inside_now = inside[:, 0]
-    entering = ~inside_now & inside.any(axis=1)
+    plat, plon = _project(lat[:, None], lon[:, None], sog[:, None], cog[:, None], hours, False)
+    # the track's longitudes continue past 180; brought back so that it starts in -180..180
+    shift = np.round((plon[:, :1]) / 360.0) * 360.0
+    plon = plon - shift
+    at_start = shapely.contains_xy(geom, plon[:, 0], plat[:, 0])
     entry = np.full(lat.size, np.nan)
-    k = np.flatnonzero(entering)
-    if k.size:
-        first = np.argmax(inside[k], axis=1)
-        lo = offsets[first - 1].copy()
-        hi = offsets[first].copy()
-        while (hi - lo).max() > 1.0 / 60.0:
-            mid = (lo + hi) / 2.0
-            mlat, mlon = _project(lat[k], lon[k], sog[k], cog[k], age_h[k] + mid)
-            now_in = shapely.contains_xy(geom, mlon, mlat)
-            hi = np.where(now_in, mid, hi)
-            lo = np.where(now_in, lo, mid)
-        entry[k] = hi
+    entry[at_start] = start_h
+    inside_now = at_start if start_h == 0.0 else np.zeros(lat.size, bool)
+    moving = np.flatnonzero(~at_start & (sog > 0.0))
+    if moving.size == 0 or offsets.size < 2:
+        return inside_now, entry
+    coords = np.stack([plon[moving], plat[moving]], axis=-1)  # m x k x 2
+    lines = shapely.linestrings(coords)
+    met = shapely.intersects(lines, geom)
+    # a track that runs on past the antimeridian: the same track 360 degrees over, for an
+    # area beyond it (its segments and their lengths the same)
+    over = np.flatnonzero((np.abs(plon[moving]) > 180.0).any(axis=1) & ~met)
+    if over.size:
+        turn = np.where(plon[moving[over], -1] > 0.0, -360.0, 360.0)[:, None, None]
+        other = shapely.linestrings(coords[over] + turn * np.array([1.0, 0.0]))
+        also = shapely.intersects(other, geom)
+        lines[over[also]] = other[also]
+        met[over[also]] = True
+    k = np.flatnonzero(met)
+    if k.size == 0:
+        return inside_now, entry
+    ls = lines[k]
+    # the track starts outside: it enters where it first crosses the boundary (a point or
+    # two per track, not the whole of its part inside)
+    edge = geom.boundary
+    shapely.prepare(edge)
+    inter = shapely.intersection(ls, edge)
+    pts, which = shapely.get_coordinates(inter, return_index=True)
+    along = shapely.line_locate_point(ls[which], shapely.points(pts))
+    first = np.full(k.size, np.inf)
+    np.minimum.at(first, which, along)
+    # from the distance along the track (degrees, as shapely measures it) to the time
+    c = coords[k]
+    seg = np.hypot(np.diff(c[..., 0], axis=1), np.diff(c[..., 1], axis=1))  # k x (s-1)
+    cum = np.concatenate([np.zeros((k.size, 1)), np.cumsum(seg, axis=1)], axis=1)
+    j = np.clip((cum <= first[:, None]).sum(axis=1) - 1, 0, seg.shape[1] - 1)
+    rows = np.arange(k.size)
+    length = seg[rows, j]
+    frac = np.where(length > 0, (first - cum[rows, j]) / np.where(length > 0, length, 1.0), 0.0)
+    t = offsets[j] + np.clip(frac, 0.0, 1.0) * (offsets[j + 1] - offsets[j])
+    ok = np.isfinite(first)
+    entry[moving[k[ok]]] = t[ok]
     return inside_now, entry
 
 
@@ -297,11 +366,19 @@ def _distances_to(geom, lat, lon) -> np.ndarray:
 
 
 def nearest_responders(
-    lat: float, lon: float, vessels: list[VesselState], limit: int = 20, exclude=()
+    lat: float,
+    lon: float,
+    vessels: list[VesselState],
+    limit: int = 20,
+    exclude=(),
+    now: float | None = None,
+    fresh_s: float = STALE_AFTER_S,
 ) -> list[Responder]:
     """Vessels ranked by the time they need to reach (lat, lon): moving vessels by distance
     over the larger of their speed and their type's typical speed, then vessels at rest
-    (stopped, at anchor, moored) by distance."""
+    (stopped, at anchor, moored) by distance; with ``now``, vessels last heard more than
+    ``fresh_s`` before it are ``stale`` (where they are now is a guess) and come after all
+    the fresh ones, in the same order among themselves."""
     out = []
     from .geo import bearing_deg
 
@@ -321,10 +398,27 @@ def nearest_responders(
                 bearing_deg(v.lat, v.lon, lat, lon) if d > 0 else 0.0,
                 at_rest,
                 v,
+                stale=now is not None and now - v.ts > fresh_s,
             )
         )
-    out.sort(key=lambda r: (r.at_rest, r.distance_nm if r.at_rest else r.eta_h, r.mmsi))
+    out.sort(key=lambda r: (r.stale, r.at_rest, r.distance_nm if r.at_rest else r.eta_h, r.mmsi))
     return out[:limit]
+
+
+def beacon_prefixes(settings) -> tuple[str, ...]:
+    """The MMSI prefixes of distress beacons (AIS-SART, MOB, EPIRB-AIS: they go nowhere and
+    rescue nobody), from the settings' ``analytics.distress_mmsi_prefixes``: what the vessels
+    at risk and the rescue ranking leave out, on the API and on the command line alike."""
+    cfg = getattr(settings, "analytics", None)
+    text = getattr(cfg, "distress_mmsi_prefixes", None) or "970,972,974"
+    return tuple(p.strip() for p in str(text).split(",") if p.strip().isdigit())
+
+
+def crosses_antimeridian(geom: BaseGeometry) -> bool:
+    """Whether an area (in lon, lat from -180 to 180) wraps across 180 degrees: its parts
+    spread over more than half the globe's longitudes, which a planar polygon cannot say."""
+    minx, _, maxx, _ = geom.bounds
+    return maxx - minx > 180.0
 
 
 def as_zones(hazards: list[Hazard], now: float) -> list:

@@ -3,13 +3,14 @@
 #   mosquitto   the MQTT broker the tests start on a free loopback port
 #   mmdebstrap  builds the trixie chroot that provides TimescaleDB (deploy/timescaledb.sh)
 #   chromium    the browser the web tests drive with Playwright
+#   prometheus  for promtool: the tests check /metrics with `promtool check metrics`
 #   python3-venv  only when the python3 in use is Debian's and lacks ensurepip
 # Usage: deploy/system-packages.sh [--run-only] [PYTHON]
 #   PYTHON: the interpreter `make venv` will use; --run-only: only what running mda needs
 #   (python3-venv where missing), not the test services.
 set -euo pipefail
 
-want=(mosquitto mmdebstrap chromium)
+want=(mosquitto mmdebstrap chromium prometheus)
 if [[ ${1:-} == --run-only ]]; then
   want=()
   shift
@@ -42,3 +43,4 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${m
 fi
 rm -f "$apt_log"
 # Debian starts its own mosquitto on port 1883; the tests never use it, leave it as it is.
+# Debian's prometheus may start its own server on port 9090; the tests only use its promtool.

@@ -9,10 +9,16 @@ its ``headline`` (else ``event``), valid from ``onset`` (else ``effective``, els
 refused: no external entities, no entity expansion (billion laughs). Every problem raises
 ``CapError`` naming the element at fault (``alert/info[2]/area[1]/polygon[1]: ...``). A
 polygon that is not closed is closed; one that crosses itself is repaired (``make_valid``);
-either is noted in the hazard's details. One that crosses the antimeridian is refused.
+either is noted in the hazard's details. One that crosses the antimeridian is refused, and so
+is a circle reaching across it. An alert in several languages (the same areas in one ``info``
+per ``language``) is one hazard per area set, in English when there is an English ``info``.
+With ``live_only`` an exercise, test or draft (``status``) or an Ack or Error (``msgType``)
+raises ``CapNotLive``.
 
 Out: ``to_cap(hazard, ...)`` writes one CAP 1.2 alert for a hazard, its polygon as
 ``polygon`` elements and the vessels at risk, when given, in the ``description``.
+``cap_sender`` makes a name CAP-safe for ``sender`` (no spaces or commas, which CAP forbids and
+which would break ``references``).
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ from defusedxml.common import DefusedXmlException
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from mda.analytics.hazards import Hazard, circle
+from mda.analytics.hazards import Hazard, circle, crosses_antimeridian
 
 from .errors import ExchangeError
 
 __all__ = [
     "CapError",
+    "CapNotLive",
+    "cap_sender",
+    "cap_references",
+    "LIVE_STATUS",
     "parse_cap",
     "cap_cancels",
     "to_cap",
@@ -58,6 +68,29 @@ class CapError(ExchangeError):
     """A CAP document that cannot be taken as it is; the message names the element."""
 
 
+class CapNotLive(CapError):
+    """A well-formed CAP message that is not a live warning: an exercise, a test, a draft
+    (``status``), or an acknowledgement or error report (``msgType`` Ack, Error). Refused
+    (the API: 422; the CLI: one line) or, on the MQTT feed, counted and logged; ``reason``
+    is short ("status Exercise", "msgType Ack")."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+LIVE_STATUS = "Actual"
+
+
+def cap_sender(name: str | None) -> str:
+    """A CAP-safe ``sender`` (or identifier) from a name such as the organisation setting:
+    CAP 1.2 forbids spaces and commas in both (``references`` are comma- and
+    space-separated), so every character other than a letter, a digit or ``-._@:`` becomes
+    ``-`` ("MRCC Mumbai" -> "MRCC-Mumbai"); nothing gives "mda"."""
+    safe = "".join(c if c.isalnum() or c in "-._@:" else "-" for c in (name or "").strip())
+    return safe or "mda"
+
+
 def _safe_root(data: bytes | str, max_bytes: int):
     """The document's root element, parsed with DTDs, entities and external references
     refused (no billion laughs, no file or network reads), within a size bound."""
@@ -74,8 +107,14 @@ def _safe_root(data: bytes | str, max_bytes: int):
         raise CapError(f"alert: not well-formed XML ({e})") from None
 
 
-def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
-    """Hazards from a CAP 1.2 alert, one per ``info`` block."""
+def parse_cap(
+    data: bytes | str, *, max_bytes: int = MAX_BYTES, live_only: bool = False
+) -> list[Hazard]:
+    """Hazards from a CAP 1.2 alert, one per ``info`` block; an alert sent in several
+    languages (the same area in several ``info`` blocks, each with its ``language``) is one
+    hazard per area: its English ``info`` (``en``, ``en-IN``...), else the first.
+    ``live_only``: a message that is not a live warning (``status`` other than Actual;
+    ``msgType`` Ack or Error) raises ``CapNotLive`` saying why."""
     root = _safe_root(data, max_bytes)
     if root.tag != f"{{{CAP_NS}}}alert":
         raise CapError(
@@ -87,12 +126,25 @@ def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
     sent = _time(root, "sent", "alert", required=True)
     status = _text(root, "status", "alert", required=True)
     msg_type = _text(root, "msgType", "alert", required=True)
+    if live_only and status != LIVE_STATUS:
+        raise CapNotLive(
+            f"alert/status: {status!r}: {_STATUS_WHY.get(status, 'not a live warning')}; "
+            "only status Actual becomes a hazard",
+            f"status {status}",
+        )
+    if live_only and msg_type in ("Ack", "Error"):
+        raise CapNotLive(
+            f"alert/msgType: {msg_type!r}: "
+            + ("acknowledges" if msg_type == "Ack" else "reports an error in")
+            + " an earlier message and warns of nothing; ignored",
+            f"msgType {msg_type}",
+        )
     infos = root.findall("cap:info", _NS)
     if not infos:
         raise CapError(
             "alert/info: missing (a CAP alert needs at least one info block with an area)"
         )
-    hazards = []
+    parsed = []
     for i, info in enumerate(infos, 1):
         where = f"alert/info[{i}]"
         event = _text(info, "event", where, required=True)
@@ -128,14 +180,51 @@ def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
                     f"'{names[-1]}' cannot be drawn)"
                 )
         geometry = shapely.union_all(shapes)
+        # the area set, to know translations of one warning (the same areas) apart
+        key = tuple(
+            sorted(
+                " ".join((el.text or "").split())
+                for el in info.iterfind(".//cap:area/*", _NS)
+                if _local(el.tag) in ("polygon", "circle")
+            )
+        )
+        parsed.append(
+            {
+                "n": i,
+                "info": info,
+                "where": where,
+                "key": key,
+                "language": _text(info, "language", where) or "en-US",  # CAP's default
+                "event": event,
+                "headline": headline,
+                "severity": severity,
+                "onset": onset,
+                "expires": expires,
+                "geometry": geometry,
+                "names": names,
+                "notes": notes,
+            }
+        )
+    # one hazard per area set: of its translations, the English one (else the first one's
+    # language); several info blocks in that language (two events), one each
+    chosen = []
+    for key in dict.fromkeys(p["key"] for p in parsed):
+        same = [p for p in parsed if p["key"] == key]
+        english = [p for p in same if p["language"].lower().split("-")[0] == "en"]
+        lang = (english or same)[0]["language"]
+        chosen += [p for p in same if p["language"] == lang]
+    chosen.sort(key=lambda p: p["n"])
+    hazards = []
+    for n, p in enumerate(chosen, 1):
+        info, where, severity = p["info"], p["where"], p["severity"]
         hazards.append(
             Hazard(
-                id=f"cap:{identifier}:{i}",
-                name=headline or event,
-                geometry=geometry,
+                id=f"cap:{identifier}:{n}",
+                name=p["headline"] or p["event"],
+                geometry=p["geometry"],
                 severity=SEVERITY_FROM_CAP[severity],
-                onset=onset,
-                expires=expires,
+                onset=p["onset"],
+                expires=p["expires"],
                 details={
                     "source": "cap",
                     "identifier": identifier,
@@ -145,17 +234,39 @@ def parse_cap(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[Hazard]:
                     "msg_type": msg_type,
                     "references": _text(root, "references", "alert"),
                     "note": _text(root, "note", "alert"),
-                    "event": event,
-                    "headline": headline,
+                    "event": p["event"],
+                    "headline": p["headline"],
+                    "language": p["language"],
+                    "info": p["n"],
                     "cap_severity": severity,
                     "urgency": _text(info, "urgency", where),
                     "certainty": _text(info, "certainty", where),
-                    "areas": names,
-                    "repairs": notes,
+                    "areas": p["names"],
+                    "repairs": p["notes"],
                 },
             )
         )
     return hazards
+
+
+_STATUS_WHY = {
+    "Exercise": "an exercise",
+    "Test": "a technical test",
+    "Draft": "a draft, not issued",
+    "System": "a message between systems",
+}
+
+
+def cap_references(text: str | None, where: str = "alert/references") -> list[tuple[str, str]]:
+    """CAP's ``references`` (``sender,identifier,sent`` separated by spaces) as (sender,
+    identifier) pairs; one not of that form raises ``CapError``."""
+    out = []
+    for ref in (text or "").split():
+        parts = ref.split(",")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise CapError(f"{where}: {ref!r} is not 'sender,identifier,sent'")
+        out.append((parts[0], parts[1]))
+    return out
 
 
 def cap_cancels(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[tuple[str, str]] | None:
@@ -166,13 +277,7 @@ def cap_cancels(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> list[tuple[
     root = _safe_root(data, max_bytes)
     if root.tag != f"{{{CAP_NS}}}alert" or _text(root, "msgType", "alert") != "Cancel":
         return None
-    out = []
-    for ref in (_text(root, "references", "alert", required=True) or "").split():
-        parts = ref.split(",")
-        if len(parts) != 3 or not parts[0] or not parts[1]:
-            raise CapError(f"alert/references: {ref!r} is not 'sender,identifier,sent'")
-        out.append((parts[0], parts[1]))
-    return out
+    return cap_references(_text(root, "references", "alert", required=True))
 
 
 def _polygon(text: str, where: str) -> tuple[BaseGeometry, str | None]:
@@ -228,7 +333,20 @@ def _circle(text: str, where: str) -> BaseGeometry:
         raise CapError(f"{where}: centre {lat},{lon} is out of range")
     if not 0.0 < radius_km <= 5000.0:
         raise CapError(f"{where}: radius {radius_km:g} km is not between 0 and 5000")
-    return circle(lat, lon, radius_km)
+    return checked_circle(lat, lon, radius_km, where, CapError)
+
+
+def checked_circle(lat: float, lon: float, radius_km: float, where: str, error=CapError):
+    """The circle as a polygon; one reaching across the antimeridian (180 deg) is refused,
+    as polygons crossing it are: a planar polygon would span the whole globe instead."""
+    shape = circle(lat, lon, radius_km)
+    if crosses_antimeridian(shape):
+        raise error(
+            f"{where}: the circle of {radius_km:g} km around {lat:g},{lon:g} crosses the "
+            "antimeridian (180 deg), which is not supported; give it as two polygons, one "
+            "on each side"
+        )
+    return shape
 
 
 def _local(tag: str) -> str:
@@ -264,8 +382,9 @@ def _iso(ts: float) -> str:
 
 def cap_reference(sender: str, identifier: str, sent: float) -> str:
     """An earlier message as CAP's ``references`` names it: ``sender,identifier,sent`` (the
-    ``sent`` written exactly as ``to_cap`` wrote it)."""
-    return f"{sender},{identifier},{_iso(sent)}"
+    ``sent`` written exactly as ``to_cap`` wrote it); the sender made CAP-safe as
+    ``to_cap`` requires it (``cap_sender``), so that the reference parses back."""
+    return f"{cap_sender(sender)},{identifier},{_iso(sent)}"
 
 
 def to_cap(
@@ -288,6 +407,11 @@ def to_cap(
         raise ValueError(f"msgType {msg_type!r}: not Alert, Update or Cancel")
     if msg_type != "Alert" and not references:
         raise ValueError(f"msgType {msg_type}: needs the references of the earlier messages")
+    for field, value in (("sender", sender), ("identifier", identifier)):
+        if not value or any(c.isspace() or c in ",<&" for c in value):
+            raise ValueError(
+                f"{field} {value!r}: CAP forbids spaces and commas in it (see cap_sender)"
+            )
     ET.register_namespace("", CAP_NS)
     q = f"{{{CAP_NS}}}"
     alert = ET.Element(f"{q}alert")

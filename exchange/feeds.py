@@ -13,11 +13,20 @@ Topics (QoS 1): our own feed ``mda/v1/alerts/<kind>/<mmsi>``; each partner's
 ``mda/v1/partners/<partner>/alerts/<kind>/<mmsi>``, only the alerts shared with it (the
 share log, by an officer or its policy) and their later changes, while it is enabled;
 ``mda/v1/status``, retained: ``{"status": "online"}`` while the publisher is connected, and
-``offline`` when it stops or, as its last will, when its connection dies."""
+``offline`` when it stops or, as its last will, when its connection dies.
+
+Every event is signed by the installation's Ed25519 key (``exchange.signing``) in two
+CloudEvents extension attributes: ``mdakeyid``, the key's fingerprint (``SHA256:<hex>``),
+and ``mdasig``, the base64 Ed25519 signature of ``canonical_event``: the event without
+``mdasig`` as JSON with sorted keys, no spaces, UTF-8. The payload is published in that
+same canonical form, so the signed bytes are the payload with its ``,"mdasig":"..."``
+member cut out (docs/partners.md shows the openssl commands)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import json
 import logging
 import time
@@ -29,17 +38,25 @@ from typing import Any
 
 import aiomqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.rows import dict_row
 
 from mda.analytics import KIND_TABLE
 from mda.store.alerts import ALERT_COLUMNS, NOTICE, AlertMessage, alert_message
 
 from .publish import MqttPublisher
+from .signing import fingerprint, sign
 
 __all__ = [
     "FEED_PREFIX",
     "STATUS_TOPIC",
+    "SIGNATURE_ATTR",
+    "KEYID_ATTR",
+    "installation_source",
     "alert_cloudevent",
+    "canonical_event",
+    "sign_event",
+    "event_payload",
     "alert_topic",
     "status_payload",
     "AlertFeed",
@@ -52,6 +69,49 @@ FEED_PREFIX = "mda/v1"
 STATUS_TOPIC = f"{FEED_PREFIX}/status"
 _CISE = {k.kind: k.cise for k in KIND_TABLE}
 _NS = uuid.UUID("6f1c1d52-3c4e-4d0a-9a57-0c3f4b1e2a10")  # event ids: uuid5 in this namespace
+SIGNATURE_ATTR = "mdasig"  # CloudEvents extension: base64 Ed25519 signature
+KEYID_ATTR = "mdakeyid"  # CloudEvents extension: the signing key's fingerprint
+
+
+def installation_source(organisation: str | None) -> str:
+    """The CloudEvents ``source`` of this installation: ``urn:mda:`` and the organisation
+    setting (else the host name), characters other than letters, digits and ``-._`` as
+    ``-``."""
+    import socket
+
+    name = organisation or socket.gethostname()
+    return "urn:mda:" + "".join(c if c.isalnum() or c in "-._" else "-" for c in name)
+
+
+def canonical_event(event: Mapping[str, Any]) -> bytes:
+    """The bytes an event's signature covers: the event without ``mdasig`` as JSON, keys
+    sorted at every level, no spaces (``,`` and ``:``), non-ASCII as UTF-8 (not escaped)."""
+    body = {k: v for k, v in event.items() if k != SIGNATURE_ATTR}
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _keyid(key: Ed25519PrivateKey) -> str:
+    return fingerprint(key)
+
+
+def sign_event(event: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The event with ``mdakeyid`` (the key's fingerprint) and ``mdasig`` (the base64
+    Ed25519 signature of ``canonical_event`` of the event with its ``mdakeyid``)."""
+    out = {k: v for k, v in event.items() if k != SIGNATURE_ATTR}
+    out[KEYID_ATTR] = _keyid(key)
+    out[SIGNATURE_ATTR] = base64.b64encode(sign(key, canonical_event(out))).decode("ascii")
+    return out
+
+
+def event_payload(event: Mapping[str, Any]) -> bytes:
+    """An event as it is published: canonical JSON (sorted keys, no spaces, UTF-8), its
+    signature included."""
+    return json.dumps(
+        event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def _z(t: datetime | None) -> str | None:
@@ -65,12 +125,18 @@ def alert_topic(message: AlertMessage, partner: str | None = None) -> str:
 
 
 def alert_cloudevent(
-    message: AlertMessage, source: str, *, extract: Mapping[str, Any] | None = None
+    message: AlertMessage,
+    source: str,
+    *,
+    extract: Mapping[str, Any] | None = None,
+    key: Ed25519PrivateKey | None = None,
 ) -> dict[str, Any]:
-    """The CloudEvents 1.0 structured event of one alert change (pure)."""
+    """The CloudEvents 1.0 structured event of one alert change, signed with ``key``
+    (``sign_event``) when one is given: the one wire format of an alert, on the MQTT feeds
+    (``mda/v1/...`` and the internal ``<prefix>/alerts/<kind>``) and the live WebSocket
+    alike."""
     when = message.updated_at or message.start or datetime.now(UTC)
     change = message.change or "updated"
-    event_id = uuid.uuid5(_NS, f"{source}|{message.id}|{change}|{_z(when)}|{message.status}")
     details = message.details or {}
     geometry = (
         {"type": "Point", "coordinates": [message.lon, message.lat]}
@@ -97,9 +163,8 @@ def alert_cloudevent(
             else None
         ),
     }
-    return {
+    event = {
         "specversion": "1.0",
-        "id": str(event_id),
         "type": f"org.mda.alert.{message.kind or 'unknown'}.v1",
         "source": source,
         "subject": f"mmsi:{message.mmsi or 0}",
@@ -107,16 +172,17 @@ def alert_cloudevent(
         "datacontenttype": "application/geo+json",
         "data": {"type": "Feature", "geometry": geometry, "properties": props},
     }
+    # The id is a digest of the content: the same change sent again (a retry, a restart)
+    # has the same id and a receiver drops the copy, while two different changes in the
+    # same second (an update then an acknowledgement) never share one.
+    event["id"] = str(uuid.uuid5(_NS, canonical_event(event).decode("utf-8")))
+    return sign_event(event, key) if key is not None else event
 
 
 def status_payload(status: str, source: str) -> bytes:
     return json.dumps(
         {"status": status, "source": source, "time": _z(datetime.now(UTC))}, sort_keys=True
     ).encode()
-
-
-def _payload(event: dict) -> bytes:
-    return json.dumps(event, sort_keys=True).encode()
 
 
 _SELECT = ", ".join(f'a."{c}"' for c in ALERT_COLUMNS)
@@ -127,20 +193,21 @@ class AlertFeed(MqttPublisher):
     """The CloudEvents feeds: our own (``publish_alert``, a sink of the service, like the
     internal publisher) and, with ``db_url``, each partner's, which a task follows from the
     share log and the alerts' changes every ``poll_s``. Ordered, spooled and reconnecting
-    as ``MqttPublisher``; with a retained status topic and a last will."""
+    as ``MqttPublisher``; with a retained status topic and a last will. Every event is
+    signed with ``signing_key``, the installation's (``signing.load_or_create_key``)."""
 
     def __init__(
         self,
         url: str,
         *,
         source: str,
+        signing_key: Ed25519PrivateKey,
         db_url: str | None = None,
         poll_s: float = 1.0,
         spool_dir: Path | None = None,
         **kw,
     ):
-        super().__init__(url, spool_dir=spool_dir, **kw)
-        self.source = source
+        super().__init__(url, spool_dir=spool_dir, source=source, signing_key=signing_key, **kw)
         self.db_url = db_url
         self.poll_s = poll_s
         self.partner_events = 0
@@ -155,12 +222,18 @@ class AlertFeed(MqttPublisher):
         message = alert_message(row)
         if message.severity == NOTICE or not message.stored or (message.id or 0) <= 0:
             return  # notices are no partner's business; a provisional id is no event id
-        self._enqueue((alert_topic(message), _payload(alert_cloudevent(message, self.source))))
+        event = alert_cloudevent(message, self.source, key=self.signing_key)
+        self._enqueue((alert_topic(message), event_payload(event)))
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Queue another message on these feeds, in order with the alerts and spooled like
+        them (the hazards' CloudEvents and CAP, ``exchange.hazard_feed``)."""
+        self._enqueue((topic, payload))
 
     def _partner_event(self, row: Mapping[str, Any], partner: str, share=None) -> None:
         message = alert_message(row)
-        event = alert_cloudevent(message, self.source, extract=share)
-        self._enqueue((alert_topic(message, partner), _payload(event)))
+        event = alert_cloudevent(message, self.source, extract=share, key=self.signing_key)
+        self._enqueue((alert_topic(message, partner), event_payload(event)))
         self.partner_events += 1
 
     async def run(self) -> None:
@@ -313,10 +386,11 @@ def partner_acl(
         "topic readwrite mda/#",
         "topic read $SYS/#",
         "",
-        "# Operators' tools: the internal topics and our own feed.",
+        "# Operators' tools: the internal topics and our own feeds (alerts, hazards).",
         "user ops-dashboard",
         "topic read mda/internal/#",
         f"topic read {FEED_PREFIX}/alerts/#",
+        f"topic read {FEED_PREFIX}/hazards/#",
         f"topic read {STATUS_TOPIC}",
     ]
     for p in sorted(partners, key=lambda p: p["name"]):

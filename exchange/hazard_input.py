@@ -5,7 +5,7 @@ own notation) or a circle ("lat,lon,radius_km").
 
 Every problem is a ``HazardInputError`` (a ``CapError``, so one ``except`` covers both)
 naming the field at fault. Polygons are closed when open, repaired when they cross
-themselves, refused when they cross the antimeridian, as for CAP.
+themselves, refused when they cross the antimeridian (circles too), as for CAP.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import shapely
 from shapely.geometry import shape
 
-from mda.analytics.hazards import Hazard, circle
+from mda.analytics.hazards import Hazard
 
-from .cap import SEVERITY_FROM_CAP, CapError, _polygon, parse_cap
+from .cap import SEVERITY_FROM_CAP, CapError, _polygon, checked_circle, parse_cap
 
 __all__ = [
     "HazardInputError",
@@ -118,7 +118,7 @@ def _circle(lat: float, lon: float, radius_km: float, where: str):
         raise HazardInputError(f"{where}: centre {lat},{lon} is out of range")
     if not 0.0 < radius_km <= 5000.0:
         raise HazardInputError(f"{where}: radius {radius_km:g} km is not between 0 and 5000")
-    return circle(lat, lon, radius_km)
+    return checked_circle(lat, lon, radius_km, where, HazardInputError)
 
 
 def hazard_from_feature(
@@ -191,12 +191,13 @@ def hazard_from_feature(
 def read_hazards(
     data: bytes | str, *, now: float, confirm_large: bool = False, max_area: float = MAX_AREA_DEG2
 ) -> list[Hazard]:
-    """Hazards from a document: a CAP alert (XML: one per ``info`` block) or GeoJSON (a
-    Feature, or a FeatureCollection of them)."""
+    """Hazards from a document: a CAP alert (XML: one per ``info`` block; only a live
+    warning, ``CapNotLive`` for an exercise, a test, a draft, an Ack or an Error) or GeoJSON
+    (a Feature, or a FeatureCollection of them)."""
     raw = data.encode() if isinstance(data, str) else data
     head = raw.lstrip()[:1]
     if head == b"<":
-        hazards = parse_cap(raw)
+        hazards = parse_cap(raw, live_only=True)
         for h in hazards:
             if h.geometry.area > max_area and not confirm_large:
                 _check(h, now, confirm_large, max_area)

@@ -11,6 +11,20 @@ broker, topic, the event's id and source when it has them), never stored; nothin
 partner sends stops the subscriber. The events of a partner that is not in our partners
 table, or is disabled, are rejected too (``unknown_partner``).
 
+Every event must be signed by the partner (``verify_event``; the signature is made by
+``exchange.feeds.sign_event``): ``mdasig``, an Ed25519 signature of the canonical event,
+by the key whose fingerprint is ``mdakeyid``, which must be the partner's public key on
+file here (``mda partner key``). Refused: an event without a signature (``unsigned``),
+signed by another key (``unknown-key``), or whose signature does not verify
+(``bad-signature``); and every event of a partner with no key on file (``no-key``: secure
+by default, said once in the log).
+
+``mqtts://`` connects with TLS, the broker's certificate checked against ``ca_file`` (or
+the system's CAs) and its name. While our database is away, the events received are kept
+in order (``spool_root``: on disk, in ``spool-partner-<partner>-<id>``; else in memory; at
+most ``max_kept``) and stored when it returns; only past that bound is one lost
+(``database``).
+
 An accepted event is stored (``store.partner_alerts``), once per event id, as an alert
 marked with the partner's name and country, read-only on our desk; ``on_alert`` (the live
 hub) gets the stored row. A broker that goes away is retried with back-off; the feed is
@@ -20,31 +34,49 @@ hub) gets the stored row. A broker that goes away is retried with back-off; the 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import re
 import socket
+import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import aiomqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mda.ingest.backoff import Backoff
 from mda.store.alerts import DESK_SEVERITIES
+from mda.store.spool import Spool, SpoolFull
 
+from .errors import ExchangeError
+from .feeds import KEYID_ATTR, SIGNATURE_ATTR, canonical_event
 from .publish import BrokerUrlError
+from .signing import parse_public_key, verify_signature
 
-__all__ = ["BadEvent", "check_event", "parse_feed_url", "PartnerFeed", "MAX_EVENT_BYTES"]
+__all__ = [
+    "BadEvent",
+    "check_event",
+    "verify_event",
+    "parse_feed_url",
+    "PartnerFeed",
+    "MAX_EVENT_BYTES",
+    "MAX_KEPT",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_KEPT = 10_000  # events kept while the database is away (at most 64 KiB each)
 _TYPE_RE = re.compile(r"^org\.mda\.alert\.([a-z0-9_]{1,64})\.v1$")
 _STATUSES = ("open", "acknowledged", "closed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -158,13 +190,52 @@ def check_event(
     return event, alert
 
 
+def verify_event(
+    payload: bytes,
+    event: Mapping[str, Any],
+    public_key: Ed25519PublicKey | None,
+    key_fingerprint: str | None,
+) -> None:
+    """``BadEvent`` unless ``event`` (parsed from ``payload``) is signed by ``public_key``,
+    the partner's, whose fingerprint is ``key_fingerprint`` (pure). The signed bytes are
+    the canonical event (``feeds.canonical_event``); the payload itself, its ``mdasig``
+    member cut out, is taken too (a sender whose numbers read back differently)."""
+    if public_key is None:
+        raise BadEvent("no-key", "no public key of this partner on file here", event)
+    sig, keyid = event.get(SIGNATURE_ATTR), event.get(KEYID_ATTR)
+    if sig is None:
+        raise BadEvent("unsigned", "no signature (mdasig)", event)
+    if keyid != key_fingerprint:
+        raise BadEvent(
+            "unknown-key",
+            f"signed by key {str(keyid)[:80]!r}, not the partner's {key_fingerprint}",
+            event,
+        )
+    try:
+        raw = base64.b64decode(sig, validate=True) if isinstance(sig, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 64:
+        raise BadEvent("bad-signature", "mdasig: not a base64 Ed25519 signature", event)
+    if verify_signature(public_key, raw, canonical_event(event)):
+        return
+    cut = f',"{SIGNATURE_ATTR}":"{sig}"'.encode("ascii")
+    if payload.count(cut) == 1 and verify_signature(public_key, raw, payload.replace(cut, b"")):
+        return
+    raise BadEvent("bad-signature", "the signature does not verify with the partner's key", event)
+
+
 def parse_feed_url(url: str) -> dict[str, Any]:
-    """``mqtt://[user:pass@]host[:port]/TOPIC[?partner=NAME&source=URN]``: the topic is
-    the whole path, ``#`` included (not a URL fragment here). Returns host, port,
-    username, password, topic, partner (None when not given) and source."""
+    """``mqtt[s]://[user:pass@]host[:port]/TOPIC[?partner=NAME&source=URN&ca_file=PEM]``:
+    the topic is the whole path, ``#`` included (not a URL fragment here). Returns host,
+    port (1883, or 8883 with TLS), username, password, topic, partner (None when not
+    given), source, tls and ca_file."""
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("mqtt", "tcp"):
-        raise BrokerUrlError(f"partner feed {_masked(url)}: expected mqtt://host/topic")
+    if not sep or scheme not in ("mqtt", "tcp", "mqtts", "ssl"):
+        raise BrokerUrlError(
+            f"partner feed {_masked(url)}: expected mqtt://host/topic or mqtts://host/topic"
+        )
+    tls = scheme in ("mqtts", "ssl")
     rest, _, query = rest.partition("?")
     netloc, _, topic = rest.partition("/")
     userinfo, at, hostport = netloc.rpartition("@")
@@ -175,7 +246,7 @@ def parse_feed_url(url: str) -> dict[str, Any]:
     host, colon, port = hostport.partition(":")
     if not host or not topic or (colon and not port.isdigit()):
         raise BrokerUrlError(
-            f"partner feed {_masked(url)}: expected mqtt://[user:pass@]host[:port]/topic"
+            f"partner feed {_masked(url)}: expected mqtt[s]://[user:pass@]host[:port]/topic"
         )
     q = {k: v[-1] for k, v in parse_qs(query).items()}
     partner = q.get("partner")
@@ -183,12 +254,14 @@ def parse_feed_url(url: str) -> dict[str, Any]:
         raise BrokerUrlError(f"partner feed {_masked(url)}: partner {partner!r}: not a name")
     return {
         "host": host,
-        "port": int(port) if colon else 1883,
+        "port": int(port) if colon else (8883 if tls else 1883),
         "username": user,
         "password": password,
         "topic": topic,
         "partner": partner,
         "source": q.get("source"),
+        "tls": tls,
+        "ca_file": q.get("ca_file"),
     }
 
 
@@ -212,8 +285,11 @@ class PartnerFeed:
         db_url: str,
         partner: str | None = None,
         source: str | None = None,
+        ca_file: str | None = None,
+        spool_root: Path | None = None,
         on_alert: Callable[[dict], Awaitable[None]] | None = None,
         max_bytes: int = MAX_EVENT_BYTES,
+        max_kept: int = MAX_KEPT,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
     ):
@@ -234,6 +310,7 @@ class PartnerFeed:
         # one persistent session per installation, partner and feed
         digest = hashlib.sha256(f"{socket.gethostname()}|{db_url}|{self.topic}".encode())
         self.client_id = f"mda-partner-{self.partner[:30]}-{digest.hexdigest()[:16]}"
+        self.tls_context = _tls_context(url, spec["tls"], ca_file or spec["ca_file"])
         self.db_url = db_url
         self.on_alert = on_alert
         self.max_bytes = max_bytes
@@ -249,6 +326,18 @@ class PartnerFeed:
         self.last_message_at: float | None = None
         self.last_event_ts: float | None = None
         self._db: psycopg.AsyncConnection | None = None
+        self._db_lock = asyncio.Lock()  # one event at a time on the connection
+        self._key: tuple[str, Ed25519PublicKey] | None = None  # (PEM, parsed), as on file
+        self._said_no_key = False
+        # events received while the database is away, in order, stored when it is back
+        self.kept_max = max_kept
+        self._kept = _Kept(
+            spool_root / f"spool-partner-{self.client_id.removeprefix('mda-partner-')}"
+            if spool_root is not None
+            else None
+        )
+        self._kept_wake = asyncio.Event()
+        self._db_backoff = Backoff(retry_initial, retry_max)
 
     @property
     def stale(self) -> bool:
@@ -271,12 +360,20 @@ class PartnerFeed:
             "dropped": sum(self.rejected.values()),
             "restarts": self.reconnects,
             "partner_status": self.partner_status,
+            "kept": self.kept,
             "error": self.error,
         }
 
+    @property
+    def kept(self) -> int:
+        """Events waiting for the database."""
+        return self._kept.pending
+
     async def run(self) -> None:
         """Subscribe, and again after every loss of the broker, with back-off; never
-        returns (cancel it to stop)."""
+        returns (cancel it to stop). Events kept while the database was away are stored
+        once it returns, by a task of their own."""
+        drain = asyncio.create_task(self._drain_kept(), name=f"partner-feed-{self.partner}-kept")
         try:
             while True:
                 try:
@@ -287,6 +384,7 @@ class PartnerFeed:
                         password=self.password,
                         identifier=self.client_id,
                         clean_session=False,  # QoS 1 events sent while we were away: kept
+                        tls_context=self.tls_context,
                     ) as client:
                         await client.subscribe(self.topic, qos=1)
                         if self.status_topic:
@@ -306,13 +404,16 @@ class PartnerFeed:
                 await asyncio.sleep(self._backoff.next_delay())
         finally:
             self.connected = False
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
             if self._db is not None:
                 await self._db.close()
                 self._db = None
 
     async def handle(self, payload: bytes, topic: str) -> str:
-        """One message: ``stored``, ``duplicate``, ``status`` or the reason it was
-        rejected. Never raises for what the partner sent."""
+        """One message: ``stored``, ``duplicate``, ``status``, ``kept`` (the database is
+        away: stored when it is back) or the reason it was rejected. Never raises for what
+        the partner sent."""
         self.last_message_at = time.time()
         if self.status_topic and topic == self.status_topic:
             try:
@@ -324,14 +425,82 @@ class PartnerFeed:
                 self.partner_status = status if status in ("online", "offline") else None
             return "status"
         self.received += 1
+        if self._kept.pending:  # older events wait for the database: this one after them
+            return self._keep(payload, topic)
+        try:
+            return await self._process(payload, topic)
+        except _DatabaseAway:
+            return self._keep(payload, topic)
+
+    async def _process(self, payload: bytes, topic: str) -> str:
+        """Check, verify and store one event: ``stored``, ``duplicate`` or the reason it
+        was rejected; ``_DatabaseAway`` when the database cannot be reached."""
         try:
             event, alert = check_event(payload, source=self.source, max_bytes=self.max_bytes)
-            return await self._store(event, alert)
+            return await self._store(payload, event, alert)
         except BadEvent as e:
             return self._reject(e.reason, e.detail, topic, e.event)
 
+    def _keep(self, payload: bytes, topic: str) -> str:
+        """Keep an event for when the database is back: ``kept``, or ``database`` when no
+        more can be kept (then it is lost, counted and logged)."""
+        if self._kept.pending >= self.kept_max:
+            detail = f"the database is away and {self.kept_max} events wait already: lost"
+            return self._reject("database", detail, topic, _peek(payload))
+        try:
+            self._kept.put((topic, payload))
+        except SpoolFull as e:
+            return self._reject("database", f"cannot keep it: {e}", topic, _peek(payload))
+        self._kept_wake.set()
+        return "kept"
+
+    async def _drain_kept(self) -> None:
+        """Store the kept events, oldest first, as soon as the database answers again
+        (tried with back-off); runs until cancelled."""
+        while True:
+            if not self._kept.pending:
+                self._kept_wake.clear()
+                await self._kept_wake.wait()
+                continue
+            if await self.store_kept():
+                self._db_backoff.reset()
+            else:
+                await asyncio.sleep(self._db_backoff.next_delay())
+
+    async def store_kept(self) -> bool:
+        """Store what was kept, in order; False when the database is still away."""
+        stored = 0
+        while True:
+            pending = self._kept.oldest()
+            if pending is None:
+                if stored:
+                    log.info(
+                        "partner feed %s: %d events kept during the database outage stored",
+                        self.partner,
+                        stored,
+                    )
+                return True
+            handle, (topic, payload) = pending
+            try:
+                await self._process(payload, topic)
+            except _DatabaseAway:
+                return False
+            except Exception as e:  # never stuck on one event
+                log.exception("partner feed %s: a kept event failed", self.partner)
+                self._reject("refused", f"{type(e).__name__}: {e}", topic, _peek(payload))
+            self._kept.done(handle)
+            stored += 1
+
     def _reject(self, reason: str, detail: str, topic: str, event: Mapping) -> str:
         self.rejected[reason] += 1
+        if reason == "no-key":
+            if self._said_no_key:
+                return reason
+            self._said_no_key = True
+            detail += (
+                f"; every event of {self.partner} is refused until its key is put: "
+                f"mda partner key {self.partner} FILE.pem (said once)"
+            )
         log.warning(
             "partner feed %s: event rejected (%s): %s; broker %s, topic %s, event id %s, source %s",
             self.partner,
@@ -344,8 +513,22 @@ class PartnerFeed:
         )
         return reason
 
-    async def _store(self, event: dict, alert: dict) -> str:
-        from mda.store.db import connect
+    def _public_key(self, pem: str | None) -> Ed25519PublicKey | None:
+        if pem is None:
+            return None
+        if self._key is None or self._key[0] != pem:
+            try:
+                self._key = (pem, parse_public_key(pem))
+            except ExchangeError:
+                return None
+        return self._key[1]
+
+    async def _store(self, payload: bytes, event: dict, alert: dict) -> str:
+        async with self._db_lock:
+            return await self._store_locked(payload, event, alert)
+
+    async def _store_locked(self, payload: bytes, event: dict, alert: dict) -> str:
+        from mda.store.db import DatabaseUnavailable, connect
         from mda.store.partner_alerts import PartnerKeyTaken, store_partner_event
         from mda.store.partners import PartnerNotFound, get_partner
 
@@ -363,20 +546,32 @@ class PartnerFeed:
                         f"{self.partner} is {'disabled' if partner else 'not a partner'} here",
                         event,
                     )
+                verify_event(
+                    payload,
+                    event,
+                    self._public_key(partner.get("public_key")),
+                    partner.get("key_fingerprint"),
+                )
                 row = await store_partner_event(
                     self._db, self.partner, partner["country"], event, alert
                 )
                 break
             except PartnerKeyTaken as e:
                 raise BadEvent("conflict", str(e), event) from None
-            except (psycopg.OperationalError, OSError) as e:
+            except (psycopg.OperationalError, OSError, DatabaseUnavailable) as e:
                 if self._db is not None:
                     await self._db.close()
                 self._db = None
                 if attempt == 2:
+                    if not (self.error or "").startswith("database"):
+                        log.warning(
+                            "partner feed %s: database away (%s); its events are kept until "
+                            "it is back",
+                            self.partner,
+                            e,
+                        )
                     self.error = f"database: {e}"
-                    log.warning("partner feed %s: database: %s", self.partner, e)
-                    raise BadEvent("database", str(e), event) from None
+                    raise _DatabaseAway(str(e)) from None
             except psycopg.Error as e:  # a value the database refuses: this event only
                 raise BadEvent("refused", f"database: {e}", event) from None
         self.error = None
@@ -391,3 +586,61 @@ class PartnerFeed:
             except Exception:  # the live hub's trouble is not the feed's
                 log.exception("partner feed %s: live push failed", self.partner)
         return "stored"
+
+
+class _DatabaseAway(Exception):
+    """The database cannot be reached: the event is kept for later, not rejected."""
+
+
+def _peek(payload: bytes) -> dict:
+    """The event's id and source for a log line, if it has them."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _tls_context(url: str, tls: bool, ca_file: str | None) -> ssl.SSLContext | None:
+    """TLS for ``mqtts://``: the broker's certificate checked against ``ca_file`` (else
+    the system's CAs) and its host name. ``BrokerUrlError`` for a CA file that cannot be
+    read, or one given without mqtts."""
+    if not tls:
+        if ca_file:
+            raise BrokerUrlError(f"partner feed {_masked(url)}: ca_file needs mqtts://")
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as e:
+        why = getattr(e, "strerror", None) or getattr(e, "reason", None) or e
+        raise BrokerUrlError(f"partner feed {_masked(url)}: ca_file {ca_file}: {why}") from None
+
+
+class _Kept:
+    """Events waiting for the database, oldest first: on disk (a ``Spool``, which a
+    restart keeps) or, without a directory, in memory."""
+
+    def __init__(self, directory: Path | None):
+        self._spool = Spool(directory) if directory is not None else None
+        self._memory: deque[tuple[str, bytes]] = deque()
+
+    @property
+    def pending(self) -> int:
+        return self._spool.pending if self._spool is not None else len(self._memory)
+
+    def put(self, item: tuple[str, bytes]) -> None:
+        if self._spool is not None:
+            self._spool.put(item)
+        else:
+            self._memory.append(item)
+
+    def oldest(self) -> tuple[Any, tuple[str, bytes]] | None:
+        if self._spool is not None:
+            return self._spool.oldest()
+        return (None, self._memory[0]) if self._memory else None
+
+    def done(self, handle: Any) -> None:
+        if self._spool is not None:
+            self._spool.done(handle)
+        else:
+            self._memory.popleft()

@@ -1,9 +1,13 @@
 """Alerts to an MQTT broker, for other systems and partner agencies.
 
-Topics: ``<prefix>/alerts/<kind>`` with the alert as JSON (QoS 1): the payload is
-``store.alerts.AlertMessage.to_event(zulu=True)``, the fields the live WebSocket sends and
-``change``, times in UTC ending ``Z``. The prefix is the URL's path, by default
-``mda/internal``, which the example broker ACL lets operators' tools read.
+Topics: ``<prefix>/alerts/<kind>`` (QoS 1) with each alert change as the signed CloudEvent
+our ``mda/v1`` feeds and the live WebSocket carry (``exchange.feeds.alert_cloudevent``,
+signed by the installation's key, published as ``feeds.event_payload``: the one wire format
+of an alert; docs/partners.md, docs/asyncapi.yaml): the alert's fields are the event's
+``data.properties`` and its position the ``data.geometry``. An alert raised while the
+database was away goes out at once with a provisional negative ``id`` and again, with its
+real id, once stored. The prefix is the URL's path, by default ``mda/internal``, which the
+example broker ACL lets operators' tools read.
 Data-quality notices (severity ``info``) are not alerts for a partner's desk: they are not
 published unless ``notices`` is set (setting ``mqtt_notices``), and then on their own topics,
 ``<prefix>/notices/<kind>``, so subscribers to the alert topics never receive them.
@@ -14,7 +18,6 @@ are sent in order when the connection returns. Reconnects back off exponentially
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mda.ingest.backoff import Backoff
 from mda.store.alerts import NOTICE, AlertMessage, alert_message
@@ -40,9 +44,13 @@ class BrokerUrlError(ExchangeError):
     mistake, which the shell reports naming the setting."""
 
 
-def mqtt_payload(message: AlertMessage) -> bytes:
-    """The JSON a partner receives for one alert."""
-    return json.dumps(message.to_event(zulu=True), sort_keys=True).encode()
+def mqtt_payload(message: AlertMessage, source: str, key: Ed25519PrivateKey) -> bytes:
+    """What ``<prefix>/alerts/<kind>`` carries for one alert change: its CloudEvent
+    (``feeds.alert_cloudevent``, the one function that builds it), signed with ``key``,
+    as ``feeds.event_payload`` writes it."""
+    from .feeds import alert_cloudevent, event_payload  # feeds builds on this module
+
+    return event_payload(alert_cloudevent(message, source, key=key))
 
 
 def _masked(url: str) -> str:
@@ -61,7 +69,13 @@ class MqttPublisher:
     """Publishes alert rows in the order they were raised, whatever the broker does.
 
     One ordered buffer: up to ``memory`` alerts in memory, the rest in a spool on disk; once
-    anything is in the spool, newer alerts go there too, so the order holds."""
+    anything is in the spool, newer alerts go there too, so the order holds.
+
+    ``source`` and ``signing_key`` are the installation's (``feeds.installation_source``,
+    ``signing.load_or_create_key``; ``service.mqtt_publisher`` passes them): every alert
+    is published as its signed CloudEvent, so ``publish_alert`` needs the key. A publisher
+    that only carries other messages (``publish_message``: the roles' records) needs
+    neither."""
 
     def __init__(
         self,
@@ -72,6 +86,8 @@ class MqttPublisher:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         notices: bool = False,
+        source: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
     ):
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
@@ -95,9 +111,15 @@ class MqttPublisher:
         self.notices = notices
         self.notices_skipped = 0  # notices not published (the default)
         self.connected = False
+        self.source = source
+        self.signing_key = signing_key
+        self._client: aiomqtt.Client | None = None  # while connected
 
     async def publish_alert(self, row: Mapping[str, Any]) -> None:
-        """Queue a stored alert row (with ``change``) for the broker, in order."""
+        """Queue an alert row (with ``change``) for the broker as its signed CloudEvent, in
+        order."""
+        if self.signing_key is None:
+            raise ExchangeError("MQTT publisher: alerts need the installation's signing key")
         message = alert_message(row)
         if message.severity == NOTICE:
             if not self.notices:
@@ -106,12 +128,35 @@ class MqttPublisher:
             topic = f"{self.prefix}/notices/{message.kind or 'unknown'}"
         else:
             topic = f"{self.prefix}/alerts/{message.kind or 'unknown'}"
-        self._enqueue((topic, mqtt_payload(message)))
+        if self.source is None:
+            from .feeds import installation_source
+
+            self.source = installation_source(None)
+        self._enqueue((topic, mqtt_payload(message, self.source, self.signing_key)))
 
     async def publish_message(self, subtopic: str, payload: bytes) -> None:
-        """Queue another message (a hazard as CAP: ``hazards/<id>``) on
+        """Queue another message on
         ``<prefix>/<subtopic>``, in order with the alerts, spooled like them."""
         self._enqueue((f"{self.prefix}/{subtopic}", payload))
+
+    async def publish_now(self, subtopic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """Send a message on ``<prefix>/<subtopic>`` at once, past the queue (QoS 1), if
+        connected: for what is worth nothing later (a status). False if not sent."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        try:
+            await client.publish(
+                f"{self.prefix}/{subtopic}", payload, qos=1, retain=retain, timeout=10
+            )
+        except aiomqtt.MqttError:
+            return False  # the connection's loss is run()'s business
+        return True
+
+    @property
+    def waiting(self) -> int:
+        """Messages not yet taken by the broker: in memory and in the spool."""
+        return len(self._memory) + self._spooled
 
     def _enqueue(self, item: tuple[str, bytes]) -> None:
         if not self._spooled and len(self._memory) < self._memory_max:
@@ -133,8 +178,8 @@ class MqttPublisher:
         the spool, in order, for the next start."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        # Polling with a deadline: the sender task empties the memory; no event marks "empty".
-        while self._memory and self.connected and loop.time() < deadline:  # noqa: ASYNC110
+        # Polling with a deadline: the sender task empties the queue; no event marks "empty".
+        while self.waiting and self.connected and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if self._memory and self._spool is not None:
             for item in reversed(self._memory):  # newest first, so the oldest ends up first
@@ -154,6 +199,8 @@ class MqttPublisher:
                 async with aiomqtt.Client(
                     self.host, self.port, username=self.username, password=self.password
                 ) as client:
+                    await self._on_connect(client)
+                    self._client = client
                     self.connected = True
                     backoff.reset()
                     log.info("MQTT publisher connected to %s", _masked(self.url))
@@ -164,13 +211,21 @@ class MqttPublisher:
             except* aiomqtt.MqttError as eg:
                 if self.connected:
                     log.warning("MQTT broker %s went away: %s", _masked(self.url), eg.exceptions[0])
-            self.connected = False
+            finally:
+                self._client = None
+                self.connected = False
             await asyncio.sleep(backoff.next_delay())
 
-    @staticmethod
-    async def _watch(client: aiomqtt.Client) -> None:
-        async for _ in client.messages:  # we subscribe to nothing; this ends only in an error
-            pass
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        """Once connected, before anything is sent (a subclass subscribes here)."""
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        """A message on what ``_on_connect`` subscribed to."""
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        # Also notices a lost connection while nothing is sent: ends only in an error.
+        async for message in client.messages:
+            self._on_message(message)
 
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:

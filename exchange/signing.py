@@ -1,4 +1,5 @@
-"""The installation's Ed25519 key, which signs incident extracts.
+"""The installation's Ed25519 key, which signs incident extracts and every CloudEvent the
+alert feeds publish (``feeds.sign_event``).
 
 The private key is made on first use in the data directory (``extract-signing-key.pem``,
 PKCS#8 PEM, mode 0600: readable by the service's user only) and kept there. Partners get
@@ -28,6 +29,7 @@ __all__ = [
     "public_pem",
     "fingerprint",
     "parse_public_key",
+    "partner_key",
     "sign",
     "verify_signature",
 ]
@@ -121,6 +123,14 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise ExchangeError("not an Ed25519 public key")
     return key
+
+
+def partner_key(text: str) -> tuple[str, str]:
+    """A partner's public key as it is kept with the partner (``store.partners``): its PEM,
+    normalised, and its fingerprint, from what the partner gave (see ``parse_public_key``).
+    ExchangeError if it is no Ed25519 public key."""
+    key = parse_public_key(text)
+    return public_pem(key), fingerprint(key)
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:

@@ -62,14 +62,17 @@ class Deduplicator:
         oldest_arrival = recv_ts - self.max_age
         several = self.expected_feeds > 1 or len(watermarks) > 1
         held = recv_ts - MIN_HOLD if several else float("inf")
-        # Insertion order is arrival order: look at the front only.
-        while seen:
-            key = next(iter(seen))
-            entry = seen[key]
+        # Insertion order is arrival order: look at the front only (one pass of the
+        # items iterator, the deletions after it).
+        excess = len(seen) - self.max_entries
+        drop = []
+        for key, entry in seen.items():
             if (
                 (entry[3] >= held or entry[0] >= watermarks[entry[2]] - window)
                 and entry[3] >= oldest_arrival
-                and len(seen) <= self.max_entries
+                and len(drop) >= excess
             ):
                 break
+            drop.append(key)
+        for key in drop:
             del seen[key]

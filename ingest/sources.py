@@ -463,8 +463,9 @@ class _QuietWatch:
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not ``await self._task`` under suppress(CancelledError): that would also
+            # swallow a cancellation of the feed itself arriving meanwhile (a stop).
+            await asyncio.wait([self._task])
 
     async def _run(self) -> None:
         step = min(1.0, self.quiet_after / 4)

@@ -234,6 +234,11 @@ class Pipeline:
             },
         }
 
+    def analytics_arrived(self) -> float | None:
+        """When (``time.monotonic()``) the batch the analytics are working on was decoded
+        and handed over, i.e. when its last sentence arrived; None between batches."""
+        return self._analytics_busy
+
     def update_kernel_drops(self) -> None:
         """UDP feeds: the datagrams the kernel dropped because the socket's receive buffer
         was full (``RcvbufErrors``; per socket, the ``drops`` column of /proc/net/udp),

@@ -64,17 +64,23 @@ def analytics_config(settings: Settings):
 
 
 def mqtt_publisher(settings: Settings):
-    """The MQTT publisher the settings ask for (``web.publish``), None without ``mqtt_url``;
-    a bad URL is a SettingsError naming the setting."""
+    """The MQTT publisher the settings ask for (``exchange.publish``), None without
+    ``mqtt_url``; its alerts are the signed CloudEvents of the feeds, under the
+    installation's source and key (as ``alert_feed``). A bad URL is a SettingsError naming
+    the setting."""
     if not settings.mqtt_url:
         return None
+    from mda.exchange.feeds import installation_source
     from mda.exchange.publish import BrokerUrlError, MqttPublisher
+    from mda.exchange.signing import load_or_create_key
 
     try:
         return MqttPublisher(
             settings.mqtt_url,
             spool_dir=settings.data_path / "spool-mqtt",
             notices=settings.mqtt_notices,
+            source=installation_source(settings.organisation),
+            signing_key=load_or_create_key(settings.data_path),
         )
     except BrokerUrlError as e:
         raise SettingsError(f"mqtt_url {e.message}") from None
@@ -83,13 +89,13 @@ def mqtt_publisher(settings: Settings):
 def alert_feed(settings: Settings, db_url: str):
     """The CloudEvents alert feeds on ``mqtt_url``'s broker (``mda/v1/...``): ours and each
     partner's (docs/asyncapi.yaml); ``source`` names the installation."""
-    from mda.exchange.feeds import AlertFeed
+    from mda.exchange.feeds import AlertFeed, installation_source
+    from mda.exchange.signing import load_or_create_key
 
-    name = settings.organisation or socket.gethostname()
-    source = "urn:mda:" + "".join(c if c.isalnum() or c in "-._" else "-" for c in name)
     return AlertFeed(
         settings.mqtt_url,
-        source=source,
+        source=installation_source(settings.organisation),
+        signing_key=load_or_create_key(settings.data_path),  # every event signed
         db_url=db_url,
         spool_dir=settings.data_path / "spool-mqtt-feeds",
     )
@@ -97,13 +103,14 @@ def alert_feed(settings: Settings, db_url: str):
 
 class _Waiting:
     """An alert change waiting to be stored; ``announced`` once the sinks have had it
-    marked not yet stored."""
+    marked not yet stored; ``arrived``: when (monotonic) the sentence it rests on arrived."""
 
-    __slots__ = ("change", "announced")
+    __slots__ = ("change", "announced", "arrived")
 
-    def __init__(self, change) -> None:
+    def __init__(self, change, arrived: float | None = None) -> None:
         self.change = change
         self.announced = False
+        self.arrived = arrived
 
 
 _WIRE_CHANGE = {"opened": "opened", "closed": "ended"}  # analytics' change -> wire change
@@ -121,7 +128,12 @@ class AlertStage:
     marked ``stored: false`` with a provisional (negative) id, as do the later changes of
     that episode; once stored, the stored row follows (``stored: true``, its real id).
     ``finish()`` (at a stop) tries once more; what still waits is kept in ``spool_dir``
-    and stored by ``store_leftovers()`` at the next start."""
+    and stored by ``store_leftovers()`` at the next start.
+
+    ``alert_seconds`` (the service's histogram, anything with ``observe``) is given, for
+    each new alert, the seconds from the arrival of the last sentence it rests on (the
+    batch's, by ``arrived()``, a callable the shell sets; else when the batch reached the
+    stage) to its hand-over to the sinks; ``last_alert_at`` is when (Unix time)."""
 
     def __init__(
         self,
@@ -133,8 +145,12 @@ class AlertStage:
         retry_initial: float = 0.5,
         retry_max: float = 5.0,
         spool_dir: Path | None = None,
+        alert_seconds=None,
     ):
         self.analyzer = analyzer
+        self.alert_seconds = alert_seconds
+        self.arrived: Callable[[], float | None] | None = None
+        self.last_alert_at: float | None = None
         self.url = url
         self.sinks = list(sinks)
         self.raised = 0
@@ -156,12 +172,15 @@ class AlertStage:
         return len(self._pending)
 
     async def __call__(self, positions: list, statics: list) -> None:
+        arrived = self.arrived() if self.arrived else None
+        if arrived is None:
+            arrived = time.monotonic()
         changes = self.analyzer.process(chain(statics, positions))
         if changes:
-            await self._add(changes)
+            await self._add(changes, arrived)
 
-    async def _add(self, changes: list) -> None:
-        items = [_Waiting(ch) for ch in changes]
+    async def _add(self, changes: list, arrived: float | None = None) -> None:
+        items = [_Waiting(ch, arrived) for ch in changes]
         self._pending.extend(items)
         self._bound()
         if self.database_away:  # the desk and MQTT must not wait for the database
@@ -295,7 +314,15 @@ class AlertStage:
                 self.raised += 1
             row["stored"] = True
             await self._deliver(row)
+            if row["change"] == "opened" and not w.announced:
+                self._handed(w)
         return True
+
+    def _handed(self, w: _Waiting) -> None:
+        """A new alert has reached the sinks: its latency, and when."""
+        self.last_alert_at = time.time()
+        if self.alert_seconds is not None and w.arrived is not None:
+            self.alert_seconds.observe(max(0.0, time.monotonic() - w.arrived))
 
     def _forget(self, batch: list[_Waiting]) -> None:
         done = {id(w) for w in batch}
@@ -335,6 +362,8 @@ class AlertStage:
                     "stored": False,
                 }
             )
+            if ch.change == "opened":
+                self._handed(w)
 
     async def _deliver(self, row: dict) -> None:
         for sink in self.sinks:
@@ -359,6 +388,12 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+def _telemetry():
+    from mda.web.metrics import Telemetry
+
+    return Telemetry()
+
+
 @dataclass
 class Service:
     """Everything ``mda serve`` runs, given a database URL and sources."""
@@ -379,12 +414,25 @@ class Service:
     writer: StoreWriter | None = None
     supervisor: Supervisor | None = None
     started: float = field(default_factory=time.time)
-    # hazards sent to partners as CAP: id -> {"hazard", "refs"}, for their "Cancel" at the end
-    _hazards_sent: dict = field(default_factory=dict, repr=False)
+    # ``all`` (everything in this process) or one of the roles of mda/roles.py
+    role: str = "all"
+    core: Any = None  # the core role's leadership and batch loop (mda/roles.py)
+    # a web process: node -> (monotonic time, the feeds' state an ingest process reported)
+    remote_feeds: dict = field(default_factory=dict)
+    # its histograms (write and alert latency) for /metrics: its own, never global state
+    telemetry: Any = field(default_factory=lambda: _telemetry())
+    # the hazards to the feeds as CloudEvents and CAP (exchange/hazard_feed.py), with mqtt_url
+    hazard_feed: Any = field(default=None, repr=False)
 
     def status(self) -> dict:
         """Counters, feed and stage states for /healthz, /metrics and the map's feeds."""
         out: dict[str, Any] = {"uptime_s": time.time() - self.started, "feeds": []}
+        if self.role != "all":
+            from .roles import status as role_status
+
+            out.update(role_status(self))
+        else:
+            out.update(role="all", leader=True)
         if self.pipeline:
             out.update(self.pipeline.stats())
             self.pipeline.update_kernel_drops()
@@ -392,18 +440,25 @@ class Service:
             out["lag"] = self.pipeline.lag()  # /metrics and the map's feed chips
         if self.partner_feeds:  # partners' alerts in: a chip each on the map, stale or not
             out["feeds"] = list(out["feeds"]) + [f.as_dict() for f in self.partner_feeds]
-            # /metrics: mda_pipeline_partner_events_rejected{reason="<partner>:<reason>"}
+            # /metrics: mda_pipeline_partner_events_rejected_total{reason="<partner>:<reason>"}
             out["partner_events_rejected"] = {
                 f"{f.partner}:{r}": n for f in self.partner_feeds for r, n in f.rejected.items()
             }
             out["partner_alerts_stored"] = sum(f.stored for f in self.partner_feeds)
             out["partner_events_duplicate"] = sum(f.duplicates for f in self.partner_feeds)
+            # kept while the database is away, stored when it is back (a gauge)
+            out["partner_events_waiting"] = sum(f.kept for f in self.partner_feeds)
+        if self.settings.cap_topics:  # warnings not taken (exercises, tests, acks), by reason
+            from .cap_feed import IGNORED
+
+            out["cap_warnings_ignored"] = dict(IGNORED)
         if self.writer:
             out["database_connected"] = self.writer.online
         if self.alert_stage:
             out["alerts_raised"] = self.alert_stage.raised
             out["alerts_waiting"] = self.alert_stage.pending
             out["alerts_announced_unstored"] = self.alert_stage.announced
+            out["last_alert_at"] = self.alert_stage.last_alert_at  # /metrics, mda status
         if self.publisher:
             out["mqtt_sent"] = self.publisher.sent
             out["mqtt_connected"] = self.publisher.connected
@@ -438,7 +493,17 @@ class Service:
         if ended:
             log.info("ended %d alert episodes left open by the previous run", ended)
 
+    def migrate(self) -> None:
+        """The schema only (a web process: the core prepares the rest)."""
+        with connect_sync(self.url) as conn:
+            _applied, self.caps = upgrade(conn, retention_days=self.settings.retention_days)
+
     async def run(self) -> None:
+        if self.role != "all":  # one role of several processes (mda/roles.py)
+            from .roles import run_role
+
+            await run_role(self)
+            return
         self.prepare()
         s = self.settings
         self.supervisor = sup = Supervisor(restart_max=s.stage_restart_max_s)
@@ -462,6 +527,8 @@ class Service:
                     db_url=self.url,
                     partner=pf.partner,
                     source=pf.source,
+                    ca_file=pf.ca_file,
+                    spool_root=s.data_path,  # events kept here while the database is away
                     on_alert=self.hub.publish_alert if self.hub else None,
                     retry_max=s.outage_retry_max_s,
                 )
@@ -478,6 +545,7 @@ class Service:
             sinks,
             retry_max=s.outage_retry_max_s,
             spool_dir=s.data_path / "spool-alerts",
+            alert_seconds=self.telemetry.alert_seconds,
         )
         # What the last run could not store goes first, then its episodes are ended.
         await self.alert_stage.store_leftovers()
@@ -492,6 +560,7 @@ class Service:
                 spool_dir=s.data_path / "spool",
                 raw_archive=s.raw_archive,
                 retry_max=s.outage_retry_max_s,
+                write_seconds=self.telemetry.write_seconds,
             ) as writer:  # writes what the last run left in the spool first
                 self.writer = writer
                 self.pipeline = Pipeline(
@@ -502,6 +571,7 @@ class Service:
                     listeners=[self.hub] if self.hub else [],
                     supervisor=sup,
                 )
+                self.alert_stage.arrived = self.pipeline.analytics_arrived
                 try:
                     async with asyncio.TaskGroup() as tg:
                         if self.web:
@@ -590,7 +660,9 @@ class Service:
         the start is an error of the whole service)."""
         from mda.web.app import create_app
 
-        app = create_app(self.settings, self.url, hub=self.hub, status=self.status)
+        app = create_app(
+            self.settings, self.url, hub=self.hub, status=self.status, telemetry=self.telemetry
+        )
         app.state.feeds = self.pipeline.open_sources if self.pipeline else {}  # POST /api/ingest
         sock = self._listen()
         first = True
@@ -607,9 +679,10 @@ class Service:
     async def _serve_web_once(self, app, sock: socket.socket, first: bool) -> None:
         import uvicorn
 
-        from mda.web.server import server_config
+        from mda.web.server import quiet_accept_exhaustion, server_config
 
         config = server_config(app, self.settings, log_level="warning")
+        quiet_accept_exhaustion(asyncio.get_running_loop(), app.state.connection_guard)
         self.web_server = server = uvicorn.Server(config)
         # The service owns shutdown (stop()); uvicorn must not take SIGINT/SIGTERM for itself,
         # nor raise them again when it ends, or one signal would stop us twice.
@@ -741,95 +814,51 @@ class Service:
             log.warning("hazard areas not loaded: %s", e)
             return
         seen = tuple((r["id"], r["updated_at"]) for r in rows)
-        before = set(getattr(self, "_hazards_seen", ()))
         if seen == getattr(self, "_hazards_seen", ()):
             return
         self._hazards_seen = seen
         analyzer.set_hazard_zones(as_zones([to_hazard(r) for r in rows], time.time()))
         log.info("analytics: %d hazard areas in force", len(rows))
-        if self.publisher:
-            await self._publish_hazards(
-                [r for r in rows if (r["id"], r["updated_at"]) not in before]
-            )
-            # in force at the last sync, not now: ended, deleted or expired
-            gone = {i for i, _ in before} - {r["id"] for r in rows}
-            await self._cancel_hazards(sorted(gone))
 
-    async def _publish_hazards(self, rows: list[dict]) -> None:
-        """New and changed hazards to partners over MQTT, each as a CAP 1.2 alert with its
-        vessels at risk, on ``<prefix>/hazards/<id>``."""
-        if not rows:
+    async def _publish_hazards(self) -> None:
+        """The hazards to the feeds (``self.feed``'s broker), each new, changed or ended one
+        as a CloudEvent on ``mda/v1/hazards/<id>`` and CAP 1.2 (Alert, Update, Cancel) on
+        ``mda/v1/hazards/<id>/cap``, and to the partners they were shared with; what was
+        sent is in the database, so one that ended while the service was stopped is
+        cancelled now (``exchange.hazard_feed``)."""
+        if self.feed is None:
             return
-        from mda.analytics.hazards import Fleet, vessels_at_risk
-        from mda.exchange.cap import cap_reference, to_cap
-        from mda.store.hazards import to_hazard, vessel_states
+        if self.hazard_feed is None:
+            from mda.analytics.hazards import beacon_prefixes
+            from mda.exchange.hazard_feed import HazardFeed
 
+            self.hazard_feed = HazardFeed(
+                self.feed,
+                self.url,
+                source=self.feed.source,
+                sender=self.settings.organisation or "mda",
+                horizon_h=self.settings.hazard_horizon_h,
+                exclude_prefixes=beacon_prefixes(self.settings),  # as the API and the CLI
+            )
         try:
-            async with await connect(self.url) as conn:
-                states = await vessel_states(conn)
-        except (psycopg.Error, StoreError) as e:
+            sent = await self.hazard_feed.sync()
+        except (psycopg.Error, StoreError, OSError) as e:  # next round: nothing was lost
             log.warning("hazards not published: %s", e)
             return
-        now = time.time()
-        fleet = Fleet(states, now)
-        sender = self.settings.organisation or "mda"
-        for r in rows:
-            h = to_hazard(r)
-            risk = await asyncio.to_thread(
-                vessels_at_risk, h, fleet, now, horizon_h=self.settings.hazard_horizon_h
-            )
-            identifier = f"mda-hazard-{r['id']}-{int(r['updated_at'].timestamp())}"
-            xml = to_cap(h, sender=sender, identifier=identifier, sent=now, at_risk=risk)
-            await self.publisher.publish_message(f"hazards/{r['id']}", xml.encode())
-            sent = self._hazards_sent.setdefault(r["id"], {"refs": []})
-            sent["hazard"] = h
-            sent["refs"].append(cap_reference(sender, identifier, now))
+        if sent:
+            log.info("hazards to the feeds: %s", ", ".join(f"{k} {i}" for k, i in sent))
 
-    async def _cancel_hazards(self, ids: list[int]) -> None:
-        """Hazards published as CAP that are no longer in force (ended, deleted, expired):
-        to partners as a CAP "Cancel" referencing the alerts sent for them, on the same
-        topic. Only those sent since this service started (a hazard that ended while it
-        was down is not cancelled)."""
-        from mda.exchange.cap import to_cap
-        from mda.store.hazards import HazardNotFound, get_hazard
-
-        sender = self.settings.organisation or "mda"
-        for hid in ids:
-            sent = self._hazards_sent.pop(hid, None)
-            if sent is None:
-                continue
-            try:
-                async with await connect(self.url) as conn:
-                    row = await get_hazard(conn, hid)
-                if row["state"] == "ended":
-                    note = f"Hazard ended by {row['ended_by'] or 'an officer'}"
-                elif row["state"] == "expired":
-                    note = "Hazard expired"
-                else:  # its onset moved to later: it is sent again when it begins
-                    note = "Hazard not in force"
-            except HazardNotFound:
-                note = "Hazard withdrawn (entered by mistake)"
-            except (psycopg.Error, StoreError) as e:
-                log.warning("hazard %d: cancel sent without its reason: %s", hid, e)
-                note = "Hazard no longer in force"
-            now = time.time()
-            xml = to_cap(
-                sent["hazard"],
-                sender=sender,
-                identifier=f"mda-hazard-{hid}-cancel-{int(now)}",
-                sent=now,
-                msg_type="Cancel",
-                references=sent["refs"],
-                note=note,
-            )
-            await self.publisher.publish_message(f"hazards/{hid}", xml.encode())
-
-    async def _hazards_job(self, analyzer, every_s: float = 10.0) -> None:
-        """Keep the analytics' hazard zones current: one added, ended or expired applies
-        within ``every_s``."""
+    async def _hazards_job(self, analyzer, every_s: float = 10.0, feed_s: float = 2.0) -> None:
+        """Keep the analytics' hazard zones current (one added, ended or expired applies
+        within ``every_s``) and the hazard feeds (a change or a share goes out within
+        ``feed_s``)."""
+        loaded = -every_s
         while True:
-            await self._load_hazards(analyzer)
-            await asyncio.sleep(every_s)
+            if time.monotonic() - loaded >= every_s:
+                loaded = time.monotonic()
+                await self._load_hazards(analyzer)
+            await self._publish_hazards()
+            await asyncio.sleep(feed_s)
 
     async def _cap_feed(self) -> None:
         """CAP warnings from the MQTT topics of ``cap_topics`` become hazard areas."""

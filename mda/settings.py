@@ -123,7 +123,7 @@ class PartnerFeedSpec:
     url: str = field(
         metadata={
             "help": "the partner's broker and our feed there: "
-            "mqtt://user:pass@host[:port]/mda/v1/partners/OURNAME/#[?partner=NAME&source=URN]"
+            "mqtt[s]://user:pass@host[:port]/mda/v1/partners/OURNAME/#[?partner=NAME&source=URN]"
         }
     )
     partner: str | None = _setting(
@@ -131,6 +131,11 @@ class PartnerFeedSpec:
     )
     source: str | None = _setting(
         None, "the CloudEvents source its events must carry; default urn:mda:<partner>"
+    )
+    ca_file: str | None = _setting(
+        None,
+        "mqtts:// only: the CA certificate (PEM) that signed the partner's broker certificate; "
+        "default: the system's trusted CAs",
     )
 
 
@@ -220,6 +225,18 @@ class Settings(WebConfig):
         "tokens never expire (not recommended).",
     )
     log_level: str = _setting("INFO", "Logging level: DEBUG, INFO, WARNING, ERROR.")
+    role: str = _setting(
+        "all",
+        "What mda serve runs: all (everything in one process), or one role of several "
+        "processes joined by mqtt_url's broker and the database: ingest (feeds, published "
+        "to the broker), core (stores and analyses them; one leads, others stand by) or "
+        "web (the map, the API and the WebSocket). See mda/README.md.",
+    )
+    takeover_replay_min: float = _setting(
+        30.0,
+        "A core that takes over rebuilds the analytics from this many minutes of the latest "
+        "positions in the database.",
+    )
 
     # The tables.
     sources: tuple[SourceSpec, ...] = ()
@@ -410,7 +427,7 @@ def _partner_feeds(value: Any, where: str) -> list[PartnerFeedSpec]:
     for i, item in enumerate(value):
         if not isinstance(item, dict) or "url" not in item:
             raise SettingsError(f"{where}: partner_feeds[{i}] needs a 'url'")
-        unknown = set(item) - {"url", "partner", "source"}
+        unknown = set(item) - {"url", "partner", "source", "ca_file"}
         if unknown:
             raise SettingsError(
                 f"{where}: partner_feeds[{i}]: unknown {', '.join(sorted(unknown))}"
@@ -420,6 +437,7 @@ def _partner_feeds(value: Any, where: str) -> list[PartnerFeedSpec]:
                 str(item["url"]),
                 str(item["partner"]) if item.get("partner") else None,
                 str(item["source"]) if item.get("source") else None,
+                str(item["ca_file"]) if item.get("ca_file") else None,
             )
         )
     return out

@@ -7,7 +7,10 @@ CAP alert's identifier, sender and sent time) and who made it. One from a CAP al
 a ``ref`` (``cap:<sender>:<identifier>:<info n>``): the same warning delivered again updates
 its row rather than adding one. ``status`` is ``active`` until an officer ends it; a hazard
 past its ``expires`` is no longer in force whatever its status (``state`` in the rows says
-``pending``, ``in_force``, ``expired`` or ``ended``).
+``pending``, ``in_force``, ``awaiting_confirmation``, ``expired`` or ``ended``). A CAP
+``Update`` (a new identifier, ``references`` naming the earlier message) updates the hazard
+read from the message it references. ``unconfirmed`` (migration 0015): a hazard from the MQTT
+feed larger than the limit, kept until a supervisor confirms it; not in force until then.
 
 Changes take the caller's connection and run in its transaction, so the web writes the audit
 row of each change in the same one.
@@ -29,6 +32,7 @@ from .desk import Invalid, NotFound
 
 __all__ = [
     "HazardNotFound",
+    "confirm_hazard",
     "end_cap_hazards",
     "InvalidHazard",
     "SEVERITIES",
@@ -46,9 +50,10 @@ SEVERITIES = ("critical", "high", "medium", "low")
 
 _COLUMNS = """id, ref, name, kind, severity, onset, expires, geometry, source, cap_identifier,
     cap_sender, cap_sent, details, status, created_by, created_at, updated_at, ended_by,
-    ended_at,
+    ended_at, confirmed_by, confirmed_at, cap_identifiers,
     CASE WHEN status = 'ended' THEN 'ended'
          WHEN expires IS NOT NULL AND expires <= now() THEN 'expired'
+         WHEN status = 'unconfirmed' THEN 'awaiting_confirmation'
          WHEN onset IS NOT NULL AND onset > now() THEN 'pending'
          ELSE 'in_force' END AS state"""
 
@@ -66,10 +71,20 @@ def _ts(epoch: float | None) -> datetime | None:
 
 
 async def save_hazard(
-    conn: psycopg.AsyncConnection, hazard: Hazard, *, source: str, created_by: str
+    conn: psycopg.AsyncConnection,
+    hazard: Hazard,
+    *,
+    source: str,
+    created_by: str,
+    unconfirmed: bool = False,
 ) -> dict:
-    """Store ``hazard``; one from a CAP alert already stored (same ref) is updated instead.
-    Returns the row, with ``created`` false for an update."""
+    """Store ``hazard``; one from a CAP message already stored is updated instead (same id):
+    the same message delivered again (same sender, identifier and info block), or a CAP
+    ``Update`` whose ``references`` name a message the hazard was read from (it then takes
+    the Update's identifier, and keeps every earlier one for later references). An older
+    message than the one stored changes nothing. ``unconfirmed``: a new hazard awaits a
+    supervisor's confirmation (``confirm_hazard``) before it is in force. Returns the row,
+    with ``created`` false for an update."""
     if hazard.severity not in SEVERITIES:
         raise InvalidHazard(f"severity: {hazard.severity!r} is not one of {', '.join(SEVERITIES)}")
     name = (hazard.name or "").strip()
@@ -77,15 +92,61 @@ async def save_hazard(
         raise InvalidHazard("name: a hazard needs a name")
     d = hazard.details or {}
     ref = None
+    info_n = hazard.id.rsplit(":", 1)[-1]
     if d.get("identifier"):
-        ref = f"cap:{d.get('sender')}:{d['identifier']}:{hazard.id.rsplit(':', 1)[-1]}"
+        ref = f"cap:{d.get('sender')}:{d['identifier']}:{info_n}"
     cap_sent = d.get("sent")
+    sent = _ts(cap_sent) if isinstance(cap_sent, int | float) else None
+    values = (
+        name[:500],
+        hazard.severity,
+        _ts(hazard.onset),
+        _ts(hazard.expires),
+        Jsonb(mapping(hazard.geometry)),
+        Jsonb(d),
+    )
     async with conn.cursor(row_factory=dict_row) as cur:
+        if d.get("identifier"):
+            earlier = [d["identifier"]]
+            if d.get("msg_type") == "Update":
+                earlier += [i for s, i in _references(d.get("references")) if s == d.get("sender")]
+            await cur.execute(
+                f"""SELECT {_COLUMNS} FROM hazards
+                    WHERE cap_sender = %s AND cap_identifiers && %s::text[]
+                      AND ref LIKE %s
+                    ORDER BY id LIMIT 1 FOR UPDATE""",
+                (d.get("sender"), earlier, f"%:{info_n}"),
+            )
+            found = await cur.fetchone()
+            if found is not None:
+                if sent is not None and found["cap_sent"] is not None and sent < found["cap_sent"]:
+                    # an older message (a retained Alert after its Update): the row stays
+                    return {**found, "created": False, "unchanged": True}
+                await cur.execute(
+                    f"""
+                    UPDATE hazards SET name = %s, severity = %s, onset = %s, expires = %s,
+                        geometry = %s, details = %s, ref = %s, cap_identifier = %s,
+                        cap_sent = %s, updated_at = now(),
+                        cap_identifiers = CASE WHEN %s = ANY(cap_identifiers)
+                            THEN cap_identifiers ELSE cap_identifiers || %s::text END
+                    WHERE id = %s RETURNING {_COLUMNS}, false AS created""",
+                    (
+                        *values,
+                        ref,
+                        d["identifier"],
+                        sent,
+                        d["identifier"],
+                        d["identifier"],
+                        found["id"],
+                    ),
+                )
+                return await cur.fetchone()
         await cur.execute(
             f"""
-            INSERT INTO hazards (ref, name, severity, onset, expires, geometry, source,
-                                 cap_identifier, cap_sender, cap_sent, details, created_by)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            INSERT INTO hazards (name, severity, onset, expires, geometry, details, ref, source,
+                                 cap_identifier, cap_sender, cap_sent, created_by, status,
+                                 cap_identifiers)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (ref) DO UPDATE SET name = EXCLUDED.name,
                 severity = EXCLUDED.severity, onset = EXCLUDED.onset,
                 expires = EXCLUDED.expires, geometry = EXCLUDED.geometry,
@@ -93,21 +154,50 @@ async def save_hazard(
                 updated_at = now()
             RETURNING {_COLUMNS}, (xmax = 0) AS created""",
             (
+                *values,
                 ref,
-                name[:500],
-                hazard.severity,
-                _ts(hazard.onset),
-                _ts(hazard.expires),
-                Jsonb(mapping(hazard.geometry)),
                 source,
                 d.get("identifier"),
                 d.get("sender"),
-                _ts(cap_sent) if isinstance(cap_sent, int | float) else None,
-                Jsonb(d),
+                sent,
                 created_by,
+                "unconfirmed" if unconfirmed else "active",
+                [d["identifier"]] if d.get("identifier") else [],
             ),
         )
         return await cur.fetchone()
+
+
+def _references(text: str | None) -> list[tuple[str, str]]:
+    """CAP's ``references`` (``sender,identifier,sent ...``) as (sender, identifier) pairs,
+    those not of that form left out."""
+    out = []
+    for ref in (text or "").split():
+        parts = ref.split(",")
+        if len(parts) == 3 and parts[0] and parts[1]:
+            out.append((parts[0], parts[1]))
+    return out
+
+
+async def confirm_hazard(conn: psycopg.AsyncConnection, hazard_id: int, user: str) -> dict:
+    """A supervisor confirms a hazard awaiting confirmation: it is in force from now on
+    (zone_entry alerts, the partners' feeds). Confirming one in force changes nothing; one
+    ended cannot be confirmed (``InvalidHazard``)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            UPDATE hazards SET status = 'active', confirmed_by = %s, confirmed_at = now(),
+                updated_at = now()
+            WHERE id = %s AND status = 'unconfirmed' RETURNING {_COLUMNS}""",
+            (user, hazard_id),
+        )
+        row = await cur.fetchone()
+    if row is not None:
+        return row
+    row = await get_hazard(conn, hazard_id)  # 404 for none
+    if row["status"] == "ended":
+        raise InvalidHazard(f"hazard {hazard_id} is ended: there is nothing to confirm")
+    return row
 
 
 async def end_hazard(conn: psycopg.AsyncConnection, hazard_id: int, user: str) -> dict:
@@ -130,7 +220,8 @@ async def end_cap_hazards(
     conn: psycopg.AsyncConnection, refs: list[tuple[str, str]], user: str
 ) -> list[dict]:
     """End the hazards read from the CAP messages ``refs`` ((sender, identifier) pairs: what
-    a CAP "Cancel" withdraws) that are still active; the rows ended."""
+    a CAP "Cancel" withdraws; the Alert or any of its Updates) that are still active or
+    awaiting confirmation; the rows ended."""
     if not refs:
         return []
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -138,8 +229,9 @@ async def end_cap_hazards(
             f"""
             UPDATE hazards SET status = 'ended', ended_by = %s, ended_at = now(),
                 updated_at = now()
-            WHERE status = 'active' AND (cap_sender, cap_identifier) IN
-                (SELECT * FROM unnest(%s::text[], %s::text[]))
+            WHERE status IN ('active', 'unconfirmed') AND EXISTS
+                (SELECT 1 FROM unnest(%s::text[], %s::text[]) AS r(s, i)
+                 WHERE r.s = cap_sender AND r.i = ANY(cap_identifiers))
             RETURNING {_COLUMNS}""",
             (user, [s for s, _ in refs], [i for _, i in refs]),
         )
@@ -166,9 +258,13 @@ async def get_hazard(conn: psycopg.AsyncConnection, hazard_id: int) -> dict:
 
 
 async def list_hazards(conn: psycopg.AsyncConnection, *, all_: bool = False) -> list[dict]:
-    """Hazards not ended nor expired (those not yet in force too), newest first; ``all_``:
-    every one."""
-    where = "" if all_ else "WHERE status = 'active' AND (expires IS NULL OR expires > now())"
+    """Hazards not ended nor expired (those not yet in force, and those awaiting
+    confirmation, too), newest first; ``all_``: every one."""
+    where = (
+        ""
+        if all_
+        else "WHERE status IN ('active', 'unconfirmed') AND (expires IS NULL OR expires > now())"
+    )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_COLUMNS} FROM hazards {where} ORDER BY id DESC LIMIT 1000")
         return await cur.fetchall()
@@ -197,7 +293,7 @@ def to_hazard(row: dict) -> Hazard:
         geometry=shape(row["geometry"]),
         severity=row["severity"],
         onset=epoch(row["onset"]),
-        expires=epoch(row["expires"]) if row["status"] == "active" else epoch(row["ended_at"]),
+        expires=epoch(row["ended_at"]) if row["status"] == "ended" else epoch(row["expires"]),
         details=dict(row["details"] or {}),
     )
 
@@ -216,7 +312,7 @@ async def vessel_states(
     async with conn.cursor() as cur:
         await cur.execute(
             f"""SELECT mmsi, extract(epoch FROM time), lat, lon, sog, cog, ship_type,
-                       nav_status, name
+                       nav_status, name, to_bow + to_stern
                 FROM vessels
                 WHERE time > now() - make_interval(secs => %s) AND lat IS NOT NULL
                       AND lon IS NOT NULL {skip}""",
@@ -234,6 +330,7 @@ async def vessel_states(
             st,
             ns,
             name,
+            float(length) if length else None,
         )
-        for m, ts, lat, lon, sog, cog, st, ns, name in rows
+        for m, ts, lat, lon, sog, cog, st, ns, name, length in rows
     ]

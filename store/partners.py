@@ -43,6 +43,11 @@ __all__ = [
     "list_partners",
     "disable_partner",
     "partner_json",
+    "set_partner_key",
+    "partner_public_key",
+    "partner_by_fingerprint",
+    "update_policy",
+    "DuplicateKey",
 ]
 
 # As the partners.min_severity CHECK has them, highest first; notices ('info') never go.
@@ -52,8 +57,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _COLUMNS = (
     "id, name, country, kinds, min_severity, area, automatic, disabled, created_by, "
-    "created_at, disabled_by, disabled_at"
+    "created_at, disabled_by, disabled_at, public_key, key_fingerprint"
 )
+_FINGERPRINT_RE = re.compile(r"^SHA256:[0-9a-f]{64}$")
 
 
 class PartnerError(StoreError):
@@ -74,6 +80,10 @@ class DuplicatePartner(PartnerError):
 
 class PartnerDisabled(PartnerError):
     """The partner is disabled: nothing more goes to it (409)."""
+
+
+class DuplicateKey(PartnerError):
+    """The public key is already another partner's (409): a key names one partner."""
 
 
 # ------------------------------------------------------------------------------ policy (pure)
@@ -127,7 +137,7 @@ def parse_area(text: str | bytes | Mapping) -> dict:
 
 def check_policy(kinds: Iterable[str], min_severity: str) -> tuple[list[str], str]:
     """The kinds (each one the analytics raise) and the severity, checked."""
-    known = {k.kind for k in KIND_TABLE}
+    known = {k.kind for k in KIND_TABLE} | {"hazard"}  # hazard areas (store.shares)
     kinds = sorted({k.strip() for k in kinds if k.strip()})
     unknown = [k for k in kinds if k not in known]
     if unknown:
@@ -198,12 +208,16 @@ async def add_partner(
     area: Mapping | None = None,
     automatic: bool = True,
     token_expires: datetime | timedelta | None = None,
+    public_key: tuple[str, str] | None = None,
     actor: str = "cli",
     via: str = "cli",
 ) -> tuple[dict, str]:
     """Add a partner with its policy and an API token (role ``partner``, owner the
-    partner's name), both audited in one transaction. Returns the row and the token (shown
-    once). ``InvalidPartner``, ``DuplicatePartner``."""
+    partner's name), both audited in one transaction. ``public_key``: its Ed25519 public
+    key as (PEM, fingerprint), as ``exchange.signing.partner_key`` makes them from what the
+    partner gave. Returns the row and the token (shown once). ``InvalidPartner``,
+    ``DuplicatePartner``, ``DuplicateKey``."""
+    pem, fp = _check_key(public_key) if public_key is not None else (None, None)
     if not _NAME_RE.match(name or ""):
         raise InvalidPartner("a partner name is 1-64 letters, digits or . _ - (no spaces)")
     country = (country or "").upper()
@@ -216,7 +230,8 @@ async def add_partner(
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     "INSERT INTO partners (name, country, kinds, min_severity, area, automatic, "
-                    f"created_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+                    "created_by, public_key, key_fingerprint) "
+                    f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
                     (
                         name,
                         country,
@@ -225,6 +240,8 @@ async def add_partner(
                         Jsonb(geometry) if geometry else None,
                         automatic,
                         actor,
+                        pem,
+                        fp,
                     ),
                 )
                 row = await cur.fetchone()
@@ -240,12 +257,79 @@ async def add_partner(
                     "min_severity": min_severity,
                     "area": geometry is not None,
                     "automatic": automatic,
+                    "key_fingerprint": fp,
                 },
             )
             token = await create_token(conn, name, PARTNER, token_expires, actor=actor, via=via)
-    except psycopg.errors.UniqueViolation:
+    except psycopg.errors.UniqueViolation as e:
+        if "key_fingerprint" in str(e.diag.constraint_name or ""):
+            raise DuplicateKey(f"key {fp} is already another partner's") from None
         raise DuplicatePartner(f"partner {name!r} already exists") from None
     return row, token
+
+
+def _check_key(public_key: tuple[str, str]) -> tuple[str, str]:
+    pem, fp = public_key
+    if not isinstance(pem, str) or "-----BEGIN PUBLIC KEY-----" not in pem:
+        raise InvalidPartner("a partner's public key is a PEM public key")
+    if not isinstance(fp, str) or not _FINGERPRINT_RE.match(fp):
+        raise InvalidPartner("a key fingerprint is SHA256: and 64 hex digits")
+    return pem, fp
+
+
+async def set_partner_key(
+    conn: psycopg.AsyncConnection,
+    name: str,
+    public_key: tuple[str, str],
+    *,
+    actor: str = "cli",
+    via: str = "cli",
+) -> dict:
+    """Put (or replace) a partner's Ed25519 public key, (PEM, fingerprint), audited
+    (``partner.key``, with the old and the new fingerprint). Returns the row.
+    ``PartnerNotFound``, ``InvalidPartner``, ``DuplicateKey``."""
+    pem, fp = _check_key(public_key)
+    try:
+        async with conn.transaction():
+            old = await get_partner(conn, name)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "UPDATE partners SET public_key = %s, key_fingerprint = %s "
+                    f"WHERE name = %s RETURNING {_COLUMNS}",
+                    (pem, fp, name),
+                )
+                row = await cur.fetchone()
+            await audit.record(
+                conn,
+                actor=actor,
+                via=via,
+                action="partner.key",
+                target=f"partner:{name}",
+                details={"key_fingerprint": fp, "previous": old["key_fingerprint"]},
+            )
+    except psycopg.errors.UniqueViolation:
+        raise DuplicateKey(f"key {fp} is already another partner's") from None
+    return row
+
+
+async def partner_public_key(conn: psycopg.AsyncConnection, name: str) -> str | None:
+    """The partner's Ed25519 public key (PEM), None when it has none on file or there is no
+    such partner."""
+    cur = await conn.execute("SELECT public_key FROM partners WHERE name = %s", (name,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def partner_by_fingerprint(conn: psycopg.AsyncConnection, fingerprint: str) -> dict | None:
+    """The partner whose public key has this fingerprint (``SHA256:<hex>``; the hex alone
+    and upper case are taken too), enabled or not; None when no partner has it."""
+    fp = (fingerprint or "").strip()
+    if not fp.upper().startswith("SHA256:"):
+        fp = "SHA256:" + fp
+    fp = "SHA256:" + fp.split(":", 1)[1].lower()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_COLUMNS} FROM partners WHERE key_fingerprint = %s", (fp,))
+        return await cur.fetchone()
 
 
 async def get_partner(conn: psycopg.AsyncConnection, name: str) -> dict:
@@ -308,3 +392,64 @@ def partner_json(row: Mapping[str, Any]) -> dict:
         for k, v in row.items()
         if k not in ("id",)
     }
+
+
+_UNSET: Any = object()
+
+
+async def update_policy(
+    conn: psycopg.AsyncConnection,
+    name: str,
+    *,
+    kinds: Iterable[str] | None = None,
+    min_severity: str | None = None,
+    area: Mapping | None = _UNSET,
+    automatic: bool | None = None,
+    actor: str = "cli",
+    via: str = "cli",
+) -> dict:
+    """Change a partner's sharing policy (what is given changes; ``area=None`` clears the
+    area), audited (``partner.policy``, with the policy before and after). Returns the row.
+    Shares already made stay in the log. ``PartnerNotFound``, ``InvalidPartner``."""
+    async with conn.transaction():
+        old = await get_partner(conn, name)
+        new_kinds, new_severity = check_policy(
+            old["kinds"] if kinds is None else kinds,
+            old["min_severity"] if min_severity is None else min_severity,
+        )
+        geometry = old["area"] if area is _UNSET else parse_area(area) if area else None
+        new_automatic = old["automatic"] if automatic is None else bool(automatic)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "UPDATE partners SET kinds = %s, min_severity = %s, area = %s, automatic = %s "
+                f"WHERE name = %s RETURNING {_COLUMNS}",
+                (
+                    new_kinds,
+                    new_severity,
+                    Jsonb(geometry) if geometry else None,
+                    new_automatic,
+                    name,
+                ),
+            )
+            row = await cur.fetchone()
+
+        def policy(kinds, severity, geometry, automatic) -> dict:
+            return {
+                "kinds": list(kinds),
+                "min_severity": severity,
+                "area": geometry is not None,
+                "automatic": automatic,
+            }
+
+        await audit.record(
+            conn,
+            actor=actor,
+            via=via,
+            action="partner.policy",
+            target=f"partner:{name}",
+            details={
+                "before": policy(old["kinds"], old["min_severity"], old["area"], old["automatic"]),
+                "after": policy(new_kinds, new_severity, geometry, new_automatic),
+            },
+        )
+    return row

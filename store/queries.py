@@ -215,32 +215,49 @@ async def vessel_track_geojson(
     """One vessel's fixes between ``start`` and ``end`` as a GeoJSON Feature: a LineString
     (``null`` geometry under two fixes) with per-vertex ``times``, ``sog`` and ``cog``
     arrays in its properties, oldest first."""
-    # Built by concatenation like the vessels' Features: about 1.7x faster in the server
-    # than json_build_object over four json_agg (10,000 points: 28 against 48 ms).
+    # PostgreSQL formats every value (its float output is the contract: shortest exact
+    # form, no trailing ".0") and joins each array in one string_agg; the web only glues
+    # the pieces (10,000 points: about 0.1 ms here against 1 ms for a final concat() in
+    # the server). date_part gives the epoch as float8 directly: extract() goes through
+    # numeric (3 ms for 10,000 times), the same value. The rows come sorted once: the
+    # aggregates' ORDER BY matches the subquery's, so none sorts again.
     sql = """
         WITH p AS (
             SELECT time, lat, lon, sog, cog FROM positions
             WHERE mmsi = %(mmsi)s AND time >= %(start)s AND time <= %(end)s
-            ORDER BY time LIMIT %(max)s),
-        a AS (
-            SELECT count(*) AS n,
-                   string_agg(concat('[', round(lon * 1e5) / 1e5, ',', round(lat * 1e5) / 1e5,
-                                     ']'), ',' ORDER BY time) AS coords,
-                   string_agg(extract(epoch FROM time)::float8::text, ',' ORDER BY time) AS times,
-                   string_agg(coalesce(sog::text, 'null'), ',' ORDER BY time) AS sog,
-                   string_agg(coalesce(cog::text, 'null'), ',' ORDER BY time) AS cog
-            FROM p)
-        SELECT concat(
-            '{"type":"Feature","geometry":',
-            CASE WHEN n < 2 THEN 'null'
-                 ELSE concat('{"type":"LineString","coordinates":[', coords, ']}') END,
-            ',"properties":{"mmsi":', %(mmsi)s::int,
-            ',"start":', to_json(%(start)s::timestamptz)::text,
-            ',"end":', to_json(%(end)s::timestamptz)::text,
-            ',"points":', n, ',"times":[', times, '],"sog":[', sog, '],"cog":[', cog,
-            '],"truncated":', (n >= %(max)s)::text, '}}')
-        FROM a"""
-    return await _raw(conn, sql, {"mmsi": mmsi, "start": start, "end": end, "max": max_points})
+            ORDER BY time LIMIT %(max)s)
+        SELECT count(*),
+               string_agg(concat('[', round(lon * 1e5) / 1e5, ',', round(lat * 1e5) / 1e5, ']'),
+                          ',' ORDER BY time),
+               string_agg(date_part('epoch', time)::text, ',' ORDER BY time),
+               string_agg(coalesce(sog::text, 'null'), ',' ORDER BY time),
+               string_agg(coalesce(cog::text, 'null'), ',' ORDER BY time),
+               to_json(%(start)s::timestamptz)::text, to_json(%(end)s::timestamptz)::text
+        FROM p"""
+    cur = conn.cursor()
+    cur.adapters.register_loader("text", _BytesLoader)
+    await cur.execute(sql, {"mmsi": mmsi, "start": start, "end": end, "max": max_points})
+    n, coords, times, sog, cog, t_start, t_end = await cur.fetchone()
+    geometry = b'{"type":"LineString","coordinates":[' + coords + b"]}" if n >= 2 else b"null"
+    return b"".join(
+        (
+            b'{"type":"Feature","geometry":',
+            geometry,
+            b',"properties":{"mmsi":%d,"start":' % mmsi,
+            t_start,
+            b',"end":',
+            t_end,
+            b',"points":%d,"times":[' % n,
+            times or b"",
+            b'],"sog":[',
+            sog or b"",
+            b'],"cog":[',
+            cog or b"",
+            b'],"truncated":',
+            b"true" if n >= max_points else b"false",
+            b"}}",
+        )
+    )
 
 
 async def search_vessels(conn: psycopg.AsyncConnection, q: str, limit: int = 20) -> bytes:

@@ -26,7 +26,13 @@ from . import audit
 from .alerts import ALERT_COLUMNS, AlertNotFound
 from .desk import Invalid
 from .errors import StoreError
-from .partners import PartnerDisabled, get_partner, list_partners, policy_allows
+from .partners import (
+    POLICY_SEVERITIES,
+    PartnerDisabled,
+    get_partner,
+    list_partners,
+    policy_allows,
+)
 
 __all__ = [
     "GENESIS",
@@ -45,6 +51,15 @@ __all__ = [
     "shared_alerts",
     "shared_extract",
     "alert_rows",
+    "hazard_policy_allows",
+    "share_hazard",
+    "auto_share_hazards",
+    "hazard_shares_of",
+    "shared_hazards",
+    "hazard_shares_after",
+    "hazard_partners",
+    "last_share_id",
+    "HAZARD_KIND",
 ]
 
 GENESIS = "0" * 64
@@ -61,7 +76,9 @@ HASHED_FIELDS = (
     "via",
     "prev_sha256",
 )
-_COLUMNS = ", ".join((*HASHED_FIELDS, "sha256"))
+# A hazard's row (migration 0012) also carries ``hazard_id`` (and no ``alert_id``); the
+# hash covers it when it is set, so an alert's row hashes as it always did.
+_COLUMNS = ", ".join((*HASHED_FIELDS, "hazard_id", "sha256"))
 _LOCK = "hashtext('mda.share_log')"
 
 
@@ -78,12 +95,15 @@ def _time_text(t: datetime) -> str:
 
 
 def canonical(row: Mapping[str, Any]) -> bytes:
-    """The bytes a row's hash is taken over: its ``HASHED_FIELDS`` as compact JSON, keys
-    sorted, ASCII only, the time in UTC with microseconds."""
+    """The bytes a row's hash is taken over: its ``HASHED_FIELDS`` (and ``hazard_id`` when
+    it is set: a hazard's row) as compact JSON, keys sorted, ASCII only, the time in UTC
+    with microseconds."""
     out = {}
     for name in HASHED_FIELDS:
         v = row[name]
         out[name] = _time_text(v) if isinstance(v, datetime) else v
+    if row.get("hazard_id") is not None:
+        out["hazard_id"] = row["hazard_id"]
     return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -94,14 +114,16 @@ def row_hash(row: Mapping[str, Any]) -> str:
 async def _append(
     conn: psycopg.AsyncConnection,
     partner: str,
-    alert_id: int,
+    alert_id: int | None,
     mode: str,
     actor: str,
     via: str,
     extract_id: int | None = None,
     extract_sha256: str | None = None,
+    hazard_id: int | None = None,
 ) -> dict:
-    """One row at the chain's head; the caller holds the lock and the transaction."""
+    """One row at the chain's head (an alert's, or with ``hazard_id`` a hazard's); the
+    caller holds the lock and the transaction."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT sha256 FROM share_log ORDER BY id DESC LIMIT 1")
         last = await cur.fetchone()
@@ -116,11 +138,12 @@ async def _append(
             actor=actor,
             via=via,
             prev_sha256=last["sha256"] if last else GENESIS,
+            hazard_id=hazard_id,
         )
         row["sha256"] = row_hash(row)
         await cur.execute(
             f"INSERT INTO share_log ({_COLUMNS}) VALUES "
-            f"({', '.join(f'%({c})s' for c in (*HASHED_FIELDS, 'sha256'))})",
+            f"({', '.join(f'%({c})s' for c in (*HASHED_FIELDS, 'hazard_id', 'sha256'))})",
             row,
         )
     return row
@@ -319,7 +342,8 @@ async def shared_alerts(conn: psycopg.AsyncConnection, partner: str) -> list[dic
             """
             SELECT DISTINCT ON (alert_id) alert_id, id AS share_id, time AS shared_at, mode,
                    extract_id, extract_sha256
-            FROM share_log WHERE partner = %s ORDER BY alert_id, id DESC""",
+            FROM share_log WHERE partner = %s AND alert_id IS NOT NULL
+            ORDER BY alert_id, id DESC""",
             (partner,),
         )
         rows = await cur.fetchall()
@@ -349,3 +373,198 @@ async def alert_rows(conn: psycopg.AsyncConnection, ids: Sequence[int]) -> list[
             (list(ids),),
         )
         return await cur.fetchall()
+
+
+# ------------------------------------------------------------------------------ hazards
+# A hazard and its vessels at risk shared with partners (issue 14, item 3): rows of the same
+# log with ``hazard_id`` instead of ``alert_id``; published by exchange/hazard_feed.py on
+# mda/v1/partners/<partner>/hazards/<id>, read by the partner at /api/partner/hazards.
+
+HAZARD_KIND = "hazard"  # a partner's policy kinds may name it: hazards go to it
+
+
+def hazard_policy_allows(policy: Mapping[str, Any], hazard: Mapping[str, Any]) -> bool:
+    """Whether ``policy`` (a partner row) lets ``hazard`` (a hazard row: ``severity``,
+    ``geometry``) go to the partner: enabled, the hazard's severity at least its
+    ``min_severity``, its ``kinds`` empty (every kind) or naming ``hazard``, and the area,
+    when it has one, meeting the hazard's. Pure."""
+    if policy.get("disabled"):
+        return False
+    order = POLICY_SEVERITIES
+    severity = hazard.get("severity")
+    if severity not in order or order.index(severity) > order.index(
+        policy.get("min_severity") or "low"
+    ):
+        return False
+    kinds = policy.get("kinds") or ()
+    if kinds and HAZARD_KIND not in kinds:
+        return False
+    area = policy.get("area")
+    if area:
+        from shapely.geometry import shape
+
+        try:
+            return bool(shape(area).intersects(shape(hazard["geometry"])))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+    return True
+
+
+async def share_hazard(
+    conn: psycopg.AsyncConnection,
+    hazard_id: int,
+    partners: Sequence[str],
+    *,
+    actor: str,
+    via: str,
+    role: str | None = None,
+    ip: str | None = None,
+) -> list[dict]:
+    """An officer shares hazard ``hazard_id`` (and so its vessels at risk) with
+    ``partners``: one log row each and an audit row (``share.hazard``), in one transaction.
+    ``HazardNotFound``, ``PartnerNotFound`` (404); ``PartnerDisabled`` (409);
+    ``InvalidShare`` (422) when it is ended or expired, or outside a partner's policy."""
+    from .hazards import get_hazard
+
+    names = list(dict.fromkeys(p.strip() for p in partners if p.strip()))
+    if not names:
+        raise InvalidShare("name at least one partner")
+    async with conn.transaction():
+        await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        hazard = await get_hazard(conn, hazard_id)
+        if hazard["state"] in ("ended", "expired"):
+            raise InvalidShare(
+                f"hazard {hazard_id} is {hazard['state']}: there is nothing to warn of any more"
+            )
+        if hazard["state"] == "awaiting_confirmation":
+            raise InvalidShare(
+                f"hazard {hazard_id} awaits a supervisor's confirmation: share it once confirmed"
+            )
+        rows = []
+        for name in names:
+            partner = await get_partner(conn, name)
+            if partner["disabled"]:
+                raise PartnerDisabled(f"partner {name!r} is disabled")
+            if not hazard_policy_allows(partner, hazard):
+                raise InvalidShare(
+                    f"hazard {hazard_id} ({hazard['severity']}) is outside partner {name}'s policy"
+                )
+            rows.append(await _append(conn, name, None, "manual", actor, via, hazard_id=hazard_id))
+        await audit.record(
+            conn,
+            actor=actor,
+            role=role,
+            via=via,
+            action="share.hazard",
+            target=f"hazard:{hazard_id}",
+            ip=ip,
+            details={"partners": names, "share_ids": [r["id"] for r in rows]},
+        )
+    return rows
+
+
+async def auto_share_hazards(
+    conn: psycopg.AsyncConnection, hazards: Iterable[Mapping]
+) -> list[dict]:
+    """Share hazard rows (in force or pending) with every enabled automatic partner whose
+    policy allows them and that has not had them yet (actor ``system``, via ``policy``;
+    audited ``share.auto``). Returns the new log rows."""
+    hazards = [h for h in hazards if h.get("id") is not None]
+    if not hazards:
+        return []
+    rows = []
+    async with conn.transaction():
+        partners = await list_partners(conn, automatic_only=True)
+        wanted = [(p["name"], h) for h in hazards for p in partners if hazard_policy_allows(p, h)]
+        if not wanted:
+            return []
+        await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        cur = await conn.execute(
+            "SELECT DISTINCT partner, hazard_id FROM share_log WHERE hazard_id = ANY(%s)",
+            ([h["id"] for h in hazards],),
+        )
+        done = set(await cur.fetchall())
+        for name, h in wanted:
+            if (name, h["id"]) in done:
+                continue
+            done.add((name, h["id"]))
+            rows.append(
+                await _append(conn, name, None, "automatic", "system", "policy", hazard_id=h["id"])
+            )
+        if rows:
+            await audit.record(
+                conn,
+                actor="system",
+                via="policy",
+                action="share.auto",
+                details={"hazard_shares": [[r["partner"], r["hazard_id"], r["id"]] for r in rows]},
+            )
+    return rows
+
+
+async def hazard_shares_of(conn: psycopg.AsyncConnection, hazard_id: int) -> list[dict]:
+    """With whom hazard ``hazard_id`` was shared: its log rows, oldest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM share_log WHERE hazard_id = %s ORDER BY id", (hazard_id,)
+        )
+        return await cur.fetchall()
+
+
+async def shared_hazards(conn: psycopg.AsyncConnection, partner: str) -> list[dict]:
+    """The hazards shared with ``partner``, newest share first: each hazard's id and the
+    time and mode of its latest share."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """
+            SELECT DISTINCT ON (hazard_id) hazard_id, id AS share_id, time AS shared_at, mode
+            FROM share_log WHERE partner = %s AND hazard_id IS NOT NULL
+            ORDER BY hazard_id, id DESC""",
+            (partner,),
+        )
+        rows = await cur.fetchall()
+    return sorted(rows, key=lambda r: r["share_id"], reverse=True)
+
+
+async def last_share_id(conn: psycopg.AsyncConnection, before: datetime | None = None) -> int:
+    """The id of the log's newest row (made before ``before``, when given); 0 if none."""
+    if before is None:
+        cur = await conn.execute("SELECT coalesce(max(id), 0) FROM share_log")
+    else:
+        cur = await conn.execute(
+            "SELECT coalesce(max(id), 0) FROM share_log WHERE time < %s", (before,)
+        )
+    (n,) = await cur.fetchone()
+    return int(n)
+
+
+async def hazard_shares_after(conn: psycopg.AsyncConnection, after_id: int) -> list[dict]:
+    """The hazard rows of the log after row ``after_id`` whose partner is enabled, oldest
+    first (what the hazard feed has to send to partners)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""SELECT {", ".join(f"s.{c}" for c in _COLUMNS.split(", "))}
+                FROM share_log s JOIN partners p ON p.name = s.partner AND NOT p.disabled
+                WHERE s.id > %s AND s.hazard_id IS NOT NULL ORDER BY s.id""",
+            (after_id,),
+        )
+        return await cur.fetchall()
+
+
+async def hazard_partners(
+    conn: psycopg.AsyncConnection, hazard_ids: Sequence[int], upto_id: int
+) -> dict[int, list[str]]:
+    """For each of ``hazard_ids``, the enabled partners it was shared with in the log's
+    rows up to ``upto_id``, by name."""
+    out: dict[int, list[str]] = {}
+    if not hazard_ids:
+        return out
+    cur = await conn.execute(
+        """SELECT DISTINCT s.hazard_id, s.partner FROM share_log s
+           JOIN partners p ON p.name = s.partner AND NOT p.disabled
+           WHERE s.hazard_id = ANY(%s) AND s.id <= %s ORDER BY 1, 2""",
+        (list(hazard_ids), upto_id),
+    )
+    for hid, partner in await cur.fetchall():
+        out.setdefault(hid, []).append(partner)
+    return out

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 import psycopg
+from psycopg import pq
+from psycopg.adapt import Dumper
 
 from mda.ingest.backoff import Backoff
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
@@ -66,7 +72,25 @@ POSITION_TYPES = (
 RAW_COLUMNS = ("time", "time_end", "source", "n", "ts", "mmsis", "msg_types", "lines")
 RAW_TYPES = ("timestamptz", "timestamptz", "text", "int4", "float8[]", "int4[]", "int2[]", "text[]")
 
-_COPY_POSITIONS = f"COPY positions ({', '.join(POSITION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+# The COPY names its columns with the time last: a row is then the record's attributes,
+# read in one C call (``_POSITION_FIELDS``), and its converted time.
+_COPY_POSITIONS = (
+    f"COPY positions ({', '.join(POSITION_COLUMNS[1:])}, time) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_POSITION_TYPES = (*POSITION_TYPES[1:], POSITION_TYPES[0])
+_POSITION_FIELDS = attrgetter(
+    "mmsi",
+    "lat",
+    "lon",
+    "sog",
+    "cog",
+    "heading",
+    "nav_status",
+    "rot",
+    "accuracy",
+    "msg_type",
+    "source",
+)
 _COPY_RAW = f"COPY raw_chunks ({', '.join(RAW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 # Vessel state is upserted from a temporary table filled by binary COPY: dumping Python
@@ -150,42 +174,95 @@ def _clip_smallint(v: int | None) -> int | None:
     return None
 
 
-def _raw_chunks(raw: Sequence[RawSentence]) -> list[tuple]:
+_RAW_FIELDS = attrgetter("source", "ts", "mmsi", "msg_type", "line")
+
+
+def _raw_chunks(raw: Sequence[RawSentence], binary: bool = False) -> list[tuple]:
     """One row per receiver: the sentences in arrival order, their values in parallel arrays.
-    A row per chunk instead of per sentence keeps the archive off the ingest's hot path."""
-    by_source: dict[str, list[RawSentence]] = {}
-    for r in raw:
-        group = by_source.get(r.source)
-        if group is None:
-            by_source[r.source] = group = []
-        group.append(r)
+    A row per chunk instead of per sentence keeps the archive off the ingest's hot path.
+    ``binary``: the arrays built here in PostgreSQL's binary format where they can be."""
+    records = list(map(_RAW_FIELDS, raw))  # (source, ts, mmsi, msg_type, line), in C
+    sources = set(map(itemgetter(0), records))
+    if len(sources) == 1:
+        by_source = {sources.pop(): records}
+    else:
+        by_source = {}
+        for r in records:
+            group = by_source.get(r[0])
+            if group is None:
+                by_source[r[0]] = group = []
+            group.append(r)
     rows = []
     for source, group in by_source.items():
-        ts = [r.ts for r in group]
         # One element per record: a multipart message or a $PGHP line with its sentence
         # stays one element (they hold newlines), so the arrays stay aligned.
-        rows.append(
-            (
-                _fromts(min(ts), UTC),
-                _fromts(max(ts), UTC),
-                source,
-                len(group),
-                ts,
-                [r.mmsi for r in group],
-                [r.msg_type for r in group],
-                [r.line for r in group],
-            )
-        )
+        _, ts, mmsis, types, lines = zip(*group)
+        arrays = _raw_arrays(ts, mmsis, types, lines) if binary else None
+        if arrays is None:
+            arrays = (list(ts), list(mmsis), list(types), list(lines))
+        rows.append((_fromts(min(ts), UTC), _fromts(max(ts), UTC), source, len(group), *arrays))
     return rows
 
 
+# The raw archive's arrays in PostgreSQL's binary array format, built here in a few C-level
+# passes (struct over map/zip/chain) instead of psycopg's element-by-element Python dumping,
+# which cost more than the whole COPY of positions. A one-dimensional array without NULLs:
+# ndim, has-null flag, element type oid, length, lower bound 1, then each element as its
+# byte length and bytes.
+_ARRAY_HEAD = struct.Struct(">iiIii").pack
+_LEN = struct.Struct(">i").pack
+_LEN_F8 = struct.Struct(">id").pack
+_LEN_I4 = struct.Struct(">ii").pack
+_LEN_I2 = struct.Struct(">ih").pack
+_FLOAT8, _INT4, _INT2, _TEXT = 701, 23, 21, 25
+
+
+class _BinaryArray(bytes):
+    """An array already in PostgreSQL's binary format (``_raw_arrays``)."""
+
+
+def _prebuilt_dumper(oid: int) -> type[Dumper]:
+    class _Prebuilt(Dumper):
+        format = pq.Format.BINARY
+
+        def dump(self, obj):
+            return obj
+
+    _Prebuilt.oid = oid
+    return _Prebuilt
+
+
+# By the array types' oids (float8[], int4[], int2[], text[]): what COPY ... set_types uses.
+_PREBUILT = [_prebuilt_dumper(oid) for oid in (1022, 1007, 1005, 1009)]
+
+
+def _raw_arrays(ts: Sequence, mmsis: Sequence, types: Sequence, lines: Sequence) -> tuple | None:
+    """(ts, mmsis, msg_types, lines) as binary arrays; None when an MMSI or type is missing
+    (a NULL element: psycopg dumps those)."""
+    n = len(ts)
+    if None in mmsis or None in types:
+        return None
+    lines = list(map(str.encode, lines))
+    return (
+        _BinaryArray(_ARRAY_HEAD(1, 0, _FLOAT8, n, 1) + b"".join(map(_LEN_F8, repeat(8, n), ts))),
+        _BinaryArray(_ARRAY_HEAD(1, 0, _INT4, n, 1) + b"".join(map(_LEN_I4, repeat(4, n), mmsis))),
+        _BinaryArray(_ARRAY_HEAD(1, 0, _INT2, n, 1) + b"".join(map(_LEN_I2, repeat(2, n), types))),
+        _BinaryArray(
+            _ARRAY_HEAD(1, 0, _TEXT, n, 1)
+            + b"".join(chain.from_iterable(zip(map(_LEN, map(len, lines)), lines)))
+        ),
+    )
+
+
 def _latest_per_vessel(positions: Iterable[PositionReport]) -> list[PositionReport]:
-    latest: dict[int, PositionReport] = {}
-    for p in positions:
-        cur = latest.get(p.mmsi)
-        if cur is None or p.ts >= cur.ts:
-            latest[p.mmsi] = p
-    return list(latest.values())
+    """Each vessel's newest fix; of fixes with the same time, the last. In C: a stable sort
+    by time, then a dict that keeps the last fix it is given per MMSI."""
+    ordered = sorted(positions, key=_TS)
+    return list(dict(zip(map(_MMSI, ordered), ordered)).values())
+
+
+_TS = attrgetter("ts")
+_MMSI = attrgetter("mmsi")
 
 
 def _merge_statics(statics: Iterable[VesselInfo]) -> list[VesselInfo]:
@@ -223,38 +300,36 @@ async def write_batch(
                     return False
             if positions:
                 async with cur.copy(_COPY_POSITIONS) as copy:
-                    copy.set_types(POSITION_TYPES)
+                    copy.set_types(_COPY_POSITION_TYPES)
                     # The formatter encodes rows in C and hands back a full buffer now and
                     # then; calling it directly saves an await per row on the hot path.
                     encode = copy.formatter.write_row
-                    times: dict[float, datetime] = {}  # fixes share seconds: convert once
+                    fields = _POSITION_FIELDS
+                    times: dict[float, tuple] = {}  # fixes share seconds: convert once
                     for p in positions:
                         t = times.get(p.ts)
                         if t is None:
-                            t = times[p.ts] = _fromts(p.ts, UTC)
-                        data = encode(
-                            (
-                                t,
-                                p.mmsi,
-                                p.lat,
-                                p.lon,
-                                p.sog,
-                                p.cog,
-                                p.heading,
-                                p.nav_status,
-                                p.rot,
-                                p.accuracy,
-                                p.msg_type,
-                                p.source,
-                            )
-                        )
+                            t = times[p.ts] = (_fromts(p.ts, UTC),)
+                        data = encode(fields(p) + t)
                         if data:
                             await copy.write(data)
             if raw:
-                async with cur.copy(_COPY_RAW) as copy:
-                    copy.set_types(RAW_TYPES)
-                    for row in _raw_chunks(raw):
-                        await copy.write_row(row)
+                rows = _raw_chunks(raw, binary=True)
+                prebuilt = [r for r in rows if r[4].__class__ is _BinaryArray]
+                if prebuilt:
+                    # The arrays are built already (_raw_arrays): dumped as they are.
+                    for dumper in _PREBUILT:
+                        cur.adapters.register_dumper(_BinaryArray, dumper)
+                    async with cur.copy(_COPY_RAW) as copy:
+                        copy.set_types(RAW_TYPES)
+                        for row in prebuilt:
+                            await copy.write_row(row)
+                if len(prebuilt) < len(rows):
+                    async with conn.cursor() as plain, plain.copy(_COPY_RAW) as copy:
+                        copy.set_types(RAW_TYPES)
+                        for row in rows:
+                            if row[4].__class__ is not _BinaryArray:
+                                await copy.write_row(row)
             if make_temp:
                 # Once per connection; ON COMMIT DELETE ROWS empties them after each batch.
                 await cur.execute(_TEMP_TABLES)
@@ -348,7 +423,9 @@ class StoreWriter:
     ``w.run()`` as a task beside it when the spool must be written without new data (the
     service). Entering writes what the spool holds first when the database answers.
     ``retry_max`` bounds the wait between two tries while the database is away: the
-    spool is written at most that long after it returns.
+    spool is written at most that long after it returns. ``write_seconds``, anything with
+    ``observe(seconds)`` (the service's histogram), is given the time of each batch
+    written (or found written before).
     """
 
     def __init__(
@@ -359,9 +436,11 @@ class StoreWriter:
         raw_archive: bool = True,
         retry_initial: float = 0.5,
         retry_max: float = 5.0,
+        write_seconds=None,
     ):
         self.url = url
         self.raw_archive = raw_archive
+        self._write_seconds = write_seconds
         self.stats = WriterStats()
         self._spool = Spool(spool_dir) if spool_dir else None
         self.stats.spool_pending = self._spool.pending if self._spool else 0
@@ -460,6 +539,7 @@ class StoreWriter:
 
     async def _check_ids(self) -> None:
         assert self._conn is not None
+        await _prefer_lz4(self._conn)
         try:
             cur = await self._conn.execute("SELECT to_regclass('write_batches') IS NOT NULL")
             self._ids = bool((await cur.fetchone())[0])
@@ -473,6 +553,7 @@ class StoreWriter:
         assert self._conn is not None
         positions, statics, raw = batch[:3]
         batch_id = batch[3] if len(batch) > 3 and self._ids else None
+        t0 = time.perf_counter()
         try:
             written = await write_batch(self._conn, positions, statics, raw, batch_id)
         except psycopg.OperationalError:
@@ -489,6 +570,8 @@ class StoreWriter:
                 e.diag.message_primary or e,
             )
             return
+        if self._write_seconds is not None:
+            self._write_seconds.observe(time.perf_counter() - t0)
         if not written:
             self.stats.repeated_batches += 1
             return
@@ -540,6 +623,20 @@ class StoreWriter:
         self._backoff.reset()
         log.info("database is back")
         return True
+
+
+async def _prefer_lz4(conn: psycopg.AsyncConnection) -> None:
+    """The server compresses the raw archive's large arrays (TOAST): lz4 costs it about a
+    tenth of the CPU of the default pglz (100,000 sentences: 0.02-0.03 s against 0.15-0.34 s)
+    for 9 % more bytes. A setting of this session only, for columns that name no method;
+    a server built without lz4 keeps pglz."""
+    try:
+        await conn.execute("SET default_toast_compression = 'lz4'")
+        await conn.commit()
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        await conn.rollback()
 
 
 async def _close_quietly(conn: psycopg.AsyncConnection) -> None:

@@ -23,18 +23,27 @@ def cap_alert(
     headline: str = "Cyclone MOCHA: very severe cyclonic storm",
     expires_h: float = 24.0,
     area: str | None = None,
+    *,
+    status: str = "Actual",
+    msg_type: str = "Alert",
+    references: list[str] | None = None,
+    sent_ago_s: float = 600.0,
 ) -> str:
+    """A CAP alert as a warning centre sends it; ``msg_type`` "Update" with ``references``
+    (``cap_reference(...)``, the earlier messages) is the next bulletin, with a new
+    identifier."""
     now = time.time()
     if area is None:
         area = f"<circle>{CENTRE[0]},{CENTRE[1]} {RADIUS_KM:g}</circle>"
+    refs = f"\n  <references>{' '.join(references)}</references>" if references else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>{identifier}</identifier>
   <sender>rsmc.imd.gov.in</sender>
-  <sent>{_iso(now - 600)}</sent>
-  <status>Actual</status>
-  <msgType>Alert</msgType>
-  <scope>Public</scope>
+  <sent>{_iso(now - sent_ago_s)}</sent>
+  <status>{status}</status>
+  <msgType>{msg_type}</msgType>
+  <scope>Public</scope>{refs}
   <info>
     <category>Met</category><event>Very severe cyclonic storm</event>
     <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Likely</certainty>

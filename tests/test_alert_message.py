@@ -1,5 +1,7 @@
-"""One wire format for an alert: the live WebSocket's frames and the MQTT payloads are both
-``store.alerts.AlertMessage``, whatever query produced the row."""
+"""One wire format for an alert: the live WebSocket's frames carry the CloudEvent the MQTT
+feeds (``mda/v1/...`` and the internal ``<prefix>/alerts/<kind>``) publish
+(``exchange.feeds.alert_cloudevent``, signed), and with the desk's own fields beside it
+they give back ``store.alerts.AlertMessage``, whatever query produced the row."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mda.exchange.feeds import alert_cloudevent
 from mda.exchange.publish import mqtt_payload
+from mda.exchange.signing import fingerprint
 from mda.store.alerts import ALERT_COLUMNS, AlertMessage, alert_message
-from mda.web.live import LiveHub, _Client
+from mda.web.live import LiveHub, _Client, alert_of_frame
 
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
@@ -65,8 +71,11 @@ class _Socket:
         self.sent.append(text)
 
 
+KEY = Ed25519PrivateKey.generate()
+
+
 async def _live_frame(row: dict) -> dict:
-    hub = LiveHub()
+    hub = LiveHub(source="urn:mda:test", signing_key=KEY)
     ws = _Socket()
     client = _Client(ws, 1 << 20)
     hub._clients.add(client)
@@ -83,13 +92,20 @@ async def _live_frame(row: dict) -> dict:
 async def test_the_websocket_and_mqtt_carry_the_same_alert():
     row = _row()
     frame = await _live_frame(row)
-    mqtt = json.loads(mqtt_payload(alert_message(row)))
-    assert frame["type"] == "alert" and frame["change"] == mqtt["change"] == "opened"
-    assert set(mqtt) == set(frame["alert"]) | {"change"}
-    # the same values; times in UTC, written +00:00 on the web and Z on MQTT
-    assert frame["alert"]["start"] == "2030-12-31T22:00:00+00:00"
-    assert mqtt["start"] == "2030-12-31T22:00:00Z"
-    web_side = {
-        k: v.replace("+00:00", "Z") if isinstance(v, str) else v for k, v in frame["alert"].items()
-    }
-    assert web_side == {k: v for k, v in mqtt.items() if k != "change"}
+    # the frame's event is the CloudEvent the feeds publish, signed by the installation
+    assert frame["event"] == alert_cloudevent(alert_message(row), "urn:mda:test", key=KEY)
+    assert frame["event"]["mdakeyid"] == fingerprint(KEY) and frame["event"]["mdasig"]
+    assert frame["event"]["data"]["properties"]["start"] == "2030-12-31T22:00:00Z"
+    # with the desk's fields beside it, it is the alert of GET /api/alerts, whole
+    alert = alert_of_frame(frame)
+    assert alert == alert_message(row).to_dict()
+    assert alert["start"] == "2030-12-31T22:00:00+00:00" and alert["lat"] == 12.5
+    assert set(frame["desk"]).isdisjoint(frame["event"]["data"]["properties"])
+    # the internal MQTT topics (<prefix>/alerts/<kind>) carry that same signed event
+    mqtt = json.loads(mqtt_payload(alert_message(row), "urn:mda:test", KEY))
+    assert mqtt == frame["event"]
+    assert frame["type"] == "alert" and frame["change"] == "opened"
+    assert mqtt["data"]["properties"]["change"] == "opened"
+    # an alert still waiting for the database says so, with its provisional id
+    waiting = alert_of_frame(await _live_frame({**row, "id": -3, "stored": False}))
+    assert waiting["stored"] is False and waiting["id"] == -3

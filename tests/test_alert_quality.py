@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import aiomqtt
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mda.analytics import Alert, AlertChange
 from mda.exchange.publish import MqttPublisher
@@ -170,6 +171,9 @@ def test_mda_status_on_an_unmigrated_database_says_what_to_do(
     )
 
 
+_SIGNING = {"source": "urn:mda:test", "signing_key": Ed25519PrivateKey.generate()}
+
+
 def _row_for(i: int, severity: str, kind: str) -> dict:
     return {
         "id": i,
@@ -197,7 +201,8 @@ async def _published(
 
             async def take():
                 async for m in sub.messages:
-                    got.append((str(m.topic), json.loads(m.payload)))
+                    # the alert's fields, from its CloudEvent
+                    got.append((str(m.topic), json.loads(m.payload)["data"]["properties"]))
                     if len(got) == expect:
                         return
 
@@ -210,7 +215,7 @@ async def _published(
 
 
 async def test_notices_are_not_published_to_mqtt_by_default(mqtt_broker, mqtt_topic, tmp_path):
-    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
+    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", **_SIGNING)
     rows = [
         _row_for(1, "info", "position_jump"),
         _row_for(2, "high", "encounter"),
@@ -229,7 +234,7 @@ async def test_notices_go_to_their_own_topics_when_the_setting_is_on(
     mqtt_broker, mqtt_topic, tmp_path
 ):
     pub = MqttPublisher(
-        f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", notices=True
+        f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", notices=True, **_SIGNING
     )
     rows = [_row_for(1, "info", "position_jump"), _row_for(2, "high", "encounter")]
     got = await _published(mqtt_broker, mqtt_topic, pub, rows, expect=2)
@@ -237,7 +242,8 @@ async def test_notices_go_to_their_own_topics_when_the_setting_is_on(
         (f"{mqtt_topic}/notices/position_jump", 1),
         (f"{mqtt_topic}/alerts/encounter", 2),
     ]
-    assert got[0][1]["details"]["source"] == "feed-a" and pub.notices_skipped == 0
+    assert got[0][1]["severity"] == "info" and got[0][1]["text"] == "row 1"
+    assert pub.notices_skipped == 0
 
 
 def test_the_mqtt_notices_setting_is_off_by_default(tmp_path):

@@ -7,9 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from shapely.geometry import Point
 
 from mda.analytics.hazards import VesselState, vessels_at_risk
-from mda.exchange.cap import CAP_NS, CapError, cap_cancels, cap_reference, parse_cap, to_cap
+from mda.exchange.cap import (
+    CAP_NS,
+    CapError,
+    CapNotLive,
+    cap_cancels,
+    cap_reference,
+    cap_sender,
+    parse_cap,
+    to_cap,
+)
 
 T = datetime.fromisoformat("2026-05-14T06:00:00+05:30").timestamp()
 
@@ -62,7 +72,10 @@ def test_a_circle_several_areas_and_several_info_blocks():
     assert [h.severity for h in hazards] == ["critical", "medium"]
     first = hazards[0]
     assert first.details["areas"] == ["North Bay of Bengal", "Eye, 150 km"]
-    assert first.geometry.contains(first.geometry.centroid) or first.geometry.area > 12
+    # both areas, united: the polygon's middle and the circle's centre, not the sea between
+    assert first.geometry.contains(Point(88.0, 19.5)) and first.geometry.contains(Point(88.0, 15.0))
+    assert not first.geometry.contains(Point(88.0, 17.0))
+    assert first.geometry.geom_type == "MultiPolygon" and len(first.geometry.geoms) == 2
     # the circle's radius, on the sphere: a vessel 140 km from the centre is inside it
     (r,) = vessels_at_risk(hazards[1], [VesselState(1, T, 15.0 + 140 / 111.2, 88.0)], T)
     assert r.inside
@@ -99,6 +112,15 @@ def test_a_polygon_left_open_is_closed_and_one_crossing_itself_is_repaired():
                     "</polygon></area>"
                 )
             ),
+            "crosses the antimeridian",
+        ),
+        (
+            alert(info("<area><areaDesc>x</areaDesc><circle>10,179.9 100</circle></area>")),
+            "alert/info[1]/area[1]/circle[1]: the circle of 100 km around 10,179.9 crosses the "
+            "antimeridian",
+        ),
+        (
+            alert(info("<area><areaDesc>x</areaDesc><circle>-5,-179.5 80</circle></area>")),
             "crosses the antimeridian",
         ),
         (alert(info("<area><areaDesc>Bay</areaDesc></area>")), "alert/info[1]/area[1]: no polygon"),
@@ -189,3 +211,113 @@ def test_an_ended_hazard_goes_out_as_a_cancel_referencing_the_earlier_alert():
         cap_cancels(xml.replace(ref, "mda.example"))
     with pytest.raises(ValueError, match="references"):
         to_cap(h, sender="s", identifier="i", sent=T, msg_type="Cancel")
+
+
+def test_a_circle_near_the_antimeridian_but_clear_of_it_is_taken():
+    (h,) = parse_cap(alert(info("<area><areaDesc>x</areaDesc><circle>10,179 100</circle></area>")))
+    minx, _, maxx, _ = h.geometry.bounds
+    assert 178.0 < minx and maxx < 180.0
+    assert not h.geometry.contains(Point(0.0, 10.0)) and h.geometry.contains(Point(179.0, 10.0))
+
+
+def _lang(language: str, headline: str, areas: str = POLYGON) -> str:
+    return info(areas, headline=headline).replace(
+        "<category>", f"<language>{language}</language><category>", 1
+    )
+
+
+def test_one_alert_in_several_languages_is_one_hazard_the_english_one():
+    # the same warning in Hindi, then English, then French: one hazard, in English
+    hazards = parse_cap(
+        alert(
+            _lang("hi-IN", "चक्रवात चेतावनी"),
+            _lang("en-IN", "Cyclone warning"),
+            _lang("fr-FR", "Alerte cyclone"),
+        )
+    )
+    assert [(h.name, h.details["language"], h.details["info"]) for h in hazards] == [
+        ("Cyclone warning", "en-IN", 2)
+    ]
+    assert hazards[0].id == "cap:IMD-2026-05-14-001:1"
+    # no English: the first; CAP's default language is en-US
+    (h,) = parse_cap(alert(_lang("fr-FR", "Alerte"), _lang("es-ES", "Alerta")))
+    assert h.name == "Alerte"
+    (h,) = parse_cap(alert(info(POLYGON, headline="Default"), _lang("fr-FR", "Alerte")))
+    assert h.name == "Default" and h.details["language"] == "en-US"
+    # two areas, each in two languages: two hazards; two events in one language: both
+    hazards = parse_cap(
+        alert(
+            _lang("fr", "Alerte nord"),
+            _lang("en", "North"),
+            _lang("en", "Eye", CIRCLE),
+            _lang("fr", "Oeil", CIRCLE),
+        )
+    )
+    assert [h.name for h in hazards] == ["North", "Eye"]
+    assert [h.id.rsplit(":", 1)[1] for h in hazards] == ["1", "2"]
+    hazards = parse_cap(alert(_lang("en", "Wind"), _lang("en", "Storm surge")))
+    assert [h.name for h in hazards] == ["Wind", "Storm surge"]
+
+
+@pytest.mark.parametrize(
+    "status, msg_type, says",
+    [
+        ("Exercise", "Alert", "alert/status: 'Exercise': an exercise"),
+        ("Test", "Alert", "alert/status: 'Test': a technical test"),
+        ("Draft", "Alert", "alert/status: 'Draft': a draft"),
+        ("Actual", "Ack", "alert/msgType: 'Ack': acknowledges an earlier message"),
+        ("Actual", "Error", "alert/msgType: 'Error': reports an error"),
+    ],
+)
+def test_exercises_tests_drafts_acks_and_errors_are_not_live_warnings(status, msg_type, says):
+    doc = (
+        alert(info(POLYGON))
+        .replace("<status>Actual</status>", f"<status>{status}</status>")
+        .replace("<msgType>Alert</msgType>", f"<msgType>{msg_type}</msgType>")
+    )
+    with pytest.raises(CapNotLive) as e:
+        parse_cap(doc, live_only=True)
+    assert says in e.value.message and e.value.reason == (
+        f"status {status}" if status != "Actual" else f"msgType {msg_type}"
+    )
+    # an Ack carries no info block: still the reason, not "info: missing"
+    if msg_type == "Ack":
+        bare = doc.split("<info>")[0] + "</alert>"
+        with pytest.raises(CapNotLive):
+            parse_cap(bare, live_only=True)
+    assert parse_cap(doc)[0].details["status"] == status  # read as it is when asked
+
+
+def test_our_sender_is_cap_safe_and_our_references_parse_back():
+    """CAP forbids spaces and commas in sender and identifier: "MRCC Mumbai" goes out as
+    "MRCC-Mumbai", and an Update's or a Cancel's references parse back with the reader."""
+    assert cap_sender("MRCC Mumbai") == "MRCC-Mumbai"
+    assert cap_sender("Coast Guard, Region 3") == "Coast-Guard--Region-3"
+    assert cap_sender("") == "mda" and cap_sender("urn:oid:2.49.0.1") == "urn:oid:2.49.0.1"
+    (h,) = parse_cap(alert(info(POLYGON)))
+    with pytest.raises(ValueError, match="spaces and commas"):
+        to_cap(h, sender="MRCC Mumbai", identifier="x", sent=T)
+    with pytest.raises(ValueError, match="spaces and commas"):
+        to_cap(h, sender="MRCC-Mumbai", identifier="a,b", sent=T)
+    sender = cap_sender("MRCC Mumbai")
+    first = to_cap(h, sender=sender, identifier="mda-hazard-1-a", sent=T)
+    ref1 = cap_reference("MRCC Mumbai", "mda-hazard-1-a", T)  # the name as configured
+    update = to_cap(
+        h, sender=sender, identifier="mda-hazard-1-b", sent=T + 60, msg_type="Update",
+        references=[ref1],
+    )  # fmt: skip
+    ref2 = cap_reference(sender, "mda-hazard-1-b", T + 60)
+    cancel = to_cap(
+        h, sender=sender, identifier="mda-hazard-1-c", sent=T + 120, msg_type="Cancel",
+        references=[ref1, ref2],
+    )  # fmt: skip
+    (a,) = parse_cap(first)
+    (u,) = parse_cap(update)
+    assert a.details["sender"] == u.details["sender"] == "MRCC-Mumbai"
+    from mda.store.hazards import _references
+
+    assert _references(u.details["references"]) == [("MRCC-Mumbai", "mda-hazard-1-a")]
+    assert cap_cancels(cancel) == [
+        ("MRCC-Mumbai", "mda-hazard-1-a"),
+        ("MRCC-Mumbai", "mda-hazard-1-b"),
+    ]

@@ -89,7 +89,11 @@ async def _read_until(client: aiomqtt.Client, sentinel: str) -> list[str]:
 async def test_partner_reads_only_its_own_subtree(production_broker):
     port = production_broker
     async with _client(port, "partner-mauritius") as partner, _client(port, "mda") as service:
-        for topic in ("mda/partner/mauritius/#", "mda/partner/seychelles/#", "mda/internal/#"):
+        for topic in (
+            "mda/v1/partners/mauritius/#",
+            "mda/v1/partners/seychelles/#",
+            "mda/internal/#",
+        ):
             try:
                 await partner.subscribe(topic, qos=1)
             except aiomqtt.MqttError:
@@ -97,21 +101,21 @@ async def test_partner_reads_only_its_own_subtree(production_broker):
         # One publisher, QoS 1: the broker delivers in publish order, so the sentinel
         # arrives after anything the partner might wrongly receive.
         for topic in (
-            "mda/partner/seychelles/alert",
+            "mda/v1/partners/seychelles/alert",
             "mda/internal/alert",
-            "mda/partner/mauritius/alert",
-            "mda/partner/mauritius/end",
+            "mda/v1/partners/mauritius/alert",
+            "mda/v1/partners/mauritius/end",
         ):
             await service.publish(topic, b"{}", qos=1)
-        received = await _read_until(partner, "mda/partner/mauritius/end")
-    assert received == ["mda/partner/mauritius/alert", "mda/partner/mauritius/end"]
+        received = await _read_until(partner, "mda/v1/partners/mauritius/end")
+    assert received == ["mda/v1/partners/mauritius/alert", "mda/v1/partners/mauritius/end"]
 
 
 async def test_partner_cannot_publish(production_broker):
     port = production_broker
     async with _client(port, "partner-mauritius") as partner, _client(port, "mda") as service:
         await service.subscribe("mda/#", qos=1)
-        await partner.publish("mda/partner/mauritius/forged", b"{}", qos=1)  # acked, dropped
+        await partner.publish("mda/v1/partners/mauritius/forged", b"{}", qos=1)  # acked, dropped
         await partner.publish("mda/internal/forged", b"{}", qos=1)
         await service.publish("mda/internal/end", b"{}", qos=1)
         received = await _read_until(service, "mda/internal/end")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -209,153 +208,8 @@ def test_cap_warnings_published_on_mqtt_become_hazards(migrated, mqtt_broker, mq
     assert audit[0][2].endswith("/cap/imd")
 
 
-def test_the_service_publishes_new_hazards_to_partners_as_cap(
-    migrated, mqtt_broker, tmp_path, capsys
-):
-    """A hazard added (here on the command line) reaches the partners' broker within one
-    hazards-sync as a CAP 1.2 alert with its vessels at risk, on <prefix>/hazards/<id>; an
-    unchanged one is not sent again."""
-    import asyncio
-
-    import aiomqtt
-    from web_support import make_settings
-
-    from mda.analytics import AnalyticsConfig, Analyzer, ZoneSet
-    from mda.exchange.cap import parse_cap
-    from mda.service import Service, mqtt_publisher
-
-    now = time.time()
-    inside = vessel(419000011, *around(0.0, -20.0), ts=now - 60, sog=0.0, name="INSIDE ONE")
-
-    async def write():
-        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
-            await write_batch(c, [inside[0]], [inside[1]], [])
-
-    asyncio.run(write())
-    cap = tmp_path / "cyclone.xml"
-    cap.write_text(cap_alert())
-    assert main(["hazard", "--database", migrated, "add", str(cap)]) == 0
-    hid = int(re.search(r"hazard (\d+)", capsys.readouterr().out).group(1))
-    prefix = f"test-{int(now * 1000)}"
-    settings = make_settings(
-        tmp_path, mqtt_url=f"{mqtt_broker.url}/{prefix}", organisation="MRCC Mumbai"
-    )
-
-    async def go():
-        svc = Service(settings, migrated, [])
-        svc.publisher = mqtt_publisher(settings)
-        sender = asyncio.create_task(svc.publisher.run())
-        analyzer = Analyzer(AnalyticsConfig(), ZoneSet.builtin())
-        got = []
-        async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
-            await sub.subscribe(f"{prefix}/hazards/#", qos=1)
-            await svc._load_hazards(analyzer)
-            await svc._load_hazards(analyzer)  # nothing changed: nothing sent
-            async with asyncio.timeout(10):
-                async for m in sub.messages:
-                    got.append((str(m.topic), bytes(m.payload)))
-                    break
-            try:
-                async with asyncio.timeout(1.0):
-                    async for m in sub.messages:
-                        got.append((str(m.topic), bytes(m.payload)))
-            except TimeoutError:
-                pass
-        await svc.publisher.close()
-        sender.cancel()
-        return got
-
-    got = asyncio.run(go())
-    assert [t for t, _ in got] == [f"{prefix}/hazards/{hid}"]
-    xml = got[0][1].decode()
-    [h] = parse_cap(xml)
-    assert h.name.startswith("Cyclone MOCHA") and h.severity == "critical"
-    assert "<sender>MRCC Mumbai</sender>" in xml and "MMSI 419000011 INSIDE ONE: inside" in xml
-
-
-def test_a_hazard_that_ends_is_deleted_or_expires_goes_to_partners_as_a_cap_cancel(
-    migrated, mqtt_broker, tmp_path, capsys
-):
-    """Hazards published to partners that stop being in force, ended by an officer, deleted
-    by a supervisor or past their expiry, are each withdrawn within one hazards-sync by a
-    CAP 1.2 "Cancel" on the same topic, referencing the alert sent for them
-    (sender,identifier,sent) and saying why; the one still in force is not."""
-    import asyncio
-
-    import aiomqtt
-    from web_support import make_settings
-
-    from mda.analytics import AnalyticsConfig, Analyzer, ZoneSet
-    from mda.exchange.cap import parse_cap
-    from mda.service import Service, mqtt_publisher
-    from mda.store.hazards import delete_hazard, end_hazard
-
-    ids = {}
-    for key in ("END", "DEL", "EXP", "STAY"):
-        cap = tmp_path / f"{key}.xml"
-        cap.write_text(cap_alert(identifier=f"IMD-{key}", headline=f"Warning {key}"))
-        assert main(["hazard", "--database", migrated, "add", str(cap)]) == 0
-        ids[key] = int(re.search(r"hazard (\d+)", capsys.readouterr().out).group(1))
-    prefix = f"test-{int(time.time() * 1000)}"
-    settings = make_settings(
-        tmp_path, mqtt_url=f"{mqtt_broker.url}/{prefix}", organisation="MRCC Mumbai"
-    )
-
-    async def drain(sub, n: int, got: list) -> None:
-        async with asyncio.timeout(10):
-            async for m in sub.messages:
-                got.append((str(m.topic), bytes(m.payload).decode()))
-                if len(got) == n:
-                    break
-        try:
-            async with asyncio.timeout(1.0):  # and nothing more
-                async for m in sub.messages:
-                    got.append((str(m.topic), bytes(m.payload).decode()))
-        except TimeoutError:
-            pass
-
-    async def go():
-        svc = Service(settings, migrated, [])
-        svc.publisher = mqtt_publisher(settings)
-        sender = asyncio.create_task(svc.publisher.run())
-        analyzer = Analyzer(AnalyticsConfig(), ZoneSet.builtin())
-        first, then = [], []
-        async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
-            await sub.subscribe(f"{prefix}/hazards/#", qos=1)
-            await svc._load_hazards(analyzer)
-            await drain(sub, 4, first)
-            async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
-                await end_hazard(c, ids["END"], "watch-officer")
-                await delete_hazard(c, ids["DEL"])
-            _sql(
-                migrated,
-                "UPDATE hazards SET expires = now() - interval '1 second' WHERE id = %s "
-                "RETURNING id",
-                (ids["EXP"],),
-            )
-            await svc._load_hazards(analyzer)
-            await drain(sub, 3, then)
-        await svc.publisher.close()
-        sender.cancel()
-        return first, then
-
-    first, then = asyncio.run(go())
-    alerts = {int(t.rsplit("/", 1)[1]): parse_cap(x)[0].details for t, x in first}
-    assert sorted(alerts) == sorted(ids.values())
-    assert {d["msg_type"] for d in alerts.values()} == {"Alert"}
-    cancels = {int(t.rsplit("/", 1)[1]): parse_cap(x)[0] for t, x in then}
-    assert sorted(cancels) == sorted([ids["END"], ids["DEL"], ids["EXP"]])  # not STAY
-    for key, why in (
-        ("END", "Hazard ended by watch-officer"),
-        ("DEL", "Hazard withdrawn (entered by mistake)"),
-        ("EXP", "Hazard expired"),
-    ):
-        h, earlier = cancels[ids[key]], alerts[ids[key]]
-        assert h.details["msg_type"] == "Cancel" and h.details["note"] == why
-        assert h.name == f"Warning {key}" and h.details["sender"] == "MRCC Mumbai"
-        sent = datetime.fromtimestamp(earlier["sent"], UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        assert h.details["references"] == f"MRCC Mumbai,{earlier['identifier']},{sent}"
-        assert h.details["identifier"] != earlier["identifier"]
+# The hazards published to the feeds (CloudEvents and CAP, Alert, Update, Cancel, also after
+# a restart) are tested in test_hazard_feeds.py.
 
 
 def test_a_cap_cancel_on_the_feed_ends_the_hazards_it_references(migrated):
@@ -394,3 +248,168 @@ def test_a_cap_cancel_on_the_feed_ends_the_hazards_it_references(migrated):
     assert rows == [("IMD-KEEP", "active", None), ("IMD-GONE", "ended", "mqtt")]
     audit = _sql(migrated, "SELECT actor, action FROM audit_log ORDER BY id")
     assert audit[-1] == ("mqtt", "hazard.end") and len(audit) == 3
+
+
+def test_a_cap_update_with_a_new_identifier_updates_the_hazard_it_references(migrated):
+    """A warning centre's next bulletin is an Update: a new identifier, ``references``
+    naming the earlier message. It updates that hazard (the same id: one zone, one
+    zone_entry alert per vessel), which keeps the new identifier for the next Update or the
+    Cancel; an older message delivered late changes nothing."""
+    import asyncio
+
+    from mda.cap_feed import take_cap
+    from mda.exchange.cap import cap_reference
+    from mda.store.hazards import hazards_in_force
+
+    topic = "mda/external/cap/imd"
+    now = time.time()
+
+    def ref(ident, ago):
+        return cap_reference("rsmc.imd.gov.in", ident, float(int(now - ago)))
+
+    def bulletin(ident, ago, headline, refs=None, lon=88.0):
+        return cap_alert(
+            identifier=ident,
+            headline=headline,
+            area=f"<circle>15.0,{lon} 150</circle>",
+            msg_type="Update" if refs else "Alert",
+            references=refs,
+            sent_ago_s=ago,
+        ).encode()
+
+    async def go():
+        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+            got = []
+            got += await take_cap(migrated, topic, bulletin("IMD-MOCHA-1", 7200, "MOCHA 1"))
+            got += await take_cap(
+                migrated,
+                topic,
+                bulletin("IMD-MOCHA-2", 3600, "MOCHA 2", [ref("IMD-MOCHA-1", 7200)], 88.5),
+            )
+            got += await take_cap(
+                migrated,
+                topic,
+                bulletin("IMD-MOCHA-3", 600, "MOCHA 3", [ref("IMD-MOCHA-2", 3600)], 89.0),
+            )
+            in_force = await hazards_in_force(c)
+            late = await take_cap(migrated, topic, bulletin("IMD-MOCHA-1", 7200, "MOCHA 1"))
+            return got, in_force, late
+
+    got, in_force, late = asyncio.run(go())
+    assert len({r["id"] for r in got}) == 1 and [r["created"] for r in got] == [True, False, False]
+    [row] = in_force
+    assert row["name"] == "MOCHA 3" and row["cap_identifier"] == "IMD-MOCHA-3"
+    assert row["cap_identifiers"] == ["IMD-MOCHA-1", "IMD-MOCHA-2", "IMD-MOCHA-3"]
+    lons = [x for x, _ in row["geometry"]["coordinates"][0]]
+    assert abs((max(lons) + min(lons)) / 2 - 89.0) < 0.01  # the circle moved east with it
+    assert late == []  # the retained first bulletin, after its Updates: ignored
+    assert _sql(migrated, "SELECT count(*), min(name) FROM hazards") == [(1, "MOCHA 3")]
+    audit = _sql(migrated, "SELECT action, target FROM audit_log ORDER BY id")
+    hid = got[0]["id"]
+    assert audit == [("hazard.create", f"hazard:{hid}")] + [("hazard.update", f"hazard:{hid}")] * 2
+
+    # the Cancel names the second bulletin only: the hazard ends
+    async def cancel():
+        doc = bulletin("IMD-MOCHA-4", 60, "MOCHA ends", [ref("IMD-MOCHA-2", 3600)])
+        return await take_cap(migrated, topic, doc.replace(b"<msgType>Update", b"<msgType>Cancel"))
+
+    assert [r["id"] for r in asyncio.run(cancel())] == [hid]
+    assert _sql(migrated, "SELECT status FROM hazards") == [("ended",)]
+
+
+def test_exercises_on_the_feed_are_counted_and_large_warnings_await_confirmation(
+    migrated, capsys, caplog, tmp_path
+):
+    """On the MQTT feed, an exercise or an Ack is counted and logged, storing nothing; a
+    warning larger than the limit (a basin-wide tsunami warning) is kept awaiting
+    confirmation, audited, not in force (no zone_entry) until a supervisor confirms it."""
+    import asyncio
+    import logging
+
+    from mda import cap_feed
+    from mda.store.hazards import hazards_in_force, list_hazards
+
+    topic = "mda/external/cap/ptwc"
+    before = dict(cap_feed.IGNORED)
+    ocean = "<polygon>-40,40 -40,100 20,100 20,40 -40,40</polygon>"  # 3,600 square degrees
+
+    async def go():
+        with caplog.at_level(logging.INFO, logger="mda.cap_feed"):
+            drill = await take(cap_alert(identifier="PTWC-DRILL", status="Exercise"))
+            ack = await take(cap_alert(identifier="PTWC-ACK", msg_type="Ack"))
+            big = await take(cap_alert(identifier="PTWC-TSUNAMI", area=ocean))
+        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+            return drill, ack, big, await hazards_in_force(c), await list_hazards(c)
+
+    async def take(doc):
+        return await cap_feed.take_cap(migrated, topic, doc.encode(), max_area=2000.0)
+
+    drill, ack, big, in_force, listed = asyncio.run(go())
+    assert drill == [] and ack == []
+    assert cap_feed.IGNORED["status Exercise"] == before.get("status Exercise", 0) + 1
+    assert cap_feed.IGNORED["msgType Ack"] == before.get("msgType Ack", 0) + 1
+    assert "ignored: alert/status: 'Exercise'" in caplog.text
+    # and shown: /metrics renders what the service's status says of the feed
+    from web_support import make_settings
+
+    from mda.service import Service
+    from mda.web.metrics import render
+
+    settings = make_settings(tmp_path, cap_topics=f"{topic}/#", mqtt_url="mqtt://127.0.0.1:9")
+    svc = Service(settings, migrated, [])
+    text = render(status=svc.status(), alerts=[], http=None, live={}, live_clients=0)
+    n = cap_feed.IGNORED["status Exercise"]
+    assert f'mda_pipeline_cap_warnings_ignored_total{{reason="status Exercise"}} {n:.1f}' in text
+    [h] = big
+    assert h["status"] == "unconfirmed" and h["state"] == "awaiting_confirmation"
+    assert in_force == [] and [r["id"] for r in listed] == [h["id"]]
+    [(details,)] = _sql(migrated, "SELECT details FROM audit_log WHERE action = 'hazard.create'")
+    assert "more than the 2,000" in details["awaiting_confirmation"]
+    assert _sql(migrated, "SELECT count(*) FROM hazards") == [(1,)]
+
+    db = ["hazard", "--database", migrated]
+    assert main([*db, "list"]) == 0
+    assert "awaiting_confirmation" in capsys.readouterr().out
+    assert main([*db, "confirm", str(h["id"])]) == 0
+    assert f"hazard {h['id']} confirmed, in force" in capsys.readouterr().out
+    assert _sql(migrated, "SELECT status, confirmed_by FROM hazards") == [("active", "cli")]
+    assert _sql(migrated, "SELECT action FROM audit_log ORDER BY id DESC LIMIT 1") == [
+        ("hazard.confirm",)
+    ]
+    assert main([*db, "confirm", "9999"]) == 2
+
+
+def test_cli_refuses_an_antimeridian_circle_and_an_exercise_and_leaves_beacons_out(
+    migrated, tmp_path, capsys
+):
+    import asyncio
+
+    db = ["hazard", "--database", migrated]
+    assert main([*db, "add", "--circle=10,179.9,100", "--name", "Dateline storm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "crosses the antimeridian" in err
+    drill = tmp_path / "drill.xml"
+    drill.write_text(cap_alert(status="Exercise"))
+    assert main([*db, "add", str(drill)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "alert/status: 'Exercise': an exercise" in err
+    assert _sql(migrated, "SELECT count(*) FROM hazards") == [(0,)]
+
+    now = time.time()
+    rows = [
+        vessel(419000011, *around(0.0, -20.0), ts=now - 60, sog=0.0, name="INSIDE ONE"),
+        vessel(970000001, *around(90.0, -30.0), ts=now - 60, sog=0.0, ship_type=None),  # a SART
+    ]
+
+    async def write():
+        async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as c:
+            await write_batch(c, [p for p, _ in rows], [s for _, s in rows], [])
+
+    asyncio.run(write())
+    cap = tmp_path / "cyclone.xml"
+    cap.write_text(cap_alert())
+    assert main([*db, "add", str(cap)]) == 0
+    hid = int(re.search(r"hazard (\d+)", capsys.readouterr().out).group(1))
+    assert main([*db, "vessels", str(hid)]) == 0
+    out = capsys.readouterr().out
+    assert "1 vessels at risk" in out and "419000011" in out and "970000001" not in out

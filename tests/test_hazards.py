@@ -65,7 +65,63 @@ def test_the_last_fix_is_projected_to_now_and_expired_hazards_list_nobody():
     (r,) = vessels_at_risk(_cyclone(), [old], NOW)
     assert abs(r.entry_ts - (NOW + 3 * 3600)) <= 10 * 60
     assert vessels_at_risk(_cyclone(expires=NOW - 1), [v], NOW) == []
-    assert vessels_at_risk(_cyclone(onset=NOW + 3600), [v], NOW) == []
+
+
+def test_an_entry_after_the_hazard_expires_does_not_count():
+    v = _vessel(419000009, 270.0, 60.0, 12.0, 90.0)  # enters in 5 h
+    assert vessels_at_risk(_cyclone(expires=NOW + 4 * 3600), [v], NOW) == []
+    (r,) = vessels_at_risk(_cyclone(expires=NOW + 6 * 3600), [v], NOW)
+    assert abs(r.entry_ts - (NOW + 5 * 3600)) <= 10 * 60
+
+
+def test_a_pending_hazard_lists_the_vessels_inside_at_or_after_its_onset():
+    onset = NOW + 3 * 3600
+    coming = _vessel(419000031, 270.0, 60.0, 12.0, 90.0)  # enters in 5 h, after the onset
+    waiting = _vessel(419000032, 0.0, -20.0, 0.0, None, nav_status=1)  # inside, at anchor
+    # inside now, 20 nm from its edge, steaming out at 20 kn: gone in an hour
+    leaving = _vessel(419000033, 0.0, -20.0, 20.0, 0.0)
+    # crosses its northern part (a chord 45 nm long, 49 nm north of the centre) from 0.4 h
+    # to 2.6 h, and is out again at the onset
+    north = destination(*CENTRE, 0.0, 49.0)
+    passing = VesselState(419000034, NOW, *destination(*north, 270.0, 30.0), 20.0, 90.0)
+    assert vessels_at_risk(_cyclone(), [passing], NOW)  # (it does enter, before the onset)
+    risk = vessels_at_risk(_cyclone(onset=onset), [coming, waiting, leaving, passing], NOW)
+    got = {r.mmsi: r for r in risk}
+    assert sorted(got) == [419000031, 419000032]
+    assert not got[419000032].inside and got[419000032].entry_ts == pytest.approx(onset)
+    assert not got[419000031].inside
+    assert abs(got[419000031].entry_ts - (NOW + 5 * 3600)) <= 10 * 60
+    assert [r.mmsi for r in risk] == [419000032, 419000031]  # by time of entry
+
+
+def test_a_narrow_strip_between_two_track_samples_is_not_stepped_over():
+    """A 1.8 nm wide strip, 9 nm ahead of a vessel at 25 kn: the 10-minute samples fall at
+    8.3 and 12.5 nm, on either side of it; the track's segment crosses it."""
+    from shapely.geometry import Polygon
+
+    lat0, lon0 = 10.0, 80.0
+    west = destination(lat0, lon0, 90.0, 9.0)[1]
+    east = destination(lat0, lon0, 90.0, 10.8)[1]
+    strip = Hazard("s", "Narrow channel", Polygon(
+        [(west, 9.0), (east, 9.0), (east, 11.0), (west, 11.0)]
+    ), "high")  # fmt: skip
+    v = VesselState(419000040, NOW, lat0, lon0, 25.0, 90.0, ship_type=60)
+    (r,) = vessels_at_risk(strip, [v], NOW)
+    assert not r.inside and abs(r.entry_ts - (NOW + 9.0 / 25.0 * 3600)) <= 60
+    # and the one steaming the other way, or along it outside, is not listed
+    away = VesselState(419000041, NOW, lat0, lon0, 25.0, 270.0, ship_type=60)
+    along = VesselState(419000042, NOW, 8.5, lon0, 25.0, 90.0, ship_type=60)
+    assert vessels_at_risk(strip, [away, along], NOW) == []
+
+
+def test_a_track_across_the_antimeridian_enters_an_area_beyond_it():
+    from shapely.geometry import box
+
+    area = Hazard("a", "East of the line", box(-179.8, 9.0, -179.0, 11.0), "high")
+    v = VesselState(419000043, NOW, 10.0, 179.5, 20.0, 90.0)  # 0.7 deg (41 nm) west of it
+    (r,) = vessels_at_risk(area, [v], NOW)
+    d = distance_nm(10.0, 179.5, 10.0, -179.8)
+    assert abs(r.entry_ts - (NOW + d / 20.0 * 3600)) <= 120
 
 
 def test_the_nearest_responders_are_ranked_by_time_to_reach():
@@ -90,6 +146,14 @@ def test_the_nearest_responders_are_ranked_by_time_to_reach():
         )
     assert ranked[0].eta_h == pytest.approx(12.0 / 9.0, rel=1e-3)
     assert nearest_responders(*sart, [fast_far, slow_near], limit=1)[0].mmsi == 2
+    # last heard 6 h ago (it may be anywhere by now): flagged stale, after every fresh one
+    lat, lon = destination(*sart, 45.0, 3.0)
+    old = VesselState(5, NOW - 6 * 3600, lat, lon, 15.0, 45.0, 70, 0)
+    ranked = nearest_responders(*sart, [fast_far, old, anchored, cargo], now=NOW)
+    assert [(r.mmsi, r.stale) for r in ranked] == [(1, False), (3, False), (4, False), (5, True)]
+    # a fix 10 min old is fresh
+    recent = VesselState(6, NOW - 600, lat, lon, 15.0, 45.0, 70, 0)
+    assert [r.mmsi for r in nearest_responders(*sart, [fast_far, recent], now=NOW)] == [6, 1]
 
 
 def test_a_vessel_entering_an_active_hazard_raises_zone_entry_and_none_once_it_is_gone():

@@ -389,3 +389,34 @@ def test_slow_websockets_are_capped_dropped_and_counted(migrated_url, tmp_path):
         out = s.stop()
     s.assert_bounded()
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_running_out_of_files_is_counted_and_logged_once_not_a_traceback_per_accept(caplog):
+    """A connection storm past the file limit makes every accept() fail (EMFILE): asyncio's
+    pause stays, the flood of tracebacks does not; one line, and a count for /metrics."""
+    import asyncio
+    import errno
+    import logging
+
+    from mda.web.server import ConnectionGuard, quiet_accept_exhaustion
+
+    guard = ConnectionGuard(100, 10)
+    loop = asyncio.new_event_loop()
+    try:
+        quiet_accept_exhaustion(loop, guard)
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(300):
+                loop.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(errno.EMFILE, "Too many open files"),
+                    }
+                )
+            loop.call_exception_handler({"message": "something else went wrong"})
+    finally:
+        loop.close()
+    assert guard.stats["accept_out_of_files"] == 300
+    out_of_files = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
+    assert len(out_of_files) == 1 and out_of_files[0].exc_info is None
+    assert "Too many open files" in out_of_files[0].getMessage()
+    assert any("something else went wrong" in r.getMessage() for r in caplog.records)

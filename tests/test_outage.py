@@ -32,6 +32,8 @@ from bench.feedgen import _tag, generate
 from pyais.encode import encode_dict
 from support import free_port, wait_until
 
+from mda.web.live import alert_of_frame
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -233,7 +235,7 @@ async def test_an_outage_under_a_feed_that_goes_quiet_ends_by_itself(own_timesca
                 async for message in ws:
                     frame = json.loads(message)
                     if frame["type"] == "alert":
-                        frames.append(frame)
+                        frames.append({"alert": alert_of_frame(frame)})
 
         listener = asyncio.create_task(listen())
         receiver.send(first)

@@ -1,6 +1,7 @@
 """``mda partner acl`` run for real (issue 12, broker accounts): a Mosquitto started with
-the generated ACL lets a partner's account read its own feed and the status topic, and
-nothing else (another partner's feed, our own feed), publish nothing, and gives a disabled
+the generated ACL lets a partner's account read its own feed (its alerts and the hazards
+shared with it) and the status topic, and nothing else (another partner's feed, our own
+alert and hazard feeds), publish nothing, and gives a disabled
 partner nothing."""
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ SUBSCRIPTIONS = (
     "mda/v1/partners/srilanka/#",
     "mda/v1/partners/maldives/#",
     "mda/v1/alerts/#",
+    "mda/v1/hazards/#",
     "mda/v1/status",
     "mda/internal/#",
     "mda/#",
@@ -103,7 +105,12 @@ async def test_each_partner_reads_only_its_own_feed(acl_broker):
             "mda/v1/alerts/loitering/1",
             "mda/internal/alerts/loitering",
             "mda/v1/status",
+            "mda/v1/hazards/7",
+            "mda/v1/hazards/7/cap",
+            "mda/v1/partners/maldives/hazards/7",
             "mda/v1/partners/srilanka/alerts/loitering/1",
+            "mda/v1/partners/srilanka/hazards/7",
+            "mda/v1/partners/srilanka/hazards/7/cap",
             "mda/v1/partners/srilanka/end",
             "mda/v1/partners/kenya/alerts/loitering/1",
         ):
@@ -112,6 +119,8 @@ async def test_each_partner_reads_only_its_own_feed(acl_broker):
         assert received == [
             "mda/v1/status",
             "mda/v1/partners/srilanka/alerts/loitering/1",
+            "mda/v1/partners/srilanka/hazards/7",
+            "mda/v1/partners/srilanka/hazards/7/cap",
             "mda/v1/partners/srilanka/end",
         ]
         try:

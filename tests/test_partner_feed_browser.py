@@ -1,7 +1,8 @@
 """A partner's alert on the desk in Chromium (the map served by uvicorn, every request
 leaving 127.0.0.1 aborted): pushed live as its feed delivers it, its card says whose it is
 with the partner's flag and offers no Acknowledge, Close or Share, while our own alert's
-card does."""
+card does. It has its own marker on the map (flag, name, priority) and rings nothing of
+ours: only the partner can acknowledge it."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_a_partners_alert_is_marked_and_read_only_on_the_desk(db_url, tmp_path, 
         _ready(p)
         own = f'#alerts .alert[data-id="{s.alerts[0]["id"]}"]'
         p.wait_for_selector(f"{own} button[data-act=ack]")
-        theirs = f'#alerts .alert[data-id="{s.run(arrive())}"]'
+        their_id = s.run(arrive())
+        theirs = f'#alerts .alert[data-id="{their_id}"]'
         p.wait_for_selector(theirs, timeout=10000)
         source = p.inner_text(f"{theirs} .source")
         assert "from partner srilanka" in source and "\U0001f1f1\U0001f1f0" in source
@@ -78,9 +80,19 @@ def test_a_partners_alert_is_marked_and_read_only_on_the_desk(db_url, tmp_path, 
         acts = p.eval_on_selector_all(
             f"{theirs} .actions button", "bs => bs.map(b => b.dataset.act || b.className)"
         )
-        assert "show" in acts and not {"ack", "close", "share-toggle"} & set(acts), acts
+        forbidden = {"ack", "close", "share-toggle", "extract-extract", "extract-extracts"}
+        assert "show" in acts and not forbidden & set(acts), acts
+        # its own marker on the map, with the partner's flag and name; it rings nothing of
+        # ours: no flashing card, no alarm banner (only the partner acknowledges it)
+        marker = f'.partner-alert-marker .pa-box[data-alert-id="{their_id}"]'
+        p.wait_for_selector(marker)
+        assert "srilanka" in p.inner_text(marker) and "ALARM" in p.inner_text(marker)
+        assert "\U0001f1f1\U0001f1f0" in p.inner_text(marker)
+        assert "flash" not in (p.get_attribute(theirs, "class") or "")
+        assert p.is_hidden("#alarm-banner")
         assert p.query_selector(f"{own} button[data-act=close]") is not None
         assert p.query_selector(f"{own} .share-toggle") is not None  # ours can be shared
+        assert p.query_selector(f"{own} .extract-extract") is not None  # and extracted
         page.shot("partner-alert-desk")
         assert page.offsite == [] and page.errors == []
     finally:

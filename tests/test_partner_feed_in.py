@@ -1,8 +1,9 @@
 """Partners' alerts in (issue 12, item 6) on a real Mosquitto and TimescaleDB: a partner's
 CloudEvents, published the way exchange/feeds.py publishes them, are stored once per event
 id with their origin, show on our desk marked as the partner's and are read-only (409);
-malformed, oversized and unknown-source events are counted and never stored; a broker that
-goes away is retried and the feed is stale meanwhile; the settings and the serve option."""
+malformed, oversized, unknown-source, unsigned and badly signed events are counted and never
+stored; a broker that goes away is retried and the feed is stale meanwhile; the settings and
+the serve option; and the federation of two installations through a Mosquitto bridge."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import aiomqtt
+import httpx
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from web_support import Web, alert_change
 
 from mda.exchange.feeds import (
@@ -25,9 +28,17 @@ from mda.exchange.feeds import (
     AlertFeed,
     alert_cloudevent,
     alert_topic,
+    event_payload,
     status_payload,
 )
-from mda.exchange.partner_feed import BadEvent, PartnerFeed, check_event, parse_feed_url
+from mda.exchange.partner_feed import (
+    BadEvent,
+    PartnerFeed,
+    check_event,
+    parse_feed_url,
+    verify_event,
+)
+from mda.exchange.signing import fingerprint, public_pem
 from mda.settings import load_settings
 from mda.store.alerts import alert_message, end_open_episodes
 from mda.store.partners import add_partner, disable_partner
@@ -36,6 +47,8 @@ from mda.store.shares import InvalidShare, share_alert
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "urn:mda:MRCC-Colombo"
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+KEY = Ed25519PrivateKey.generate()  # the partner's (Sri Lanka's) installation key
+PUBLIC = (public_pem(KEY), fingerprint(KEY))  # as `mda partner key srilanka FILE.pem` keeps it
 
 
 def _row(remote_id: int, status: str = "open", **kw) -> dict:
@@ -59,11 +72,14 @@ def _row(remote_id: int, status: str = "open", **kw) -> dict:
     return {**row, **kw}
 
 
-def _published(row: dict, change: str = "shared", source: str = SOURCE) -> tuple[str, bytes]:
-    """Topic and payload exactly as the partner's AlertFeed sends to its partner 'india'."""
+def _published(
+    row: dict, change: str = "shared", source: str = SOURCE, key=KEY
+) -> tuple[str, bytes]:
+    """Topic and payload exactly as the partner's AlertFeed sends to its partner 'india'
+    (signed with ``key``; None: unsigned)."""
     message = alert_message({**row, "change": change})
-    event = alert_cloudevent(message, source)
-    return alert_topic(message, "india"), json.dumps(event, sort_keys=True).encode()
+    event = alert_cloudevent(message, source, key=key)
+    return alert_topic(message, "india"), event_payload(event)
 
 
 async def _until(check, timeout: float = 10.0, what: str = "the condition"):
@@ -99,6 +115,34 @@ def test_bad_events_are_refused_with_their_reason():
     broken["data"]["geometry"]["coordinates"] = [500, 8]
     with pytest.raises(BadEvent, match="geometry"):
         check_event(json.dumps(broken).encode(), source=SOURCE)
+
+
+def _reason(payload: bytes, key=KEY.public_key(), fp=PUBLIC[1]) -> str:
+    event, _ = check_event(payload, source=SOURCE)
+    try:
+        verify_event(payload, event, key, fp)
+    except BadEvent as e:
+        return e.reason
+    return "verified"
+
+
+def test_events_must_be_signed_by_the_partners_key_on_file():
+    _, good = _published(_row(7))
+    assert _reason(good) == "verified"
+    # as another implementation may write it (spaces, escaped non-ASCII): still the event
+    assert _reason(json.dumps(json.loads(good), indent=1).encode()) == "verified"
+    assert _reason(_published(_row(7), key=None)[1]) == "unsigned"
+    assert _reason(_published(_row(7), key=Ed25519PrivateKey.generate())[1]) == "unknown-key"
+    tampered = good.replace(b'"severity":"high"', b'"severity":"critical"')
+    assert tampered != good and _reason(tampered) == "bad-signature"
+    forged = json.loads(good)
+    forged["mdasig"] = ("B" if forged["mdasig"][0] == "A" else "A") + forged["mdasig"][1:]
+    assert _reason(json.dumps(forged).encode()) == "bad-signature"
+    forged["mdasig"] = "not base64!"
+    assert _reason(json.dumps(forged).encode()) == "bad-signature"
+    # a partner with no key on file: refused whatever it sends (secure by default)
+    assert _reason(good, key=None, fp=None) == "no-key"
+    assert _reason(_published(_row(7), key=None)[1], key=None, fp=None) == "no-key"
 
 
 def test_feed_urls_settings_and_the_serve_option(tmp_path):
@@ -140,9 +184,9 @@ def test_feed_urls_settings_and_the_serve_option(tmp_path):
     assert out.partner_feeds[1].url.endswith("partner=maldives")
 
 
-async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker):
+async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker, caplog):
     async with await web.conn() as c:
-        await add_partner(c, "srilanka", "LK", automatic=False)
+        await add_partner(c, "srilanka", "LK", automatic=False, public_key=PUBLIC)
     pushed: list[dict] = []
 
     async def on_alert(row):
@@ -166,13 +210,32 @@ async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker):
             await pub.publish(topic, b"{not json", qos=1)
             await pub.publish(topic, b"x" * 70_000, qos=1)
             await pub.publish(topic, _published(_row(502), source="urn:mda:intruder")[1], qos=1)
+            await pub.publish(topic, _published(_row(503), key=None)[1], qos=1)
+            intruder = Ed25519PrivateKey.generate()
+            await pub.publish(topic, _published(_row(504), key=intruder)[1], qos=1)
+            _, tampered = _published(_row(505))
+            tampered = tampered.replace(b'"severity":"high"', b'"severity":"critical"')
+            await pub.publish(topic, tampered, qos=1)
             await _until(
                 lambda: (
-                    feed.stored == 1 and feed.duplicates == 1 and sum(feed.rejected.values()) == 3
+                    feed.stored == 1 and feed.duplicates == 1 and sum(feed.rejected.values()) == 6
                 ),
                 what="the first events",
             )
-            assert dict(feed.rejected) == {"malformed": 1, "oversized": 1, "unknown_source": 1}
+            assert dict(feed.rejected) == {
+                "malformed": 1,
+                "oversized": 1,
+                "unknown_source": 1,
+                "unsigned": 1,
+                "unknown-key": 1,
+                "bad-signature": 1,
+            }
+            # each refusal logged with its origin: the partner, the topic, the event's id
+            for reason in ("unsigned", "unknown-key", "bad-signature"):
+                (line,) = [
+                    r.getMessage() for r in caplog.records if f"({reason})" in r.getMessage()
+                ]
+                assert "partner feed srilanka" in line and topic in line and "event id " in line
             assert feed.as_dict()["state"] == "running" and feed.partner_status == "online"
 
             viewer = await web.token("viewer")
@@ -222,6 +285,17 @@ async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker):
         rows = await web.sql("SELECT \"end\" FROM alerts WHERE origin_partner = 'srilanka'")
         assert rows == [(None,)]
 
+        # a partner with no key on file: refused (no-key), said in the log once
+        async with await web.conn() as c:
+            await add_partner(c, "oman", "OM", automatic=False)
+        oman = PartnerFeed(f"{mqtt_broker.url}/x/#?partner=oman&source={SOURCE}", db_url=web.db_url)
+        caplog.clear()
+        for i in (1, 2, 3):
+            assert await oman.handle(_published(_row(900 + i))[1], topic) == "no-key"
+        assert oman.rejected == {"no-key": 3} and oman.stored == 0
+        said = [r.getMessage() for r in caplog.records if "no-key" in r.getMessage()]
+        assert len(said) == 1 and "mda partner key oman" in said[0], said
+
         # a disabled partner's events are refused, counted, not stored
         async with await web.conn() as c:
             await disable_partner(c, "srilanka", actor="admin")
@@ -235,7 +309,7 @@ async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker):
 async def test_a_feed_that_goes_away_is_retried_and_stale_meanwhile(web: Web, mosquitto_factory):
     broker = mosquitto_factory((ROOT / "deploy" / "mosquitto" / "test.conf.template").read_text())
     async with await web.conn() as c:
-        await add_partner(c, "srilanka", "LK", automatic=False)
+        await add_partner(c, "srilanka", "LK", automatic=False, public_key=PUBLIC)
     feed = PartnerFeed(
         f"{broker.url}/mda/v1/partners/india/#?partner=srilanka&source={SOURCE}",
         db_url=web.db_url,
@@ -273,12 +347,39 @@ async def test_a_feed_that_goes_away_is_retried_and_stale_meanwhile(web: Web, mo
             again.wait(10)
 
 
-async def test_federation_through_a_bridge_as_deploy_documents(web: Web, mosquitto_factory):
-    """A (Sri Lanka) shares an alert with B (India, partner 'india' at A); A's AlertFeed
-    publishes on A's broker; B's broker bridges it in with deploy/'s bridge file; B's
-    PartnerFeed puts it on B's desk as Sri Lanka's within 5 s. (One database plays both
-    installations: A's shared alert and B's copy of it are two rows, the copy with its
-    origin.)"""
+@pytest.fixture
+def db_a(timescale_server):
+    """Installation A's own database (B's is the ``web`` fixture's)."""
+    from conftest import _fresh_database
+
+    from mda.store.migrate import upgrade
+
+    made = _fresh_database(timescale_server, "mda_fed_a")
+    try:
+        url = next(made)
+        with psycopg.connect(url) as conn:
+            upgrade(conn)
+        yield url
+    finally:
+        made.close()  # dropped
+
+
+async def test_federation_through_a_bridge_as_deploy_documents(
+    web: Web, mosquitto_factory, db_a: str
+):
+    """Two installations, each with its own database and broker: A (Sri Lanka, ``db_a``,
+    signing with its key) shares an alert with B (India, partner 'india' at A); A's
+    AlertFeed publishes it on A's broker; B's broker bridges it in with deploy/'s bridge
+    file; B's PartnerFeed checks A's signature with the key B keeps for Sri Lanka and puts
+    the alert on B's desk as Sri Lanka's within 5 s: pushed on a logged-in WebSocket and
+    listed by the API."""
+    from httpx_ws import aconnect_ws
+    from httpx_ws.transport import ASGIWebSocketTransport
+    from web_support import BASE
+
+    from mda.store import alerts as store_alerts
+    from mda.web.live import alert_of_frame
+
     template = (ROOT / "deploy" / "mosquitto" / "test.conf.template").read_text()
     broker_a = mosquitto_factory(template)
     bridge = (ROOT / "deploy" / "mosquitto" / "partner-bridge.conf.template").read_text()
@@ -291,34 +392,60 @@ async def test_federation_through_a_bridge_as_deploy_documents(web: Web, mosquit
     }.items():
         bridge = bridge.replace(k, v)
     broker_b = mosquitto_factory(template + "\n" + bridge)
-    async with await web.conn() as c:
-        await add_partner(c, "india", "IN", automatic=False)  # A's partner
-        await add_partner(c, "srilanka", "LK", automatic=False)  # B's partner
-    (shared,) = await web.alerts(alert_change("fed1", kind="encounter", severity="high"))
+    async with await psycopg.AsyncConnection.connect(db_a, autocommit=True) as c:  # at A
+        await add_partner(c, "india", "IN", automatic=False)
+        (shared,) = await store_alerts.save_changes(
+            c, [alert_change("fed1", kind="encounter", severity="high", mmsi=419000005)]
+        )
+    async with await web.conn() as c:  # at B: Sri Lanka, with the key it gave
+        await add_partner(c, "srilanka", "LK", automatic=False, public_key=PUBLIC)
+    await web.user("ravi", "viewer")  # B's watch officer
 
-    a_feed = AlertFeed(broker_a.url, source=SOURCE, db_url=web.db_url, poll_s=0.1)
+    a_feed = AlertFeed(broker_a.url, source=SOURCE, signing_key=KEY, db_url=db_a, poll_s=0.1)
     b_feed = PartnerFeed(
         f"{broker_b.url}/partners/srilanka/mda/v1/partners/india/#"
         f"?partner=srilanka&source={SOURCE}",
         db_url=web.db_url,
+        on_alert=web.hub.publish_alert,  # as mda serve wires it: B's consoles get it live
     )
     tasks = [asyncio.create_task(a_feed.run()), asyncio.create_task(b_feed.run())]
     try:
-        await _until(lambda: a_feed.connected and b_feed.connected, what="both sides")
-        await _until(lambda: b_feed.partner_status == "online", what="A's status via the bridge")
-        await asyncio.sleep(0.3)  # A's share follower has its starting point
-        async with await web.conn() as c:
-            await share_alert(c, shared["id"], ["india"], actor="nimal", via="cli")
-        t0 = time.monotonic()
-        await _until(lambda: b_feed.stored == 1, timeout=5, what="the shared alert at B")
-        assert time.monotonic() - t0 < 5
+        async with httpx.AsyncClient(
+            transport=ASGIWebSocketTransport(app=web.app), base_url=BASE
+        ) as browser:
+            r = await web.login("ravi", client=browser)
+            assert r.status_code in (302, 303), r.text
+            async with aconnect_ws("/api/live", browser, headers={"origin": BASE}) as ws:
+                hello = json.loads(await ws.receive_text())
+                assert hello["type"] == "hello" and hello["user"] == "ravi"
+                await _until(lambda: a_feed.connected and b_feed.connected, what="both sides")
+                await _until(
+                    lambda: b_feed.partner_status == "online", what="A's status via the bridge"
+                )
+                await asyncio.sleep(0.3)  # A's share follower has its starting point
+                async with await psycopg.AsyncConnection.connect(db_a, autocommit=True) as c:
+                    await share_alert(c, shared["id"], ["india"], actor="nimal", via="cli")
+                t0 = time.monotonic()
+                async with asyncio.timeout(5):
+                    while True:
+                        frame = json.loads(await ws.receive_text())
+                        if frame["type"] == "alert":
+                            break
+                took = time.monotonic() - t0
+                assert took < 5
+        pushed = alert_of_frame(frame)
+        assert pushed["kind"] == "encounter" and pushed["mmsi"] == 419000005
+        assert pushed["details"]["origin"]["partner"] == "srilanka"
+        assert pushed["details"]["origin"]["country"] == "LK"
+        assert pushed["details"]["origin"]["alert_id"] == shared["id"]
+        assert b_feed.stored == 1 and not b_feed.rejected
         viewer = await web.token("viewer")
         r = await web.client.get("/api/alerts", headers=viewer)
-        (copy,) = [a for a in r.json()["alerts"] if a["details"].get("origin")]
-        assert copy["kind"] == "encounter" and copy["severity"] == "high"
+        (copy,) = r.json()["alerts"]  # B's desk: only Sri Lanka's alert, nothing of A's own
+        assert copy["id"] == pushed["id"] and copy["severity"] == "high"
         assert copy["details"]["origin"]["partner"] == "srilanka"
-        assert copy["details"]["origin"]["alert_id"] == shared["id"]
-        assert copy["id"] != shared["id"]
+        assert copy["details"]["origin"]["source"] == SOURCE
+        print(f"A's shared alert on B's WebSocket {took * 1000:.0f} ms after the share")
     finally:
         for t in tasks:
             t.cancel()
@@ -345,7 +472,7 @@ def test_mda_serve_with_partner_feed_puts_its_alerts_on_the_desk(db_url, mqtt_br
 
     async def go():
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
-            await add_partner(c, "srilanka", "LK", automatic=False)
+            await add_partner(c, "srilanka", "LK", automatic=False, public_key=PUBLIC)
         feed_port = free_port()
         service = Service(settings, db_url, [SourceSpec(f"udp://127.0.0.1:{feed_port}")], web=False)
         task = asyncio.create_task(service.run())
@@ -356,12 +483,16 @@ def test_mda_serve_with_partner_feed_puts_its_alerts_on_the_desk(db_url, mqtt_br
                 what="the service's partner feed",
             )
             (chip,) = [f for f in service.status()["feeds"] if f["name"] == "partner srilanka"]
-            assert chip["state"] == "running"
+            assert chip["state"] == "running" and chip["kept"] == 0
+            assert service.status()["partner_events_waiting"] == 0
+            # what waits for the database would be kept in the data directory
+            kept = service.partner_feeds[0]._kept._spool.dir
+            assert kept.parent == tmp_path / "data" and kept.name.startswith("spool-partner-")
             message = alert_message({**_row(701), "change": "shared"})
             async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as pub:
                 await pub.publish(
                     alert_topic(message, "kochi"),
-                    json.dumps(alert_cloudevent(message, SOURCE)).encode(),
+                    event_payload(alert_cloudevent(message, SOURCE, key=KEY)),
                     qos=1,
                 )
                 await pub.publish(alert_topic(message, "kochi"), b"[1, 2", qos=1)

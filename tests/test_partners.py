@@ -156,3 +156,88 @@ async def test_partner_cli_token_and_disable(web: Web, tmp_path, capsys):
         "token.create",
         "partner.disable",
     ]
+
+
+async def test_partner_public_key_by_cli_and_admin_api(web: Web, tmp_path, capsys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from mda.exchange.signing import fingerprint, public_pem
+    from mda.store.partners import partner_by_fingerprint, partner_public_key
+
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    pems = []
+    for i, k in enumerate(keys):
+        pems.append(tmp_path / f"k{i}.pem")
+        pems[-1].write_text(public_pem(k))
+    fps = [fingerprint(k) for k in keys]
+
+    # add with --key: the fingerprint is printed and listed
+    assert await cli("partner", "--database", web.db_url, "add", "srilanka", "--country", "LK",
+                     "--key", str(pems[0])) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"public key {fps[0]}" in out and out.strip().splitlines()[-1].startswith("mda_")
+    # without a key: said on stderr, listed as "no key"
+    assert await cli("partner", "--database", web.db_url, "add", "maldives", "--country", "MV") == 0
+    assert "no public key yet" in capsys.readouterr().err
+    assert await cli("partner", "--database", web.db_url, "list") == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert fps[0] in next(line for line in listing if line.startswith("srilanka"))
+    assert "no key" in next(line for line in listing if line.startswith("maldives"))
+
+    # mda partner key NAME FILE: put, then another partner's key and junk are refused
+    assert await cli("partner", "--database", web.db_url, "key", "maldives", str(pems[1])) == 0
+    assert fps[1] in capsys.readouterr().out
+    assert await cli("partner", "--database", web.db_url, "key", "maldives", str(pems[0])) == 2
+    assert "already another partner's" in capsys.readouterr().err
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    assert await cli("partner", "--database", web.db_url, "key", "maldives", str(junk)) == 2
+    assert "not an Ed25519 public key" in capsys.readouterr().err
+    assert await cli("partner", "--database", web.db_url, "key", "nobody", str(pems[2])) == 2
+    assert "no partner 'nobody'" in capsys.readouterr().err
+
+    async with await web.conn() as conn:
+        assert await partner_public_key(conn, "srilanka") == public_pem(keys[0])
+        assert await partner_public_key(conn, "nobody") is None
+        assert (await partner_by_fingerprint(conn, fps[1]))["name"] == "maldives"
+        assert (await partner_by_fingerprint(conn, fps[1][7:].upper()))["name"] == "maldives"
+        assert await partner_by_fingerprint(conn, fps[2]) is None
+
+    # the admin API takes a PEM and answers with the fingerprint
+    admin = await web.token("admin")
+    r = await web.client.post(
+        "/api/partners",
+        headers=admin,
+        json={"name": "oman", "country": "OM", "public_key": public_pem(keys[2])},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["partner"]["key_fingerprint"] == fps[2]
+    r = await web.client.post(
+        "/api/partners",
+        headers=admin,
+        json={"name": "qatar", "country": "QA", "public_key": public_pem(keys[0])},
+    )
+    assert r.status_code == 409 and "already another partner's" in r.text, r.text
+    r = await web.client.put(
+        "/api/partners/oman/key", headers=admin, json={"public_key": "not a key"}
+    )
+    assert r.status_code == 422, r.text
+    r = await web.client.put(
+        "/api/partners/oman/key", headers=admin, json={"public_key": public_pem(keys[0])}
+    )
+    assert r.status_code == 409, r.text
+    r = await web.client.put(
+        "/api/partners/nobody/key", headers=admin, json={"public_key": public_pem(keys[2])}
+    )
+    assert r.status_code == 404, r.text
+    new = Ed25519PrivateKey.generate()
+    r = await web.client.put(
+        "/api/partners/oman/key", headers=admin, json={"public_key": public_pem(new)}
+    )
+    assert r.status_code == 200, r.text
+    r = await web.client.get("/api/partners", headers=admin)
+    listed = {p["name"]: p["key_fingerprint"] for p in r.json()["partners"]}
+    assert listed == {"maldives": fps[1], "oman": fingerprint(new), "srilanka": fps[0]}
+    audited = await web.sql("SELECT action, details FROM audit_log WHERE action = 'partner.key'")
+    assert [d["key_fingerprint"] for _, d in audited] == [fps[1], fingerprint(new)]
+    assert audited[1][1]["previous"] == fps[2]

@@ -1,8 +1,10 @@
-"""Alerts to MQTT on a real Mosquitto: topics and payloads, and nothing lost in an outage."""
+"""Alerts to MQTT on a real Mosquitto: topics and payloads (the signed CloudEvent of the feeds
+and the WebSocket), and nothing lost in an outage."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import subprocess
@@ -12,9 +14,18 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support import free_port
 
+from mda.exchange.errors import ExchangeError
+from mda.exchange.feeds import alert_cloudevent, canonical_event, event_payload
 from mda.exchange.publish import MqttPublisher
+from mda.exchange.signing import fingerprint
+from mda.store.alerts import alert_message
+
+KEY = Ed25519PrivateKey.generate()
+SOURCE = "urn:mda:test"
+SIGNING = {"source": SOURCE, "signing_key": KEY}
 
 
 def _row(i: int, kind: str = "loitering") -> dict:
@@ -31,12 +42,19 @@ def _row(i: int, kind: str = "loitering") -> dict:
     }
 
 
-async def _collect(client: aiomqtt.Client, n: int, timeout: float = 15.0) -> list:
+def _props(event: dict) -> dict:
+    """The alert's fields in its CloudEvent."""
+    return event["data"]["properties"]
+
+
+async def _collect(client: aiomqtt.Client, n: int, timeout: float = 15.0, raw=None) -> list:
     got = []
 
     async def take():
         async for m in client.messages:
             got.append((str(m.topic), json.loads(m.payload)))
+            if raw is not None:
+                raw.append(bytes(m.payload))
             if len(got) == n:
                 return
 
@@ -45,23 +63,45 @@ async def _collect(client: aiomqtt.Client, n: int, timeout: float = 15.0) -> lis
 
 
 async def test_alerts_reach_subscribers_on_their_kind_topic(mqtt_broker, mqtt_topic, tmp_path):
-    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
+    pub = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", **SIGNING)
+    rows = [_row(1, "encounter"), _row(2, "distress_beacon")]
+    raw: list[bytes] = []
     async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
         await sub.subscribe(f"{mqtt_topic}/alerts/#", qos=1)
         runner = asyncio.create_task(pub.run())
         try:
-            await pub.publish_alert(_row(1, "encounter"))
-            await pub.publish_alert(_row(2, "distress_beacon"))
-            got = await _collect(sub, 2)
+            for row in rows:
+                await pub.publish_alert(row)
+            got = await _collect(sub, 2, raw=raw)
         finally:
             runner.cancel()
     assert [t for t, _ in got] == [
         f"{mqtt_topic}/alerts/encounter",
         f"{mqtt_topic}/alerts/distress_beacon",
     ]
-    assert got[0][1]["mmsi"] == 419000001
-    assert got[0][1]["start"] == "2026-11-28T03:01:00Z"
-    assert got[1][1]["details"]["text"] == "alert 2"
+    # The one wire format: the signed CloudEvent the mda/v1 feeds and the WebSocket carry,
+    # byte for byte as the feeds publish it.
+    for (_, event), payload, row in zip(got, raw, rows, strict=True):
+        expected = alert_cloudevent(alert_message(row), SOURCE, key=KEY)
+        assert event == expected and payload == event_payload(expected)
+    first, second = got[0][1], got[1][1]
+    assert first["type"] == "org.mda.alert.encounter.v1" and first["source"] == SOURCE
+    assert first["subject"] == "mmsi:419000001" and _props(first)["mmsi"] == 419000001
+    assert _props(first)["start"] == "2026-11-28T03:01:00Z"
+    assert _props(first)["change"] == "opened" and _props(first)["severity"] == "medium"
+    assert _props(second)["text"] == "alert 2"
+    # signed by the installation's key, as a partner checks it
+    assert first["mdakeyid"] == fingerprint(KEY)
+    for _, event in got:
+        KEY.public_key().verify(base64.b64decode(event["mdasig"]), canonical_event(event))
+    assert first["id"] != second["id"]
+
+
+async def test_an_alert_is_not_published_unsigned(tmp_path):
+    pub = MqttPublisher("mqtt://127.0.0.1:1/x", spool_dir=tmp_path / "spool")
+    with pytest.raises(ExchangeError, match="signing key"):
+        await pub.publish_alert(_row(1))
+    assert pub.waiting == 0
 
 
 class _Broker:
@@ -116,6 +156,7 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(
             memory=2,
             retry_initial=0.1,
             retry_max=0.5,
+            **SIGNING,
         )
         runner = asyncio.create_task(pub.run())
         for _ in range(100):
@@ -140,7 +181,7 @@ async def test_alerts_raised_while_the_broker_is_down_arrive_after_it_returns(
             "127.0.0.1", broker.port, identifier="partner-in", clean_session=False
         ) as sub:
             got = await _collect(sub, 5)
-        assert [p["id"] for _, p in got] == [1, 2, 3, 4, 5]  # in the order raised
+        assert [_props(p)["id"] for _, p in got] == [1, 2, 3, 4, 5]  # in the order raised
     finally:
         if broker.proc and broker.proc.poll() is None:
             broker.stop()
@@ -162,7 +203,12 @@ async def test_alerts_waiting_at_a_stop_are_sent_by_the_next_run(tmp_path, mqtt_
     next run (with the broker back) sends it, oldest first."""
     dead = f"mqtt://127.0.0.1:{free_port()}/{mqtt_topic}"
     pub = MqttPublisher(
-        dead, spool_dir=tmp_path / "spool", memory=10, retry_initial=0.05, retry_max=0.1
+        dead,
+        spool_dir=tmp_path / "spool",
+        memory=10,
+        retry_initial=0.05,
+        retry_max=0.1,
+        **SIGNING,
     )
     runner = asyncio.create_task(pub.run())
     for i in range(1, 4):
@@ -170,11 +216,11 @@ async def test_alerts_waiting_at_a_stop_are_sent_by_the_next_run(tmp_path, mqtt_
     await pub.close(timeout=0.2)
     runner.cancel()
     assert len(list((tmp_path / "spool").glob("*.spool"))) == 3
-    live = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool")
+    live = MqttPublisher(f"{mqtt_broker.url}/{mqtt_topic}", spool_dir=tmp_path / "spool", **SIGNING)
     async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sub:
         await sub.subscribe(f"{mqtt_topic}/alerts/#", qos=1)
         runner = asyncio.create_task(live.run())
         await live.publish_alert(_row(4))
         got = await _collect(sub, 4)
         runner.cancel()
-    assert [p["id"] for _, p in got] == [1, 2, 3, 4]
+    assert [_props(p)["id"] for _, p in got] == [1, 2, 3, 4]

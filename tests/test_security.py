@@ -213,7 +213,7 @@ def test_udp_kernel_drops_are_counted_and_in_the_metrics(tmp_path):
             live={},
             live_clients=0,
         )
-        assert f'mda_feed_kernel_drops_total{{feed="udp"}} {drops}' in text
+        assert f'mda_feed_kernel_drops_total{{feed="udp"}} {float(drops)}' in text
     finally:
         rx.close()
         tx.close()

@@ -184,9 +184,9 @@ async def test_notices_stay_off_the_desk_and_are_counted_by_source(web):
 
     # /metrics: notices per source and kind over the last 24 h; the desk's gauges without them
     text = (await web.client.get("/metrics", headers=h)).text
-    assert metric_lines(text, "mda_notices") == {
-        '{source="feed-a/kochi",kind="position_jump"}': 2,
-        '{source="feed-b",kind="identity_clash"}': 1,
+    assert metric_lines(text, "mda_notices") == {  # labels in name order (prometheus-client)
+        '{kind="position_jump",source="feed-a/kochi"}': 2,
+        '{kind="identity_clash",source="feed-b"}': 1,
     }
     assert "# TYPE mda_notices gauge" in text
     assert metric_lines(text, "mda_alerts_open") == {'{kind="loitering"}': 2}

@@ -17,6 +17,7 @@ from web_support import NOW, vessel
 
 from mda.analytics.geo import distance_nm
 from mda.exchange.cap import parse_cap
+from mda.exchange.hazard_feed import hazard_cap_identifier
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,12 @@ async def test_cap_posted_lists_vessels_at_risk_as_json_csv_and_cap(web):
     [back] = parse_cap(r.text)  # a partner's system reads it like any CAP alert
     assert back.severity == "critical" and back.name.startswith("Cyclone MOCHA")
     assert back.geometry.contains(back.geometry.centroid)
+    # the identifier the MQTT feed gives this version, so a partner with both sees one message
+    listed = (await web.client.get("/api/hazards", headers=viewer)).json()["features"]
+    [row] = [f["properties"] for f in listed if f["id"] == hid]
+    assert back.details["identifier"] == hazard_cap_identifier(
+        hid, datetime.fromisoformat(row["updated_at"])
+    )
     assert (
         "MMSI 419000011 INSIDE ONE: inside" in r.text and "MMSI 419000012 COMING: enters" in r.text
     )
@@ -300,3 +307,117 @@ async def test_a_cap_cancel_posted_ends_the_hazard_it_references(web):
     bad = cancel.replace(ref, "rsmc.imd.gov.in")
     r = await web.client.post("/api/hazards", content=bad, headers={**officer, **CAP})
     assert r.status_code == 400 and "alert/references" in r.text
+
+
+async def test_a_cap_update_posted_updates_the_hazard_and_exercises_are_refused(web):
+    """A real CAP Update (a new identifier, references to the Alert) posted updates the
+    hazard it references, not a second one; an exercise, a test, a draft or an Ack is a
+    422 saying why, and stores nothing."""
+    from mda.exchange.cap import cap_reference
+
+    officer = await web.token("officer", owner="olga")
+    r = await web.client.post(
+        "/api/hazards",
+        content=cap_alert(identifier="IMD-MOCHA-1", sent_ago_s=3600),
+        headers={**officer, **CAP},
+    )
+    assert r.status_code == 201, r.text
+    hid = r.json()["features"][0]["id"]
+    [(sent,)] = await web.sql("SELECT cap_sent FROM hazards WHERE id = %s", (hid,))
+    update = cap_alert(
+        identifier="IMD-MOCHA-2",
+        headline="Cyclone MOCHA: bulletin 2",
+        msg_type="Update",
+        references=[cap_reference("rsmc.imd.gov.in", "IMD-MOCHA-1", sent.timestamp())],
+    )
+    r = await web.client.post("/api/hazards", content=update, headers={**officer, **CAP})
+    assert r.status_code == 201, r.text
+    [f] = r.json()["features"]
+    assert f["id"] == hid and f["properties"]["name"] == "Cyclone MOCHA: bulletin 2"
+    assert f["properties"]["cap_identifier"] == "IMD-MOCHA-2"
+    assert await web.sql("SELECT count(*) FROM hazards") == [(1,)]
+    for status, msg_type, says in (
+        ("Exercise", "Alert", "alert/status: 'Exercise'"),
+        ("Test", "Alert", "alert/status: 'Test'"),
+        ("Draft", "Alert", "alert/status: 'Draft'"),
+        ("Actual", "Ack", "alert/msgType: 'Ack'"),
+    ):
+        doc = cap_alert(identifier=f"X-{status}-{msg_type}", status=status, msg_type=msg_type)
+        r = await web.client.post("/api/hazards", content=doc, headers={**officer, **CAP})
+        assert r.status_code == 422 and says in r.json()["error"]["message"], r.text
+    assert await web.sql("SELECT count(*) FROM hazards") == [(1,)]
+
+
+async def test_a_large_warning_from_the_feed_awaits_a_supervisors_confirmation(web):
+    from mda.cap_feed import take_cap
+
+    ocean = "<polygon>-40,40 -40,100 20,100 20,40 -40,40</polygon>"
+    [row] = await take_cap(
+        web.db_url, "mda/external/cap/ptwc", cap_alert(identifier="PTWC-1", area=ocean).encode()
+    )
+    hid = row["id"]
+    viewer = await web.token("viewer")
+    officer = await web.token("officer")
+    supervisor = await web.token("supervisor", owner="sam")
+    [f] = (await web.client.get("/api/hazards", headers=viewer)).json()["features"]
+    assert f["id"] == hid and f["properties"]["state"] == "awaiting_confirmation"
+    r = await web.client.post(f"/api/hazards/{hid}/confirm", headers=officer)
+    assert r.status_code == 403
+    r = await web.client.post(f"/api/hazards/{hid}/confirm", headers=supervisor)
+    assert r.status_code == 200, r.text
+    props = r.json()["properties"]
+    assert props["state"] == "in_force" and props["confirmed_by"] == "sam"
+    assert await web.sql(
+        "SELECT actor, action, target FROM audit_log WHERE action = 'hazard.confirm'"
+    ) == [("sam", "hazard.confirm", f"hazard:{hid}")]
+    await web.client.post(f"/api/hazards/{hid}/end", headers=officer)
+    r = await web.client.post(f"/api/hazards/{hid}/confirm", headers=supervisor)
+    assert r.status_code == 409 and "ended" in r.text
+    assert (
+        await web.client.post("/api/hazards/999/confirm", headers=supervisor)
+    ).status_code == 404
+
+
+async def test_our_cap_has_a_cap_safe_sender_and_sar_flags_stale_positions(web):
+    """The organisation "MRCC Mumbai" signs our CAP as "MRCC-Mumbai" (CAP forbids spaces);
+    the rescue ranking takes limit= (n= an alias), gives each vessel's length, and puts
+    positions older than 30 min after the fresh ones, flagged stale."""
+    import dataclasses
+    import time
+
+    web.app.state.settings = dataclasses.replace(web.app.state.settings, organisation="MRCC Mumbai")
+    officer = await web.token("officer")
+    r = await web.client.post("/api/hazards", content=cap_alert(), headers={**officer, **CAP})
+    hid = r.json()["features"][0]["id"]
+    r = await web.client.get(f"/api/hazards/{hid}/cap", headers=officer)
+    [back] = parse_cap(r.text)
+    assert back.details["sender"] == "MRCC-Mumbai"
+
+    now = time.time()
+    rows = [
+        # 2 nm away but last heard 3 h ago: where is it now?
+        vessel(419000031, 12.0 + 2 / 60, 70.0, ts=now - 3 * 3600, sog=14.0, ship_type=70),
+        vessel(419000032, 12.5, 70.0, ts=now - 60, sog=14.0, cog=180.0, ship_type=70),
+        vessel(419000033, 12.0 - 50 / 60, 70.0, ts=now - 120, sog=20.0, ship_type=60),
+    ]
+    await web.write([p for p, _ in rows], [s for _, s in rows])
+    for param in ("limit", "n"):
+        r = await web.client.get(
+            "/api/sar/nearest", params={"lat": 12, "lon": 70, param: 3}, headers=officer
+        )
+        got = r.json()["vessels"]
+        assert [(v["mmsi"], v["stale"]) for v in got] == [
+            (419000032, False),
+            (419000033, False),
+            (419000031, True),
+        ], param
+        assert [v["length_m"] for v in got] == [150.0] * 3  # to_bow 100 + to_stern 50
+        assert got[2]["age_min"] > 170
+    r = await web.client.get(
+        "/api/sar/nearest", params={"lat": 12, "lon": 70, "limit": 1}, headers=officer
+    )
+    assert [v["mmsi"] for v in r.json()["vessels"]] == [419000032]
+    r = await web.client.get(
+        "/api/sar/nearest", params={"lat": 12, "lon": 70, "format": "html"}, headers=officer
+    )
+    assert "stale: 180 min old" in r.text and "<td>150</td>" in r.text

@@ -204,20 +204,32 @@ async def test_metrics_in_prometheus_text_format(web):
             assert PROM_LINE.match(line), line
     text = r.text
     assert 'mda_feed_last_message_age_seconds{feed="tcp-mumbai"} 2.5' in lines
-    assert 'mda_feed_up{feed="tcp-mumbai",state="running"} 1' in lines
-    assert 'mda_feed_up{feed="file-replay",state="starting"} 0' in lines
-    assert "mda_pipeline_positions_stored 999" in lines
-    assert "# TYPE mda_pipeline_positions_stored counter" in lines
-    assert "mda_pipeline_uptime_s 12.5" in lines and "mda_pipeline_mqtt_connected 1" in lines
-    assert 'mda_pipeline_errors{reason="bad_checksum"} 3' in lines
-    assert 'mda_alerts_open{kind="loitering"} 2' in lines
-    assert 'mda_alerts_open{kind="ais_gap"} 1' in lines
-    assert 'mda_http_requests_total{method="GET",route="/api/vessels",status="200"} 1' in lines
+    assert 'mda_feed_up{feed="tcp-mumbai",state="running"} 1.0' in lines
+    assert 'mda_feed_up{feed="file-replay",state="starting"} 0.0' in lines
+    # counters end in _total (promtool check metrics: tests/test_health.py)
+    assert "mda_pipeline_positions_stored_total 999.0" in lines
+    assert "# TYPE mda_pipeline_positions_stored_total counter" in lines
+    assert "mda_pipeline_uptime_seconds 12.5" in lines
+    assert "# TYPE mda_pipeline_uptime_seconds gauge" in lines
+    assert "mda_pipeline_mqtt_connected 1.0" in lines
+    assert 'mda_pipeline_errors_total{reason="bad_checksum"} 3.0' in lines
+    assert 'mda_alerts_open{kind="loitering"} 2.0' in lines
+    assert 'mda_alerts_open{kind="ais_gap"} 1.0' in lines
+    assert 'mda_http_requests_total{method="GET",route="/api/vessels",status="200"} 1.0' in lines
     assert (
-        'mda_http_requests_total{method="GET",route="/api/vessels/{mmsi}",status="404"} 1' in lines
+        'mda_http_requests_total{method="GET",route="/api/vessels/{mmsi}",status="404"} 1.0'
+        in lines
     )
     assert "# TYPE mda_http_requests_total counter" in lines
-    assert "mda_live_clients 0" in lines
+    assert "# TYPE mda_http_request_duration_seconds summary" in lines
+    assert 'mda_http_request_duration_seconds_count{method="GET",route="/api/vessels"} 1.0' in lines
+    assert "mda_live_clients 0.0" in lines
+    # no role given: one process doing everything, leading
+    assert 'mda_service_info{role="all",version="' in text
+    assert "mda_service_leader 1.0" in lines
+    # the histograms are there before anything was observed
+    assert "# TYPE mda_store_write_duration_seconds histogram" in lines
+    assert "mda_alert_latency_seconds_count 0.0" in lines
     assert text.endswith("\n")
 
 

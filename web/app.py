@@ -10,6 +10,7 @@ one error handler is ``errors.py``.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,12 +22,20 @@ from .errors import handle_error, handled
 from .lifespan import lifespan
 from .live import LiveHub
 from .login import Argon2Gate
-from .metrics import HttpCounters, HttpMetrics
+from .metrics import HttpCounters, HttpMetrics, Telemetry
 from .middleware import BodyLimit, SecurityHeaders, csp
 from .routes import ROUTERS
 from .snapshot import VesselSnapshot
 
 __all__ = ["create_app"]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mda")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        return "unknown"
+
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -44,11 +53,15 @@ def create_app(
     hub: LiveHub | None = None,
     status: Callable[[], dict] | None = None,
     pool_max: int = 10,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """The web application. ``hub`` is the pipeline's live hub (a private one is made when
     None: alerts acknowledged here still reach every browser); ``status`` gives the feeds'
-    state and pipeline counters for the map and ``/metrics``."""
+    state and pipeline counters for the map and ``/metrics``; ``telemetry`` the service's
+    histograms for ``/metrics`` (empty ones of its own when None)."""
     hub = hub if hub is not None else LiveHub.from_settings(settings)
+    if hub.signing_key is None:  # the alert frames' events are signed as the MQTT feeds'
+        hub.use_installation(settings)
     if hub.status is None:
         hub.status = status
     app = FastAPI(
@@ -68,6 +81,8 @@ def create_app(
     app.state.status = status
     app.state.http_counters = HttpCounters()
     app.state.http_limits = {}  # refusals of BodyLimit, for /metrics
+    app.state.telemetry = telemetry if telemetry is not None else Telemetry()
+    app.state.version = _version()
 
     for exc_type in handled():
         app.add_exception_handler(exc_type, handle_error)
@@ -82,6 +97,7 @@ def create_app(
         anonymous_max_bytes=settings.http_max_anonymous_body_bytes,
         timeout_s=settings.http_body_timeout_s,
         stats=app.state.http_limits,
+        path_limits={"/api/extracts/import": settings.extract_import_max_bytes},
     )
     app.add_middleware(HttpMetrics, counters=app.state.http_counters)
     app.add_middleware(SecurityHeaders, csp=csp(settings.tiles_url or ""))

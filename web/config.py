@@ -172,3 +172,8 @@ class WebConfig:
         "Positions an incident extract (an alert's, or an area's) may hold; a bigger one is "
         "refused with the numbers before anything is read.",
     )
+    extract_import_max_bytes: int = _setting(
+        268435456,
+        "Largest partner extract (ZIP) an officer may upload to import it (POST "
+        "/api/extracts/import); a bigger one is answered 413 before it is read.",
+    )

@@ -30,10 +30,15 @@ Messages (JSON text frames), all with ``type``:
 - ``positions``: ``t`` (server time), ``vessels``: ``[[mmsi, lat, lon, sog, cog, heading,
   nav_status, ts], ...]``, ``statics``: ``{mmsi: {name, callsign, ship_type}}`` for
   vessels whose static data changed (one flush may send several such frames)
-- ``alert``: ``change`` (opened, updated, ended, reopened, acknowledged, closed), ``alert``
-  (``store.alerts.AlertMessage.to_dict()``: the same fields as ``GET /api/alerts``, and
-  ``stored``: false, with a provisional negative ``id``, for an alert raised while the
-  database was away, until it is stored)
+- ``alert``: ``change`` (opened, updated, ended, reopened, acknowledged, closed),
+  ``event``: the alert change as the CloudEvent our MQTT feeds publish
+  (``exchange.feeds.alert_cloudevent``, the one wire format of an alert, signed by the
+  installation's key; docs/asyncapi.yaml), and ``desk``: what the desk keeps beside it
+  (``key``, ``details``, ``created_at``, ``updated_at``, ``acknowledged_by/at``,
+  ``closed_by/at``, ``note``, ``outcome``, and ``stored``: false, with a provisional
+  negative id, for an alert raised while the database was away, until it is stored).
+  ``alert_of_frame`` (and the map's ``live.js``) puts the two together into the fields of
+  ``GET /api/alerts``.
 - ``status``: ``feeds`` (per feed: name, state, last_message_age_s, ...), ``lag_s`` (how
   far behind its feeds the service is, seconds; null without a pipeline), ``t``
 - ``resync``: positions were dropped for this client; reload ``/api/vessels``
@@ -56,9 +61,17 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from mda.store.alerts import alert_message
+from mda.exchange.feeds import alert_cloudevent, installation_source
+from mda.store.alerts import AlertMessage, alert_message
 
-__all__ = ["LiveHub", "POSITION_FIELDS", "CLOSE_UNAUTHENTICATED", "FRAME_MAX_BYTES"]
+__all__ = [
+    "LiveHub",
+    "POSITION_FIELDS",
+    "CLOSE_UNAUTHENTICATED",
+    "FRAME_MAX_BYTES",
+    "alert_frame",
+    "alert_of_frame",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +123,42 @@ def _frame(obj: Any) -> _Frame:
 
 
 _RESYNC = _frame({"type": "resync"})
+
+# The alert's fields its CloudEvent carries (data.properties, and lat/lon as its geometry);
+# the frame's ``desk`` has the others.
+_EVENT_FIELDS = frozenset(
+    ("id", "kind", "severity", "status", "mmsi", "other_mmsi", "start", "end")
+    + ("lat", "lon", "zone", "vessel_name")
+)
+
+
+def alert_frame(message: AlertMessage, source: str, key=None) -> dict:
+    """The ``alert`` frame of one alert change: its CloudEvent (signed with ``key``) and
+    the desk's own fields."""
+    desk = {k: v for k, v in message.to_dict().items() if k not in _EVENT_FIELDS}
+    event = alert_cloudevent(message, source, key=key)
+    return {"type": "alert", "change": message.change, "event": event, "desk": desk}
+
+
+def _plus(t: str | None) -> str | None:
+    return t[:-1] + "+00:00" if isinstance(t, str) and t.endswith("Z") else t
+
+
+def alert_of_frame(frame: Mapping[str, Any]) -> dict:
+    """The alert of an ``alert`` frame with the fields of ``GET /api/alerts`` (times in
+    UTC ending ``+00:00``), as the map's ``live.js`` makes it."""
+    data = frame["event"]["data"]
+    p, g = data["properties"], data.get("geometry")
+    return {
+        **frame["desk"],
+        **{k: p.get(k) for k in ("id", "kind", "severity", "status", "mmsi", "other_mmsi")},
+        "start": _plus(p.get("start")),
+        "end": _plus(p.get("end")),
+        "lat": g["coordinates"][1] if g else None,
+        "lon": g["coordinates"][0] if g else None,
+        "zone": p.get("zone"),
+        "vessel_name": p.get("vessel_name"),
+    }
 
 
 def _r(v: float | None, nd: int) -> float | None:
@@ -232,8 +281,13 @@ class LiveHub:
         max_vessels: int = 300_000,
         auth_recheck_s: float = 30.0,
         auth_unverified_max: int = 3,
+        source: str | None = None,
+        signing_key=None,
     ):
         self.status = status
+        # the alert frames' CloudEvents: their source, and the key that signs them
+        self.source = source or installation_source(None)
+        self.signing_key = signing_key
         self.auth_recheck_s = auth_recheck_s
         # consecutive re-checks that could not reach a verdict (database away) before the
         # socket is closed anyway (1013: try again later)
@@ -269,8 +323,9 @@ class LiveHub:
 
     @classmethod
     def from_settings(cls, settings, **kw) -> LiveHub:
-        """A hub with the limits of the settings (``WebConfig``'s ``live_*``)."""
-        return cls(
+        """A hub with the limits of the settings (``WebConfig``'s ``live_*``), signing its
+        alert events as the installation (``use_installation``)."""
+        hub = cls(
             backlog_bytes=settings.live_client_backlog_bytes,
             send_timeout_s=settings.live_send_timeout_s,
             max_clients=settings.live_max_clients,
@@ -279,6 +334,17 @@ class LiveHub:
             max_vessels=settings.live_max_vessels,
             **kw,
         )
+        hub.use_installation(settings)
+        return hub
+
+    def use_installation(self, settings) -> None:
+        """Sign the alert frames' CloudEvents with the installation's key (made in
+        ``data_path`` on first use) under its ``source`` (the ``organisation`` setting), as
+        the MQTT feeds do."""
+        from mda.exchange.signing import load_or_create_key
+
+        self.source = installation_source(getattr(settings, "organisation", None))
+        self.signing_key = load_or_create_key(settings.data_path)
 
     @property
     def vessel_count(self) -> int:
@@ -311,8 +377,7 @@ class LiveHub:
     async def publish_alert(self, row: Mapping[str, Any]) -> None:
         """Push a new or changed alert (a row with the alerts table's columns and
         ``change``) to every browser. Never dropped for a slow browser."""
-        message = alert_message(row)
-        frame = _frame({"type": "alert", "change": message.change, "alert": message.to_dict()})
+        frame = _frame(alert_frame(alert_message(row), self.source, self.signing_key))
         for c in list(self._clients):
             c.push_alert(frame)
         self.stats["alerts_pushed"] += 1
@@ -343,6 +408,11 @@ class LiveHub:
             return 0
         dirty, self._dirty = self._dirty, set()
         dstat, self._dirty_statics = self._dirty_statics, set()
+        if not self._clients:
+            # Nobody to send to: a frame built now would reach no one, and a map that opens
+            # later loads the whole picture first (/api/vessels). Building them anyway cost
+            # a seventh of the service's CPU under a full feed (docs/benchmarks.md).
+            return 0
         latest = self._latest
         vessels = []
         for m in dirty:

@@ -81,9 +81,12 @@ class BodyLimit:
         anonymous_max_bytes: int,
         timeout_s: float,
         stats: dict | None = None,
+        path_limits: dict[str, int] | None = None,
     ):
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that take bigger bodies from a logged-in client (an extract's ZIP).
+        self.path_limits = dict(path_limits or {})
         self.anonymous_max_bytes = min(anonymous_max_bytes, max_bytes)
         self.timeout_s = timeout_s
         self.stats = stats if stats is not None else {}
@@ -107,7 +110,11 @@ class BodyLimit:
                 credentials = True
         if length is None and not chunked:
             return await self.app(scope, receive, send)  # no body
-        limit = self.max_bytes if credentials else self.anonymous_max_bytes
+        limit = (
+            self.path_limits.get(scope.get("path", ""), self.max_bytes)
+            if credentials
+            else self.anonymous_max_bytes
+        )
         if length is not None and length > limit:
             self.stats["bodies_too_large"] += 1
             return await _refuse(send, 413, "too_large", _too_large(limit))

@@ -86,6 +86,7 @@ class ConnectionGuard:
             "connections_refused": 0,  # over a cap: 503 and closed
             "header_timeouts": 0,  # closed for sending their headers too slowly
             "connections_total": 0,
+            "accept_out_of_files": 0,  # accept() failed for want of a file descriptor
         }
 
     def _is_trusted(self, host: str) -> bool:
@@ -227,6 +228,42 @@ class GuardedWSProtocol(WebSocketsSansIOProtocol):
     def _abort(self) -> None:
         if not self.disconnected:
             self.transport.abort()
+
+
+_ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
+
+
+def quiet_accept_exhaustion(loop, guard: ConnectionGuard, every_s: float = 10.0) -> None:
+    """When the process is out of file descriptors, asyncio logs a traceback for every
+    failed ``accept()`` (hundreds in one connection storm) and stops accepting for a second,
+    which is the right thing to do. This keeps the pause and drops the flood: each failure
+    is counted (``/metrics``: ``mda_http_accept_out_of_files_total``) and one line without
+    a traceback is logged at most every ``every_s`` seconds. Other errors go on as before."""
+    import time
+
+    previous = loop.get_exception_handler()
+    last = [float("-inf")]
+
+    def handler(loop, context) -> None:
+        if not str(context.get("message", "")).startswith(_ACCEPT_EXHAUSTED):
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        guard.stats["accept_out_of_files"] += 1
+        n = guard.stats["accept_out_of_files"]
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            exc = context.get("exception")
+            log.warning(
+                "out of file descriptors (%s): new connections wait; %d refused so far",
+                getattr(exc, "strerror", None) or exc,
+                n,
+            )
+
+    loop.set_exception_handler(handler)
 
 
 def server_config(app, settings, *, log_level: str = "warning"):

@@ -3,11 +3,15 @@
     mda extract ALERT_ID -o FILE.zip
     mda extract --area LAT,LON,LAT,LON --from T --to T -o FILE.zip
     mda extract verify FILE.zip --key KEY
+    mda extract import FILE.zip [--partner NAME]
 
 Making one reads the database the settings name (or the embedded one) and writes an
 ``extract.alert`` / ``extract.area`` row to the audit log (actor ``cli``, the system user in
 its details). ``verify`` needs nothing but the ZIP and the sender's public key: it prints
-what it checked, or one line naming the first file that fails, and exits 1.
+what it checked, or one line naming the first file that fails, and exits 1. ``import``
+verifies a partner's extract with the partner's public key (the partner named, or the one
+whose key the bag names) and keeps it, its tracks and its alerts, for the map; a refusal is
+one line and exit status 1 (``exchange.imports``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ __all__ = ["register", "run"]
 
 USAGE = """mda extract ALERT_ID -o FILE.zip
        mda extract --area=LAT,LON,LAT,LON --from TIME --to TIME -o FILE.zip
-       mda extract verify FILE.zip --key KEY"""
+       mda extract verify FILE.zip --key KEY
+       mda extract import FILE.zip [--partner NAME]"""
 
 
 def register(sub) -> None:
@@ -50,6 +55,12 @@ def register(sub) -> None:
         "--key",
         metavar="KEY",
         help="verify: the sender's public key (a file, as mda keys show prints it)",
+    )
+    p.add_argument(
+        "--partner",
+        metavar="NAME",
+        help="import: the partner whose extract it is (default: the one whose public key "
+        "the extract names)",
     )
     p.add_argument("--database", metavar="URL", help="database URL (default: settings)")
     p.set_defaults(run=run, what=[])
@@ -83,6 +94,12 @@ def run(args, settings) -> int:
         if len(what) != 2:
             raise MdaError("usage: mda extract verify FILE.zip --key KEY")
         return _verify(what[1], args.key)
+    if what and what[0] == "import":
+        if len(what) != 2:
+            raise MdaError("usage: mda extract import FILE.zip [--partner NAME]")
+        return _import(args, settings, what[1])
+    if args.partner:
+        raise MdaError("--partner is for mda extract import")
     if args.key:
         raise MdaError("--key is for mda extract verify")
     if args.area:
@@ -186,4 +203,39 @@ def _verify(path: str, key_arg: str | None) -> int:
     ):
         if field in info:
             print(f"{field}: {info[field]}")
+    return 0
+
+
+def _import(args, settings, path: str) -> int:
+    from mda.exchange.imports import ImportRefused, import_extract
+
+    from ..database import database_url
+    from .user import _upgraded
+
+    if args.key:
+        raise MdaError("import takes the partner's key kept with the partner: no --key")
+    user = getpass.getuser()
+
+    async def work(url: str):
+        from mda.store.db import connect
+
+        async with await connect(url, autocommit=True) as conn:
+            return await import_extract(
+                conn,
+                path,
+                actor="cli",
+                via="cli",
+                partner=args.partner,
+                max_positions=settings.extract_max_positions,
+                audit_details={"system_user": user},
+            )
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        try:
+            done = asyncio.run(work(url))
+        except ImportRefused as e:
+            print(f"REFUSED: {e}", file=sys.stderr)
+            return 1
+    print(done.line())
     return 0

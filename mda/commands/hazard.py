@@ -1,7 +1,8 @@
-"""``mda hazard add|list|end|vessels``: hazard areas (a cyclone, a tsunami warning, an oil
+"""``mda hazard add|list|end|vessels|share``: hazard areas (a cyclone, a tsunami warning, an oil
 spill) from a CAP 1.2 alert or GeoJSON file, or a polygon or circle given here; the service
 raises zone_entry alerts for vessels entering those in force, and the map lists the vessels
-at risk. Every change is in the audit log (actor ``cli``)."""
+at risk; ``share ID --partner NAME`` shares a hazard and its vessels at risk with partners
+(the share log). Every change is in the audit log (actor ``cli``)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,23 @@ def register(sub) -> None:
         "--horizon-h", type=float, help="how far ahead (hours; default: hazard_horizon_h)"
     )
     ves.set_defaults(run=run_vessels)
+    conf = hsub.add_parser(
+        "confirm", help="confirm a hazard awaiting confirmation (a large CAP area from MQTT)"
+    )
+    conf.add_argument("id", type=int)
+    conf.set_defaults(run=run_confirm)
+    sh = hsub.add_parser(
+        "share", help="share a hazard and its vessels at risk with partners (the share log)"
+    )
+    sh.add_argument("id", type=int)
+    sh.add_argument(
+        "--partner",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="a partner to share with (repeat, or NAME1,NAME2)",
+    )
+    sh.set_defaults(run=run_share)
 
 
 def _hazards_from_args(args, settings, now: float) -> tuple[list, str]:
@@ -112,6 +130,9 @@ def run_add(args, settings) -> int:
             async with conn.transaction():
                 for h in hazards:
                     row = await save_hazard(conn, h, source=source, created_by="cli")
+                    rows.append(row)
+                    if row.get("unchanged"):  # older than the message it was read from
+                        continue
                     await audit.record(
                         conn,
                         actor="cli",
@@ -120,7 +141,6 @@ def run_add(args, settings) -> int:
                         target=f"hazard:{row['id']}",
                         details={"name": row["name"], "source": source, "system_user": user},
                     )
-                    rows.append(row)
         return rows
 
     with database_url(settings, args.database) as url:
@@ -128,6 +148,8 @@ def run_add(args, settings) -> int:
         rows = asyncio.run(work(url))
     for r in rows:
         verb = "added" if r["created"] else "updated"
+        if r.get("unchanged"):
+            verb = "unchanged (this message is older than the one it was read from)"
         print(
             f"hazard {r['id']} {verb}: {r['name']} ({r['severity']}, {r['state']}, "
             f"until {_fmt(r['expires'])})"
@@ -192,8 +214,45 @@ def run_end(args, settings) -> int:
     return 0
 
 
+def run_confirm(args, settings) -> int:
+    from .user import _upgraded
+
+    user = getpass.getuser()
+
+    async def work(url: str) -> tuple[dict, bool]:
+        from mda.store import audit
+        from mda.store.db import connect
+        from mda.store.hazards import InvalidHazard, confirm_hazard, get_hazard
+
+        async with await connect(url) as conn:
+            async with conn.transaction():
+                before = await get_hazard(conn, args.id)
+                try:
+                    row = await confirm_hazard(conn, args.id, "cli")
+                except InvalidHazard as e:
+                    raise MdaError(str(e)) from None
+                waiting = before["status"] == "unconfirmed"
+                if waiting:
+                    await audit.record(
+                        conn,
+                        actor="cli",
+                        via="cli",
+                        action="hazard.confirm",
+                        target=f"hazard:{args.id}",
+                        details={"name": row["name"], "system_user": user},
+                    )
+                return row, waiting
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        row, waiting = asyncio.run(work(url))
+    verb = "confirmed, in force" if waiting else "needed no confirmation"
+    print(f"hazard {row['id']} {verb}: {row['name']} ({row['state']})")
+    return 0
+
+
 def run_vessels(args, settings) -> int:
-    from mda.analytics.hazards import vessels_at_risk
+    from mda.analytics.hazards import beacon_prefixes, vessels_at_risk
 
     from .user import _upgraded
 
@@ -203,7 +262,8 @@ def run_vessels(args, settings) -> int:
 
         async with await connect(url, autocommit=True) as conn:
             row = await get_hazard(conn, args.id)
-            return row, await vessel_states(conn)
+            # distress beacons left out, as the API does (the same prefixes)
+            return row, await vessel_states(conn, exclude_prefixes=beacon_prefixes(settings))
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)
@@ -217,4 +277,26 @@ def run_vessels(args, settings) -> int:
     for r in risk:
         when = "inside" if r.inside else "enters " + _fmt(datetime.fromtimestamp(r.entry_ts, UTC))
         print(f"{r.mmsi:>9}  {when:<24} {r.distance_nm:6.1f} nm  {r.vessel.name or ''}")
+    return 0
+
+
+def run_share(args, settings) -> int:
+    from .user import _upgraded
+
+    partners = [p.strip() for item in args.partner for p in item.split(",") if p.strip()]
+    if not partners:
+        raise MdaError("--partner NAME: the partners to share with")
+
+    async def work(url: str) -> list[dict]:
+        from mda.store.db import connect
+        from mda.store.shares import share_hazard
+
+        async with await connect(url, autocommit=True) as conn:
+            return await share_hazard(conn, args.id, partners, actor="cli", via="cli")
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        rows = asyncio.run(work(url))
+    for r in rows:
+        print(f"hazard {args.id} shared with {r['partner']} (share log row {r['id']})")
     return 0

@@ -124,8 +124,19 @@ async def _progress(pipeline, started: float) -> None:
         sys.stderr.flush()
 
 
+# Rows per COPY batch for this command at least: the server's cost per batch (the vessels'
+# upsert, one row per vessel in the batch) makes small batches cost it up to three times
+# the CPU (300k-line feed: 6.3 s of PostgreSQL CPU in 5,000-row batches, 3.5 s in 20,000,
+# 2.0 s in 100,000; docs/benchmarks.md). A file has no latency to keep; a live feed's
+# batches are bounded by batch_max_delay_s anyway. `mda serve` keeps batch_rows as set:
+# its role "ingest" sends each batch as one MQTT message, which the broker bounds.
+INGEST_BATCH_ROWS = 100_000
+
+
 async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
     """Run the feeds into the database; returns (pipeline, seconds taken)."""
+    if settings.batch_rows < INGEST_BATCH_ROWS:
+        settings = settings.replace(batch_rows=INGEST_BATCH_ROWS)
     from mda.store.db import connect_sync
     from mda.store.migrate import upgrade
     from mda.store.retention import hold_source

@@ -10,7 +10,9 @@ __all__ = ["register"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("keys", help="the public key that signs incident extracts, for partners")
+    p = sub.add_parser(
+        "keys", help="the public key that signs incident extracts and alert events, for partners"
+    )
     ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     show = ksub.add_parser(
         "show",

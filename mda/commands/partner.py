@@ -1,10 +1,12 @@
-"""``mda partner add|list|disable``: the agencies alerts are shared with, their sharing
-policies and their API tokens (role ``partner``). Every change is audited (actor ``cli``);
+"""``mda partner add|list|disable|key``: the agencies alerts are shared with, their sharing
+policies, their API tokens (role ``partner``) and their public keys (which verify their
+events and extracts). Every change is audited (actor ``cli``);
 see docs/partners.md."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,8 +49,19 @@ def register(sub) -> None:
         metavar="N",
         help="the token is valid for N days (default: token_expiry_days; 0: no expiry)",
     )
+    add.add_argument(
+        "--key",
+        metavar="FILE.pem",
+        help="its Ed25519 public key (its `mda keys show`): verifies its events and extracts",
+    )
     add.set_defaults(run=run_add)
     psub.add_parser("list", help="partners and their policies").set_defaults(run=run_list)
+    key = psub.add_parser(
+        "key", help="put or replace a partner's Ed25519 public key (PEM, its `mda keys show`)"
+    )
+    key.add_argument("name")
+    key.add_argument("file", metavar="FILE.pem", help="the public key, PEM (or - for stdin)")
+    key.set_defaults(run=run_key)
     dis = psub.add_parser("disable", help="disable a partner: nothing more goes to it")
     dis.add_argument("name")
     dis.set_defaults(run=run_disable)
@@ -80,11 +93,27 @@ def _area(text: str | None):
     return parse_area(text)
 
 
+def _key(path: str) -> tuple[str, str]:
+    """(PEM, fingerprint) of the public key in ``path`` (``-``: stdin)."""
+    from mda.exchange.errors import ExchangeError
+    from mda.exchange.signing import partner_key
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise MdaError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return partner_key(text)
+    except ExchangeError as e:
+        raise MdaError(f"{path}: {e}") from None
+
+
 def run_add(args, settings) -> int:
     from mda.store.partners import add_partner
 
     kinds = [k for item in args.kinds for k in item.split(",")]
     area = _area(args.area)
+    public_key = _key(args.key) if args.key else None
     days = args.expires_days if args.expires_days is not None else settings.token_expiry_days
     expires = timedelta(days=days) if days and days > 0 else None
 
@@ -98,13 +127,36 @@ def run_add(args, settings) -> int:
             area=area,
             automatic=not args.manual,
             token_expires=expires,
+            public_key=public_key,
         )
 
     with database_url(settings, args.database) as url:
         _upgraded(url, settings)
         row, token = asyncio.run(_with_conn(url, add))
-    print(f"partner {row['name']} ({row['country']}) added; its API token (shown once):")
+    key = f", public key {row['key_fingerprint']}" if row["key_fingerprint"] else ""
+    print(f"partner {row['name']} ({row['country']}) added{key}; its API token (shown once):")
     print(token)
+    if not row["key_fingerprint"]:
+        print(
+            f"no public key yet: its events are refused until `mda partner key {row['name']} "
+            "FILE.pem`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_key(args, settings) -> int:
+    from mda.store.partners import set_partner_key
+
+    public_key = _key(args.file)
+
+    async def put(conn):
+        return await set_partner_key(conn, args.name, public_key)
+
+    with database_url(settings, args.database) as url:
+        _upgraded(url, settings)
+        row = asyncio.run(_with_conn(url, put))
+    print(f"partner {row['name']}: public key {row['key_fingerprint']}")
     return 0
 
 
@@ -123,7 +175,8 @@ def run_list(args, settings) -> int:
         rows = asyncio.run(_with_conn(url, list_partners))
     for r in rows:
         state = "disabled" if r["disabled"] else "enabled"
-        print(f"{r['name']:<20} {r['country']}  {state:<9} {_policy(r)}")
+        key = r["key_fingerprint"] or "no key"
+        print(f"{r['name']:<20} {r['country']}  {state:<9} {key:<71} {_policy(r)}")
     if not rows:
         print("no partners yet: mda partner add NAME --country CC")
     return 0

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import sys
 
+from ..errors import SettingsError
 from ..settings import PartnerFeedSpec, SourceSpec
 
 
@@ -69,6 +70,16 @@ def register(sub) -> None:
         "embedded PostgreSQL is started in the data directory.",
     )
     add_service_options(p)
+    p.add_argument(
+        "--role",
+        choices=("all", "ingest", "core", "web"),
+        help="what this process runs (default: settings role, all): all = everything in "
+        "one process; or one role of several joined by the mqtt_url broker and the "
+        "database: ingest = the feeds, decoded and published to the broker (any number); "
+        "core = stores and analyses them, one leading and the others standing by to take "
+        "over (PostgreSQL advisory lock); web = the map, the API and the WebSocket, live "
+        "from the broker (any number)",
+    )
     p.set_defaults(run=run)
 
 
@@ -77,14 +88,27 @@ def run(args, settings) -> int:
     from ..service import Service
 
     settings = apply_service_options(args, settings)
+    if getattr(args, "role", None):
+        settings = settings.replace(role=args.role)
+    role = settings.role
+    if role not in ("all", "ingest", "core", "web"):
+        raise SettingsError(f"role: unknown {role!r}; one of all, ingest, core, web")
+    if role != "all" and not (settings.mqtt_url and settings.database_url):
+        raise SettingsError(
+            f"role {role} needs mqtt_url and database_url: the broker and the database "
+            "that join the roles"
+        )
     sources = list(settings.sources) + [SourceSpec(u) for u in args.source]
+    if sources and role in ("core", "web"):
+        raise SettingsError(f"role {role} reads no feeds: give --source to an ingest process")
 
     async def ready(service) -> None:
         from mda.store.db import connect
 
         print(
             f"mda: serving on http://{settings.http_host}:{settings.http_port}/ "
-            f"({len(sources)} feed{'s' if len(sources) != 1 else ''})",
+            f"({len(sources)} feed{'s' if len(sources) != 1 else ''}"
+            + (f", role {role})" if role != "all" else ")"),
             file=sys.stderr,
         )
         async with await connect(service.url) as conn:
@@ -97,7 +121,7 @@ def run(args, settings) -> int:
             )
 
     with database_url(settings) as url:
-        service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready)
+        service = Service(settings, url, sources, zone_files=args.zones, on_ready=ready, role=role)
         try:
             asyncio.run(service.run())
         except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stop at once

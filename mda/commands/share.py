@@ -119,12 +119,13 @@ def _log(args, settings) -> int:
         _upgraded(url, settings)
         rows, checked = asyncio.run(_with_conn(url, read))
     for r in rows:
+        what = f"hazard {r['hazard_id']}" if r.get("hazard_id") else f"alert {r['alert_id']}"
         extract = (
             f" extract {r['extract_id']} {r['extract_sha256'][:12]}" if r["extract_id"] else ""
         )
         print(
             f"{r['id']:>6}  {r['time'].astimezone(UTC):%Y-%m-%d %H:%M:%S}Z  "
-            f"alert {r['alert_id']:<8} -> {r['partner']:<16} {r['mode']:<9} by {r['actor']}"
+            f"{what:<14} -> {r['partner']:<16} {r['mode']:<9} by {r['actor']}"
             f"{extract}  {r['sha256'][:16]}"
         )
     if not rows:

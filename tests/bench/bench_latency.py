@@ -49,6 +49,8 @@ import httpx
 import psycopg
 import websockets
 
+from mda.web.live import alert_of_frame
+
 ROOT = Path(__file__).resolve().parents[2]
 MARKED = (235_999_999, 235_999_998)  # probed in turn, each every 2 s
 SART_BASE = 970_100_000
@@ -209,7 +211,7 @@ async def _watch_once(url: str, token: str, stop: asyncio.Event, got: dict) -> N
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind == "alert":
-                a = msg["alert"]
+                a = alert_of_frame(msg)
                 if a.get("kind") == "distress_beacon" and a.get("mmsi") not in got["alerts"]:
                     got["alerts"][a.get("mmsi")] = t
             elif kind == "positions":

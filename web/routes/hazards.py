@@ -2,7 +2,10 @@
 ``exchange.hazard_input``, the same as ``mda hazard add``), the vessels at risk from one
 (``analytics.hazards.vessels_at_risk`` on the vessels' latest positions in the store) as JSON
 or CSV, a hazard as CAP 1.2 for a partner's warning system, and the vessels nearest a
-distress by time to reach it. Viewers read; officers add and end hazards, audited."""
+distress by time to reach it (stale positions after fresh ones). Viewers read; officers add
+and end hazards, and share them with partners (the share log, ``store.shares.share_hazard``);
+supervisors confirm those awaiting confirmation and delete mistakes; audited. A CAP message
+that is not a live warning (an exercise, a test, a draft, an Ack) is a 422."""
 
 from __future__ import annotations
 
@@ -14,14 +17,18 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from mda.analytics.hazards import Fleet, nearest_responders, vessels_at_risk
-from mda.exchange.cap import CapError, cap_cancels, to_cap
+from mda.analytics.hazards import Fleet, beacon_prefixes, nearest_responders, vessels_at_risk
+from mda.exchange.cap import CapError, CapNotLive, cap_cancels, cap_sender, to_cap
+from mda.exchange.hazard_feed import hazard_cap_identifier
 from mda.exchange.hazard_input import read_hazards
 from mda.store import hazards as store
+from mda.store import partners as store_partners
+from mda.store import shares as store_shares
 
-from ..auth import Principal, audit_request
+from ..auth import Principal, audit_request, client_ip
 from ..deps import db_conn, officer, supervisor, viewer
 from ..errors import WebError
 from ..params import GEOJSON, json_dumps, json_response
@@ -46,9 +53,7 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _beacons(request: Request) -> tuple[str, ...]:
-    cfg = getattr(request.app.state.settings, "analytics", None)
-    text = getattr(cfg, "distress_mmsi_prefixes", "970,972,974")
-    return tuple(p.strip() for p in text.split(",") if p.strip().isdigit())
+    return beacon_prefixes(request.app.state.settings)
 
 
 @router.get(
@@ -96,6 +101,8 @@ async def add(
             confirm_large=confirm_large,
             max_area=request.app.state.settings.hazard_max_area_deg2,
         )
+    except CapNotLive as e:  # an exercise, a test, a draft, an Ack: not a live warning
+        raise WebError(422, "not_live", e.message) from None
     except CapError as e:  # the message names the element or field at fault
         raise WebError(400, "invalid", e.message) from None
     source = "cap" if is_xml else "geojson"
@@ -105,6 +112,9 @@ async def add(
     async with db.transaction():
         for h in found:
             row = await store.save_hazard(db, h, source=source, created_by=principal.name)
+            if row.get("unchanged"):  # older than the message the hazard was read from
+                rows.append(row)
+                continue
             await audit_request(
                 db,
                 request,
@@ -167,6 +177,38 @@ async def delete(
     return json_response(json_dumps(_feature(row)))
 
 
+@router.post(
+    "/api/hazards/{hazard_id}/confirm",
+    response_class=Response,
+    summary="Confirm a hazard awaiting confirmation (a CAP warning from MQTT larger than the "
+    "limit): it is in force from now on (supervisor)",
+)
+async def confirm(
+    request: Request,
+    hazard_id: int = HAZARD_ID,
+    principal: Principal = Depends(supervisor),
+    db=Depends(db_conn),
+) -> Response:
+    async with db.transaction():
+        before = await store.get_hazard(db, hazard_id)
+        try:
+            row = await store.confirm_hazard(db, hazard_id, principal.name)
+        except store.InvalidHazard as e:
+            raise WebError(409, "conflict", str(e)) from None
+        if before["status"] == "unconfirmed":
+            await audit_request(
+                db, request, principal, "hazard.confirm", f"hazard:{hazard_id}",
+                {"name": row["name"], "area_deg2": round(_area(row), 1)},
+            )  # fmt: skip
+    return json_response(json_dumps(_feature(row)))
+
+
+def _area(row: dict) -> float:
+    from shapely.geometry import shape
+
+    return shape(row["geometry"]).area
+
+
 async def _at_risk(request: Request, db, hazard_id: int, horizon_h: float):
     row = await store.get_hazard(db, hazard_id)
     states = await store.vessel_states(
@@ -216,11 +258,14 @@ SAR_FIELDS = (
     "mmsi",
     "name",
     "ship_type",
+    "length_m",
     "distance_nm",
     "speed_kn",
     "eta_h",
     "bearing_to",
     "at_rest",
+    "stale",
+    "age_min",
     "lat",
     "lon",
     "last_seen",
@@ -293,11 +338,11 @@ async def as_cap(
         request, db, hazard_id, request.app.state.settings.hazard_horizon_h
     )
     settings = request.app.state.settings
-    sender = getattr(settings, "organisation", "") or "mda"
+    sender = cap_sender(getattr(settings, "organisation", "") or "mda")  # as the feeds
     xml = to_cap(
         hazard,
         sender=sender,
-        identifier=f"mda-hazard-{hazard_id}-{int(row['updated_at'].timestamp())}",
+        identifier=hazard_cap_identifier(hazard_id, row["updated_at"]),
         sent=now,
         at_risk=risk,
         status="Actual",
@@ -312,6 +357,63 @@ async def as_cap(
     )
 
 
+class HazardShareIn(BaseModel):
+    partners: list[str] = Field(..., min_length=1, max_length=50)
+
+
+def _hazard_share_json(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "time": row["time"].isoformat(),
+        "partner": row["partner"],
+        "hazard_id": row["hazard_id"],
+        "mode": row["mode"],
+        "actor": row["actor"],
+        "sha256": row["sha256"],
+    }
+
+
+@router.post(
+    "/api/hazards/{hazard_id}/share",
+    response_class=Response,
+    summary="Share a hazard and its vessels at risk with partners (officer or higher)",
+)
+async def share(
+    body: HazardShareIn,
+    request: Request,
+    hazard_id: int = HAZARD_ID,
+    principal: Principal = Depends(officer),
+    db=Depends(db_conn),
+) -> Response:
+    try:
+        rows = await store_shares.share_hazard(
+            db,
+            hazard_id,
+            body.partners,
+            actor=principal.name,
+            role=principal.role,
+            via=principal.via,
+            ip=client_ip(request),
+        )
+    except store_partners.PartnerDisabled as e:
+        raise WebError(409, "conflict", str(e)) from None
+    return json_response(json_dumps({"shares": [_hazard_share_json(r) for r in rows]}))
+
+
+@router.get(
+    "/api/hazards/{hazard_id}/shares",
+    response_class=Response,
+    summary="With whom a hazard was shared, oldest first",
+)
+async def shares(
+    hazard_id: int = HAZARD_ID, principal: Principal = Depends(viewer), db=Depends(db_conn)
+) -> Response:
+    await store.get_hazard(db, hazard_id)  # 404 for none
+    rows = await store_shares.hazard_shares_of(db, hazard_id)
+    body = {"hazard": hazard_id, "shares": [_hazard_share_json(r) for r in rows]}
+    return json_response(json_dumps(body))
+
+
 @router.get(
     "/api/sar/nearest",
     response_class=Response,
@@ -321,7 +423,8 @@ async def nearest(
     request: Request,
     lat: float = Query(..., ge=-90, le=90),
     lon: float = Query(..., ge=-180, le=180),
-    n: int = Query(10, ge=1, le=200, description="how many vessels"),
+    limit: int | None = Query(None, ge=1, le=200, description="how many vessels (default 10)"),
+    n: int | None = Query(None, ge=1, le=200, description="the same as limit (an alias)"),
     exclude: int | None = Query(None, ge=0, le=999_999_999, description="an MMSI to leave out"),
     format: str = Query(
         "json", pattern="^(json|csv|html)$", description="json, csv, or html: a printable page"
@@ -332,19 +435,30 @@ async def nearest(
     states = await store.vessel_states(
         db, max_age_s=VESSEL_MAX_AGE_S, exclude_prefixes=_beacons(request)
     )
+    count = limit or n or 10
+    now = time.time()
     ranked = await asyncio.to_thread(
-        nearest_responders, lat, lon, states, n, () if exclude is None else (exclude,)
+        nearest_responders,
+        lat,
+        lon,
+        states,
+        count,
+        () if exclude is None else (exclude,),
+        now,
     )
     items = [
         {
             "mmsi": r.mmsi,
             "name": r.vessel.name,
             "ship_type": r.vessel.ship_type,
+            "length_m": r.vessel.length_m,
             "distance_nm": round(r.distance_nm, 2),
             "speed_kn": round(r.speed_kn, 1),
             "eta_h": round(r.eta_h, 3),
             "bearing_to": round(r.bearing_to, 1),
             "at_rest": r.at_rest,
+            "stale": r.stale,
+            "age_min": round(max(now - r.vessel.ts, 0.0) / 60.0, 1),
             "lat": r.vessel.lat,
             "lon": r.vessel.lon,
             "last_seen": _iso(r.vessel.ts),
@@ -394,7 +508,11 @@ def _sar_page(lat: float, lon: float, items: list[dict], user: str) -> Response:
         return html.escape("" if v is None else str(v))
 
     def _reach(v: dict) -> str:
-        return "at rest" if v["at_rest"] else f"{v['eta_h']:.2f} h"
+        reach = "at rest" if v["at_rest"] else f"{v['eta_h']:.2f} h"
+        return reach + (f" (stale: {v['age_min']:.0f} min old)" if v["stale"] else "")
+
+    def _length(v: dict) -> str:
+        return "" if v["length_m"] is None else f"{v['length_m']:.0f}"
 
     def dm(value: float, pos: str, neg: str) -> str:
         d = abs(value)
@@ -404,6 +522,7 @@ def _sar_page(lat: float, lon: float, items: list[dict], user: str) -> Response:
         "<tr>"
         f"<td>{i}</td><td>{e(v['name'] or '')}</td><td>{v['mmsi']}</td>"
         f"<td>{e(_type_label(v['ship_type']))}</td>"
+        f"<td>{_length(v)}</td>"
         f"<td>{v['distance_nm']:.1f}</td><td>{v['speed_kn']:.1f}</td>"
         f"<td>{_reach(v)}</td>"
         f"<td>{v['bearing_to']:.0f}°</td>"
@@ -421,11 +540,12 @@ def _sar_page(lat: float, lon: float, items: list[dict], user: str) -> Response:
         f"<p>Position <strong>{dm(lat, 'N', 'S')} {dm(lon, 'E', 'W')}</strong> "
         f"({lat:.5f}, {lon:.5f}). Made {made} by {e(user)}. Vessels heard in the last 24 h, "
         "ranked by time to reach the position at their current speed (a typical speed for "
-        "their type when slower); stopped or anchored vessels last.</p>"
+        "their type when slower); stopped or anchored vessels last; those not heard for "
+        "30 min (stale: where they are now is a guess) after all the others.</p>"
         "<table><thead><tr><th>#</th><th>Name</th><th>MMSI</th><th>Type</th>"
-        "<th>Distance nm</th><th>Speed kn</th><th>Time to reach</th><th>Bearing to</th>"
+        "<th>Length m</th><th>Distance nm</th><th>Speed kn</th><th>Time to reach</th><th>Bearing to</th>"
         "<th>Position</th><th>Last seen</th></tr></thead>"
-        f"<tbody>{rows or '<tr><td colspan=10>No vessel heard in the last 24 h.</td></tr>'}"
+        f"<tbody>{rows or '<tr><td colspan=11>No vessel heard in the last 24 h.</td></tr>'}"
         "</tbody></table></body></html>"
     )
     return Response(

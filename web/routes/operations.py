@@ -13,7 +13,7 @@ from mda.store import accounts, audit, queries
 
 from ..auth import Principal
 from ..deps import db_conn, supervisor, viewer
-from ..metrics import render
+from ..metrics import CONTENT_TYPE, DeskCounts, MdaCollector, exposition
 from ..params import json_response, parse_time
 
 __all__ = ["router"]
@@ -23,24 +23,29 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _stages(request: Request) -> dict[str, str]:
-    """Each stage of the service and its state (running, restarting ...)."""
+def _status(request: Request) -> dict:
+    """The service's status() now ({} without one, or when it fails)."""
     status = request.app.state.status
     if status is None:
         return {}
     try:
-        stages = status().get("stages") or {}
+        return status() or {}
     except Exception:  # the health check still answers without the pipeline's state
         log.exception("status callback failed")
         return {}
-    return {name: st.get("state", "unknown") for name, st in sorted(stages.items())}
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness and database check (no login)")
 async def healthz(request: Request) -> JSONResponse:
     """``ok``; ``degraded`` (still 200) while a stage waits to be started again after a
-    failure (``stages`` says which); 503 when the database does not answer."""
-    stages = _stages(request)
+    failure (``stages`` says which); 503 when the database does not answer. ``role`` is
+    the process's role (``ingest``, ``core``, ``web``, or ``all`` in one process) and
+    ``leader`` whether it leads (a standby core says false)."""
+    st = _status(request)
+    stages = {
+        name: s.get("state", "unknown") for name, s in sorted((st.get("stages") or {}).items())
+    }
+    who = {"role": st.get("role", "all"), "leader": bool(st.get("leader", True))}
     try:
         async with request.app.state.pool.connection(timeout=3) as db:
             info = await queries.ping(db)
@@ -48,6 +53,7 @@ async def healthz(request: Request) -> JSONResponse:
         return JSONResponse(
             {
                 "status": "error",
+                **who,
                 "database": "unreachable",
                 "reason": type(e).__name__,
                 "stages": stages,
@@ -58,6 +64,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "status": "degraded" if failing else "ok",
+            **who,
             "database": "ok",
             "schema_version": info["schema_version"],
             "timescaledb": info["timescaledb"],
@@ -77,28 +84,33 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(
     request: Request, principal: Principal = Depends(viewer), db=Depends(db_conn)
 ) -> Response:
+    """Built per scrape (web/metrics.py): the service's status() read now, the desk's
+    figures from the database, the service's histograms."""
     state = request.app.state
-    st = None
-    if state.status is not None:
-        try:
-            st = state.status()
-        except Exception:  # the metrics still answer without the pipeline's counters
-            log.exception("status callback failed")
-    limits = dict(state.http_limits)
-    guard = getattr(state, "connection_guard", None)
-    if guard is not None:
-        limits.update(guard.stats)
-    text = render(
-        status=st,
-        limits=limits,
+    desk = DeskCounts(
         alerts=await queries.alerts_open_by_kind(db),
-        http=state.http_counters,
-        live=state.hub.stats,
-        live_clients=state.hub.client_count,
         notices=await queries.notice_counts(db),
         closures=await queries.closure_counts(db),
     )
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def limits() -> dict[str, int]:
+        out = dict(state.http_limits)
+        guard = getattr(state, "connection_guard", None)
+        if guard is not None:
+            out.update(guard.stats)
+        return out
+
+    collector = MdaCollector(
+        state.status,
+        http=state.http_counters,
+        live=lambda: state.hub.stats,
+        live_clients=lambda: state.hub.client_count,
+        limits=limits,
+        desk=desk,
+        version=state.version,
+        on_error=lambda e: log.error("status callback failed: %s", e, exc_info=e),
+    )
+    return Response(exposition(collector, state.telemetry), media_type=CONTENT_TYPE)
 
 
 @router.get("/api/me", tags=["auth"], summary="The caller: name, role, CSRF token for sessions")

@@ -21,6 +21,7 @@ from ..auth import Principal, audit_request, authenticate
 from ..deps import db_conn
 from ..errors import WebError
 from ..params import ALERT_ID, json_response
+from .hazards import HAZARD_ID
 
 __all__ = ["router", "partner_principal", "INTERNAL_FIELDS"]
 
@@ -142,3 +143,100 @@ async def partner_extract(
         filename=f"alert-{alert_id}-extract.zip",
         headers={"Cache-Control": "no-store", "X-Extract-SHA256": shared["extract_sha256"]},
     )
+
+
+# ------------------------------------------------------------------------------ hazards
+# Hazard areas shared with the partner (issue 14, item 3): each with its vessels at risk
+# computed now, as the desk sees them.
+
+
+async def _shared_hazards(
+    request: Request, db, partner: str, hazard_id: int | None = None
+) -> list[dict]:
+    import asyncio
+    import time
+
+    from mda.analytics.hazards import Fleet, vessels_at_risk
+    from mda.store import hazards as store_hazards
+
+    from .hazards import VESSEL_MAX_AGE_S, _beacons, _feature, _iso, _risk_item
+
+    shares = await store_shares.shared_hazards(db, partner)
+    if hazard_id is not None:
+        shares = [s for s in shares if s["hazard_id"] == hazard_id]
+    rows = []
+    for s in shares:
+        try:
+            rows.append((s, await store_hazards.get_hazard(db, s["hazard_id"])))
+        except store_hazards.HazardNotFound:  # withdrawn since: nothing to show
+            continue
+    if not rows:
+        return []
+    states = await store_hazards.vessel_states(
+        db, max_age_s=VESSEL_MAX_AGE_S, exclude_prefixes=_beacons(request)
+    )
+    now = time.time()
+    fleet = Fleet(states, now)
+    horizon = request.app.state.settings.hazard_horizon_h
+    out = []
+    for s, row in rows:
+        risk = await asyncio.to_thread(
+            vessels_at_risk, store_hazards.to_hazard(row), fleet, now, horizon_h=horizon
+        )
+        feature = _feature(row)
+        props = {
+            k: feature["properties"][k]
+            for k in ("id", "name", "severity", "onset", "expires", "state", "source")
+        }
+        for k in ("onset", "expires"):
+            props[k] = props[k].isoformat() if props[k] is not None else None
+        props["shared"] = {
+            "share_id": s["share_id"],
+            "time": s["shared_at"].isoformat(),
+            "mode": s["mode"],
+        }
+        props["vessels_at_risk"] = [_risk_item(r) for r in risk]
+        props["vessels_at_risk_at"] = _iso(now)
+        props["horizon_h"] = horizon
+        out.append(
+            {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
+        )
+    return out
+
+
+@router.get(
+    "/api/partner/hazards",
+    response_class=Response,
+    summary="The hazard areas shared with the calling partner, with their vessels at risk "
+    "now, latest share first (partner token)",
+)
+async def partner_hazards(
+    request: Request,
+    principal: Principal = Depends(partner_principal),
+    db=Depends(db_conn),
+) -> Response:
+    features = await _shared_hazards(request, db, principal.name)
+    body = {
+        "type": "FeatureCollection",
+        "partner": principal.name,
+        "count": len(features),
+        "features": features,
+    }
+    return json_response(json.dumps(body))
+
+
+@router.get(
+    "/api/partner/hazards/{hazard_id}",
+    response_class=Response,
+    summary="One hazard shared with the calling partner; 404 if it was not (partner token)",
+)
+async def partner_hazard(
+    request: Request,
+    hazard_id: int = HAZARD_ID,
+    principal: Principal = Depends(partner_principal),
+    db=Depends(db_conn),
+) -> Response:
+    features = await _shared_hazards(request, db, principal.name, hazard_id)
+    if not features:
+        raise WebError(404, "not_found", f"hazard {hazard_id} was not shared with you")
+    return json_response(json.dumps(features[0]))

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from mda.exchange import extract, sharing
+from mda.exchange import extract, sharing, signing
+from mda.exchange.errors import ExchangeError
 from mda.store import partners as store_partners
 from mda.store import shares as store_shares
 
@@ -35,6 +36,33 @@ class PartnerIn(BaseModel):
     token_expires_days: float | None = Field(
         default=None, ge=0, description="default: token_expiry_days; 0: no expiry"
     )
+    public_key: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="its Ed25519 public key, PEM (its `mda keys show`): verifies its events",
+    )
+
+
+class PolicyIn(BaseModel):
+    kinds: list[str] | None = Field(default=None, description="empty: every kind")
+    min_severity: str | None = None
+    area: dict | None = Field(
+        default=None, description="GeoJSON Polygon/MultiPolygon, lon/lat; null clears it"
+    )
+    automatic: bool | None = None
+
+
+class PartnerKeyIn(BaseModel):
+    public_key: str = Field(
+        ..., min_length=1, max_length=4096, description="Ed25519 public key, PEM"
+    )
+
+
+def _partner_key(text: str) -> tuple[str, str]:
+    try:
+        return signing.partner_key(text)
+    except ExchangeError as e:
+        raise WebError(422, "invalid", f"public_key: {e}") from None
 
 
 class ShareIn(BaseModel):
@@ -150,6 +178,7 @@ async def add_partner(
     days = body.token_expires_days
     if days is None:
         days = request.app.state.settings.token_expiry_days
+    public_key = _partner_key(body.public_key) if body.public_key else None
     try:
         row, token = await store_partners.add_partner(
             db,
@@ -160,10 +189,11 @@ async def add_partner(
             area=body.area,
             automatic=body.automatic,
             token_expires=timedelta(days=days) if days else None,
+            public_key=public_key,
             actor=principal.name,
             via=principal.via,
         )
-    except store_partners.DuplicatePartner as e:
+    except (store_partners.DuplicatePartner, store_partners.DuplicateKey) as e:
         raise WebError(409, "conflict", str(e)) from None
     out = {"partner": store_partners.partner_json(row), "token": token}
     return Response(
@@ -189,3 +219,44 @@ async def disable_partner(
     except store_partners.PartnerDisabled as e:
         raise WebError(409, "conflict", str(e)) from None
     return json_response(json.dumps({"partner": name, "tokens_revoked": revoked}))
+
+
+@router.put(
+    "/api/partners/{name}/key",
+    response_class=Response,
+    summary="Put or replace a partner's Ed25519 public key, which verifies its events (admin)",
+)
+async def put_partner_key(
+    name: str, body: PartnerKeyIn, principal: Principal = Depends(admin), db=Depends(db_conn)
+) -> Response:
+    public_key = _partner_key(body.public_key)
+    try:
+        row = await store_partners.set_partner_key(
+            db, name, public_key, actor=principal.name, via=principal.via
+        )
+    except store_partners.DuplicateKey as e:
+        raise WebError(409, "conflict", str(e)) from None
+    return json_response(json.dumps({"partner": store_partners.partner_json(row)}))
+
+
+@router.patch(
+    "/api/partners/{name}",
+    response_class=Response,
+    summary="Change a partner's sharing policy: kinds, min_severity, area (null clears it), "
+    "automatic; only what is given changes (admin)",
+)
+async def edit_policy(
+    name: str, body: PolicyIn, principal: Principal = Depends(admin), db=Depends(db_conn)
+) -> Response:
+    given = body.model_fields_set
+    row = await store_partners.update_policy(
+        db,
+        name,
+        kinds=body.kinds if "kinds" in given and body.kinds is not None else None,
+        min_severity=body.min_severity,
+        automatic=body.automatic,
+        actor=principal.name,
+        via=principal.via,
+        **({"area": body.area} if "area" in given else {}),
+    )
+    return json_response(json.dumps({"partner": store_partners.partner_json(row)}))

@@ -73,9 +73,16 @@ export function compareDesk(x, y) {
  *  began, so one that fired late is not buried under older ones. */
 export function arrival(a) { return Date.parse(a.created_at || a.start) || 0; }
 
+/** A partner's alert, received on its feed (details.origin: {partner, country, ...}):
+ *  read-only here, only the partner acknowledges it. */
+export function isPartnerAlert(a) { return !!(a && a.details && a.details.origin); }
+
 /** Red, flashing, the vessel ring, the banner and the sound: only for an unacknowledged
- *  alarm whose condition is still there. */
-export function ringing(a) { return a.status === "open" && a.end == null && priorityOf(a) === "alarm" && !isNotice(a); }
+ *  alarm of ours whose condition is still there. A partner's alarm cannot be acknowledged
+ *  here, so it never rings (it would ring for ever): it has its own marker on the map. */
+export function ringing(a) {
+  return a.status === "open" && a.end == null && priorityOf(a) === "alarm" && !isNotice(a) && !isPartnerAlert(a);
+}
 
 /** What fired, in the analytics' own words when it gives them (details.text), else the
  *  first few measured values. */

@@ -46,3 +46,9 @@ export function apiText(path, text, type) {
   return fetch(path, { method: "POST", credentials: "same-origin", body: text,
     headers: { "Accept": "application/json", "Content-Type": type, "X-CSRF-Token": CSRF } }).then(answer);
 }
+
+/** POST a FormData (a file upload, multipart); resolves to the JSON answer. */
+export function apiForm(path, form) {
+  return fetch(path, { method: "POST", credentials: "same-origin", body: form,
+    headers: { "Accept": "application/json", "X-CSRF-Token": CSRF } }).then(answer);
+}

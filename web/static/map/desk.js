@@ -14,8 +14,8 @@
  * (re)built (extract.js uses it). */
 
 import { api } from "./api.js";
-import { OUTCOME_TEXT, alertVesselName, arrival, compareDesk, criteria, inHistory, isDistress, isNotice, kindLabel,
-  priorityLabel, priorityOf, ringing } from "./alerts.js";
+import { OUTCOME_TEXT, alertVesselName, arrival, compareDesk, criteria, inHistory, isDistress, isNotice, isPartnerAlert,
+  kindLabel, priorityLabel, priorityOf, ringing } from "./alerts.js";
 import { config } from "./config.js";
 import { mountCloseDialog } from "./close-dialog.js";
 import { byId, el, themeColor } from "./dom.js";
@@ -30,9 +30,10 @@ const HOLD_AFTER_MOVE_MS = 1200;  // the order holds this long after the pointer
 const SEVERITIES = ["critical", "high", "medium", "low"];
 
 /** deps: map, layer (redrawn when rings change), sound, panel ({select, showAlertCount}),
- *  canAcknowledge, onNoticesLoaded() and onLiveNotice() for the data-quality panel.
+ *  canAcknowledge, onNoticesLoaded() and onLiveNotice() for the data-quality panel,
+ *  onAlerts() after the alerts changed (the partners' alert markers).
  *  Returns {load, render, merge, show, anyRinging, toast, focusCard, act, addAction, view}. */
-export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesLoaded, onLiveNotice }) {
+export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesLoaded, onLiveNotice, onAlerts }) {
   const list = byId("alerts"), banner = byId("alarm-banner");
   const prefs = loadPrefs("desk", { view: "active", kinds: [], severities: [] });
   let view = prefs.view === "history" ? "history" : "active";
@@ -150,7 +151,7 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
     const prio = priorityOf(a), p = c.parts, li = c.li;
     const cls = "alert " + prio + " sev-" + a.severity + " " + a.status + (a.end != null ? " ended" : "") +
       (ringing(a) ? " flash" : "") + (a.id === selectedId ? " selected" : "") + (isDistress(a) ? " distress" : "") +
-      (pending.has(a.id) ? " pending" : "");
+      (pending.has(a.id) ? " pending" : "") + (isPartnerAlert(a) ? " partner" : "");
     if (li.className !== cls) li.className = cls;
     li.setAttribute("aria-label", priorityLabel(a) + " " + kindLabel(a.kind) + ", " + (alertVesselName(a) || a.mmsi || "") +
       ", " + a.status + (a.end != null ? ", ended" : ""));
@@ -221,6 +222,7 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
     const counts = ringVessels(store.alerts, store.alarmVessels);
     showBanner(banner, counts);
     layer.redraw();
+    if (onAlerts) onAlerts();
   }
 
   // On the map: fly there, select the vessel and draw its track around the alert, the
@@ -426,7 +428,8 @@ function ringVessels(alerts, rings) {
   rings.clear();
   let open = 0, acked = 0, critical = 0;
   alerts.forEach((a) => {
-    if (a.status === "closed" || a.end != null || !a.mmsi || isNotice(a)) return;
+    // A partner's alert rings nothing of ours: it has its own marker (partner-map.js).
+    if (a.status === "closed" || a.end != null || !a.mmsi || isNotice(a) || isPartnerAlert(a)) return;
     const prio = priorityOf(a);
     const st = prio === "alarm" ? (a.status === "open" ? "alarm-open" : "alarm") : "warning";
     [a.mmsi, a.other_mmsi].forEach((m) => {
@@ -478,7 +481,7 @@ function stateLine(a, now, wall) {
 export function partnerOrigin(a) { return a && a.details && a.details.origin ? a.details.origin : null; }
 
 /** "LK" -> its flag (regional indicator letters). */
-function countryFlag(cc) {
+export function countryFlag(cc) {
   return /^[A-Z]{2}$/.test(cc || "") ? String.fromCodePoint(...[...cc].map((c) => 0x1f1a5 + c.charCodeAt(0))) : "";
 }
 

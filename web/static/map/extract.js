@@ -4,6 +4,7 @@
  * each ZIP's SHA-256 (GET /api/alerts/{id}/extracts). Added to the cards with
  * desk.addAction; the list is kept here and put back whenever the desk rebuilds a card. */
 
+import { isPartnerAlert } from "./alerts.js";
 import { ApiError, api, toLogin } from "./api.js";
 import { esc, utc } from "./format.js";
 
@@ -17,6 +18,7 @@ export function mountExtract({ desk, canExtract }) {
   addStyle();
 
   desk.addAction((a, actions) => {
+    if (isPartnerAlert(a)) return;  // a partner's alert: its extract is the partner's to make
     actions.appendChild(button(busy.has(a.id) ? "Extracting…" : "Extract", "extract",
       "Download the signed incident extract (ZIP) of this alert", () => download(a), busy.has(a.id)));
     actions.appendChild(button(open.has(a.id) ? "Extracts ▾" : "Extracts ▸", "extracts",

@@ -4,10 +4,15 @@
  * an officer added) are drawn as polygons coloured by severity, with their validity. The
  * "Hazards" panel lists them; choosing one lists its vessels at risk, inside first then by
  * expected time of entry (GET /api/hazards/{id}/vessels), rings them on the map, and offers
- * the list as CSV and the hazard as CAP 1.2 for partners. An officer imports a CAP alert or
- * ends a hazard from here. "Nearest vessels" arms one click on the map: the vessels ranked
- * by time to reach that point (GET /api/sar/nearest), each with a line to it. Refreshed
- * every 30 s. Creates its own panel and styles: the page only holds the toggle button. */
+ * the list as CSV and the hazard as CAP 1.2 for partners. An officer imports a CAP alert,
+ * ends a hazard, or shares it and its vessels at risk with partners ("Share with…": with
+ * whom it was shared, GET /api/hazards/{id}/shares, and the enabled partners to tick,
+ * POST /api/hazards/{id}/share) from here. A hazard awaiting confirmation (a large CAP
+ * warning from MQTT) is drawn faint and says so; a supervisor confirms it
+ * (POST /api/hazards/{id}/confirm). "Nearest vessels" arms one click on the map: the vessels
+ * ranked by time to reach that point (GET /api/sar/nearest), with type, length and when last
+ * heard (stale ones flagged), each with a line to it. Refreshed every 30 s. Creates its own
+ * panel and styles: the page only holds the toggle button. */
 
 import { L } from "./leaflet.js";
 import { api, apiText } from "./api.js";
@@ -30,15 +35,34 @@ const CSS = `
 #hazards-panel td.num, #hazards-panel th.num { text-align: right; font-variant-numeric: tabular-nums; }
 #hazards-panel tr.inside td:first-child { color: var(--alarm, #e0314b); font-weight: 700; }
 #hazards-panel tbody tr { cursor: pointer; }
+#hazards-panel tr.stale td { opacity: 0.7; }
 #hazards-panel .row { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; margin: 6px 0; }
 #hazards-panel .error { color: var(--alarm, #e0314b); }
+#hazards-panel #hazard-share { margin: 4px 0 8px; padding: 4px 6px; border: 1px solid var(--line); border-radius: 4px; }
+#hazards-panel #hazard-share label { display: inline-block; margin-right: 8px; }
+#hazards-panel .share-row { color: var(--muted, #888); }
 .sar-armed #map { cursor: crosshair; }
 `;
+
+// the AIS ship type as a rescue centre reads it (ITU-R M.1371 table 53), as the printable page
+const TYPES = { 30: "fishing", 31: "towing", 32: "towing", 33: "dredging", 34: "diving", 35: "military", 36: "sailing",
+  37: "pleasure craft", 50: "pilot", 51: "SAR", 52: "tug", 53: "port tender", 55: "law enforcement", 58: "medical" };
+const TYPE_TENS = { 2: "WIG", 4: "high-speed craft", 6: "passenger", 7: "cargo", 8: "tanker" };
+function typeLabel(t) {
+  if (t == null) return "type unknown";
+  return TYPES[t] || (TYPE_TENS[Math.floor(t / 10)] || "other") + " (" + t + ")";
+}
+function ago(min) {
+  if (min == null) return "";
+  if (min < 1) return "now";
+  return min < 90 ? Math.round(min) + " min ago" : Math.round(min / 60) + " h ago";
+}
 
 function sevDot(s) { return '<span class="sev" style="background:' + (COLOURS[s] || COLOURS.high) + '"></span>'; }
 
 function until(h) {
   const p = h.properties;
+  if (p.state === "awaiting_confirmation") return "awaiting confirmation";
   if (p.state === "pending") return "from " + utc(p.onset).slice(0, 16) + "Z";
   return p.expires ? "until " + utc(p.expires).slice(0, 16) + "Z" : "until ended";
 }
@@ -57,6 +81,7 @@ export function mountHazards({ map, onVessel }) {
   const panel = el("section", { id: "hazards-panel", class: "panel", hidden: "", "aria-label": "Hazard areas and search and rescue" });
   byId("map-wrap").appendChild(panel);
   const officer = !!config.can_acknowledge;
+  const supervisor = ["supervisor", "admin"].includes(config.role);
   const areas = L.layerGroup().addTo(map);
   const marks = L.layerGroup().addTo(map);
   let list = [], selected = null, risk = null, sar = null, armed = false, timer = null;
@@ -64,13 +89,17 @@ export function mountHazards({ map, onVessel }) {
   // dblZoom}, null otherwise; once closed, the form names it and Save posts it
   let drawing = null;
   const sketch = L.layerGroup().addTo(map);
+  // "Share with…" under the selected hazard (officers): open or not, its share log rows
+  // (null while loading), the enabled partners (loaded once), a share under way
+  const share = { open: false, rows: null, partners: null, busy: false };
 
   function draw() {
     areas.clearLayers();
     list.forEach((h) => {
       const c = COLOURS[h.properties.severity] || COLOURS.high;
-      const sel = h.id === selected;
-      L.geoJSON(h, { style: { color: c, weight: sel ? 3 : 2, dashArray: "6 4", fillColor: c, fillOpacity: sel ? 0.22 : 0.12 },
+      const sel = h.id === selected, waiting = h.properties.state === "awaiting_confirmation";
+      L.geoJSON(h, { style: { color: c, weight: sel ? 3 : 2, dashArray: waiting ? "2 6" : "6 4", fillColor: c,
+        fillOpacity: waiting ? 0.04 : sel ? 0.22 : 0.12 },
         interactive: true })
         .bindTooltip(esc(h.properties.name) + "<br>" + esc(h.properties.severity) + " · " + esc(until(h)), { sticky: true })
         .on("click", (e) => { if (!armed && !drawing) { L.DomEvent.stopPropagation(e); open(); select(h.id); } })
@@ -99,6 +128,7 @@ export function mountHazards({ map, onVessel }) {
   }
 
   function select(id) {
+    if (id !== selected) Object.assign(share, { open: false, rows: null });
     selected = id; risk = null; sar = null;
     draw(); render();
     const h = list.find((x) => x.id === id);
@@ -129,14 +159,17 @@ export function mountHazards({ map, onVessel }) {
 
   function sarTable() {
     if (!sar) return "";
-    const rows = sar.vessels.map((v) => '<tr data-mmsi="' + v.mmsi + '"><td>' + esc(v.name || "MMSI " + v.mmsi) + '</td><td class="num">' +
-      v.distance_nm.toFixed(1) + ' nm</td><td class="num">' + (v.at_rest ? "at rest" : v.eta_h.toFixed(1) + " h") +
-      '</td><td class="num">' + v.bearing_to.toFixed(0) + "°</td></tr>");
+    const rows = sar.vessels.map((v) => '<tr data-mmsi="' + v.mmsi + '"' + (v.stale ? ' class="stale"' : "") + "><td>" +
+      esc(v.name || "MMSI " + v.mmsi) + '<br><span class="muted">' + esc(typeLabel(v.ship_type)) +
+      (v.length_m ? " · " + Math.round(v.length_m) + " m" : "") + "</span></td>" +
+      '<td class="num">' + v.distance_nm.toFixed(1) + ' nm</td><td class="num">' + (v.at_rest ? "at rest" : v.eta_h.toFixed(1) + " h") +
+      '</td><td class="num">' + v.bearing_to.toFixed(0) + '°</td><td class="num" title="' + esc(utc(v.last_seen)) + '">' +
+      (v.stale ? '<span class="error">' + esc(ago(v.age_min)) + " (stale)</span>" : esc(ago(v.age_min))) + "</td></tr>");
     return "<h3>Nearest vessels</h3><p>to " + sar.lat.toFixed(3) + ", " + sar.lon.toFixed(3) + " by time to reach it · " +
-      '<a href="/api/sar/nearest?lat=' + sar.lat + "&lon=" + sar.lon + "&n=" + sar.count + (sar.exclude ? "&exclude=" + sar.exclude : "") +
-      '&format=csv" download>CSV</a> · <a href="/api/sar/nearest?lat=' + sar.lat + "&lon=" + sar.lon + "&n=" + sar.count + (sar.exclude ? "&exclude=" + sar.exclude : "") +
+      '<a href="/api/sar/nearest?lat=' + sar.lat + "&lon=" + sar.lon + "&limit=" + sar.count + (sar.exclude ? "&exclude=" + sar.exclude : "") +
+      '&format=csv" download>CSV</a> · <a href="/api/sar/nearest?lat=' + sar.lat + "&lon=" + sar.lon + "&limit=" + sar.count + (sar.exclude ? "&exclude=" + sar.exclude : "") +
       '&format=html" target="_blank" rel="noopener">Printable</a></p>' +
-      '<table id="sar-vessels"><thead><tr><th>Vessel</th><th class="num">Distance</th><th class="num">ETA</th><th class="num">Course</th></tr></thead><tbody>' +
+      '<table id="sar-vessels"><thead><tr><th>Vessel</th><th class="num">Distance</th><th class="num">ETA</th><th class="num">Course</th><th class="num">Last seen</th></tr></thead><tbody>' +
       rows.join("") + "</tbody></table>";
   }
 
@@ -145,7 +178,9 @@ export function mountHazards({ map, onVessel }) {
     const kept = ["hazard-name", "hazard-severity", "hazard-hours"].map((id) => [id, byId(id) && byId(id).value]);
     const focused = panel.contains(document.activeElement) ? document.activeElement.id : "";
     const wasOpen = !!(byId("hazard-draw") && byId("hazard-draw").open);  // what the officer opened stays open
+    const ticked = [...panel.querySelectorAll(".hazard-share-partner:checked")].map((c) => c.value);
     fill();
+    panel.querySelectorAll(".hazard-share-partner").forEach((c) => { c.checked = ticked.includes(c.value); });
     kept.forEach(([id, v]) => { if (v != null && byId(id)) byId(id).value = v; });
     if (wasOpen && byId("hazard-draw")) byId("hazard-draw").open = true;
     if (focused && byId(focused)) byId(focused).focus();
@@ -163,10 +198,48 @@ export function mountHazards({ map, onVessel }) {
       (officer ? '<details class="form" id="hazard-draw"' + (drawing ? " open" : "") + '><summary>Draw a hazard area…</summary>' +
         drawForm() + "</details>" : "") +
       (h ? "<h3>" + sevDot(h.properties.severity) + esc(h.properties.name) + "</h3>" +
+        (h.properties.state === "awaiting_confirmation" ? '<p class="error" id="hazard-awaiting">Awaiting confirmation: ' +
+          "larger than the area accepted without it; no zone_entry alert, not sent to partners until confirmed." +
+          (supervisor ? ' <button type="button" id="hazard-confirm" data-act="confirm">Confirm</button>' : " A supervisor confirms it.") + "</p>" : "") +
         '<div class="row"><a href="/api/hazards/' + h.id + '/vessels?format=csv" download>CSV</a>' +
         '<a href="/api/hazards/' + h.id + '/cap" target="_blank" rel="noopener">CAP 1.2</a>' +
-        (officer ? '<button type="button" class="link" data-act="end">End hazard</button>' : "") + "</div>" + riskTable() : "") +
+        (officer ? '<button type="button" class="link" data-act="share" aria-expanded="' + share.open + '">Share with…</button>' +
+          '<button type="button" class="link" data-act="end">End hazard</button>' : "") + "</div>" +
+        (officer && share.open ? shareForm() : "") + riskTable() : "") +
       sarTable() + '<p id="hazards-error" class="error" hidden role="alert"></p>';
+  }
+
+  function shareForm() {
+    const rows = share.rows;
+    const list = rows === null ? '<p class="muted">Loading…</p>' : !rows.length ? '<p class="muted">Not shared with any partner yet.</p>' :
+      "<b>Shared with</b>" + rows.map((r) => '<div class="share-row" title="' + esc("share log row " + r.id + ", SHA-256 " + r.sha256) + '">' +
+        esc(r.partner) + " · " + (r.mode === "automatic" ? "by its policy" : "by " + esc(r.actor)) + " · " + esc(utc(r.time)) + "</div>").join("");
+    const ps = share.partners;
+    const form = ps === null ? "" : !ps.length ? '<p class="muted">No partner to share with (mda partner add).</p>' :
+      '<div class="row">' + ps.map((p) => '<label><input type="checkbox" class="hazard-share-partner" value="' + esc(p.name) + '"> ' +
+        esc(p.name) + " (" + esc(p.country) + ")</label>").join("") +
+      '<button type="button" id="hazard-share-send" data-act="share-send"' + (share.busy ? " disabled>Sharing…" : ">Share") + "</button></div>" +
+      '<p class="muted">The hazard and its vessels at risk; then its updates and its end, on the partner\'s feed.</p>';
+    return '<div id="hazard-share">' + list + form + "</div>";
+  }
+
+  function loadShares(id) {
+    const first = share.partners ? Promise.resolve() : api("/api/partners")
+      .then((b) => { share.partners = b.partners.filter((p) => !p.disabled); });
+    return first.then(() => api("/api/hazards/" + id + "/shares"))
+      .then((b) => { if (selected === id) { share.rows = b.shares; render(); } })
+      .catch((e) => { share.rows = []; render(); showError("Sharing: " + e.message); });
+  }
+
+  function sendShare() {
+    const id = selected;
+    const names = [...panel.querySelectorAll(".hazard-share-partner:checked")].map((c) => c.value);
+    if (!names.length) { showError("Tick the partners to share with."); return; }
+    share.busy = true; render();
+    api("/api/hazards/" + id + "/share", { method: "POST", body: { partners: names } })
+      .then(() => { panel.querySelectorAll(".hazard-share-partner:checked").forEach((c) => { c.checked = false; }); return loadShares(id); })
+      .catch((e) => { share.busy = false; render(); showError("Share refused: " + e.message); })
+      .finally(() => { if (share.busy) { share.busy = false; render(); } });
   }
 
   function drawForm() {
@@ -200,7 +273,7 @@ export function mountHazards({ map, onVessel }) {
   function nearest(lat, lon, exclude) {
     armed = false;
     document.body.classList.remove("sar-armed");
-    return api("/api/sar/nearest?lat=" + lat.toFixed(5) + "&lon=" + lon.toFixed(5) + "&n=10" +
+    return api("/api/sar/nearest?lat=" + lat.toFixed(5) + "&lon=" + lon.toFixed(5) + "&limit=10" +
       (exclude ? "&exclude=" + exclude : "")).then((r) => {
       sar = Object.assign(r, { exclude });
       marks.clearLayers();
@@ -232,6 +305,12 @@ export function mountHazards({ map, onVessel }) {
       else if (a === "finish") closeDrawing();
       else if (a === "cancel-draw") stopDrawing();
       else if (a === "save-drawn") saveDrawn();
+      else if (a === "share" && selected != null) { share.open = !share.open; render(); if (share.open) loadShares(selected); }
+      else if (a === "share-send") sendShare();
+      else if (a === "confirm" && selected != null && confirm("Confirm this hazard? It comes into force: zone_entry alerts, partners' feeds.")) {
+        const id = selected;
+        api("/api/hazards/" + id + "/confirm", { method: "POST" }).then(() => refresh()).catch((err) => showError(err.message));
+      }
       else if (a === "end" && selected != null && confirm("End this hazard? Vessels entering it raise no more alerts.")) {
         api("/api/hazards/" + selected + "/end", { method: "POST" }).then(() => { selected = null; risk = null; marks.clearLayers(); refresh(); })
           .catch((err) => showError(err.message));
@@ -381,6 +460,8 @@ export function mountHazards({ map, onVessel }) {
     hazards: () => list.map((h) => ({ id: h.id, name: h.properties.name, severity: h.properties.severity })),
     atRisk: () => (risk ? risk.vessels.map((v) => ({ mmsi: v.mmsi, inside: v.inside, entry_time: v.entry_time })) : null),
     responders: () => (sar ? sar.vessels.map((v) => v.mmsi) : null),
+    sarAt: () => (sar ? { lat: sar.lat, lon: sar.lon } : null),  // the position the list is for
+    shares: () => (share.rows ? share.rows.map((r) => ({ partner: r.partner, mode: r.mode, actor: r.actor })) : null),
     stop: () => clearInterval(timer)
   };
 }

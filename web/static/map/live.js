@@ -12,6 +12,22 @@ const BACKOFF_FIRST_MS = 1000, BACKOFF_MAX_MS = 30000;
 const PING_EVERY_MS = 25000;        // keeps proxies from closing an idle socket
 const CLOSE_LOGGED_OUT = 4401;      // the login ended (logout, user disabled, token revoked)
 
+const plusUtc = (t) => (typeof t === "string" && t.endsWith("Z") ? t.slice(0, -1) + "+00:00" : t);
+
+/** The desk's alert object (the fields of GET /api/alerts) from an alert frame: the alert
+ *  change as its CloudEvent (msg.event, the one wire format of an alert, which partners get
+ *  on MQTT) and the desk's own fields beside it (msg.desk: key, details, handling, stored).
+ *  The only place that reads the frame; as web/live.py's alert_of_frame. */
+export function alertOf(msg) {
+  const data = msg.event.data, p = data.properties, g = data.geometry;
+  return Object.assign({}, msg.desk, {
+    id: p.id, kind: p.kind, severity: p.severity, status: p.status, mmsi: p.mmsi,
+    other_mmsi: p.other_mmsi, start: plusUtc(p.start), end: plusUtc(p.end),
+    lat: g ? g.coordinates[1] : null, lon: g ? g.coordinates[0] : null,
+    zone: p.zone, vessel_name: p.vessel_name,
+  });
+}
+
 /** handlers: positions(frame), alert(alert, change), feeds(list), resync() when the server
  *  dropped frames for us, reconnecting() before each new attempt.
  *  Returns {connect(), close(), state()}. */
@@ -39,7 +55,7 @@ export function createLive(handlers) {
   }
   function dispatch(msg) {
     if (msg.type === "positions") { store.stats.frames++; handlers.positions(msg); }
-    else if (msg.type === "alert") { store.stats.alertsPushed++; handlers.alert(msg.alert, msg.change); }
+    else if (msg.type === "alert") { store.stats.alertsPushed++; handlers.alert(alertOf(msg), msg.change); }
     else if (msg.type === "status" || msg.type === "hello") handlers.feeds(msg.feeds || [], msg.lag_s);
     else if (msg.type === "resync") handlers.resync();
   }

@@ -15,6 +15,8 @@ import { mountDataQuality } from "./data-quality.js";
 import { mountDesk } from "./desk.js";
 import { mountExtract } from "./extract.js";
 import { mountShare } from "./share.js";
+import { mountPartnerMap } from "./partner-map.js";
+import { mountPartnersAdmin } from "./partners-admin.js";
 import { mountHazards } from "./hazards.js";
 import { byId } from "./dom.js";
 import { mountKeyboard } from "./keyboard.js";
@@ -63,8 +65,11 @@ const watch = mountWatchlists({ onChange: () => { layer.redraw(); panel.showWatc
 // live notice recounts the panel): the panel's callbacks run only on a click, after both exist.
 const dataQuality = mountDataQuality({ onToggle: () => desk.render(), show: (a) => desk.show(a),
   toast: (text) => desk.toast(text) });
+// Partners' alerts (a marker each) and the extracts imported from partners (officers import).
+const partnerMap = mountPartnerMap({ map, canImport: !!config.can_acknowledge,
+  onShowAlert: (id) => { const a = store.alerts.get(id); if (a) { desk.show(a); desk.focusCard(id); } } });
 const desk = mountDesk({ map, layer, sound, panel, canAcknowledge: !!config.can_acknowledge,
-  onNoticesLoaded: dataQuality.refresh, onLiveNotice: dataQuality.refreshSoon });
+  onNoticesLoaded: dataQuality.refresh, onLiveNotice: dataQuality.refreshSoon, onAlerts: partnerMap.refreshAlerts });
 // An alert's vessels can be replayed from its card (the way other modules add actions).
 desk.addAction((a, actions) => {
   if (!a.mmsi) return;
@@ -81,6 +86,7 @@ desk.addAction((a, actions) => {
 mountExtract({ desk, canExtract: !!config.can_acknowledge });  // incident extracts (officers)
 mountShare({ desk, canShare: !!config.can_acknowledge });  // sharing with partners (officers)
 hazards.addDeskAction(desk);  // a distress alert's card: the nearest vessels to it
+const partnersAdmin = mountPartnersAdmin({ container: partnerMap.controls });  // admins: partners, keys, tokens
 mountAreas({ onPick: (bounds) => map.flyToBounds(bounds, { duration: 0.8 }) });
 mountKeyboard({ desk, panel, search: byId("search") });
 byId("watch-toggle").addEventListener("click", () => watch.open());
@@ -168,6 +174,8 @@ window.mdaMap = {
   measure,
   suspensions,
   hazards,
+  partnerMap,
+  partnersAdmin,
   geo: { distanceNm, bearingDeg, destinationPoint, cpaTcpa },
   watched: () => Object.fromEntries(store.watched),
   refreshWatched: () => watch.refresh(),
