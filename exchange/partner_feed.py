@@ -125,6 +125,8 @@ def check_event(
         event = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
         raise BadEvent("malformed", f"not JSON: {e}") from None
+    except RecursionError:  # nested deeper than the parser goes, under the size limit
+        raise BadEvent("malformed", "not JSON: nested too deeply") from None
     if not isinstance(event, dict):
         raise BadEvent("malformed", "not a JSON object")
     if event.get("specversion") != "1.0":
@@ -217,7 +219,11 @@ def verify_event(
         raw = b""
     if len(raw) != 64:
         raise BadEvent("bad-signature", "mdasig: not a base64 Ed25519 signature", event)
-    if verify_signature(public_key, raw, canonical_event(event)):
+    try:
+        signed = canonical_event(event)
+    except ValueError as e:  # NaN or Infinity somewhere: JSON has no canonical form for it
+        raise BadEvent("malformed", f"no canonical form: {e}", event) from None
+    if verify_signature(public_key, raw, signed):
         return
     cut = f',"{SIGNATURE_ATTR}":"{sig}"'.encode("ascii")
     if payload.count(cut) == 1 and verify_signature(public_key, raw, payload.replace(cut, b"")):
@@ -440,6 +446,11 @@ class PartnerFeed:
             return await self._store(payload, event, alert)
         except BadEvent as e:
             return self._reject(e.reason, e.detail, topic, e.event)
+        except _DatabaseAway:
+            raise
+        except Exception as e:  # what no check foresaw must not stop the feed
+            detail = f"could not be read: {type(e).__name__}: {str(e)[:200]}"
+            return self._reject("malformed", detail, topic, _peek(payload))
 
     def _keep(self, payload: bytes, topic: str) -> str:
         """Keep an event for when the database is back: ``kept``, or ``database`` when no
@@ -596,7 +607,7 @@ def _peek(payload: bytes) -> dict:
     """The event's id and source for a log line, if it has them."""
     try:
         event = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return {}
     return event if isinstance(event, dict) else {}
 

@@ -339,12 +339,13 @@ class Core:
     # -- leadership ---------------------------------------------------------------------
     async def run(self) -> None:
         """Stand by until the lock is ours, lead until it is lost or we stop; again."""
-        from mda.store.ha import try_lead
+        from mda.store.ha import guard_lock_session, try_lead
 
         svc = self.service
         while not svc._stopping.is_set():
             try:
                 lock = await connect(svc.url, autocommit=True)
+                await guard_lock_session(lock)  # a machine lost, not only a process
             except StoreError as e:
                 log.warning("core: database unavailable (%s); trying again", e)
                 await _sleep_or_stop(svc._stopping, 2.0)
@@ -415,6 +416,7 @@ class Core:
             sinks,
             retry_max=s.outage_retry_max_s,
             spool_dir=s.data_path / "spool-alerts",
+            alert_seconds=svc.telemetry.alert_seconds,  # from the batch's arrival here
         )
         await stage.store_leftovers()
         await self._rebuild(analyzer, stage)  # not end_open_episodes: they go on
@@ -616,7 +618,9 @@ class Core:
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = await connect(svc.url)
+                began = time.perf_counter()
                 stored = await write_batch(self._conn, positions, batch.statics, raw, batch.id)
+                svc.telemetry.write_seconds.observe(time.perf_counter() - began)
                 break
             except (psycopg.OperationalError, StoreError) as e:
                 # The database is away: this batch waits (unacknowledged; the broker keeps

@@ -2,9 +2,11 @@
 leadership, and the recent past a core that takes over rebuilds its state from.
 
 - ``try_lead``: a PostgreSQL *session* advisory lock, held on a connection of its own for
-  as long as the leader lives. Its process dying (SIGKILL, a lost machine) closes the
-  connection and the server releases the lock at once; a standby polling ``try_lead``
-  then gets it. The lock is the installation's (``LEADER_LOCK``), whichever database.
+  as long as the leader lives. Its process dying (SIGKILL) closes the connection and
+  the server releases the lock at once; a machine lost without closing its socket (power,
+  network) is found by the TCP probes ``guard_lock_session`` asks of the server, within
+  about 10 s; a standby polling ``try_lead`` then gets it. The lock is the installation's
+  (``LEADER_LOCK``), whichever database.
 - ``recent_positions`` / ``recent_statics``: the positions since a time, in event-time
   order, and the vessels' static data, replayed through the analytics at a takeover.
 - ``alerts_to_adopt``: the open episodes (and those ended within a cooldown) the analytics
@@ -23,6 +25,7 @@ from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 __all__ = [
     "LEADER_LOCK",
     "try_lead",
+    "guard_lock_session",
     "holds_lead",
     "recent_positions",
     "recent_statics",
@@ -34,6 +37,32 @@ __all__ = [
 
 # pg_try_advisory_lock's key: "mdacore" in ASCII, one for every core of the installation.
 LEADER_LOCK = 0x6D6461636F7265
+
+
+# Without these, a leader whose machine dies without closing its socket keeps the lock
+# until the kernel's default keepalive gives up (two hours): the server probes this
+# session's peer after 3 s of silence, every second, and drops it after 3 unanswered
+# probes, or when data it sent stays unacknowledged for 6 s (tcp_user_timeout, PostgreSQL
+# 12 and later). Over a Unix socket they do nothing, and a dead peer is seen at once.
+_LOCK_SESSION = {
+    "tcp_keepalives_idle": "3",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "6000",
+}
+
+
+async def guard_lock_session(conn: psycopg.AsyncConnection) -> dict[str, str]:
+    """Ask the server to notice quickly when the peer of ``conn`` (autocommit), the lock's
+    connection, is gone; the settings it took, by name."""
+    took = {}
+    for name, value in _LOCK_SESSION.items():
+        try:
+            await conn.execute(f"SET {name} = {value}")
+        except psycopg.errors.UndefinedObject:  # an older server without it
+            continue
+        took[name] = value
+    return took
 
 
 async def try_lead(conn: psycopg.AsyncConnection, key: int = LEADER_LOCK) -> bool:

@@ -4,25 +4,58 @@ stopping everything cleanly."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import aiomqtt
 import httpx
 import psutil
 from support import free_port
 
+from mda.exchange.partner_feed import verify_event
+from mda.exchange.signing import fingerprint, load_or_create_key
+
 TOKEN = "demo-test-token-0123456789abcdef"
 
 
-def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp_path):
+class _Listener(threading.Thread):
+    """A partner's tool trying the demo's feed: everything on ``mda/v1/alerts/#``."""
+
+    def __init__(self, broker) -> None:
+        super().__init__(daemon=True)
+        self.broker = broker
+        self.ready = threading.Event()
+        self.got: list[tuple[str, bytes]] = []
+
+    def run(self) -> None:
+        async def listen() -> None:
+            async with aiomqtt.Client(self.broker.host, self.broker.port) as client:
+                await client.subscribe("mda/v1/alerts/#", qos=1)
+                self.ready.set()
+                async for m in client.messages:
+                    self.got.append((str(m.topic), bytes(m.payload)))
+
+        asyncio.run(listen())
+
+
+def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp_path, mqtt_broker):
     port = free_port()
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
     env["MDA_DEMO_TOKEN"] = TOKEN
+    # With a broker, the demo publishes its alerts on the partner feeds, for a partner to
+    # try its own tools against (issue 12)
+    env["MDA_MQTT_URL"] = mqtt_broker.url
+    listener = _Listener(mqtt_broker)
+    listener.start()
+    assert listener.ready.wait(10)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mda", "demo", "--port", str(port), "--data-dir", str(data)],
         stdout=subprocess.PIPE,
@@ -104,6 +137,15 @@ def test_demo_shows_five_kinds_of_alert_within_two_minutes_and_stops_cleanly(tmp
     log = "".join(output)
     assert proc.returncode == 0, log
     assert "Traceback" not in log, log
+    # every alert on the feed a signed CloudEvent, its kind in the topic
+    events = [(topic, payload, json.loads(payload)) for topic, payload in listener.got]
+    on_feed = {e["data"]["properties"]["kind"] for _, _, e in events}
+    assert len(on_feed) >= 5, (sorted(on_feed), sorted(kinds))
+    key = load_or_create_key(next(data.rglob("extract-signing-key.pem")).parent)
+    for topic, payload, event in events:
+        assert event["type"] == f"org.mda.alert.{event['data']['properties']['kind']}.v1"
+        assert topic.startswith(f"mda/v1/alerts/{event['data']['properties']['kind']}/")
+        verify_event(payload, event, key.public_key(), fingerprint(key))
     # The embedded PostgreSQL went down with it (it runs detached, so look for its data dir).
     pgdata = next(data.rglob("PG_VERSION")).parent
     assert not (pgdata / "postmaster.pid").exists(), log

@@ -314,6 +314,27 @@ def test_the_standby_core_takes_over_and_nothing_is_lost_or_stored_twice(
         wait_until(lambda: (c.health(standby) or {}).get("leader"), 10, "the standby to lead")
         took = time.monotonic() - killed
         assert took < 10
+        # `mda status` across the processes says who leads now, and which one is gone
+        urls = {n: f"http://127.0.0.1:{c.procs[n][1]}" for n in (leader, standby, "web")}
+        st = subprocess.run(
+            [sys.executable, "-m", "mda", "status", "--database", db_url, "--token", token]
+            + [arg for n in (leader, standby, "web") for arg in ("--url", urls[n])],
+            capture_output=True,
+            text=True,
+            env=c.env,
+            timeout=60,
+        )
+        assert st.returncode == 1, st.stdout + st.stderr  # one process named does not answer
+        heads = {
+            n: [ln.strip() for ln in st.stdout.splitlines() if ln.strip().startswith(urls[n] + ":")]
+            for n in urls
+        }
+        out = st.stdout
+        assert heads[standby] and heads[standby][0].startswith(
+            f"{urls[standby]}: role core, leader, "
+        ), out
+        assert heads["web"] and heads["web"][0].startswith(f"{urls['web']}: role web, ok"), out
+        assert heads[leader] and "role" not in heads[leader][0], out  # killed: an error
 
         assert feed.done.wait(60) and feed.error is None, feed.error
         t_sent = time.monotonic()

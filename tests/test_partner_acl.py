@@ -40,6 +40,10 @@ def acl_broker(migrated, mosquitto_factory, capsys):
     assert "2 partner accounts" in capsys.readouterr().out
     text = acl.read_text()
     assert "user partner-srilanka" in text and "user partner-kenya" not in text
+    # the service's account reads the partners' feeds bridged in under partners/<partner>/
+    # (deploy/mosquitto/partner-bridge.conf.template), or --partner-feed gets nothing there
+    service_block = text.split("user mda\n", 1)[1].split("\n\n", 1)[0]
+    assert "topic read partners/#" in service_block.splitlines()
     for i, (user, password) in enumerate(ACCOUNTS.items()):
         create = ["-c"] if i == 0 else []
         subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True)

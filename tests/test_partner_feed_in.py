@@ -216,14 +216,20 @@ async def test_partner_alerts_in_on_real_mosquitto(web: Web, mqtt_broker, caplog
             _, tampered = _published(_row(505))
             tampered = tampered.replace(b'"severity":"high"', b'"severity":"critical"')
             await pub.publish(topic, tampered, qos=1)
+            # what no check foresaw: nested deeper than the JSON parser goes, under the size
+            # limit; a NaN, which has no canonical form to verify, signed by the right key
+            await pub.publish(topic, b"[" * 60_000, qos=1)
+            nan = json.loads(_published(_row(506))[1])
+            nan["mdaextra"] = float("nan")
+            await pub.publish(topic, json.dumps(nan).encode(), qos=1)
             await _until(
                 lambda: (
-                    feed.stored == 1 and feed.duplicates == 1 and sum(feed.rejected.values()) == 6
+                    feed.stored == 1 and feed.duplicates == 1 and sum(feed.rejected.values()) == 8
                 ),
                 what="the first events",
             )
             assert dict(feed.rejected) == {
-                "malformed": 1,
+                "malformed": 3,
                 "oversized": 1,
                 "unknown_source": 1,
                 "unsigned": 1,

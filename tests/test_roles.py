@@ -18,7 +18,7 @@ from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 from mda.ingest.wire import WireBatch, WireError, decode_batch, encode_batch
 from mda.roles import Core, CrossDedupe
 from mda.store.db import connect
-from mda.store.ha import try_lead
+from mda.store.ha import guard_lock_session, try_lead
 from mda.store.migrate import upgrade
 
 T0 = 1_764_000_000.0
@@ -118,8 +118,14 @@ async def test_a_redelivered_batch_stores_nothing_twice_and_is_not_analysed_agai
     with psycopg.connect(db_url) as conn:
         upgrade(conn)
     settings = SimpleNamespace(dedupe_window_s=10.0, raw_archive=True, outage_retry_max_s=1.0)
+    from mda.web.metrics import Telemetry
+
     service = SimpleNamespace(
-        settings=settings, url=db_url, alert_stage=_Stage(), publisher=_Publisher()
+        settings=settings,
+        url=db_url,
+        alert_stage=_Stage(),
+        publisher=_Publisher(),
+        telemetry=Telemetry(),
     )
     core = Core(service)
     first = WireBatch(uuid.uuid4(), "ingest-a", "a", _positions(300), [], [])
@@ -131,6 +137,14 @@ async def test_a_redelivered_batch_stores_nothing_twice_and_is_not_analysed_agai
     copy = WireBatch(uuid.uuid4(), "ingest-b", "b", _positions(300), [], list(first.raw))
     await core._handle(encode_batch(copy))
     await core._conn.close()
+    # each write timed for /metrics (mda_store_write_duration_seconds), as in one process
+    [count] = [
+        s.value
+        for m in service.telemetry.write_seconds.collect()
+        for s in m.samples
+        if s.name.endswith("_count")
+    ]
+    assert count == 3
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM positions").fetchone()[0] == 300
         assert conn.execute("SELECT sum(n) FROM raw_chunks").fetchone()[0] == 300
@@ -159,6 +173,11 @@ async def test_the_leaders_lock_passes_to_the_standby_when_the_leader_dies(db_ur
             raise AssertionError("the standby never got the lock")
         other = await connect(db_url, autocommit=True)
         assert not await try_lead(other)
+        # a leader's machine lost without closing its socket: the server probes its peer
+        took = await guard_lock_session(other)
+        assert took["tcp_keepalives_idle"] == "3" and took["tcp_user_timeout"] == "6000"
+        cur = await other.execute("SHOW tcp_keepalives_idle")
+        assert (await cur.fetchone())[0] in ("3", "3s")
         await other.close()
     finally:
         await standby.close()

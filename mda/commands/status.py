@@ -341,11 +341,10 @@ def _process_lines(p: Process, now: float) -> list[str]:
         return [f"{p.url}: {p.error}"]
     h = p.health or {}
     state = h.get("status", "?")
-    head = (
-        f"{p.url}: role {h.get('role', 'all')}, "
-        f"{'leader' if h.get('leader', True) else 'standby'}, {state}"
-        f", database {h.get('database', '?')}"
-    )
+    role = h.get("role", "all")
+    # only cores take turns to lead; an ingest or web process is neither leader nor standby
+    lead = ("leader, " if h.get("leader", True) else "standby, ") if role in ("all", "core") else ""
+    head = f"{p.url}: role {role}, {lead}{state}, database {h.get('database', '?')}"
     if h.get("failing"):
         head += f", failing: {', '.join(h['failing'])}"
     out = [head]
