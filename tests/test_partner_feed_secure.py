@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
+from test_outage import own_timescale  # noqa: F401 (a fixture: a TimescaleDB of its own to stop)
 from web_support import Web
 
 from mda.exchange.feeds import alert_cloudevent, alert_topic, event_payload
@@ -233,25 +234,10 @@ def test_tls_settings_and_their_mistakes(tmp_path):
 # ---------------------------------------------------------------------- database outage
 
 
-@pytest.fixture
-def own_timescale(tmp_path):
-    from test_outage import OwnTimescale
-
-    if os.environ.get("MDA_TEST_DATABASE_URL"):
-        pytest.skip("needs a server of its own to stop (deploy/timescaledb.sh), not a shared one")
-    server = OwnTimescale(tmp_path / "timescaledb")
-    admin = server.start()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE mda_partner_outage")
-    server.url = admin.rsplit("/", 1)[0] + "/mda_partner_outage"
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
 async def test_events_during_a_database_outage_are_kept_and_stored_when_it_returns(
-    own_timescale, mqtt_broker, tmp_path
+    own_timescale,  # noqa: F811 (test_outage's fixture: a server of its own to stop)
+    mqtt_broker,
+    tmp_path,
 ):
     from mda.store.migrate import upgrade
 
