@@ -242,34 +242,48 @@ async def auto_share(conn: psycopg.AsyncConnection, alerts: Iterable[Mapping]) -
     them and that has not had them yet (one log row each, actor ``system``, via
     ``policy``; audited). Returns the new log rows."""
     alerts = [a for a in alerts if a.get("id") is not None and a["id"] > 0]
-    if not alerts:
+    return await _auto_share(conn, alerts, "alert_id", policy_allows, "shares")
+
+
+async def _auto_share(
+    conn: psycopg.AsyncConnection, items: list[Mapping], column: str, allows, audit_key: str
+) -> list[dict]:
+    """``auto_share`` and ``auto_share_hazards``: ``items`` (alert or hazard rows, their
+    ``id`` in the log's ``column``) to each automatic partner ``allows`` them for, once."""
+    if not items:
         return []
     rows = []
     # one transaction from the first read: on a connection that is not in autocommit mode
     # (the service's), a read outside it would leave this a savepoint never committed
     async with conn.transaction():
         partners = await list_partners(conn, automatic_only=True)
-        wanted = [(p["name"], a) for a in alerts for p in partners if policy_allows(p, a)]
+        wanted = [(p["name"], x) for x in items for p in partners if allows(p, x)]
         if not wanted:
             return []
         await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
         cur = await conn.execute(
-            "SELECT DISTINCT partner, alert_id FROM share_log WHERE alert_id = ANY(%s)",
-            ([a["id"] for a in alerts],),
+            f"SELECT DISTINCT partner, {column} FROM share_log WHERE {column} = ANY(%s)",
+            ([x["id"] for x in items],),
         )
         done = set(await cur.fetchall())
-        for name, a in wanted:
-            if (name, a["id"]) in done:
+        for name, x in wanted:
+            if (name, x["id"]) in done:
                 continue
-            done.add((name, a["id"]))
-            rows.append(await _append(conn, name, a["id"], "automatic", "system", "policy"))
+            done.add((name, x["id"]))
+            if column == "alert_id":
+                row = await _append(conn, name, x["id"], "automatic", "system", "policy")
+            else:
+                row = await _append(
+                    conn, name, None, "automatic", "system", "policy", hazard_id=x["id"]
+                )
+            rows.append(row)
         if rows:
             await audit.record(
                 conn,
                 actor="system",
                 via="policy",
                 action="share.auto",
-                details={"shares": [[r["partner"], r["alert_id"], r["id"]] for r in rows]},
+                details={audit_key: [[r["partner"], r[column], r["id"]] for r in rows]},
             )
     return rows
 
@@ -470,36 +484,7 @@ async def auto_share_hazards(
     policy allows them and that has not had them yet (actor ``system``, via ``policy``;
     audited ``share.auto``). Returns the new log rows."""
     hazards = [h for h in hazards if h.get("id") is not None]
-    if not hazards:
-        return []
-    rows = []
-    async with conn.transaction():
-        partners = await list_partners(conn, automatic_only=True)
-        wanted = [(p["name"], h) for h in hazards for p in partners if hazard_policy_allows(p, h)]
-        if not wanted:
-            return []
-        await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
-        cur = await conn.execute(
-            "SELECT DISTINCT partner, hazard_id FROM share_log WHERE hazard_id = ANY(%s)",
-            ([h["id"] for h in hazards],),
-        )
-        done = set(await cur.fetchall())
-        for name, h in wanted:
-            if (name, h["id"]) in done:
-                continue
-            done.add((name, h["id"]))
-            rows.append(
-                await _append(conn, name, None, "automatic", "system", "policy", hazard_id=h["id"])
-            )
-        if rows:
-            await audit.record(
-                conn,
-                actor="system",
-                via="policy",
-                action="share.auto",
-                details={"hazard_shares": [[r["partner"], r["hazard_id"], r["id"]] for r in rows]},
-            )
-    return rows
+    return await _auto_share(conn, hazards, "hazard_id", hazard_policy_allows, "hazard_shares")
 
 
 async def hazard_shares_of(conn: psycopg.AsyncConnection, hazard_id: int) -> list[dict]:
