@@ -75,6 +75,7 @@ from mda.ingest.normalise import (
 )
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 from mda.ingest.stats import IngestStats
+from mda.ingest.wire import Packed
 
 __all__ = ["Batch", "Decoder"]
 
@@ -119,6 +120,11 @@ class Batch:
     duplicates: int = 0
     rejected: int = 0
     messages: list[tuple] = field(default_factory=list)
+    # From a decoding process (``ingest.decode_process``): the positions and raw sentences
+    # (and the statics again) in the wire form, which the store writes as they are; None
+    # when there are none. ``positions`` and ``raw`` then hold them as objects only when
+    # the decoder was asked for objects.
+    packed: Packed | None = None
 
 
 class Decoder:

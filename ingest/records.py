@@ -8,7 +8,7 @@ lon 181, SOG 102.3, heading 511, ...) are already ``None`` here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 __all__ = ["PositionReport", "VesselInfo", "RawSentence", "utc"]
@@ -78,4 +78,3 @@ class RawSentence:
     line: str
     mmsi: int | None = None
     msg_type: int | None = None
-    extra: dict = field(default_factory=dict)

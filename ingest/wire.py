@@ -32,18 +32,24 @@ each) are most of a batch with the raw archive on. Layout, little-endian:
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import uuid
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from .records import PositionReport, RawSentence, VesselInfo
 
-__all__ = ["WireBatch", "encode_batch", "decode_batch", "WireError"]
+__all__ = ["Packed", "WireBatch", "encode_batch", "decode_batch", "WireError"]
 
 _MAGIC = b"MDA1"
 _LEN = struct.Struct("<I")
 _POS = struct.Struct("<dIddfffhhBBH")  # 48 bytes
+# The same with sog, cog and rot as float64 (60 bytes; header ``"wide": true``): between
+# two processes of one service, where the analytics must see the values the decoder made,
+# not their float32 roundings (a speed of 17.2 knots, not 17.200000762939453).
+_POS_WIDE = struct.Struct("<dIdddddhhBBH")
 _RAW = struct.Struct("<dihH")  # 16 bytes
 _STATIC_FIELDS = (
     "ts",
@@ -63,8 +69,41 @@ _STATIC_FIELDS = (
     "eta",
 )
 # flags: a bit per optional value that is absent; accuracy's value in the last two
-_NO_SOG, _NO_COG, _NO_ROT, _NO_HEADING, _NO_NAV, _NO_ACC, _ACC = 1, 2, 4, 8, 16, 32, 64
+NO_SOG, NO_COG, NO_ROT, NO_HEADING, NO_NAV, NO_ACC, ACC = 1, 2, 4, 8, 16, 32, 64
 _NAN = float("nan")
+
+
+@functools.cache
+def numpy_layouts() -> tuple:
+    """The same layouts as numpy dtypes: (positions, wide positions, raw sentences), for
+    ``Packed.parts`` (``store.packed`` makes COPY data of them without a record object in
+    between). numpy is imported here, not with the module: the decoding process, which
+    only encodes, starts faster without it."""
+    import numpy as np
+
+    def positions(real: str):
+        return np.dtype(
+            [
+                ("ts", "<f8"),
+                ("mmsi", "<u4"),
+                ("lat", "<f8"),
+                ("lon", "<f8"),
+                ("sog", real),
+                ("cog", real),
+                ("rot", real),
+                ("heading", "<i2"),
+                ("nav", "<i2"),
+                ("msg_type", "u1"),
+                ("flags", "u1"),
+                ("source", "<u2"),
+            ]
+        )
+
+    narrow, wide = positions("<f4"), positions("<f8")
+    raw = np.dtype([("ts", "<f8"), ("mmsi", "<i4"), ("msg_type", "<i2"), ("source", "<u2")])
+    assert narrow.itemsize == _POS.size and wide.itemsize == _POS_WIDE.size
+    assert raw.itemsize == _RAW.size
+    return narrow, wide, raw
 
 
 class WireError(ValueError):
@@ -81,7 +120,60 @@ class WireBatch:
     raw: list[RawSentence] = field(default_factory=list)
 
 
-def encode_batch(batch: WireBatch) -> bytes:
+@dataclass(slots=True)
+class Packed:
+    """Decoded records still in the wire form (an ``encode_batch`` payload), as the
+    decoding process hands them over: the store writes them as they are
+    (``store.packed``), and they become record objects only for whoever asks
+    (``records()``)."""
+
+    data: bytes
+
+    def parts(self) -> tuple:
+        """(receiver names, positions and raw sentences as numpy arrays of
+        ``numpy_layouts()``, their lines NUL-separated), without copying."""
+        import numpy as np
+
+        narrow, wide_layout, raw_layout = numpy_layouts()
+        head = self._head()
+        npos, nraw = head["n"]
+        off = 8 + _LEN.unpack_from(self.data, 4)[0]
+        wide = head.get("wide", False)
+        positions = np.frombuffer(self.data, wide_layout if wide else narrow, npos, off)
+        off += npos * (_POS_WIDE if wide else _POS).size
+        raw = np.frombuffer(self.data, raw_layout, nraw, off)
+        return head["strings"], positions, raw, self.data[off + nraw * _RAW.size :]
+
+    def _head(self) -> dict:
+        (hlen,) = _LEN.unpack_from(self.data, 4)
+        return json.loads(self.data[8 : 8 + hlen])
+
+    def counts(self) -> tuple[int, int]:
+        """(positions, raw sentences)"""
+        npos, nraw = self._head()["n"]
+        return npos, nraw
+
+    def statics(self) -> list[VesselInfo]:
+        return [VesselInfo(**dict(zip(_STATIC_FIELDS, row))) for row in self._head()["statics"]]
+
+    def records(self) -> WireBatch:
+        return decode_batch(self.data)
+
+    def oldest(self) -> tuple[float | None, float | None]:
+        """The event time of the oldest position and of the oldest raw sentence."""
+        _, positions, raw, _ = self.parts()
+        return (
+            float(positions["ts"].min()) if len(positions) else None,
+            float(raw["ts"].min()) if len(raw) else None,
+        )
+
+    def last_position_ts(self) -> float | None:
+        _, positions, _, _ = self.parts()
+        return float(positions["ts"][-1]) if len(positions) else None
+
+
+def encode_batch(batch: WireBatch, wide: bool = False) -> bytes:
+    """``wide``: speeds, courses and rates of turn as float64 (see ``_POS_WIDE``)."""
     strings: dict[str, int] = {}
 
     def idx(s: str) -> int:
@@ -90,30 +182,30 @@ def encode_batch(batch: WireBatch) -> bytes:
             i = strings[s] = len(strings)
         return i
 
-    pack = _POS.pack
+    pack = (_POS_WIDE if wide else _POS).pack
     parts = []
     for p in batch.positions:
         flags = 0
         sog, cog, rot, heading, nav, acc = p.sog, p.cog, p.rot, p.heading, p.nav_status, p.accuracy
         if sog is None:
-            flags |= _NO_SOG
+            flags |= NO_SOG
             sog = _NAN
         if cog is None:
-            flags |= _NO_COG
+            flags |= NO_COG
             cog = _NAN
         if rot is None:
-            flags |= _NO_ROT
+            flags |= NO_ROT
             rot = _NAN
         if heading is None:
-            flags |= _NO_HEADING
+            flags |= NO_HEADING
             heading = 0
         if nav is None:
-            flags |= _NO_NAV
+            flags |= NO_NAV
             nav = 0
         if acc is None:
-            flags |= _NO_ACC
+            flags |= NO_ACC
         elif acc:
-            flags |= _ACC
+            flags |= ACC
         parts.append(
             pack(
                 p.ts,
@@ -151,10 +243,71 @@ def encode_batch(batch: WireBatch) -> bytes:
             "strings": list(strings),
             "n": [len(batch.positions), len(batch.raw)],
             "statics": statics,
+            **({"wide": True} if wide else {}),
         },
         separators=(",", ":"),
     ).encode()
-    return b"".join((_MAGIC, _LEN.pack(len(header)), header, *parts, "\0".join(lines).encode()))
+    text = "\0".join(lines)
+    if lines and text.count("\0") != len(lines) - 1:
+        # the lines are NUL-separated: one holding a NUL cannot cross (NMEA never does;
+        # the decoder rejects control characters, a CSV cell might not)
+        raise WireError("a raw line holds a NUL character")
+    return b"".join((_MAGIC, _LEN.pack(len(header)), header, *parts, text.encode()))
+
+
+def _absent(values: tuple, flags: tuple, bit: int, any_flags: int) -> tuple | list:
+    """``values`` with None where ``flags`` has ``bit`` (the value is absent)."""
+    if not any_flags & bit:
+        return values
+    return [None if f & bit else v for v, f in zip(values, flags)]
+
+
+def _positions(data, strings: list[str], layout: struct.Struct) -> list[PositionReport]:
+    """The records of a run of ``_POS`` structs, made column by column: the columns come
+    out of ``struct`` and go into the records in C (``map``), and only the optional values
+    that are absent in some record take a pass in Python (half the cost of a loop per
+    record, which the ingest pays on every batch)."""
+    rows = list(layout.iter_unpack(data))
+    if not rows:
+        return []
+    ts, mmsi, lat, lon, sog, cog, rot, heading, nav, mt, flags, si = zip(*rows)
+    any_flags = 0
+    for f in set(flags):
+        any_flags |= f
+    sources = repeat(strings[0]) if len(strings) == 1 else map(strings.__getitem__, si)
+    if any_flags & NO_ACC:
+        acc = [None if f & NO_ACC else f & ACC != 0 for f in flags]
+    else:
+        acc = [f & ACC != 0 for f in flags]
+    return list(
+        map(
+            PositionReport,
+            ts,
+            mmsi,
+            lat,
+            lon,
+            _absent(sog, flags, NO_SOG, any_flags),
+            _absent(cog, flags, NO_COG, any_flags),
+            _absent(heading, flags, NO_HEADING, any_flags),
+            _absent(nav, flags, NO_NAV, any_flags),
+            mt,
+            sources,
+            _absent(rot, flags, NO_ROT, any_flags),
+            acc,
+        )
+    )
+
+
+def _raw(data, lines: list[str], strings: list[str]) -> list[RawSentence]:
+    """The raw sentences of a run of ``_RAW`` structs and their lines, in C where the
+    records have an MMSI and a type (almost all)."""
+    ts, mmsi, mt, si = zip(*_RAW.iter_unpack(data))
+    sources = repeat(strings[0]) if len(strings) == 1 else map(strings.__getitem__, si)
+    if min(mmsi) < 0:
+        mmsi = [None if m < 0 else m for m in mmsi]
+    if min(mt) < 0:
+        mt = [None if t < 0 else t for t in mt]
+    return list(map(RawSentence, ts, sources, lines, mmsi, mt))
 
 
 def decode_batch(data: bytes) -> WireBatch:
@@ -165,41 +318,18 @@ def decode_batch(data: bytes) -> WireBatch:
         head = json.loads(data[8 : 8 + hlen])
         strings = head["strings"]
         npos, nraw = head["n"]
+        view = memoryview(data)
         off = 8 + hlen
-        end = off + npos * _POS.size
-        positions = []
-        append = positions.append
-        for ts, mmsi, lat, lon, sog, cog, rot, heading, nav, mt, fl, si in _POS.iter_unpack(
-            data[off:end]
-        ):
-            append(
-                PositionReport(
-                    ts,
-                    mmsi,
-                    lat,
-                    lon,
-                    None if fl & _NO_SOG else sog,
-                    None if fl & _NO_COG else cog,
-                    None if fl & _NO_HEADING else heading,
-                    None if fl & _NO_NAV else nav,
-                    mt,
-                    strings[si],
-                    None if fl & _NO_ROT else rot,
-                    None if fl & _NO_ACC else bool(fl & _ACC),
-                )
-            )
+        layout = _POS_WIDE if head.get("wide") else _POS
+        end = off + npos * layout.size
+        positions = _positions(view[off:end], strings, layout)
         off, end = end, end + nraw * _RAW.size
         raw = []
         if nraw:
-            lines = data[end:].decode().split("\0")
+            lines = bytes(view[end:]).decode().split("\0")
             if len(lines) != nraw:
                 raise WireError(f"{len(lines)} raw lines for {nraw} raw sentences")
-            for (ts, mmsi, mt, si), line in zip(_RAW.iter_unpack(data[off:end]), lines):
-                raw.append(
-                    RawSentence(
-                        ts, strings[si], line, None if mmsi < 0 else mmsi, None if mt < 0 else mt
-                    )
-                )
+            raw = _raw(view[off:end], lines, strings)
         statics = [VesselInfo(**dict(zip(_STATIC_FIELDS, row))) for row in head["statics"]]
         return WireBatch(
             uuid.UUID(head["id"]), head["instance"], head["source"], positions, statics, raw

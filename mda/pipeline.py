@@ -1,9 +1,12 @@
 """The wiring: feeds -> decode -> (store, analytics -> alert sinks), one asyncio process.
 
-Each feed runs in its own named task and decodes its batches inline (decoding is fast and
-per-source state lives in one shared Decoder, which also de-duplicates across feeds).
-Decoded batches go through bounded queues to the store writer and to the analytics, so a
-slow database slows the feeds instead of eating memory.
+Each feed runs in its own named task. Its batches of lines are decoded by one Decoder
+shared by all feeds (per-source state lives there, and it de-duplicates across feeds),
+which runs in a process of its own (``ingest.decode_process``; setting ``decode_process``)
+so that decoding, most of the work, takes a second core while this process reads, stores
+and analyses; a feed keeps up to two batches in it at a time. Decoded batches go through
+bounded queues to the store writer and to the analytics, so a slow database slows the
+feeds instead of eating memory.
 
 Every stage runs under a ``Supervisor``: one that fails (the analytics on a bad record, a
 network feed on an unexpected error) is logged with its cause and started again after a
@@ -20,6 +23,7 @@ is stored, so nothing is deleted silently later); a network feed drops them, cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -28,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mda.ingest import Decoder, open_source
+from mda.ingest.decode_process import DecodeProcess, Decoding, LocalDecoder
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.ingest.wire import Packed
 
 from .errors import MdaError
 from .settings import Settings, SourceSpec
@@ -103,9 +109,27 @@ class _Pending:
     positions: list[PositionReport] = field(default_factory=list)
     statics: list[VesselInfo] = field(default_factory=list)
     raw: list[RawSentence] = field(default_factory=list)
+    packed: list[Packed] = field(default_factory=list)  # records in the wire form
+    packed_rows: int = 0
 
     def rows(self) -> int:
-        return len(self.positions) + len(self.statics) + len(self.raw)
+        return len(self.positions) + len(self.statics) + len(self.raw) + self.packed_rows
+
+    def add(self, batch, packed_ok: bool) -> None:
+        if batch.packed is not None and packed_ok:
+            self.packed.append(batch.packed)  # its statics are in it too
+            self.packed_rows += sum(batch.packed.counts()) + len(batch.statics)
+            return
+        if batch.packed is not None and not batch.positions and not batch.raw:
+            batch.positions, batch.raw = _records(batch.packed)
+        self.positions += batch.positions
+        self.statics += batch.statics
+        self.raw += batch.raw
+
+
+def _records(packed: Packed) -> tuple[list[PositionReport], list[RawSentence]]:
+    wire = packed.records()
+    return wire.positions, wire.raw
 
 
 class Pipeline:
@@ -125,6 +149,7 @@ class Pipeline:
         analytics: Callable[[list, list], Any] | None = None,
         listeners: Sequence[BatchListener] = (),
         supervisor: Supervisor | None = None,
+        decode_process: DecodeProcess | None = None,
     ):
         self.settings = settings
         self.writer = writer
@@ -132,13 +157,28 @@ class Pipeline:
         self.analytics = analytics
         self.listeners = list(listeners)
         self.supervisor = supervisor or Supervisor(restart_max=settings.stage_restart_max_s)
-        self.decoder = Decoder(
-            dedupe_window=settings.dedupe_window_s,
-            multipart_timeout=settings.multipart_timeout_s,
-            keep_raw=settings.raw_archive,
-            max_clock_lead=settings.max_clock_lead_s or None,
+        options = {
+            "dedupe_window": settings.dedupe_window_s,
+            "multipart_timeout": settings.multipart_timeout_s,
+            "keep_raw": settings.raw_archive,
+            "max_clock_lead": settings.max_clock_lead_s or None,
+        }
+        # ``decode_process``: one started already (``mda ingest`` starts it first, so that
+        # the child's start-up overlaps the migrations); else one of our own, or none.
+        self._own_process = decode_process is None and settings.decode_process
+        self.decode_process = DecodeProcess() if self._own_process else decode_process
+        # A writer that takes records in the decoding process's wire form (the store)
+        # writes them as they are; record objects are made only for whoever needs them
+        # (the analytics, the live map, a writer that does not take that form).
+        self._packed_ok = bool(getattr(writer, "takes_packed", False))
+        objects = bool(analytics or self.listeners or not self._packed_ok)
+        self.decoder = (
+            self.decode_process.decoder(objects=objects, **options)
+            if self.decode_process is not None
+            else LocalDecoder(Decoder(**options))
         )
         self.decoder.expect_feeds(len(self.sources))
+        self._decoding: dict[str, Decoding] = {}  # feed name -> its reading, while it runs
         self.feeds: dict[str, FeedStatus] = {}
         self.open_sources: dict[str, Any] = {}  # name -> ingest Source, while it runs
         self.started = time.time()
@@ -155,6 +195,7 @@ class Pipeline:
             "positions_too_old": 0,  # dropped by network feeds: older than retention
         }
         self._too_old_logged = 0.0
+        self._stopping = False
         # Lag: when each queued batch was handed over (monotonic, in queue order), and the
         # oldest one a stage holds but has not finished (``lag()``).
         self._store_enq: deque[float] = deque()
@@ -166,6 +207,15 @@ class Pipeline:
     async def run(self) -> None:
         """Run until every finite feed ends, or until ``stop()``; then write everything still
         queued before returning (network feeds run until stopped)."""
+        if self._own_process:
+            await self.decode_process.start()
+        try:
+            await self._run()
+        finally:
+            if self._own_process:
+                await self.decode_process.close()
+
+    async def _run(self) -> None:
         sup = self.supervisor
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(
@@ -195,9 +245,18 @@ class Pipeline:
                 await analytics_task
 
     def stop(self) -> None:
-        """End the feeds; ``run()`` then drains the queues and returns."""
+        """End the feeds; ``run()`` then drains the queues and returns. A feed that is
+        reading stops reading and hands on the batches it has in the decoder; one that is
+        not (connecting, waiting to reconnect) is cancelled. A second stop cancels every
+        feed at once (a decoding process that no longer answers cannot hold the stop)."""
+        again = self._stopping
+        self._stopping = True
+        reading = set() if again else {f"feed:{name}" for name in self._decoding}
+        for decoding in list(self._decoding.values()):
+            decoding.stop()
         for task in getattr(self, "_feed_tasks", ()):
-            task.cancel()
+            if task.get_name() not in reading:
+                task.cancel()
 
     def stats(self) -> dict[str, Any]:
         d = self.decoder.stats.as_dict()
@@ -308,22 +367,30 @@ class Pipeline:
                 self.open_sources[name] = src
                 status.state = "running"
                 status.error = None
-                async for batch in src:
-                    status.lines += len(batch.lines)
-                    status.batches += 1
-                    status.last_line_at = time.time()
-                    status.progress = src.progress
-                    status.dropped = getattr(src, "dropped", 0)
-                    decoded = self.decoder.feed(
-                        batch.lines, batch.recv_ts, batch.source, src.reader
-                    )
-                    if not spec.keep:
-                        self._check_retention(spec, name, status, decoded)
-                    if decoded.positions:
-                        status.last_event_ts = decoded.positions[-1].ts
-                    await self._dispatch(decoded)
+                decoding = Decoding(src, self.decoder)
+                self._decoding[name] = decoding
+                if self._stopping:
+                    decoding.stop()
+                # closed on the way out, whatever the way: its reading ends with it
+                async with contextlib.aclosing(aiter(decoding)) as decoded_batches:
+                    async for batch, decoded in decoded_batches:
+                        status.lines += len(batch.lines)
+                        status.batches += 1
+                        status.last_line_at = time.time()
+                        status.progress = src.progress
+                        status.dropped = getattr(src, "dropped", 0)
+                        if not spec.keep:
+                            self._check_retention(spec, name, status, decoded)
+                        if decoded.positions:
+                            status.last_event_ts = decoded.positions[-1].ts
+                        elif decoded.packed is not None:
+                            status.last_event_ts = decoded.packed.last_position_ts()
+                        await self._dispatch(decoded)
+            if decoding.stopped:
+                status.state = "stopped"
+                return
             # Fragments and timestamp lines still waiting will never complete: count them.
-            self.decoder.flush(src.name)
+            await self.decoder.flush(src.name)
             status.state = "ended"
         except asyncio.CancelledError:
             status.state = "stopped"
@@ -339,20 +406,24 @@ class Pipeline:
                 log.error("feed %s failed: %s", name, e)
         finally:
             self.open_sources.pop(name, None)
+            self._decoding.pop(name, None)
 
     def _check_retention(self, spec: SourceSpec, name: str, status: FeedStatus, decoded) -> None:
         """Refuse records the retention job would delete (see the module's docstring)."""
         s = self.settings
         now = time.time()
+        if decoded.packed is not None:
+            oldest_position, oldest_raw = decoded.packed.oldest()
+        else:
+            oldest_position = min((p.ts for p in decoded.positions), default=None)
+            oldest_raw = min((r.ts for r in decoded.raw), default=None)
         limits = []
-        if s.retention_days > 0 and decoded.positions:
-            limits.append(("positions", "retention_days", s.retention_days))
-        if s.raw_archive and s.raw_retention_days > 0 and decoded.raw:
-            limits.append(("raw sentences", "raw_retention_days", s.raw_retention_days))
-        for what, setting, days in limits:
+        if s.retention_days > 0 and oldest_position is not None:
+            limits.append(("positions", "retention_days", s.retention_days, oldest_position))
+        if s.raw_archive and s.raw_retention_days > 0 and oldest_raw is not None:
+            limits.append(("raw sentences", "raw_retention_days", s.raw_retention_days, oldest_raw))
+        for what, setting, days, oldest in limits:
             cutoff = now - days * 86400.0
-            records = decoded.positions if what == "positions" else decoded.raw
-            oldest = min(r.ts for r in records)
             if oldest >= cutoff:
                 continue
             if not is_network(spec.uri):
@@ -366,7 +437,11 @@ class Pipeline:
                     f"[[sources]] table); or raise {setting}"
                     + (" (or ingest with --no-raw)" if what == "raw sentences" else "")
                 )
-            # A live feed: drop what is too old, keep the rest.
+            # A live feed: drop what is too old, keep the rest (as records: rare).
+            if decoded.packed is not None:
+                if not decoded.positions and not decoded.raw:
+                    decoded.positions, decoded.raw = _records(decoded.packed)
+                decoded.packed = None
             before = len(decoded.positions)
             decoded.positions = [p for p in decoded.positions if p.ts >= cutoff]
             decoded.statics = [v for v in decoded.statics if v.ts >= cutoff]
@@ -385,7 +460,7 @@ class Pipeline:
                 )
 
     async def _dispatch(self, decoded) -> None:
-        if not (decoded.positions or decoded.statics or decoded.raw):
+        if not (decoded.positions or decoded.statics or decoded.raw or decoded.packed):
             return
         handed = time.monotonic()
         for listener in self.listeners:
@@ -440,17 +515,13 @@ class Pipeline:
             if item is _END:
                 done = True
                 for left in self._leftover:
-                    pending.positions += left.positions
-                    pending.statics += left.statics
-                    pending.raw += left.raw
+                    pending.add(left, self._packed_ok)
                 self._leftover.clear()
             else:
                 handed = self._store_enq.popleft() if self._store_enq else None
                 if self._store_oldest is None:
                     self._store_oldest = handed
-                pending.positions += item.positions
-                pending.statics += item.statics
-                pending.raw += item.raw
+                pending.add(item, self._packed_ok)
                 if self._pending_since is None:
                     self._pending_since = loop.time()
             if pending.rows() and (done or pending.rows() >= max_rows):
@@ -477,7 +548,10 @@ class Pipeline:
             self._pending_failures = 0
 
     async def _write(self, pending: _Pending) -> None:
-        await self.writer.write(pending.positions, pending.statics, pending.raw)
+        if pending.packed:
+            await self.writer.write(pending.positions, pending.statics, pending.raw, pending.packed)
+        else:
+            await self.writer.write(pending.positions, pending.statics, pending.raw)
 
     async def _analytics_stage(self) -> None:
         while (item := await self._analytics_q.get()) is not _END:

@@ -195,6 +195,11 @@ class Settings(WebConfig):
         "(future_time). 0 turns the check off, for replays of accelerated or simulated "
         "time.",
     )
+    decode_process: bool = _setting(
+        True,
+        "Decode feeds in a process of their own, on a second core, while this one stores "
+        "and analyses them (false: all in one process).",
+    )
     batch_rows: int = _setting(
         20000,
         "Rows per COPY batch written to the database (bigger batches cost the server "

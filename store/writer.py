@@ -30,8 +30,10 @@ from psycopg.adapt import Dumper
 
 from mda.ingest.backoff import Backoff
 from mda.ingest.records import PositionReport, RawSentence, VesselInfo
+from mda.ingest.wire import Packed
 
 from .db import connect, describe_connect_error
+from .packed import PackedRecords, latest_copy, position_copy, raw_rows
 from .spool import Spool, SpoolFull
 
 __all__ = ["StoreWriter", "WriterStats", "write_batch"]
@@ -286,10 +288,26 @@ async def write_batch(
     statics: Sequence[VesselInfo],
     raw: Sequence[RawSentence],
     batch_id: uuid.UUID | None = None,
+    packed: Sequence[Packed] = (),
+    raw_archive: bool = True,
 ) -> bool:
     """Write one batch in one transaction. With ``batch_id``, a batch already committed
-    under that id is skipped (False): writing it again stores nothing twice."""
-    make_temp = bool(positions or statics) and not getattr(conn, "_mda_temp_tables", False)
+    under that id is skipped (False): writing it again stores nothing twice. ``packed``:
+    more records, in the decoding process's wire form (``store.packed``: written without
+    a record object each); their raw sentences only with ``raw_archive``."""
+    if packed and positions:
+        # Both kinds in one write (not seen in practice): the newest fix per vessel must
+        # be chosen over all of them, so the packed ones become records too.
+        more = [c.records() for c in packed]
+        positions = [*positions, *chain.from_iterable(b.positions for b in more)]
+        raw = [*raw, *chain.from_iterable(b.raw for b in more)] if raw_archive else raw
+        statics = [*statics, *chain.from_iterable(b.statics for b in more)]
+        packed = ()
+    records = PackedRecords(packed) if packed else None
+    if records is not None:
+        statics = [*statics, *chain.from_iterable(c.statics() for c in packed)]
+    has_positions = bool(positions) or (records is not None and records.n_positions > 0)
+    make_temp = (has_positions or bool(statics)) and not getattr(conn, "_mda_temp_tables", False)
     async with conn.transaction():
         async with conn.cursor() as cur:
             if batch_id is not None:
@@ -313,8 +331,13 @@ async def write_batch(
                         data = encode(fields(p) + t)
                         if data:
                             await copy.write(data)
-            if raw:
-                rows = _raw_chunks(raw, binary=True)
+            if records is not None and records.n_positions:
+                async with cur.copy(_COPY_POSITIONS) as copy:
+                    await copy.write(position_copy(records))
+            rows = _raw_chunks(raw, binary=True) if raw else []
+            if records is not None and raw_archive:
+                rows += raw_rows(records, _BinaryArray)
+            if rows:
                 prebuilt = [r for r in rows if r[4].__class__ is _BinaryArray]
                 if prebuilt:
                     # The arrays are built already (_raw_arrays): dumped as they are.
@@ -351,6 +374,10 @@ async def write_batch(
                                 p.source,
                             )
                         )
+                await cur.execute(_UPSERT_POSITIONS)
+            elif records is not None and records.n_positions:
+                async with cur.copy(_COPY_LATEST) as copy:
+                    await copy.write(latest_copy(records))
                 await cur.execute(_UPSERT_POSITIONS)
             if statics:
                 async with cur.copy(_COPY_STATICS) as copy:
@@ -428,6 +455,8 @@ class StoreWriter:
     written (or found written before).
     """
 
+    takes_packed = True  # ``write`` takes records in the wire form too (``store.packed``)
+
     def __init__(
         self,
         url: str,
@@ -482,12 +511,14 @@ class StoreWriter:
         positions: Sequence[PositionReport],
         statics: Sequence[VesselInfo],
         raw: Sequence[RawSentence],
+        packed: Sequence[Packed] = (),
     ) -> bool:
         """Store the batch (True), or spool it while the database is away (False).
-        Without a spool directory, wait for the database instead."""
+        Without a spool directory, wait for the database instead. ``packed``: more
+        records, as the decoding process hands them over (``write_batch``)."""
         if not self.raw_archive:
             raw = ()
-        batch = (list(positions), list(statics), list(raw), uuid.uuid4())
+        batch = (list(positions), list(statics), list(raw), uuid.uuid4(), list(packed))
         while True:
             async with self._lock:
                 if await self._ensure_connected():
@@ -553,9 +584,17 @@ class StoreWriter:
         assert self._conn is not None
         positions, statics, raw = batch[:3]
         batch_id = batch[3] if len(batch) > 3 and self._ids else None
+        packed = batch[4] if len(batch) > 4 else ()  # (spooled by an earlier version: none)
+        npos, nraw = len(positions), len(raw)
+        for chunk in packed:
+            n, r = chunk.counts()
+            npos += n
+            nraw += r if self.raw_archive else 0
         t0 = time.perf_counter()
         try:
-            written = await write_batch(self._conn, positions, statics, raw, batch_id)
+            written = await write_batch(
+                self._conn, positions, statics, raw, batch_id, packed, self.raw_archive
+            )
         except psycopg.OperationalError:
             raise
         except psycopg.Error as e:
@@ -563,10 +602,10 @@ class StoreWriter:
             # count it with its reason and move on.
             reason = type(e).__name__
             self.stats.errors[reason] = self.stats.errors.get(reason, 0) + 1
-            self.stats.refused_positions += len(positions)
+            self.stats.refused_positions += npos
             log.error(
                 "database refused a batch of %d positions: %s",
-                len(positions),
+                npos,
                 e.diag.message_primary or e,
             )
             return
@@ -576,9 +615,9 @@ class StoreWriter:
             self.stats.repeated_batches += 1
             return
         self.stats.batches += 1
-        self.stats.positions += len(positions)
-        self.stats.statics += len(statics)
-        self.stats.raw += len(raw)
+        self.stats.positions += npos
+        self.stats.statics += len(statics) + sum(len(c.statics()) for c in packed)
+        self.stats.raw += nraw
 
     async def _drain_spool(self) -> bool:
         assert self._spool is not None

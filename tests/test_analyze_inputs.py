@@ -309,7 +309,7 @@ def test_untimed_lines_keep_the_modification_time_and_are_not_disorder(log, tmp_
 
 
 def _settings():
-    return SimpleNamespace(dedupe_window_s=10.0, multipart_timeout_s=10.0)
+    return SimpleNamespace(dedupe_window_s=10.0, multipart_timeout_s=10.0, decode_process=True)
 
 
 def test_each_file_is_flushed_and_its_last_messages_analysed(log, tmp_path):

@@ -148,14 +148,20 @@ class _Input:
         self.messages = 0
         self.late = 0
         self.max_back = 0.0
-        self._batches = None
+        self._decoded = None
 
     async def __aenter__(self) -> _Input:
+        from mda.ingest.decode_process import Decoding
+
         await self.source.__aenter__()
-        self._batches = aiter(self.source)
+        # The decoder works ahead (in the decoding process) while the detectors run here.
+        decoding = Decoding(self.source, self.decoder, recv_ts_of=lambda _: self.fixed_ts)
+        self._decoded = aiter(decoding)
         return self
 
     async def __aexit__(self, *exc) -> None:
+        if self._decoded is not None:
+            await self._decoded.aclose()
         await self.source.__aexit__(*exc)
 
     @property
@@ -175,15 +181,13 @@ class _Input:
         """Read and decode one batch of lines; at the end, flush the decoder (what is
         still in flight is counted) and check the file was in time order."""
         try:
-            batch = await anext(self._batches)
+            _, decoded = await anext(self._decoded)
         except StopAsyncIteration:
-            self.decoder.flush()
+            await self.decoder.flush()
             self.done = True
             self._check_order()
             return
-        self._buffer(
-            self.decoder.feed(batch.lines, self.fixed_ts, batch.source, self.source.reader).messages
-        )
+        self._buffer(decoded.messages)
 
     def _buffer(self, messages: list[tuple]) -> None:
         if not messages:
@@ -340,11 +344,18 @@ async def _merge(
     """Decode every file and hand ``sink`` the messages of all of them in event-time
     order, chunk by chunk; returns the inputs (their decoders' counts) and the copies
     dropped across files. Files in ``whole`` are read whole and sorted in memory."""
-    inputs = [
-        _Input(path, _decoder(settings), path in whole, sort_limit_mb, options) for path in files
-    ]
-    copies = _Copies(settings.dedupe_window_s) if len(inputs) > 1 else None
+    from mda.ingest.decode_process import DecodeProcess
+
     async with contextlib.AsyncExitStack() as stack:
+        # One decoding process for all the files, a decoder each (see the module's docstring)
+        process = None
+        if settings.decode_process:
+            process = await stack.enter_async_context(DecodeProcess())
+        inputs = [
+            _Input(path, _decoder(settings, process), path in whole, sort_limit_mb, options)
+            for path in files
+        ]
+        copies = _Copies(settings.dedupe_window_s) if len(inputs) > 1 else None
         for inp in inputs:
             await stack.enter_async_context(inp)
         while True:
@@ -514,17 +525,22 @@ def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
     return len(page)
 
 
-def _decoder(settings):
+def _decoder(settings, process=None):
+    """A file's decoder: in the decoding process when there is one."""
     from mda.ingest import Decoder
+    from mda.ingest.decode_process import LocalDecoder
 
     # A recording has no live clock to compare its times with: no future-time check.
-    return Decoder(
-        dedupe_window=settings.dedupe_window_s,
-        multipart_timeout=settings.multipart_timeout_s,
-        keep_raw=False,
-        max_clock_lead=None,
-        keep_messages=True,
-    )
+    options = {
+        "dedupe_window": settings.dedupe_window_s,
+        "multipart_timeout": settings.multipart_timeout_s,
+        "keep_raw": False,
+        "max_clock_lead": None,
+        "keep_messages": True,
+    }
+    if process is not None:
+        return process.decoder(**options)
+    return LocalDecoder(Decoder(**options))
 
 
 # ------------------------------------------------------------------ output

@@ -137,21 +137,37 @@ async def ingest(settings, url: str, specs: list[SourceSpec], progress: bool):
     """Run the feeds into the database; returns (pipeline, seconds taken)."""
     if settings.batch_rows < INGEST_BATCH_ROWS:
         settings = settings.replace(batch_rows=INGEST_BATCH_ROWS)
+    from mda.ingest.decode_process import DecodeProcess
     from mda.store.db import connect_sync
     from mda.store.migrate import upgrade
     from mda.store.retention import hold_source
+
+    from ..pipeline import Pipeline
+
+    # The decoding process starts first: it loads while the schema is checked.
+    decode_process = DecodeProcess() if settings.decode_process else None
+    if decode_process is not None:
+        await decode_process.start()
+    try:
+        with connect_sync(url) as conn:
+            upgrade(conn, retention_days=settings.retention_days)
+            for i, spec in enumerate(specs):
+                if spec.keep:  # before anything is stored: the retention job spares it
+                    hold_source(conn, Pipeline._name(spec, i), "mda ingest --keep")
+        return await _run(settings, url, specs, progress, decode_process)
+    finally:
+        if decode_process is not None:
+            await decode_process.close()
+
+
+async def _run(settings, url, specs, progress, decode_process):
     from mda.store.writer import StoreWriter
 
     from ..pipeline import Pipeline
 
-    with connect_sync(url) as conn:
-        upgrade(conn, retention_days=settings.retention_days)
-        for i, spec in enumerate(specs):
-            if spec.keep:  # before anything is stored: the retention job spares it
-                hold_source(conn, Pipeline._name(spec, i), "mda ingest --keep")
     started = time.monotonic()
     async with StoreWriter(url, raw_archive=settings.raw_archive) as writer:
-        pipeline = Pipeline(settings, writer, specs)
+        pipeline = Pipeline(settings, writer, specs, decode_process=decode_process)
         # Ctrl-C or SIGTERM ends the feeds; what they delivered is written and summed up.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -44,6 +44,7 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
   const actionHooks = [];
   const filter = { kinds: new Set(prefs.kinds || []), severities: new Set(prefs.severities || []) };
   let pointerIn = false, pointerDown = false, lastMove = 0, holdTimer = null;
+  let renderedAt = 0;           // the clock (eventNow) the cards last read their ages on
   const dialog = mountCloseDialog({ onClosed: (rows) => rows.forEach((a) => merge(a)), onError: toast });
 
   function load() {
@@ -86,6 +87,7 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
     const { shown, notices, hidden } = visibleAlerts();
     byId("dq-count").textContent = notices;
     const now = eventNow(), wall = Date.now();  // event times on the data clock; ours on the wall clock
+    renderedAt = now;
     const focused = document.activeElement;
     const hold = held();
     const want = new Set(shown.map((a) => a.id));
@@ -371,8 +373,12 @@ export function mountDesk({ map, layer, sound, panel, canAcknowledge, onNoticesL
   });
   function saveFilters() { savePrefs("desk", { view, kinds: [...filter.kinds], severities: [...filter.severities] }); }
 
-  // "12 min ago" moves on: only the times are rewritten.
-  setInterval(() => { if (view === "active") render(); }, RELATIVE_TIMES_EVERY_MS);
+  // "12 min ago" moves on: only the times are rewritten, every 20 s of the data clock. That
+  // clock may jump (the vessels load after the alerts and the data runs hours ahead) or run
+  // 60x (mda demo): checked each second, so the ages never wait for a 20 s wall-clock tick.
+  setInterval(() => {
+    if (view === "active" && Math.abs(eventNow() - renderedAt) >= RELATIVE_TIMES_EVERY_MS) render();
+  }, 1000);
 
   // ---------------------------------------------------------------- keyboard
   function cardList() { return [...list.querySelectorAll(".alert")]; }
