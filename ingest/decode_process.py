@@ -145,14 +145,23 @@ class DecodeProcess:
         return d
 
     async def start(self) -> None:
-        """Start the child (returns at once: it loads while the caller goes on)."""
+        """Start the child if it is not running (returns at once: it loads while the
+        caller goes on), and tie it to the running event loop: its answers come there.
+        A child may serve one event loop after another (``mda analyze`` runs a second pass
+        for its map), as long as nothing is in it when one ends."""
+        self._loop = asyncio.get_running_loop()
+        if not self.running:
+            self.spawn()
+
+    def spawn(self) -> None:
+        """Start the child now, before there is an event loop (``start`` then ties it to
+        one), so that it loads while the caller does the rest of its start-up."""
         if self.running:
             return
         self._closed = False
-        self._loop = asyncio.get_running_loop()
         env = dict(os.environ)
         env["MDA_DECODE_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        proc = subprocess.Popen(  # noqa: ASYNC220 (a fork and exec: it returns at once)
+        proc = subprocess.Popen(
             [sys.executable, "-m", "mda.ingest.decode_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -216,6 +225,8 @@ class DecodeProcess:
     async def _ready(self) -> None:
         if self._closed:
             raise DecodeProcessError("the decoding process was closed")
+        if self.running and self._loop is not asyncio.get_running_loop():
+            await self.start()  # spawned before the loop, or used by a new one
         if not self.running:
             if self._proc is not None:
                 self.restarts += 1
@@ -226,7 +237,7 @@ class DecodeProcess:
             await self.start()
 
     def _submit(self, d, lines, recv_ts, source, reader) -> asyncio.Future[Batch]:
-        if not self.running:
+        if not self.running or self._loop is not asyncio.get_running_loop():
             # not running (yet, or any more): start it, then hand the batch over
             async def later():
                 await self._ready()
@@ -251,8 +262,9 @@ class DecodeProcess:
 
     # -- answers ------------------------------------------------------------------------
     def _read_answers(self, proc: subprocess.Popen) -> None:
-        """(In a thread.) Each answer to the event loop, then the child's end."""
-        loop, out = self._loop, proc.stdout
+        """(In a thread.) Each answer to the event loop, then the child's end. An answer
+        only follows a request, and a request is made on the loop ``start`` tied us to."""
+        out = proc.stdout
         try:
             while True:
                 head = read_exactly(out, FRAME.size)
@@ -261,14 +273,17 @@ class DecodeProcess:
                 body = read_exactly(out, FRAME.unpack(head)[0])
                 if body is None:
                     break
-                loop.call_soon_threadsafe(self._answer, proc, body)
+                self._loop.call_soon_threadsafe(self._answer, proc, body)
         except (OSError, ValueError):
             pass  # closed under us: the child is gone
         except RuntimeError:  # our event loop closed without close(): nobody is waiting
             proc.kill()
         code = proc.wait()
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._died, proc, code)
+        try:
+            self._loop.call_soon_threadsafe(self._died, proc, code)
+        except (AttributeError, RuntimeError):  # no loop, or it closed: nobody waits
+            if proc is self._proc:
+                self._ended = True
 
     def _answer(self, proc: subprocess.Popen, body: bytes) -> None:
         try:

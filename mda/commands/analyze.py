@@ -340,6 +340,7 @@ async def _merge(
     whole=frozenset(),
     sort_limit_mb: float = SORT_LIMIT_MB,
     options: dict | None = None,
+    process=None,
 ) -> tuple[list[_Input], _Copies | None]:
     """Decode every file and hand ``sink`` the messages of all of them in event-time
     order, chunk by chunk; returns the inputs (their decoders' counts) and the copies
@@ -347,9 +348,11 @@ async def _merge(
     from mda.ingest.decode_process import DecodeProcess
 
     async with contextlib.AsyncExitStack() as stack:
-        # One decoding process for all the files, a decoder each (see the module's docstring)
-        process = None
-        if settings.decode_process:
+        # One decoding process for all the files, a decoder each (see the module's
+        # docstring): the command's own, started with it, or one for this pass
+        if process is not None:
+            await process.start()
+        elif settings.decode_process:
             process = await stack.enter_async_context(DecodeProcess())
         inputs = [
             _Input(path, _decoder(settings, process), path in whole, sort_limit_mb, options)
@@ -468,6 +471,7 @@ async def _analyze(
     whole=frozenset(),
     sort_limit_mb: float = SORT_LIMIT_MB,
     options: dict | None = None,
+    process=None,
 ) -> _Run:
     """Run the detectors over the merged files; a small file found out of time order is
     sorted in memory and the analysis run again from the start (with a fresh analyzer)."""
@@ -475,7 +479,7 @@ async def _analyze(
         result = _Run(make_analyzer(), span)
         try:
             result.inputs, result.copies = await _merge(
-                files, settings, result, whole, sort_limit_mb, options
+                files, settings, result, whole, sort_limit_mb, options, process
             )
         except _Unsorted as e:
             whole = whole | {e.path}
@@ -485,7 +489,7 @@ async def _analyze(
         return result
 
 
-async def _tracks(files, alerts, settings, whole=frozenset(), options=None) -> dict:
+async def _tracks(files, alerts, settings, whole=frozenset(), options=None, process=None) -> dict:
     """A second pass over the files for the positions of the alerted vessels around their
     alerts (thinned): memory is bounded by the alerts, not by the log."""
     from mda.exchange.report import TrackCollector
@@ -497,16 +501,17 @@ async def _tracks(files, alerts, settings, whole=frozenset(), options=None) -> d
         lambda chunk: collector.add_positions(_positions(chunk)),
         whole,
         options=options,
+        process=process,
     )
     return collector.tracks()
 
 
-def _write_map(args, alerts, zones, span, settings, whole=frozenset()) -> int:
+def _write_map(args, alerts, zones, span, settings, whole=frozenset(), process=None) -> int:
     from mda.exchange.report import build_report, describe_file
 
     from ..errors import MdaError
 
-    tracks = asyncio.run(_tracks(args.files, alerts, settings, whole, _feed_options(args)))
+    tracks = asyncio.run(_tracks(args.files, alerts, settings, whole, _feed_options(args), process))
     inputs = [describe_file(f) for f in args.files]
     inputs += [describe_file(f, "zones") for f in args.zones]
     page = build_report(alerts, tracks, zones, inputs, span=span).encode("utf-8")
@@ -635,9 +640,6 @@ def summary(stats, analyzer_stats: dict, late: int, alerts: list, elapsed: float
 
 
 def run(args, settings) -> int:
-    from mda.analytics import Analyzer
-
-    from ..service import analytics_config, load_zones
 
     if args.map:  # before the work, not after it
         from ..errors import MdaError
@@ -650,6 +652,25 @@ def run(args, settings) -> int:
         if os.path.isdir(args.map):
             raise MdaError(f"{args.map}: is a folder; give the map's file name")
     _check_inputs(args.files)
+    # The decoding process loads while this one reads the zones and the land mask.
+    process = None
+    if settings.decode_process:
+        from mda.ingest.decode_process import DecodeProcess
+
+        process = DecodeProcess()
+        process.spawn()
+    try:
+        return _run(args, settings, process)
+    finally:
+        if process is not None:
+            asyncio.run(process.close())
+
+
+def _run(args, settings, process) -> int:
+    from mda.analytics import Analyzer
+
+    from ..service import analytics_config, load_zones
+
     options = _feed_options(args)
     _check_formats(args.files, options)
     zones = load_zones(args.zones)
@@ -663,6 +684,7 @@ def run(args, settings) -> int:
             span=bool(args.map),
             sort_limit_mb=args.sort_limit,
             options=options,
+            process=process,
         )
     )
     analyzer = result.analyzer
@@ -700,6 +722,6 @@ def run(args, settings) -> int:
         )
     if args.map:
         out.flush()
-        size = _write_map(args, alerts, zones, result.span, settings, result.whole)
+        size = _write_map(args, alerts, zones, result.span, settings, result.whole, process)
         print(f"mda analyze: map written to {args.map} ({size / 1024:,.0f} kB)", file=sys.stderr)
     return 0

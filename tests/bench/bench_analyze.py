@@ -1,6 +1,6 @@
 """`mda analyze` on a 12 h, 60-vessel simulated log, as a ratio to bare pyais decoding.
 
-    python tests/bench/bench_analyze.py [--hours 12] [--vessels 60] [--receivers]
+    python tests/bench/bench_analyze.py [--hours 12] [--vessels 60] [--receivers] [--in-process]
 
 Simulates the log (cached in a temp dir by its parameters), times bare pyais stream decoding
 of the file and the whole `mda analyze` command (a fresh process: start-up, land mask,
@@ -42,6 +42,11 @@ def main() -> int:
         action="store_true",
         help="also analyse the log split into each receiver's own file",
     )
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="decode in the command's own process (decode_process = false), as before issue 16",
+    )
     args = ap.parse_args()
 
     # The cache is keyed by the simulator's own code too: a changed simulator (new zones, new
@@ -74,6 +79,8 @@ def main() -> int:
     )
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDA_")}
+    if args.in_process:
+        env["MDA_DECODE_PROCESS"] = "false"
     t = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-m", "mda", "analyze", str(nmea), "--zones", str(zones_path)],
