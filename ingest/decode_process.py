@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import pickle
@@ -34,7 +33,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import fields
 
-from .decode_worker import FRAME, read_exactly
+from .decode_worker import FRAME, read_exactly, widen
 from .decoder import Batch
 from .stats import IngestStats
 from .wire import Packed
@@ -168,7 +167,7 @@ class DecodeProcess:
             env=env,
         )
         for pipe in (proc.stdin, proc.stdout):
-            _widen(pipe)
+            widen(pipe.fileno())
         self._proc = proc
         self._ended = False
         self._outbox = outbox = queue.SimpleQueue()
@@ -345,12 +344,6 @@ class DecodeProcess:
                 fut.set_exception(
                     DecodeProcessError(f"the decoding process ended (exit code {code})")
                 )
-
-
-def _widen(pipe) -> None:
-    """A pipe of 1 MB instead of 64 kB (Linux): a dozen batches fit in it either way."""
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _write_requests(proc: subprocess.Popen, outbox: queue.SimpleQueue) -> None:

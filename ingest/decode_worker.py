@@ -37,7 +37,7 @@ import uuid
 from .decoder import Batch, Decoder
 from .wire import WireBatch, encode_batch
 
-__all__ = ["FRAME", "main", "pack_messages", "read_exactly"]
+__all__ = ["FRAME", "main", "pack_messages", "read_exactly", "widen"]
 
 log = logging.getLogger("mda.ingest.decode_worker")
 
@@ -84,6 +84,12 @@ def _answer(rid: int, decoder: Decoder, batch: Batch) -> bytes:
         (rid, decoder.stats, batch.duplicates, batch.rejected, records, messages),
         protocol=pickle.HIGHEST_PROTOCOL,
     )
+
+
+def widen(fd: int) -> None:
+    """A pipe of 1 MB instead of 64 kB (Linux): a dozen batches fit in it either way."""
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def read_exactly(stream, n: int) -> bytearray | None:
@@ -157,9 +163,8 @@ def main() -> None:
     # Our standard output carries the answers: anything printed by mistake goes to stderr
     # instead of corrupting them. Log lines (a decoder's warnings) go to stderr, as the
     # parent's do.
-    for fd in (0, 1):  # pipes of 1 MB instead of 64 kB (Linux): batches queue up either way
-        with contextlib.suppress(AttributeError, OSError):
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    for fd in (0, 1):
+        widen(fd)
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

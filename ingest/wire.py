@@ -36,7 +36,7 @@ import functools
 import json
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import repeat
 
 from .records import PositionReport, RawSentence, VesselInfo
@@ -51,23 +51,8 @@ _POS = struct.Struct("<dIddfffhhBBH")  # 48 bytes
 # not their float32 roundings (a speed of 17.2 knots, not 17.200000762939453).
 _POS_WIDE = struct.Struct("<dIdddddhhBBH")
 _RAW = struct.Struct("<dihH")  # 16 bytes
-_STATIC_FIELDS = (
-    "ts",
-    "mmsi",
-    "msg_type",
-    "source",
-    "name",
-    "callsign",
-    "imo",
-    "ship_type",
-    "to_bow",
-    "to_stern",
-    "to_port",
-    "to_starboard",
-    "draught",
-    "destination",
-    "eta",
-)
+# A static record's values in the order of its fields (the records' own definition)
+_STATIC_FIELDS = tuple(f.name for f in fields(VesselInfo))
 # flags: a bit per optional value that is absent; accuracy's value in the last two
 NO_SOG, NO_COG, NO_ROT, NO_HEADING, NO_NAV, NO_ACC, ACC = 1, 2, 4, 8, 16, 32, 64
 _NAN = float("nan")
@@ -128,6 +113,7 @@ class Packed:
     (``records()``)."""
 
     data: bytes
+    _head_read: dict | None = field(default=None, repr=False, compare=False)
 
     def parts(self) -> tuple:
         """(receiver names, positions and raw sentences as numpy arrays of
@@ -145,8 +131,10 @@ class Packed:
         return head["strings"], positions, raw, self.data[off + nraw * _RAW.size :]
 
     def _head(self) -> dict:
-        (hlen,) = _LEN.unpack_from(self.data, 4)
-        return json.loads(self.data[8 : 8 + hlen])
+        if self._head_read is None:  # read once: the pipeline and the store ask often
+            (hlen,) = _LEN.unpack_from(self.data, 4)
+            self._head_read = json.loads(self.data[8 : 8 + hlen])
+        return self._head_read
 
     def counts(self) -> tuple[int, int]:
         """(positions, raw sentences)"""
@@ -154,7 +142,10 @@ class Packed:
         return npos, nraw
 
     def statics(self) -> list[VesselInfo]:
-        return [VesselInfo(**dict(zip(_STATIC_FIELDS, row))) for row in self._head()["statics"]]
+        return _statics(self._head()["statics"])
+
+    def static_count(self) -> int:
+        return len(self._head()["statics"])
 
     def records(self) -> WireBatch:
         return decode_batch(self.data)
@@ -170,6 +161,10 @@ class Packed:
     def last_position_ts(self) -> float | None:
         _, positions, _, _ = self.parts()
         return float(positions["ts"][-1]) if len(positions) else None
+
+
+def _statics(rows: list[list]) -> list[VesselInfo]:
+    return [VesselInfo(*row) for row in rows]
 
 
 def encode_batch(batch: WireBatch, wide: bool = False) -> bytes:
@@ -330,7 +325,7 @@ def decode_batch(data: bytes) -> WireBatch:
             if len(lines) != nraw:
                 raise WireError(f"{len(lines)} raw lines for {nraw} raw sentences")
             raw = _raw(view[off:end], lines, strings)
-        statics = [VesselInfo(**dict(zip(_STATIC_FIELDS, row))) for row in head["statics"]]
+        statics = _statics(head["statics"])
         return WireBatch(
             uuid.UUID(head["id"]), head["instance"], head["source"], positions, statics, raw
         )

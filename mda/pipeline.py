@@ -120,8 +120,6 @@ class _Pending:
             self.packed.append(batch.packed)  # its statics are in it too
             self.packed_rows += sum(batch.packed.counts()) + len(batch.statics)
             return
-        if batch.packed is not None and not batch.positions and not batch.raw:
-            batch.positions, batch.raw = _records(batch.packed)
         self.positions += batch.positions
         self.statics += batch.statics
         self.raw += batch.raw

@@ -195,14 +195,30 @@ def latest_copy(records: PackedRecords) -> bytes:
     return COPY_SIGNATURE + _rows(records, order[last], LATEST_COLUMNS) + COPY_TRAILER
 
 
-_ARRAY_HEAD = struct.Struct(">iiIii").pack
+# The raw archive's arrays in PostgreSQL's binary array format (``store.writer`` builds
+# them from record objects with these too): a one-dimensional array without NULLs is its
+# ndim, has-null flag, element type oid, length, lower bound 1, then each element as its
+# byte length and bytes.
+ARRAY_HEAD = struct.Struct(">iiIii").pack
 _LEN = struct.Struct(">i").pack
-_FLOAT8, _INT4, _INT2, _TEXT = 701, 23, 21, 25
+FLOAT8, INT4, INT2, TEXT = 701, 23, 21, 25
 _ELEMENTS = {
-    _FLOAT8: np.dtype([("len", ">i4"), ("v", ">f8")]),
-    _INT4: np.dtype([("len", ">i4"), ("v", ">i4")]),
-    _INT2: np.dtype([("len", ">i4"), ("v", ">i2")]),
+    FLOAT8: np.dtype([("len", ">i4"), ("v", ">f8")]),
+    INT4: np.dtype([("len", ">i4"), ("v", ">i4")]),
+    INT2: np.dtype([("len", ">i4"), ("v", ">i2")]),
 }
+
+
+class BinaryArray(bytes):
+    """An array already in PostgreSQL's binary format: ``store.writer`` dumps it as it is."""
+
+
+def text_array(lines: Sequence[bytes]) -> BinaryArray:
+    """``text[]`` of encoded lines, in a few C-level passes."""
+    return BinaryArray(
+        ARRAY_HEAD(1, 0, TEXT, len(lines), 1)
+        + b"".join(chain.from_iterable(zip(map(_LEN, map(len, lines)), lines)))
+    )
 
 
 def _array(oid: int, values: np.ndarray) -> bytes:
@@ -211,13 +227,13 @@ def _array(oid: int, values: np.ndarray) -> bytes:
     elements = np.empty(len(values), dtype)
     elements["len"] = dtype["v"].itemsize
     elements["v"] = values
-    return _ARRAY_HEAD(1, 0, oid, len(values), 1) + elements.tobytes()
+    return BinaryArray(ARRAY_HEAD(1, 0, oid, len(values), 1) + elements.tobytes())
 
 
-def raw_rows(records: PackedRecords, binary_array) -> list[tuple]:
+def raw_rows(records: PackedRecords) -> list[tuple]:
     """The raw archive's rows (``raw_chunks``), one per receiver, as
-    ``store.writer._raw_chunks`` makes them: the arrays in the binary format (wrapped in
-    ``binary_array``), or, for a receiver with a sentence of no MMSI or type, as lists
+    ``store.writer._raw_chunks`` makes them: the arrays in the binary format
+    (``BinaryArray``), or, for a receiver with a sentence of no MMSI or type, as lists
     that psycopg dumps with their NULLs."""
     raw = records.raw
     if raw is None or not len(raw):
@@ -248,13 +264,10 @@ def raw_rows(records: PackedRecords, binary_array) -> list[tuple]:
             )
         else:
             arrays = (
-                binary_array(_array(_FLOAT8, ts)),
-                binary_array(_array(_INT4, mmsi)),
-                binary_array(_array(_INT2, types)),
-                binary_array(
-                    _ARRAY_HEAD(1, 0, _TEXT, len(lines), 1)
-                    + b"".join(chain.from_iterable(zip(map(_LEN, map(len, lines)), lines)))
-                ),
+                _array(FLOAT8, ts),
+                _array(INT4, mmsi),
+                _array(INT2, types),
+                text_array(lines),
             )
         rows.append((first, last, records.names[s], len(part), *arrays))
     return rows

@@ -33,7 +33,18 @@ from mda.ingest.records import PositionReport, RawSentence, VesselInfo
 from mda.ingest.wire import Packed
 
 from .db import connect, describe_connect_error
-from .packed import PackedRecords, latest_copy, position_copy, raw_rows
+from .packed import (
+    ARRAY_HEAD,
+    FLOAT8,
+    INT2,
+    INT4,
+    BinaryArray,
+    PackedRecords,
+    latest_copy,
+    position_copy,
+    raw_rows,
+    text_array,
+)
 from .spool import Spool, SpoolFull
 
 __all__ = ["StoreWriter", "WriterStats", "write_batch"]
@@ -206,21 +217,13 @@ def _raw_chunks(raw: Sequence[RawSentence], binary: bool = False) -> list[tuple]
     return rows
 
 
-# The raw archive's arrays in PostgreSQL's binary array format, built here in a few C-level
-# passes (struct over map/zip/chain) instead of psycopg's element-by-element Python dumping,
-# which cost more than the whole COPY of positions. A one-dimensional array without NULLs:
-# ndim, has-null flag, element type oid, length, lower bound 1, then each element as its
-# byte length and bytes.
-_ARRAY_HEAD = struct.Struct(">iiIii").pack
-_LEN = struct.Struct(">i").pack
+# The raw archive's arrays in PostgreSQL's binary array format (``store.packed``), built
+# here in a few C-level passes (struct over map/zip/chain) instead of psycopg's
+# element-by-element Python dumping, which cost more than the whole COPY of positions.
 _LEN_F8 = struct.Struct(">id").pack
 _LEN_I4 = struct.Struct(">ii").pack
 _LEN_I2 = struct.Struct(">ih").pack
-_FLOAT8, _INT4, _INT2, _TEXT = 701, 23, 21, 25
-
-
-class _BinaryArray(bytes):
-    """An array already in PostgreSQL's binary format (``_raw_arrays``)."""
+_BinaryArray = BinaryArray  # its name here (tests/test_store_raw_arrays.py)
 
 
 def _prebuilt_dumper(oid: int) -> type[Dumper]:
@@ -246,13 +249,10 @@ def _raw_arrays(ts: Sequence, mmsis: Sequence, types: Sequence, lines: Sequence)
         return None
     lines = list(map(str.encode, lines))
     return (
-        _BinaryArray(_ARRAY_HEAD(1, 0, _FLOAT8, n, 1) + b"".join(map(_LEN_F8, repeat(8, n), ts))),
-        _BinaryArray(_ARRAY_HEAD(1, 0, _INT4, n, 1) + b"".join(map(_LEN_I4, repeat(4, n), mmsis))),
-        _BinaryArray(_ARRAY_HEAD(1, 0, _INT2, n, 1) + b"".join(map(_LEN_I2, repeat(2, n), types))),
-        _BinaryArray(
-            _ARRAY_HEAD(1, 0, _TEXT, n, 1)
-            + b"".join(chain.from_iterable(zip(map(_LEN, map(len, lines)), lines)))
-        ),
+        _BinaryArray(ARRAY_HEAD(1, 0, FLOAT8, n, 1) + b"".join(map(_LEN_F8, repeat(8, n), ts))),
+        _BinaryArray(ARRAY_HEAD(1, 0, INT4, n, 1) + b"".join(map(_LEN_I4, repeat(4, n), mmsis))),
+        _BinaryArray(ARRAY_HEAD(1, 0, INT2, n, 1) + b"".join(map(_LEN_I2, repeat(2, n), types))),
+        text_array(lines),
     )
 
 
@@ -336,7 +336,7 @@ async def write_batch(
                     await copy.write(position_copy(records))
             rows = _raw_chunks(raw, binary=True) if raw else []
             if records is not None and raw_archive:
-                rows += raw_rows(records, _BinaryArray)
+                rows += raw_rows(records)
             if rows:
                 prebuilt = [r for r in rows if r[4].__class__ is _BinaryArray]
                 if prebuilt:
@@ -616,7 +616,7 @@ class StoreWriter:
             return
         self.stats.batches += 1
         self.stats.positions += npos
-        self.stats.statics += len(statics) + sum(len(c.statics()) for c in packed)
+        self.stats.statics += len(statics) + sum(c.static_count() for c in packed)
         self.stats.raw += nraw
 
     async def _drain_spool(self) -> bool:

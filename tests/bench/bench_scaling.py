@@ -55,6 +55,7 @@ sys.path.insert(0, str(HERE))
 import psycopg  # noqa: E402
 import pyais  # noqa: E402
 from bench_analytics import bench_analyzer  # noqa: E402
+from bench_ingest import start_timescaledb  # noqa: E402
 from feedgen import bare_pyais_decode, generate  # noqa: E402
 
 from mda.ingest import Decoder  # noqa: E402
@@ -206,17 +207,6 @@ def bench_store(url: str, batches, raw_archive: bool, repeat: int) -> dict:
 
 def _has_timescaledb(conn) -> bool:
     return bool(conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone())
-
-
-def start_timescaledb(tmp: Path) -> tuple[str, Path]:
-    datadir = tmp / "tsdb"
-    out = subprocess.run(
-        [str(ROOT / "deploy" / "timescaledb.sh"), "start", "--datadir", str(datadir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1], datadir
 
 
 def cpu_model() -> str:
